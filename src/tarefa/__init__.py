@@ -1,0 +1,25 @@
+"""tarefa: a background job queue for Python on Redis."""
+
+from .app import App, Queue
+from .context import JobContext, current_job
+from .errors import JobCancelled, JobFailed, JobNotFound, Retry, TarefaError
+from .job import Job, JobInfo, JobState
+from .task import Task, TaskOptions
+
+__all__ = [
+    "App",
+    "Job",
+    "JobCancelled",
+    "JobContext",
+    "JobFailed",
+    "JobInfo",
+    "JobNotFound",
+    "JobState",
+    "Queue",
+    "Retry",
+    "TarefaError",
+    "Task",
+    "TaskOptions",
+    "current_job",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,178 @@
+"""The App: where tasks are registered, and the entry to Redis for producers."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, ParamSpec, TypeVar, overload
+
+from .job import Job
+from .serializer import Serializer, get_serializer
+from .store import Store
+from .store.keys import check_queue_name
+from .task import Task, TaskOptions, _parse_call_options
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def task_name(fn: Callable) -> str:
+    """``module:qualname``: how workers find a function, e.g. ``shop.jobs:send_email``."""
+    module = fn.__module__
+    if module == "__main__":  # run as a script: name it as an import would
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec else module
+    return f"{module}:{fn.__qualname__}"
+
+
+class Queue:
+    """A handle on one queue, for reading its state."""
+
+    def __init__(self, app: App, name: str):
+        self.app = app
+        self.name = check_queue_name(name)
+
+    def __repr__(self) -> str:
+        return f"<Queue {self.name}>"
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state: queued, scheduled, active, completed, failed."""
+        return self.app.store.counts(self.name)
+
+    def failed_jobs(self, limit: int = 100) -> list[Job]:
+        """The dead-letter set, newest first."""
+        return [Job(self.app, self.name, i) for i in self.app.store.failed_ids(self.name, limit)]
+
+
+class App:
+    """A tarefa application: its tasks, its serializer and its Redis.
+
+    ``url``: a Redis URL; default ``TAREFA_URL``, else the embedded server in
+    ``./.tarefa/``. ``include``: modules a worker imports at start so that the
+    tasks they define are registered. ``serializer``: ``"json"`` (default) or
+    ``"pickle"`` (any Python object, but only for a Redis that no one else can
+    write to).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        serializer: str = "json",
+        include: Iterable[str] = (),
+    ):
+        if url is not None and not isinstance(url, str):
+            raise TypeError(f"url must be a str, not {type(url).__name__}")
+        self._url = url
+        self.serializer: Serializer = get_serializer(serializer)
+        self.include = tuple(include)
+        self.tasks: dict[str, Task] = {}
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self._url)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.clients.close()
+
+    # -- tasks ------------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(
+        self, fn: None = None, /, *, name: str | None = None, **options: Any
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(self, fn=None, /, *, name=None, **options):
+        """Register a function (sync or ``async def``) as a task.
+
+        Options: ``queue`` ("default"), ``retries`` (3), ``timeout`` (seconds,
+        none), ``backoff`` (1 s, doubling per attempt), ``backoff_max`` (1 h),
+        ``result_ttl`` (how long a result is kept: 1 h; 0 drops it at once,
+        None keeps it forever).
+        """
+        task_options = TaskOptions(**_task_options(options))
+
+        def register(fn: Callable[P, R]) -> Task[P, R]:
+            if not callable(fn):
+                raise TypeError(f"@app.task needs a function, not {type(fn).__name__}")
+            task = Task(self, fn, name or task_name(fn), task_options)
+            if task.name in self.tasks and self.tasks[task.name].fn is not fn:
+                raise ValueError(f"two tasks are named {task.name!r}; give one a name=")
+            self.tasks[task.name] = task
+            return task
+
+        return register(fn) if fn is not None else register
+
+    def by_name(self, name: str, **options: Any) -> Task:
+        """A handle to enqueue a task by its name without importing its code.
+        The registered task when this App has it; else arguments are checked
+        only by the worker that runs it."""
+        if not isinstance(name, str) or ":" not in name:
+            raise ValueError(f"a task name looks like 'package.module:function', not {name!r}")
+        task = self.tasks.get(name)
+        if task is None:
+            task_opts = _task_options({"queue": options.pop("queue", "default")})
+            task = Task(self, None, name, TaskOptions(**task_opts))
+        return task.with_options(**options) if options else task
+
+    def enqueue(self, name: str, *args: Any, **kwargs: Any) -> Job:
+        """Enqueue a task by name, e.g. ``app.enqueue("shop.jobs:send_email", to)``."""
+        return self.by_name(name).enqueue(*args, **kwargs)
+
+    async def aenqueue(self, name: str, *args: Any, **kwargs: Any) -> Job:
+        return await self.by_name(name).aenqueue(*args, **kwargs)
+
+    def import_includes(self) -> None:
+        for module in self.include:
+            importlib.import_module(module)
+
+    # -- queues and jobs --------------------------------------------------------
+
+    def queue(self, name: str) -> Queue:
+        return Queue(self, name)
+
+    def queues(self) -> list[str]:
+        """Every queue that has been used."""
+        return self.store.queues()
+
+    def job(self, job_id: str, queue: str | None = None) -> Job:
+        """A handle on an existing job; without ``queue``, every queue is searched."""
+        if queue is None:
+            queue = self.store.find_queue(job_id)
+            if queue is None:
+                from .errors import JobNotFound
+
+                raise JobNotFound(f"no job {job_id} in any queue")
+        return Job(self, queue, job_id)
+
+
+def _task_options(options: dict[str, Any]) -> dict[str, Any]:
+    task_opts, call_opts = _parse_call_options(options)
+    if call_opts:
+        raise TypeError(f"{', '.join(call_opts)} is set per call, with task.with_options(...)")
+    return task_opts
+
+
+def load_app(path: str) -> App:
+    """The App at ``package.module:attribute`` (what ``tarefa worker`` is given)."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"expected 'package.module:app', got {path!r}")
+    if "" not in sys.path:
+        sys.path.insert(0, "")  # like `python -m`: the current directory is importable
+    module = importlib.import_module(module_name)
+    try:
+        app = getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"module {module_name!r} has no attribute {attr!r}") from None
+    if not isinstance(app, App):
+        raise TypeError(f"{path} is a {type(app).__name__}, not a tarefa App")
+    return app

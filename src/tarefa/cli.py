@@ -1,0 +1,153 @@
+"""The ``tarefa`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+
+import click
+import redis
+from rich.console import Console
+
+from .app import App, load_app
+from .store import Embedded, EmbeddedError, Store
+from .store.connection import redacted
+
+console = Console()
+
+
+def _load(path: str) -> App:
+    try:
+        return load_app(path)
+    except (ImportError, ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc), param_hint="APP") from None
+
+
+@click.group()
+@click.version_option(package_name="tarefa")
+def main() -> None:
+    """tarefa: background jobs for Python on Redis.
+
+    Redis is the one TAREFA_URL names (redis://, rediss://, unix://); unset,
+    a private redis-server is started under ./.tarefa/ and shared by every
+    tarefa process run from this directory.
+    """
+
+
+@main.command()
+@click.argument("app_path", metavar="APP")
+@click.option(
+    "-q",
+    "--queue",
+    "queues",
+    multiple=True,
+    help="Queue to serve (repeat; first listed served first). Default: default.",
+)  # noqa: E501
+@click.option(
+    "-c",
+    "--concurrency",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Jobs run at once.",
+)  # noqa: E501
+@click.option(
+    "--burst",
+    is_flag=True,
+    help="Exit once the queues are empty (nothing ready, scheduled or running).",
+)  # noqa: E501
+@click.option(
+    "--lease",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds a job's lease lasts unless renewed; a dead worker's jobs are recovered after it.",
+)  # noqa: E501
+@click.option(
+    "--grace",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds running jobs get to finish on SIGTERM before they are handed back.",
+)  # noqa: E501
+@click.option("-v", "--verbose", is_flag=True, help="Log every job.")
+def worker(app_path, queues, concurrency, burst, lease, grace, verbose) -> None:
+    """Run jobs of APP (package.module:app) from the given queues."""
+    from .worker import Worker
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = _load(app_path)
+    try:
+        w = Worker(app, queues or ["default"], concurrency=concurrency, burst=burst,
+                   lease=lease, grace=grace)  # fmt: skip
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    asyncio.run(w.run())
+    logging.shutdown()
+    if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
+        # A sync job that outlived the grace period still holds a thread; its
+        # job was handed back, so leave without waiting for it.
+        sys.stdout.flush()
+        os._exit(0)
+
+
+@main.command()
+@click.option("--url", help="Redis URL (default: TAREFA_URL, else the embedded server).")
+def info(url: str | None) -> None:
+    """Queues with their job counts, and live workers."""
+    from .cli_tables import queues_table, workers_table
+
+    store = Store(url)
+    try:
+        console.print(f"Redis: {redacted(store.url)}")
+        console.print(queues_table(store, store.queues()))
+        console.print(workers_table(store.workers()))
+    except redis.RedisError as exc:
+        raise click.ClickException(f"cannot reach Redis at {redacted(store.url)}: {exc}") from None
+
+
+@main.command()
+def demo() -> None:
+    """Run a few hundred example jobs on a worker and show how they went."""
+    from . import demo as demo_module
+
+    try:
+        demo_module.main(console)
+    except EmbeddedError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.group()
+def embedded() -> None:
+    """The private redis-server under ./.tarefa/ (used when TAREFA_URL is unset)."""
+
+
+@embedded.command("status")
+def embedded_status() -> None:
+    """Is the embedded server running, and where."""
+    server = Embedded.here()
+    facts = server.info()
+    if facts is None:
+        console.print(f"not running (it starts on first use, in {server.home})")
+        sys.exit(3)
+    for key, value in facts.items():
+        console.print(f"{key}: {value}")
+
+
+@embedded.command("stop")
+def embedded_stop() -> None:
+    """Stop the embedded server; its data stays in ./.tarefa/ (AOF)."""
+    if Embedded.here().stop():
+        console.print("stopped")
+    else:
+        console.print("not running")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,156 @@
+"""Job handles: what a producer holds after enqueueing, to watch and steer a job."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .errors import JobCancelled, JobFailed, JobNotFound, TarefaError
+from .serializer import load_error
+
+if TYPE_CHECKING:
+    from .app import App
+
+R = TypeVar("R")
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"  # ready to run
+    SCHEDULED = "scheduled"  # waiting for a time: a delay or a retry's back-off
+    ACTIVE = "active"  # leased by one worker, running
+    COMPLETED = "completed"
+    FAILED = "failed"  # retries exhausted: in the dead-letter set
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+
+
+def _ms_to_datetime(raw: bytes | None) -> datetime | None:
+    return datetime.fromtimestamp(int(raw) / 1000, UTC) if raw else None
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A snapshot of one job, as stored."""
+
+    id: str
+    queue: str
+    task: str
+    state: JobState
+    attempts: int
+    stalls: int
+    enqueued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    worker: str | None
+    error: dict[str, str] | None  # type, message, traceback of the last failure
+
+    @classmethod
+    def from_hash(cls, queue: str, job_id: str, raw: dict[str, bytes]) -> JobInfo:
+        return cls(
+            id=job_id,
+            queue=queue,
+            task=raw.get("task", b"").decode(),
+            state=JobState(raw["state"].decode()),
+            attempts=int(raw.get("attempts", 0)),
+            stalls=int(raw.get("stalls", 0)),
+            enqueued_at=_ms_to_datetime(raw.get("enqueued_at")),
+            started_at=_ms_to_datetime(raw.get("started_at")),
+            finished_at=_ms_to_datetime(raw.get("finished_at")),
+            worker=raw["worker"].decode() if "worker" in raw else None,
+            error=load_error(raw["error"]) if "error" in raw else None,
+        )
+
+
+class Job(Generic[R]):
+    """A handle on one job. Cheap to make; every property reads Redis afresh."""
+
+    __slots__ = ("app", "queue", "id", "created")
+
+    def __init__(self, app: App, queue: str, job_id: str, *, created: bool = True):
+        self.app = app
+        self.queue = queue
+        self.id = job_id
+        self.created = created  # False when the id existed already (de-duplicated)
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} queue={self.queue}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Job) and (other.queue, other.id) == (self.queue, self.id)
+
+    def __hash__(self) -> int:
+        return hash((self.queue, self.id))
+
+    def info(self) -> JobInfo:
+        raw = self.app.store.job(self.queue, self.id)
+        if raw is None:
+            raise JobNotFound(f"no job {self.id} in queue {self.queue!r}")
+        return JobInfo.from_hash(self.queue, self.id, raw)
+
+    async def ainfo(self) -> JobInfo:
+        raw = await self.app.store.ajob(self.queue, self.id)
+        if raw is None:
+            raise JobNotFound(f"no job {self.id} in queue {self.queue!r}")
+        return JobInfo.from_hash(self.queue, self.id, raw)
+
+    @property
+    def status(self) -> JobState:
+        return self.info().state
+
+    @property
+    def attempts(self) -> int:
+        return self.info().attempts
+
+    def result(self, timeout: float | None = None) -> R:
+        """Wait for the job to end and return its result.
+
+        Raises ``JobFailed`` (with the remote error) if it failed,
+        ``JobCancelled`` if cancelled, ``TimeoutError`` if it has not ended
+        within ``timeout`` seconds (None: wait as long as it takes).
+        """
+        self.app.store.wait(self.queue, self.id, timeout)
+        return self._outcome(self.app.store.job(self.queue, self.id), timeout)
+
+    async def aresult(self, timeout: float | None = None) -> R:
+        await self.app.store.await_(self.queue, self.id, timeout)
+        return self._outcome(await self.app.store.ajob(self.queue, self.id), timeout)
+
+    def _outcome(self, raw: dict[str, bytes] | None, timeout: float | None) -> R:
+        if raw is None:
+            raise JobNotFound(
+                f"no job {self.id} in queue {self.queue!r} (never enqueued, deleted, "
+                "or finished and its result no longer kept)"
+            )
+        state = JobState(raw["state"].decode())
+        if state is JobState.COMPLETED:
+            return self.app.serializer.loads(raw["result"])
+        if state is JobState.FAILED:
+            error = load_error(raw.get("error"))
+            raise JobFailed(self.id, error["type"], error["message"], error.get("traceback", ""))
+        if state is JobState.CANCELLED:
+            raise JobCancelled(f"job {self.id} was cancelled")
+        raise TimeoutError(f"job {self.id} has not finished within {timeout} s (it is {state})")
+
+    def retry(self) -> None:
+        """Run a failed job again (out of the dead-letter set), attempts reset."""
+        reply = self.app.store.retry(self.queue, self.id)
+        if reply == 1:
+            return
+        if reply == b"":
+            raise JobNotFound(f"no job {self.id} in queue {self.queue!r}")
+        raise TarefaError(f"only a failed job can be retried; job {self.id} is {reply.decode()}")
+
+    async def aretry(self) -> None:
+        reply = await self.app.store.aretry(self.queue, self.id)
+        if reply != 1:
+            state = reply.decode() or "missing"
+            raise TarefaError(f"only a failed job can be retried; job {self.id} is {state}")
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        return self.info().error

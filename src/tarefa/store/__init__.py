@@ -1,0 +1,7 @@
+"""The only package that speaks Redis: key names, Lua scripts, connections,
+and the embedded default server."""
+
+from .embedded import Embedded, EmbeddedError
+from .store import Fetched, Leased, Store
+
+__all__ = ["Embedded", "EmbeddedError", "Fetched", "Leased", "Store"]

@@ -1,0 +1,101 @@
+"""Where Redis is, and the clients that talk to it.
+
+``TAREFA_URL`` (or ``App(url=...)``) names a Redis: ``redis://``, ``rediss://``
+(TLS) or ``unix://``, with password and db as redis-py reads them. With neither,
+the embedded default starts (see ``embedded.py``).
+
+A producer's client retries a failed command a few times over about a second
+(safe: every enqueue carries its own job id, so a retried enqueue cannot add a
+job twice), then raises ``redis.ConnectionError``. Nothing is buffered in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+
+import redis
+import redis.asyncio
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from .embedded import Embedded
+
+_RETRY_ON = [redis.ConnectionError, redis.TimeoutError]
+
+
+def resolve_url(url: str | None) -> str:
+    """The URL to use: the one given, else TAREFA_URL, else the embedded server."""
+    url = url or os.environ.get("TAREFA_URL")
+    if url:
+        return url
+    return Embedded.here().ensure_running()
+
+
+def redacted(url: str) -> str:
+    """The URL with any password hidden, for logs and error messages."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.partition(":")[0]
+    return f"{scheme}://{user + ':' if user else ''}***@{host}"
+
+
+def sync_client(url: str, *, retries: int = 3) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=5,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
+        retry_on_error=_RETRY_ON if retries else [],
+    )
+
+
+def async_client(url: str, *, retries: int = 3, **kwargs) -> redis.asyncio.Redis:
+    return redis.asyncio.Redis.from_url(
+        url,
+        **kwargs,
+        socket_connect_timeout=5,
+        retry=redis.asyncio.retry.Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
+        retry_on_error=_RETRY_ON if retries else [],
+    )
+
+
+class Clients:
+    """One sync client and one asyncio client per event loop, made on first use.
+
+    An asyncio connection pool belongs to the loop that opened it, so a program
+    that runs several loops (tests, ``asyncio.run`` in a script) gets one each.
+    """
+
+    def __init__(self, url: str | None, *, retries: int = 3):
+        self._url = url
+        self._retries = retries
+        self._sync: redis.Redis | None = None
+        self._async: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @property
+    def url(self) -> str:
+        if self._url is None or "://" not in self._url:
+            self._url = resolve_url(self._url)
+        return self._url
+
+    @property
+    def sync(self) -> redis.Redis:
+        if self._sync is None:
+            self._sync = sync_client(self.url, retries=self._retries)
+        return self._sync
+
+    @property
+    def aio(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            client = self._async[loop] = async_client(self.url, retries=self._retries)
+        return client
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None

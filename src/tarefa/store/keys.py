@@ -1,0 +1,70 @@
+"""Every Redis key name tarefa uses, and nothing else.
+
+All keys of one queue carry the queue's hash tag (``tarefa:{emails}:...``) so a
+queue lives in one Redis Cluster slot and its Lua scripts stay atomic there.
+Only the registry of queues and workers lives outside any queue's slot, and no
+script touches those together with a queue's keys.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+PREFIX = "tarefa"
+
+# Registry keys (global, outside every queue's slot).
+QUEUES = f"{PREFIX}:queues"  # set of queue names ever used
+WORKERS = f"{PREFIX}:workers"  # zset worker id -> last heartbeat (ms, Redis clock)
+
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
+
+
+def check_queue_name(name: object) -> str:
+    if not isinstance(name, str) or not _QUEUE_NAME.fullmatch(name):
+        raise ValueError(
+            f"invalid queue name {name!r}: use 1-100 letters, digits, '_', '.', ':' or '-'"
+        )
+    return name
+
+
+def worker_key(worker_id: str) -> str:
+    """Hash describing one live worker (host, pid, queues, ...); expires with it."""
+    return f"{PREFIX}:worker:{worker_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The keys of one queue. Scripts get these in KEYS, never build them."""
+
+    name: str
+    job_prefix: str  # + job id -> hash with the job's fields
+    ready: str  # list of ids ready to run (LPUSH in, RPOP out: FIFO)
+    scheduled: str  # zset id -> due time (ms): retry back-off, delays
+    active: str  # zset id -> lease deadline (ms)
+    completed: str  # zset id -> expiry time of the kept result (ms)
+    failed: str  # zset id -> finish time (ms): the dead-letter set
+    marker: str  # zset idle workers block on (BZPOPMIN): "something changed"
+
+    def job(self, job_id: str) -> str:
+        return self.job_prefix + job_id
+
+    def done_signal(self, job_id: str) -> str:
+        """List a finishing job pushes to, for callers blocked in job.result()."""
+        return self.job_prefix + job_id + ":done"
+
+
+@lru_cache(maxsize=1024)
+def queue_keys(queue: str) -> QueueKeys:
+    base = f"{PREFIX}:{{{check_queue_name(queue)}}}:"
+    return QueueKeys(
+        name=queue,
+        job_prefix=base + "job:",
+        ready=base + "ready",
+        scheduled=base + "scheduled",
+        active=base + "active",
+        completed=base + "completed",
+        failed=base + "failed",
+        marker=base + "marker",
+    )

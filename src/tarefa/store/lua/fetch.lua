@@ -1,0 +1,88 @@
+--[[ fetch: the worker's one hot call. Records the outcomes of finished jobs,
+recovers a few expired leases, promotes due scheduled jobs, and leases up to N
+ready jobs to this worker.
+
+KEYS[1]  job key prefix (tarefa:{q}:job:): a job's key is prefix .. id
+KEYS[2]  ready list
+KEYS[3]  active zset
+KEYS[4]  scheduled zset
+KEYS[5]  completed zset
+KEYS[6]  failed zset
+KEYS[7]  marker zset
+ARGV[1]  worker id
+ARGV[2]  lease in ms: how long a lease lasts unless the worker renews it
+ARGV[3]  how many jobs to lease at most (0: only record outcomes)
+ARGV[4]  max stalls before a recovered job fails
+ARGV[5]  how many outcomes follow; then 5 items each:
+         job id, lease token, 'completed' | 'retry' | 'failed', value, ms
+         (see includes/finish_job.lua)
+
+Returns {ms until the next scheduled job is due (-1: none), how many jobs are
+         active in the queue (leased by any worker), {stale job ids},
+         {leased jobs, 6 items each: id, task, payload, attempts, lease token,
+          options (JSON of per-call task options, or '')}}
+]]
+--- @include "includes/now.lua"
+--- @include "includes/finish_job.lua"
+--- @include "includes/recover_expired.lua"
+--- @include "includes/promote_due.lua"
+
+local prefix = KEYS[1]
+local keys = {
+  ready = KEYS[2], active = KEYS[3], scheduled = KEYS[4],
+  completed = KEYS[5], failed = KEYS[6], marker = KEYS[7],
+}
+local worker, lease_ms, want = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = now_ms()
+
+local stale = {}
+local n_outcomes = tonumber(ARGV[5])
+for i = 0, n_outcomes - 1 do
+  local a = 6 + i * 5
+  if not finish_job(prefix, ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], now, keys) then
+    stale[#stale + 1] = ARGV[a]
+  end
+end
+
+if want > 0 then
+  recover_expired(prefix, now, 10, tonumber(ARGV[4]), keys)
+  promote_due(now, 1000, keys, prefix)
+end
+-- Kept results expire with their job hash; drop their ids from the index too.
+redis.call('ZREMRANGEBYSCORE', keys.completed, '-inf', now)
+
+local leased = {}
+local popped = want > 0 and redis.call('RPOP', keys.ready, want)
+if popped then
+  local deadline = now + lease_ms
+  for _, id in ipairs(popped) do
+    local job_key = prefix .. id
+    local f = redis.call('HMGET', job_key, 'state', 'task', 'payload', 'retries', 'timeout')
+    if f[1] == 'queued' then
+      local attempts = redis.call('HINCRBY', job_key, 'attempts', 1)
+      local token = redis.call('HINCRBY', job_key, 'lease', 1)
+      redis.call('HSET', job_key, 'state', 'active', 'worker', worker, 'started_at', now)
+      redis.call('ZADD', keys.active, deadline, id)
+      local n = #leased
+      leased[n + 1] = id
+      leased[n + 2] = f[2]
+      leased[n + 3] = f[3]
+      leased[n + 4] = attempts
+      leased[n + 5] = token
+      leased[n + 6] = f[4] or ''
+    end
+  end
+end
+-- Work left over (or not taken: no free slot here): wake an idle worker.
+if redis.call('LLEN', keys.ready) > 0 then
+  wake(keys.marker)
+end
+
+local next_due = -1
+if #leased == 0 then
+  local first = redis.call('ZRANGE', keys.scheduled, 0, 0, 'WITHSCORES')
+  if first[2] then
+    next_due = math.max(0, tonumber(first[2]) - now)
+  end
+end
+return {next_due, redis.call('ZCARD', keys.active), stale, leased}

@@ -1,0 +1,24 @@
+--[[ heartbeat: renew the leases of all the jobs one worker runs in a queue.
+
+KEYS[1]  job key prefix (tarefa:{q}:job:): a job's key is prefix .. id
+KEYS[2]  active zset
+ARGV[1]  lease in ms, counted from now
+ARGV[2..] pairs: job id, lease token
+
+Returns the ids whose lease this worker no longer holds (recovered by another
+worker after it expired, or cancelled): their outcome will be discarded.
+]]
+--- @include "includes/now.lua"
+
+local deadline = now_ms() + tonumber(ARGV[1])
+local lost = {}
+for i = 2, #ARGV, 2 do
+  local id, token = ARGV[i], ARGV[i + 1]
+  local current = redis.call('HMGET', KEYS[1] .. id, 'state', 'lease')
+  if current[1] == 'active' and current[2] == token then
+    redis.call('ZADD', KEYS[2], 'XX', deadline, id)
+  else
+    lost[#lost + 1] = id
+  end
+end
+return lost

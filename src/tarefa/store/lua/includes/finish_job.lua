@@ -1,0 +1,41 @@
+--- @include "includes/notify.lua"
+-- Record the outcome a worker reports for one job it leased.
+-- The lease token fences it: an outcome from a worker whose lease expired and
+-- was taken over (or whose job was cancelled) is discarded, never overwriting
+-- the newer attempt.
+--   outcome 'completed': value = serialized result, ms = how long to keep it
+--                        (0: delete the job at once, -1: keep it forever)
+--   outcome 'retry':     value = error JSON, ms = back-off delay
+--   outcome 'failed':    value = error JSON (retries exhausted: dead-letter set)
+-- Returns true when applied, false when stale.
+local FOREVER = 1e15
+
+local function finish_job(prefix, id, token, outcome, value, ms, now, keys)
+  local job_key = prefix .. id
+  local current = redis.call('HMGET', job_key, 'state', 'lease', 'waiters')
+  if current[1] ~= 'active' or current[2] ~= token then
+    return false
+  end
+  redis.call('ZREM', keys.active, id)
+  ms = tonumber(ms)
+  if outcome == 'completed' then
+    redis.call('HSET', job_key, 'state', 'completed', 'finished_at', now, 'result', value)
+    if ms == 0 then
+      redis.call('DEL', job_key)
+    elseif ms > 0 then
+      redis.call('ZADD', keys.completed, now + ms, id)
+      redis.call('PEXPIRE', job_key, ms)
+    else
+      redis.call('ZADD', keys.completed, FOREVER, id)
+    end
+  elseif outcome == 'retry' then
+    redis.call('HSET', job_key, 'state', 'scheduled', 'error', value)
+    redis.call('ZADD', keys.scheduled, now + ms, id)
+    return true -- still in flight: waiters keep waiting
+  else
+    redis.call('HSET', job_key, 'state', 'failed', 'finished_at', now, 'error', value)
+    redis.call('ZADD', keys.failed, now, id)
+  end
+  notify_waiters(job_key, current[3])
+  return true
+end

@@ -1,0 +1,104 @@
+"""Loads the Lua scripts under ``lua/`` and calls them by SHA.
+
+A script may pull in shared pieces with a line ``--- @include "includes/x.lua"``;
+they are resolved once, here, at load time (each file at most once per script),
+and a missing or circular include is an error. Scripts are called with EVALSHA
+and loaded again transparently when the server does not know them (a Redis
+restart or failover empties its script cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from importlib import resources
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+_INCLUDE = re.compile(r'^--- @include "([^"]+)"\s*$', re.MULTILINE)
+
+
+class ScriptError(Exception):
+    """A Lua script could not be assembled from its file and includes."""
+
+
+def _read(path: str) -> str:
+    try:
+        return resources.files("tarefa.store").joinpath("lua", path).read_text("utf-8")
+    except FileNotFoundError:
+        raise ScriptError(f"Lua file not found: {path}") from None
+
+
+def assemble(name: str, read=_read) -> str:
+    """The source of script ``name`` with its includes resolved."""
+    included: set[str] = set()
+
+    def expand(path: str, stack: tuple[str, ...]) -> str:
+        if path in stack:
+            raise ScriptError("circular include: " + " -> ".join((*stack, path)))
+
+        def replace(match: re.Match[str]) -> str:
+            dep = match.group(1)
+            if dep in included:
+                return ""
+            text = expand(dep, (*stack, path))
+            included.add(dep)
+            return text
+
+        return _INCLUDE.sub(replace, read(path))
+
+    return expand(f"{name}.lua", ())
+
+
+class Script:
+    """One Lua script, called by SHA from a sync or an asyncio client."""
+
+    __slots__ = ("name", "source", "sha")
+
+    def __init__(self, name: str, source: str):
+        self.name = name
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def __call__(self, client, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            client.execute_command("SCRIPT", "LOAD", self.source)
+            return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    async def acall(self, client, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await client.execute_command("SCRIPT", "LOAD", self.source)
+            return await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+
+def load(name: str) -> Script:
+    return Script(name, assemble(name))
+
+
+class Scripts:
+    """Every script tarefa runs, assembled once per process."""
+
+    def __init__(self) -> None:
+        self.enqueue = load("enqueue")
+        self.enqueue_many = load("enqueue_many")
+        self.fetch = load("fetch")
+        self.heartbeat = load("heartbeat")
+        self.recover = load("recover")
+        self.requeue = load("requeue")
+        self.retry = load("retry")
+        self.wait = load("wait")
+
+
+_scripts: Scripts | None = None
+
+
+def scripts() -> Scripts:
+    global _scripts
+    if _scripts is None:
+        _scripts = Scripts()
+    return _scripts

@@ -1,0 +1,299 @@
+"""The only code that sends commands to Redis.
+
+Each operation builds its script call (or command) once and runs it from sync
+code (``op``) or asyncio code (``await aop``). Replies come back as plain
+Python values; key names never leave this package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .connection import Clients, async_client
+from .keys import QUEUES, WORKERS, queue_keys, worker_key
+from .scripts import Script, scripts
+
+Call = tuple[Script, list[str], list[Any]]
+
+FINAL_STATES = (b"completed", b"failed", b"cancelled")
+
+
+@dataclass(slots=True)
+class Leased:
+    """A job a worker has just leased."""
+
+    id: str
+    task: str
+    payload: bytes
+    attempts: int
+    token: bytes  # the lease's fencing token, sent back with the outcome
+    options: bytes  # JSON of per-call overrides of the task's options, or b''
+
+
+@dataclass(slots=True)
+class Fetched:
+    jobs: list[Leased]
+    stale: list[str]  # outcomes discarded: the lease had been taken over
+    next_due_ms: int  # until the next scheduled job is due; -1: none
+    active: int  # jobs leased in the queue, by any worker
+
+
+def _decode_hash(raw: dict[bytes, bytes]) -> dict[str, bytes]:
+    return {k.decode(): v for k, v in raw.items()}
+
+
+class Store:
+    """tarefa's view of one Redis."""
+
+    def __init__(self, url: str | None = None, *, retries: int = 3):
+        self.clients = Clients(url, retries=retries)
+        self.scripts = scripts()
+        self._known_queues: set[str] = set()
+
+    @property
+    def url(self) -> str:
+        return self.clients.url
+
+    def _run(self, call: Call) -> Any:
+        script, keys, args = call
+        return script(self.clients.sync, keys, args)
+
+    async def _arun(self, call: Call) -> Any:
+        script, keys, args = call
+        return await script.acall(self.clients.aio, keys, args)
+
+    # -- producing ---------------------------------------------------------
+
+    def _enqueue(self, queue: str, job_id: str, delay_ms: int, fields: Sequence) -> Call:
+        k = queue_keys(queue)
+        keys = [k.job(job_id), k.ready, k.scheduled, k.marker]
+        return self.scripts.enqueue, keys, [job_id, delay_ms, *fields]
+
+    def enqueue(self, queue: str, job_id: str, delay_ms: int, fields: Sequence) -> Any:
+        """Add one job. Returns 1, or the state of the job already holding the id."""
+        self._register_queue(queue)
+        return self._run(self._enqueue(queue, job_id, delay_ms, fields))
+
+    async def aenqueue(self, queue: str, job_id: str, delay_ms: int, fields: Sequence) -> Any:
+        await self._aregister_queue(queue)
+        return await self._arun(self._enqueue(queue, job_id, delay_ms, fields))
+
+    def _enqueue_many(self, queue: str, delay_ms: int, jobs: Sequence[tuple[str, list]]) -> Call:
+        k = queue_keys(queue)
+        width = len(jobs[0][1])
+        args: list[Any] = [delay_ms, width]
+        for job_id, fields in jobs:
+            args.append(job_id)
+            args.extend(fields)
+        return self.scripts.enqueue_many, [k.job_prefix, k.ready, k.scheduled, k.marker], args
+
+    def enqueue_many(self, queue: str, delay_ms: int, jobs: Sequence[tuple[str, list]]) -> list:
+        """Add a batch of jobs (all with the same fields) in one round trip."""
+        self._register_queue(queue)
+        return self._run(self._enqueue_many(queue, delay_ms, jobs))
+
+    async def aenqueue_many(self, queue: str, delay_ms: int, jobs: Sequence) -> list:
+        await self._aregister_queue(queue)
+        return await self._arun(self._enqueue_many(queue, delay_ms, jobs))
+
+    def _register_queue(self, queue: str) -> None:
+        # The registry is a global key, outside the queue's slot: a separate
+        # command, sent once per process and queue.
+        if queue not in self._known_queues:
+            self.clients.sync.sadd(QUEUES, queue)
+            self._known_queues.add(queue)
+
+    async def _aregister_queue(self, queue: str) -> None:
+        if queue not in self._known_queues:
+            await self.clients.aio.sadd(QUEUES, queue)
+            self._known_queues.add(queue)
+
+    # -- reading jobs and queues --------------------------------------------
+
+    def job(self, queue: str, job_id: str) -> dict[str, bytes] | None:
+        raw = self.clients.sync.hgetall(queue_keys(queue).job(job_id))
+        return _decode_hash(raw) if raw else None
+
+    async def ajob(self, queue: str, job_id: str) -> dict[str, bytes] | None:
+        raw = await self.clients.aio.hgetall(queue_keys(queue).job(job_id))
+        return _decode_hash(raw) if raw else None
+
+    def find_queue(self, job_id: str) -> str | None:
+        """The queue holding a job id (a search over every known queue)."""
+        queues = self.queues()
+        pipe = self.clients.sync.pipeline(transaction=False)
+        for queue in queues:
+            pipe.exists(queue_keys(queue).job(job_id))
+        for queue, found in zip(queues, pipe.execute(), strict=True):
+            if found:
+                return queue
+        return None
+
+    def queues(self) -> list[str]:
+        return sorted(q.decode() for q in self.clients.sync.smembers(QUEUES))
+
+    def counts(self, queue: str) -> dict[str, int]:
+        k = queue_keys(queue)
+        pipe = self.clients.sync.pipeline(transaction=False)
+        pipe.llen(k.ready).zcard(k.scheduled).zcard(k.active)
+        pipe.zcard(k.completed).zcard(k.failed)
+        queued, scheduled, active, completed, failed = pipe.execute()
+        return {
+            "queued": queued,
+            "scheduled": scheduled,
+            "active": active,
+            "completed": completed,
+            "failed": failed,
+        }
+
+    def purge(self, queue: str) -> int:
+        """Delete a queue's jobs and indexes (jobs running now finish, unrecorded)."""
+        k = queue_keys(queue)
+        client = self.clients.sync
+        deleted = 0
+        batch = [k.ready, k.scheduled, k.active, k.completed, k.failed, k.marker]
+        for key in client.scan_iter(match=k.job_prefix + "*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += client.delete(*batch)
+                batch = []
+        return deleted + client.delete(*batch)
+
+    def failed_ids(self, queue: str, limit: int = 100) -> list[str]:
+        ids = self.clients.sync.zrevrange(queue_keys(queue).failed, 0, limit - 1)
+        return [i.decode() for i in ids]
+
+    # -- changing one job from outside a worker --------------------------------
+
+    def _retry(self, queue: str, job_id: str) -> Call:
+        k = queue_keys(queue)
+        return self.scripts.retry, [k.job(job_id), k.ready, k.failed, k.marker], [job_id]
+
+    def retry(self, queue: str, job_id: str) -> Any:
+        """Re-queue a failed job. Returns 1, or the job's state ('' if missing)."""
+        return self._run(self._retry(queue, job_id))
+
+    async def aretry(self, queue: str, job_id: str) -> Any:
+        return await self._arun(self._retry(queue, job_id))
+
+    # -- waiting for a job's end ----------------------------------------------
+
+    def _wait(self, queue: str, job_id: str) -> Call:
+        return self.scripts.wait, [queue_keys(queue).job(job_id)], []
+
+    def wait(self, queue: str, job_id: str, timeout: float | None) -> bytes:
+        """Block until the job is final or ``timeout`` seconds pass; return its state."""
+        state = self._run(self._wait(queue, job_id))
+        if state in FINAL_STATES or state == b"":
+            return state
+        signal = queue_keys(queue).done_signal(job_id)
+        self.clients.sync.blpop([signal], timeout=timeout or 0)
+        return self.clients.sync.hget(queue_keys(queue).job(job_id), "state") or b""
+
+    async def await_(self, queue: str, job_id: str, timeout: float | None) -> bytes:
+        state = await self._arun(self._wait(queue, job_id))
+        if state in FINAL_STATES or state == b"":
+            return state
+        signal = queue_keys(queue).done_signal(job_id)
+        await self.clients.aio.blpop([signal], timeout=timeout or 0)
+        return await self.clients.aio.hget(queue_keys(queue).job(job_id), "state") or b""
+
+    # -- the worker's calls (asyncio) ---------------------------------------
+
+    async def fetch(
+        self,
+        queue: str,
+        worker_id: str,
+        *,
+        want: int,
+        lease_ms: int,
+        max_stalls: int,
+        outcomes: Sequence[tuple[str, bytes, str, bytes, int]] = (),
+    ) -> Fetched:
+        """Record outcomes and lease up to ``want`` jobs, in one call."""
+        k = queue_keys(queue)
+        keys = [k.job_prefix, k.ready, k.active, k.scheduled, k.completed, k.failed, k.marker]
+        args: list[Any] = [worker_id, lease_ms, want, max_stalls, len(outcomes)]
+        for outcome in outcomes:
+            args.extend(outcome)
+        next_due, active, stale, flat = await self.scripts.fetch.acall(self.clients.aio, keys, args)
+        jobs = [
+            Leased(
+                id=flat[i].decode(),
+                task=flat[i + 1].decode(),
+                payload=flat[i + 2],
+                attempts=flat[i + 3],
+                token=str(flat[i + 4]).encode(),
+                options=flat[i + 5],
+            )
+            for i in range(0, len(flat), 6)
+        ]
+        return Fetched(jobs, [s.decode() for s in stale], next_due, active)
+
+    async def heartbeat(self, queue: str, lease_ms: int, leases: Iterable[tuple[str, bytes]]):
+        """Renew this worker's leases in a queue; returns the ids it lost."""
+        k = queue_keys(queue)
+        args: list[Any] = [lease_ms]
+        for job_id, token in leases:
+            args += (job_id, token)
+        lost = await self.scripts.heartbeat.acall(self.clients.aio, [k.job_prefix, k.active], args)
+        return [i.decode() for i in lost]
+
+    async def recover(self, queue: str, *, limit: int = 1000, max_stalls: int) -> int:
+        k = queue_keys(queue)
+        keys = [k.job_prefix, k.ready, k.active, k.failed, k.marker]
+        return await self.scripts.recover.acall(self.clients.aio, keys, [limit, max_stalls])
+
+    async def requeue(self, queue: str, leases: Iterable[tuple[str, bytes]]) -> int:
+        k = queue_keys(queue)
+        args = [x for lease in leases for x in lease]
+        keys = [k.job_prefix, k.ready, k.active, k.marker]
+        return await self.scripts.requeue.acall(self.clients.aio, keys, args)
+
+    async def wait_for_work(self, blocker, queues: Sequence[str], timeout: float) -> None:
+        """Block on the queues' markers (on a dedicated connection) until some
+        producer or worker signals a change, or ``timeout`` seconds pass."""
+        markers = [queue_keys(q).marker for q in queues]
+        await blocker.bzpopmin(markers, timeout=max(timeout, 0.001))
+
+    def blocking_client(self):
+        """A connection of its own for blocking calls, so they delay nothing else."""
+        return async_client(self.url, retries=0, single_connection_client=True)
+
+    # -- the registry of workers ----------------------------------------------
+
+    async def register_worker(self, worker_id: str, info: dict[str, Any], ttl_ms: int) -> None:
+        pipe = self.clients.aio.pipeline(transaction=False)
+        pipe.sadd(QUEUES, *info["queues"].split(","))
+        pipe.hset(worker_key(worker_id), mapping=info)
+        pipe.pexpire(worker_key(worker_id), ttl_ms)
+        pipe.sadd(WORKERS, worker_id)
+        await pipe.execute()
+
+    async def beat_worker(self, worker_id: str, ttl_ms: int, running: int) -> None:
+        pipe = self.clients.aio.pipeline(transaction=False)
+        pipe.hset(worker_key(worker_id), "running", running)
+        pipe.pexpire(worker_key(worker_id), ttl_ms)
+        await pipe.execute()
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        pipe = self.clients.aio.pipeline(transaction=False)
+        pipe.delete(worker_key(worker_id)).srem(WORKERS, worker_id)
+        await pipe.execute()
+
+    def workers(self) -> list[dict[str, str]]:
+        """Live workers; those whose registration expired (dead) are pruned."""
+        client = self.clients.sync
+        ids = sorted(i.decode() for i in client.smembers(WORKERS))
+        pipe = client.pipeline(transaction=False)
+        for worker_id in ids:
+            pipe.hgetall(worker_key(worker_id))
+        live = []
+        for worker_id, raw in zip(ids, pipe.execute(), strict=True):
+            if raw:
+                live.append({k.decode(): v.decode() for k, v in raw.items()} | {"id": worker_id})
+            else:
+                client.srem(WORKERS, worker_id)
+        return live

@@ -1,0 +1,241 @@
+"""Tasks: functions a worker runs, and the ways to enqueue them.
+
+A task keeps its function's signature for type checkers: ``send_email.enqueue``
+takes the same arguments as ``send_email``. Arguments are checked against the
+signature and serialized at the caller, so a bad call raises where it is made,
+not later in a worker.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import random
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+import orjson
+
+from .job import Job
+from .store.keys import check_queue_name
+
+if TYPE_CHECKING:
+    from .app import App
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_RESULT_TTL = 3600.0  # seconds a completed job and its result are kept
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """How a task's jobs run. Set on ``@app.task``; most can be overridden per
+    call with ``with_options``."""
+
+    queue: str = "default"
+    retries: int = 3  # extra attempts after the first fails
+    timeout: float | None = None  # seconds; None: no limit
+    backoff: float = 1.0  # first retry delay (s); doubles each attempt, with jitter
+    backoff_max: float = 3600.0
+    result_ttl: float | None = DEFAULT_RESULT_TTL  # 0: drop at once; None: keep forever
+
+    def __post_init__(self) -> None:
+        check_queue_name(self.queue)
+        _check_number("retries", self.retries, integer=True)
+        if self.timeout is not None:
+            _check_number("timeout", self.timeout, positive=True)
+        _check_number("backoff", self.backoff)
+        _check_number("backoff_max", self.backoff_max)
+        if self.result_ttl is not None:
+            _check_number("result_ttl", self.result_ttl)
+
+    def retry_delay(self, attempt: int) -> float:
+        """Back-off before retry number ``attempt`` (1-based): exponential,
+        capped, with jitter so a burst of failures does not retry in lockstep."""
+        delay = min(self.backoff * 2 ** (attempt - 1), self.backoff_max)
+        return delay * random.uniform(0.5, 1.0)
+
+
+def _check_number(name: str, value: object, *, integer=False, positive=False) -> None:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        kind = "an int" if integer else "a number"
+        raise TypeError(f"{name} must be {kind}, not {type(value).__name__}")
+    if value < 0 or (positive and value == 0) or not math.isfinite(value):
+        raise ValueError(f"{name} must be {'positive' if positive else '>= 0'}, not {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """Options of one enqueue, on top of the task's."""
+
+    job_id: str | None = None  # de-duplication: an existing id enqueues nothing
+    delay: float = 0.0  # seconds before the job may start
+
+    def delay_ms(self) -> int:
+        return int(self.delay * 1000)
+
+
+def _parse_call_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split ``with_options`` keywords into task and call options, checked."""
+    task_fields = set(TaskOptions.__dataclass_fields__)
+    task_opts, call_opts = {}, {}
+    for name, value in options.items():
+        if name in task_fields:
+            task_opts[name] = value
+        elif name == "job_id":
+            if value is not None and (not isinstance(value, str) or not value or len(value) > 200):
+                raise ValueError(f"job_id must be a non-empty str of <= 200 chars, not {value!r}")
+            call_opts["job_id"] = value
+        elif name == "delay":
+            if isinstance(value, timedelta):
+                value = value.total_seconds()
+            _check_number("delay", value)
+            call_opts["delay"] = float(value)
+        elif name == "at":
+            if not isinstance(value, datetime) or value.tzinfo is None:
+                raise TypeError("at= must be a timezone-aware datetime")
+            call_opts["delay"] = max(0.0, (value - datetime.now(UTC)).total_seconds())
+        else:
+            known = sorted(task_fields | {"job_id", "delay", "at"})
+            raise TypeError(f"unknown option {name!r}; known options: {', '.join(known)}")
+    return task_opts, call_opts
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Task(Generic[P, R]):
+    """A function registered with an App, enqueued by name and run by workers."""
+
+    def __init__(
+        self,
+        app: App,
+        fn: Callable[P, R] | None,
+        name: str,
+        options: TaskOptions,
+        call: CallOptions = CallOptions(),
+        overrides: Mapping[str, Any] | None = None,
+    ):
+        self.app = app
+        self.fn = fn
+        self.name = name
+        self.options = options
+        self.call = call
+        # Task options set for these calls only; stored with each job so that the
+        # worker applies them on top of the defaults of the code it runs.
+        self.overrides = dict(overrides or {})
+        self.signature = inspect.signature(fn) if fn is not None else None
+        self.is_async = fn is not None and inspect.iscoroutinefunction(fn)
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self._fields_cache: list[Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} queue={self.options.queue}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Call the function directly, here, without a queue."""
+        if self.fn is None:
+            raise TypeError(f"task {self.name} is known by name only; it cannot run here")
+        return self.fn(*args, **kwargs)
+
+    def with_options(self, **options: Any) -> Task[P, R]:
+        """The same task with options for the next enqueues: ``job_id``, ``delay``
+        (seconds or timedelta), ``at`` (aware datetime), ``queue``, ``retries``,
+        ``timeout``, ``result_ttl``, ``backoff``..."""
+        task_opts, call_opts = _parse_call_options(options)
+        return Task(
+            self.app,
+            self.fn,
+            self.name,
+            replace(self.options, **task_opts) if task_opts else self.options,
+            replace(self.call, **call_opts) if call_opts else self.call,
+            self.overrides | {k: v for k, v in task_opts.items() if k != "queue"},
+        )
+
+    # -- enqueueing ----------------------------------------------------------
+
+    def _payload(self, args: tuple, kwargs: dict) -> bytes:
+        if self.signature is not None:
+            try:
+                self.signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{self.name}: {exc}") from None
+        try:
+            return self.app.serializer.dumps((args, kwargs))
+        except TypeError as exc:
+            raise TypeError(f"{self.name}: cannot serialize arguments: {exc}") from None
+
+    def _fields(self) -> list[Any]:
+        """The job fields every enqueue of this task (with these options) shares."""
+        if self._fields_cache is None:
+            fields: list[Any] = ["task", self.name]
+            if self.overrides:
+                fields += ["options", orjson.dumps(self.overrides)]
+            self._fields_cache = fields
+        return self._fields_cache
+
+    def _one(self, args: tuple, kwargs: dict) -> tuple[str, list[Any]]:
+        job_id = self.call.job_id or new_job_id()
+        return job_id, [*self._fields(), "payload", self._payload(args, kwargs)]
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
+        """Put one job on the queue; returns its handle at once."""
+        job_id, fields = self._one(args, kwargs)
+        queue = self.options.queue
+        reply = self.app.store.enqueue(queue, job_id, self.call.delay_ms(), fields)
+        return Job(self.app, queue, job_id, created=reply == 1)
+
+    async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
+        """``enqueue`` for asyncio code."""
+        job_id, fields = self._one(args, kwargs)
+        queue = self.options.queue
+        reply = await self.app.store.aenqueue(queue, job_id, self.call.delay_ms(), fields)
+        return Job(self.app, queue, job_id, created=reply == 1)
+
+    def _many(self, calls: Iterable[Any]) -> list[tuple[str, list[Any]]]:
+        if self.call.job_id is not None:
+            raise ValueError("enqueue_many makes one job per call: it cannot share one job_id")
+        batch = []
+        for call in calls:
+            if isinstance(call, Mapping):
+                args, kwargs = (), dict(call)
+            elif isinstance(call, tuple | list):
+                args, kwargs = tuple(call), {}
+            else:
+                raise TypeError(
+                    f"{self.name}.enqueue_many: each call is a tuple of positional "
+                    f"arguments or a dict of keyword arguments, not {type(call).__name__}"
+                )
+            batch.append((new_job_id(), [*self._fields(), "payload", self._payload(args, kwargs)]))
+        return batch
+
+    def _handles(self, batch: list, replies: list) -> list[Job[R]]:
+        queue = self.options.queue
+        return [
+            Job(self.app, queue, i, created=r == 1)
+            for (i, _), r in zip(batch, replies, strict=True)
+        ]
+
+    def enqueue_many(self, calls: Iterable[Any]) -> list[Job[R]]:
+        """Enqueue many jobs in one round trip: ``calls`` holds one tuple of
+        positional arguments (or one dict of keyword arguments) per job."""
+        batch = self._many(calls)
+        if not batch:
+            return []
+        replies = self.app.store.enqueue_many(self.options.queue, self.call.delay_ms(), batch)
+        return self._handles(batch, replies)
+
+    async def aenqueue_many(self, calls: Iterable[Any]) -> list[Job[R]]:
+        """``enqueue_many`` for asyncio code."""
+        batch = self._many(calls)
+        if not batch:
+            return []
+        store = self.app.store
+        replies = await store.aenqueue_many(self.options.queue, self.call.delay_ms(), batch)
+        return self._handles(batch, replies)

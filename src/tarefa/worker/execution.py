@@ -1,0 +1,139 @@
+"""Running one leased job and deciding its outcome.
+
+Nothing here speaks Redis, and nothing here may raise: bad input (an unknown
+task name, a payload that does not decode, arguments that no longer fit the
+function) and every error of the job itself end as an outcome, so a job can
+never kill the worker or be lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+import traceback
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
+
+import orjson
+
+from ..app import App
+from ..context import JobContext, _current
+from ..errors import Retry
+from ..serializer import dump_error
+from ..store import Leased
+from ..task import TaskOptions
+
+log = logging.getLogger("tarefa.worker")
+
+FOREVER = -1  # result_ttl sent to the store: keep the result forever
+
+
+@dataclass(slots=True)
+class Outcome:
+    kind: str  # 'completed' | 'retry' | 'failed'
+    value: bytes  # the serialized result, or the error as JSON
+    ms: int  # completed: how long to keep the result; retry: back-off delay
+
+    def as_args(self, job: Leased) -> tuple[str, bytes, str, bytes, int]:
+        return (job.id, job.token, self.kind, self.value, self.ms)
+
+
+def _failed(error_type: str, message: str, tb: str = "") -> Outcome:
+    return Outcome("failed", dump_error(error_type, message, tb), 0)
+
+
+def _decode_call(app: App, payload: bytes) -> tuple[list, dict]:
+    call = app.serializer.loads(payload)
+    if (
+        not isinstance(call, list | tuple)
+        or len(call) != 2
+        or not isinstance(call[0], list | tuple)
+        or not isinstance(call[1], dict)
+    ):
+        raise ValueError("payload must be [args, kwargs]")
+    return list(call[0]), call[1]
+
+
+def _options(task_options: TaskOptions, overrides: bytes) -> TaskOptions:
+    if not overrides:
+        return task_options
+    return replace(task_options, **orjson.loads(overrides))
+
+
+async def execute(app: App, queue: str, job: Leased, executor: Executor) -> Outcome:
+    """Run ``job`` to its outcome. Cancellation (worker shutdown) propagates."""
+    task = app.tasks.get(job.task)
+    if task is None or task.fn is None:
+        return _failed(
+            "UnknownTask",
+            f"no task named {job.task!r} in this worker's app; import its module "
+            "from the app's module or list it in App(include=[...])",
+        )
+    try:
+        args, kwargs = _decode_call(app, job.payload)
+        options = _options(task.options, job.options)
+    except Exception as exc:
+        return _failed("PayloadError", f"cannot decode the job's payload: {exc}")
+    try:
+        task.signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        return _failed("ArgumentError", f"{task.name}: {exc}")
+
+    token = _current.set(JobContext(job.id, queue, task.name, job.attempts))
+    try:
+        result = await _call(task, args, kwargs, options.timeout, executor)
+    except asyncio.CancelledError:
+        raise
+    except Retry as exc:
+        return _retry_or_fail(job, options, exc, exc.delay)
+    except (Exception, SystemExit) as exc:  # a job's error becomes its outcome
+        return _retry_or_fail(job, options, exc, None)
+    finally:
+        _current.reset(token)
+
+    try:
+        value = app.serializer.dumps(result)
+    except TypeError as exc:
+        # The job ran and its effects happened: do not run it again.
+        return _failed("ResultError", f"{task.name} returned a value that cannot be stored: {exc}")
+    ttl = options.result_ttl
+    return Outcome("completed", value, FOREVER if ttl is None else int(ttl * 1000))
+
+
+async def _call(task, args: list, kwargs: dict, timeout: float | None, executor: Executor):
+    if task.is_async:
+        deadline = asyncio.timeout(timeout)
+        try:
+            async with deadline:
+                return await task.fn(*args, **kwargs)
+        except TimeoutError:
+            if deadline.expired():
+                raise TimeoutError(f"{task.name} did not finish within {timeout} s") from None
+            raise
+    # A sync function runs in the thread pool, with this job's context.
+    loop = asyncio.get_running_loop()
+    call = functools.partial(contextvars.copy_context().run, task.fn, *args, **kwargs)
+    future = loop.run_in_executor(executor, call)
+    if timeout is None:
+        return await future
+    done, _ = await asyncio.wait({future}, timeout=timeout)
+    if not done:
+        # A thread cannot be stopped: it goes on until it returns, holding its
+        # pool thread, but its outcome is no longer awaited.
+        log.warning("%s timed out after %s s; its thread keeps running", task.name, timeout)
+        raise TimeoutError(f"{task.name} did not finish within {timeout} s")
+    return future.result()
+
+
+def _retry_or_fail(job: Leased, options: TaskOptions, exc: BaseException, delay) -> Outcome:
+    error = dump_error(
+        type(exc).__name__,
+        str(exc),
+        "".join(traceback.format_exception(exc)),
+    )
+    if job.attempts <= options.retries:
+        seconds = delay if delay is not None else options.retry_delay(job.attempts)
+        return Outcome("retry", error, int(seconds * 1000))
+    return Outcome("failed", error, 0)

@@ -1,0 +1,348 @@
+"""The worker: leases jobs, runs them, reports their outcomes, renews leases.
+
+One asyncio loop per process. Async jobs run as tasks on it; sync jobs run in a
+thread pool. Four coroutines share the work:
+
+- the exchange loop: one script call per queue that reports finished jobs and
+  leases up to as many new ones as there are free slots; when nothing is
+  ready it sleeps until a job ends, a producer wakes it, or a scheduled job
+  falls due;
+- the marker watch: blocks on Redis (BZPOPMIN, its own connection) so an idle
+  worker wakes within a round trip of an enqueue, and costs nothing meanwhile;
+- the heartbeat: renews every lease this worker holds in one call per queue,
+  and moves other workers' expired leases back to ready;
+- the jobs themselves (``execution.py``).
+
+Redis errors never stop the worker: running jobs go on, outcomes wait in
+memory, and every call is retried with back-off until Redis answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import redis.exceptions
+
+from ..app import App
+from ..store import Leased
+from ..store.keys import check_queue_name
+from .execution import Outcome, execute
+
+log = logging.getLogger("tarefa.worker")
+
+# Errors that mean "Redis is not reachable right now": wait and try again.
+REDIS_DOWN = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    OSError,
+)
+MAX_BATCH = 200  # most jobs leased in one call
+IDLE_CHECK = 5.0  # longest sleep when idle (seconds), a safety net for lost wake-ups
+
+
+@dataclass(slots=True)
+class Running:
+    queue: str
+    job: Leased
+    task: asyncio.Task
+
+
+class Worker:
+    """Runs the jobs of ``queues`` (listed first, served first)."""
+
+    def __init__(
+        self,
+        app: App,
+        queues: Sequence[str] = ("default",),
+        *,
+        concurrency: int = 10,
+        burst: bool = False,
+        lease: float = 20.0,
+        max_stalls: int = 3,
+        grace: float = 30.0,
+        name: str | None = None,
+    ):
+        if isinstance(queues, str):
+            queues = [queues]
+        if not queues:
+            raise ValueError("a worker needs at least one queue")
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be an int >= 1, not {concurrency!r}")
+        if lease < 0.1:
+            raise ValueError(f"lease must be at least 0.1 s, not {lease!r}")
+        self.app = app
+        self.queues = [check_queue_name(q) for q in dict.fromkeys(queues)]
+        self.concurrency = concurrency
+        self.burst = burst
+        self.lease_ms = int(lease * 1000)
+        self.max_stalls = max_stalls
+        self.grace = grace
+        self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.store = app.store
+        self.running: dict[str, Running] = {}
+        self.outcomes: dict[str, list[tuple]] = defaultdict(list)
+        self.processed = 0  # outcomes (completed, retry, failed) Redis has recorded
+        self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="tarefa-job")
+        self._stopping = False
+        self._stop_now = False
+        self._changed: asyncio.Event | None = None
+        self._marker_watch: asyncio.Task | None = None
+        self._blocker = None
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def stop(self, *, now: bool = False) -> None:
+        """Stop fetching; running jobs get the grace period (none if ``now``)."""
+        if self._stopping and not now:
+            now = True  # a second request: stop at once
+        self._stopping = True
+        self._stop_now = self._stop_now or now
+        if self._changed is not None:
+            self._changed.set()
+
+    def _on_signal(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        if self._stopping:
+            log.warning("%s again: stopping now, handing back running jobs", name)
+        else:
+            log.info("%s: finishing running jobs (up to %s s), then exiting", name, self.grace)
+        self.stop()
+
+    async def run(self) -> None:
+        """Run until stopped (or, in burst mode, until the queues are empty)."""
+        self.app.import_includes()
+        self._changed = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(signum, self._on_signal, signum)
+            except (ValueError, RuntimeError):  # not the main thread
+                pass
+        await self._retrying(self._register)
+        for queue in self.queues:
+            await self._retrying(self.store.recover, queue, max_stalls=self.max_stalls)
+        log.info(
+            "worker %s: queues %s, concurrency %d%s",
+            self.id, ",".join(self.queues), self.concurrency, ", burst" if self.burst else "",
+        )  # fmt: skip
+        heartbeat = asyncio.create_task(self._heartbeat_loop())
+        self._blocker = self.store.blocking_client()
+        try:
+            await self._exchange_loop()
+            await self._shutdown()
+        finally:
+            heartbeat.cancel()
+            if self._marker_watch is not None:
+                self._marker_watch.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+            await self._blocker.aclose()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            try:
+                await self.store.unregister_worker(self.id)
+            except REDIS_DOWN:
+                pass  # its registration expires by itself
+            log.info("worker %s stopped; %d outcomes reported", self.id, self.processed)
+
+    async def _register(self) -> None:
+        info = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "queues": ",".join(self.queues),
+            "concurrency": self.concurrency,
+            "started_at": int(time.time() * 1000),
+            "running": 0,
+        }
+        await self.store.register_worker(self.id, info, self.lease_ms)
+
+    # -- the exchange loop --------------------------------------------------------
+
+    async def _exchange_loop(self) -> None:
+        backoff = _Backoff()
+        while not self._stopping:
+            self._changed.clear()
+            try:
+                leased, next_due, active = await self._exchange()
+            except REDIS_DOWN as exc:
+                await self._sleep(backoff.next(exc))
+                continue
+            backoff.reset()
+            if leased:
+                continue  # maybe more is ready: ask again at once (free slots permitting)
+            if self.burst and not self.running and not self._pending() and active == 0:
+                if next_due < 0:
+                    return
+            await self._idle(next_due)
+
+    async def _exchange(self, *, lease: bool = True) -> tuple[int, int, int]:
+        """Report outcomes and lease new jobs, queue by queue in priority order."""
+        leased_total, active_total, dues = 0, 0, []
+        for queue in self.queues:
+            want = min(self.concurrency - len(self.running), MAX_BATCH) if lease else 0
+            outcomes = self.outcomes.get(queue)
+            if want <= 0 and not outcomes:
+                continue
+            sent = outcomes[:] if outcomes else []
+            fetched = await self.store.fetch(
+                queue,
+                self.id,
+                want=max(want, 0),
+                lease_ms=self.lease_ms,
+                max_stalls=self.max_stalls,
+                outcomes=sent,
+            )
+            if sent:  # recorded: forget them
+                del outcomes[: len(sent)]
+                self.processed += len(sent) - len(fetched.stale)
+            for job_id in fetched.stale:
+                log.warning("job %s: outcome discarded, its lease had been taken over", job_id)
+            for job in fetched.jobs:
+                self._start(queue, job)
+            leased_total += len(fetched.jobs)
+            active_total += fetched.active
+            if fetched.next_due_ms >= 0:
+                dues.append(fetched.next_due_ms)
+        return leased_total, min(dues, default=-1), active_total
+
+    def _pending(self) -> bool:
+        return any(self.outcomes.values())
+
+    def _start(self, queue: str, job: Leased) -> None:
+        task = asyncio.create_task(self._run_job(queue, job))
+        self.running[job.id] = Running(queue, job, task)
+
+    async def _run_job(self, queue: str, job: Leased) -> None:
+        outcome: Outcome = await execute(self.app, queue, job, self._executor)
+        if self.running.pop(job.id, None) is not None:
+            self.outcomes[queue].append(outcome.as_args(job))
+        self._changed.set()
+
+    async def _idle(self, next_due_ms: int) -> None:
+        """Sleep until a job ends, new work is signalled, or a job falls due."""
+        if self._pending():
+            return
+        timeout = IDLE_CHECK if next_due_ms < 0 else min(IDLE_CHECK, next_due_ms / 1000)
+        waiters = [asyncio.ensure_future(self._changed.wait())]
+        if len(self.running) < self.concurrency:
+            if self._marker_watch is None or self._marker_watch.done():
+                self._marker_watch = asyncio.create_task(self._watch_markers())
+            waiters.append(self._marker_watch)
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        waiters[0].cancel()
+
+    async def _watch_markers(self) -> None:
+        try:
+            await self.store.wait_for_work(self._blocker, self.queues, IDLE_CHECK)
+        except REDIS_DOWN as exc:
+            log.debug("marker watch: %s", exc)
+            await asyncio.sleep(0.5)  # the exchange loop reports the outage
+        except Exception:
+            log.exception("marker watch failed")
+            await asyncio.sleep(1.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, unless told to stop meanwhile."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    # -- heartbeat --------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.lease_ms / 4000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._heartbeat()
+            except REDIS_DOWN as exc:
+                log.warning("heartbeat failed, will retry: %s", exc)
+            except Exception:  # never let the heartbeat die
+                log.exception("heartbeat failed")
+
+    async def _heartbeat(self) -> None:
+        by_queue: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+        for running in list(self.running.values()):
+            by_queue[running.queue].append((running.job.id, running.job.token))
+        for queue, leases in by_queue.items():
+            for job_id in await self.store.heartbeat(queue, self.lease_ms, leases):
+                log.warning("job %s: lease lost (taken over or cancelled)", job_id)
+        for queue in self.queues:
+            recovered = await self.store.recover(queue, max_stalls=self.max_stalls)
+            if recovered:
+                log.warning("queue %s: recovered %d jobs from dead workers", queue, recovered)
+        await self.store.beat_worker(self.id, self.lease_ms, len(self.running))
+
+    # -- shutdown -----------------------------------------------------------------
+
+    async def _shutdown(self) -> None:
+        """Let running jobs finish within the grace period, report every outcome,
+        and hand back to ready whatever is still running."""
+        if self.running and not self._stop_now:
+            deadline = time.monotonic() + self.grace
+            while self.running and not self._stop_now and time.monotonic() < deadline:
+                self._changed.clear()
+                await self._sleep(deadline - time.monotonic())
+        leftover = list(self.running.values())
+        self.running.clear()
+        for running in leftover:
+            running.task.cancel()
+        await asyncio.gather(*(r.task for r in leftover), return_exceptions=True)
+        by_queue: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+        for running in leftover:
+            by_queue[running.queue].append((running.job.id, running.job.token))
+        for queue, leases in by_queue.items():
+            count = await self._retrying(self.store.requeue, queue, leases, give_up_after=30)
+            log.info("queue %s: handed back %s unfinished jobs", queue, count)
+        await self._flush_outcomes()
+
+    async def _flush_outcomes(self) -> None:
+        deadline = time.monotonic() + 30
+        backoff = _Backoff()
+        while self._pending():
+            try:
+                await self._exchange(lease=False)
+            except REDIS_DOWN as exc:
+                if time.monotonic() > deadline:
+                    lost = sum(map(len, self.outcomes.values()))
+                    log.error("could not report %d outcomes: Redis unreachable", lost)
+                    return
+                await asyncio.sleep(backoff.next(exc))
+
+    async def _retrying(self, fn, *args, give_up_after: float | None = None, **kwargs):
+        """Call ``fn`` until Redis answers (or ``give_up_after`` seconds pass)."""
+        backoff = _Backoff()
+        deadline = None if give_up_after is None else time.monotonic() + give_up_after
+        while True:
+            try:
+                return await fn(*args, **kwargs)
+            except REDIS_DOWN as exc:
+                if deadline is not None and time.monotonic() > deadline:
+                    log.error("giving up on %s: %s", fn.__name__, exc)
+                    return None
+                await asyncio.sleep(backoff.next(exc))
+
+
+class _Backoff:
+    """Exponential back-off for reconnecting: 0.1 s doubling to 5 s."""
+
+    def __init__(self) -> None:
+        self.delay = 0.0
+
+    def next(self, exc: BaseException) -> float:
+        self.delay = min(max(self.delay * 2, 0.1), 5.0)
+        log.warning("Redis unreachable (%s); retrying in %.1f s", exc, self.delay)
+        return self.delay
+
+    def reset(self) -> None:
+        self.delay = 0.0
