@@ -11,7 +11,6 @@ from __future__ import annotations
 import inspect
 import math
 import random
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -107,7 +106,21 @@ def _parse_call_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[s
 
 
 def new_job_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as hex, like a uuid4 but ten times cheaper. The random
+    module reseeds itself in a forked child, so processes never share a stream."""
+    return f"{random.getrandbits(128):032x}"
+
+
+def _positional_arity(signature: inspect.Signature) -> int | None:
+    """How many arguments a call with positional arguments only must pass, when
+    that alone makes it valid (no defaults, no *args/**kwargs): a cheap check
+    for the common case before the full ``Signature.bind``."""
+    kinds = {p.kind for p in signature.parameters.values()}
+    if kinds - {inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD}:
+        return None
+    if any(p.default is not p.empty for p in signature.parameters.values()):
+        return None
+    return len(signature.parameters)
 
 
 class Task(Generic[P, R]):
@@ -131,6 +144,7 @@ class Task(Generic[P, R]):
         # worker applies them on top of the defaults of the code it runs.
         self.overrides = dict(overrides or {})
         self.signature = inspect.signature(fn) if fn is not None else None
+        self._arity = _positional_arity(self.signature) if self.signature else None
         self.is_async = fn is not None and inspect.iscoroutinefunction(fn)
         self.__doc__ = getattr(fn, "__doc__", None)
         self._fields_cache: list[Any] | None = None
@@ -161,7 +175,7 @@ class Task(Generic[P, R]):
     # -- enqueueing ----------------------------------------------------------
 
     def _payload(self, args: tuple, kwargs: dict) -> bytes:
-        if self.signature is not None:
+        if self.signature is not None and (kwargs or len(args) != self._arity):
             try:
                 self.signature.bind(*args, **kwargs)
             except TypeError as exc:

@@ -96,6 +96,7 @@ class Worker:
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="tarefa-job")
         self._stopping = False
         self._stop_now = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None
         self._marker_watch: asyncio.Task | None = None
         self._blocker = None
@@ -103,8 +104,15 @@ class Worker:
     # -- lifecycle --------------------------------------------------------------
 
     def stop(self, *, now: bool = False) -> None:
-        """Stop fetching; running jobs get the grace period (none if ``now``)."""
-        if self._stopping and not now:
+        """Stop fetching; running jobs get the grace period (none if ``now``).
+        Safe to call from any thread."""
+        if self._loop is None:
+            self._request_stop(now)
+        else:
+            self._loop.call_soon_threadsafe(self._request_stop, now)
+
+    def _request_stop(self, now: bool) -> None:
+        if self._stopping:
             now = True  # a second request: stop at once
         self._stopping = True
         self._stop_now = self._stop_now or now
@@ -117,16 +125,16 @@ class Worker:
             log.warning("%s again: stopping now, handing back running jobs", name)
         else:
             log.info("%s: finishing running jobs (up to %s s), then exiting", name, self.grace)
-        self.stop()
+        self._request_stop(False)  # already on the loop
 
     async def run(self) -> None:
         """Run until stopped (or, in burst mode, until the queues are empty)."""
         self.app.import_includes()
         self._changed = asyncio.Event()
-        loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             try:
-                loop.add_signal_handler(signum, self._on_signal, signum)
+                self._loop.add_signal_handler(signum, self._on_signal, signum)
             except (ValueError, RuntimeError):  # not the main thread
                 pass
         await self._retrying(self._register)
@@ -142,10 +150,12 @@ class Worker:
             await self._exchange_loop()
             await self._shutdown()
         finally:
-            heartbeat.cancel()
-            if self._marker_watch is not None:
-                self._marker_watch.cancel()
-            await asyncio.gather(heartbeat, return_exceptions=True)
+            # Cancel and await the background tasks before closing the connection
+            # a blocked marker watch is using.
+            background = [t for t in (heartbeat, self._marker_watch) if t is not None]
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await self._blocker.aclose()
             self._executor.shutdown(wait=False, cancel_futures=True)
             try:

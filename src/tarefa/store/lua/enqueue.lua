@@ -14,8 +14,5 @@ active, or finished and still kept) nothing is added and its state is returned.
 --- @include "includes/now.lua"
 --- @include "includes/add_job.lua"
 
-local fields = {}
-for i = 3, #ARGV do
-  fields[#fields + 1] = ARGV[i]
-end
-return add_job(KEYS[1], ARGV[1], tonumber(ARGV[2]), now_ms(), fields, KEYS[2], KEYS[3], KEYS[4])
+return add_job(KEYS[1], ARGV[1], tonumber(ARGV[2]), now_ms(), ARGV, 3, #ARGV,
+  KEYS[2], KEYS[3], KEYS[4])

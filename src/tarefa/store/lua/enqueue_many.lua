@@ -22,11 +22,8 @@ local replies = {}
 local i = 3
 while i <= #ARGV do
   local id = ARGV[i]
-  local fields = {}
-  for j = 1, n do
-    fields[j] = ARGV[i + j]
-  end
-  replies[#replies + 1] = add_job(KEYS[1] .. id, id, delay, now, fields, KEYS[2], KEYS[3], KEYS[4])
+  replies[#replies + 1] = add_job(KEYS[1] .. id, id, delay, now, ARGV, i + 1, i + n,
+    KEYS[2], KEYS[3], KEYS[4])
   i = i + n + 1
 end
 return replies

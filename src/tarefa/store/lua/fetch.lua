@@ -57,11 +57,12 @@ if popped then
   local deadline = now + lease_ms
   for _, id in ipairs(popped) do
     local job_key = prefix .. id
-    local f = redis.call('HMGET', job_key, 'state', 'task', 'payload', 'retries', 'timeout')
+    local f = redis.call('HMGET', job_key, 'state', 'task', 'payload', 'options', 'attempts', 'lease')
     if f[1] == 'queued' then
-      local attempts = redis.call('HINCRBY', job_key, 'attempts', 1)
-      local token = redis.call('HINCRBY', job_key, 'lease', 1)
-      redis.call('HSET', job_key, 'state', 'active', 'worker', worker, 'started_at', now)
+      local attempts = (tonumber(f[5]) or 0) + 1
+      local token = (tonumber(f[6]) or 0) + 1
+      redis.call('HSET', job_key, 'state', 'active', 'worker', worker, 'started_at', now,
+        'attempts', attempts, 'lease', token)
       redis.call('ZADD', keys.active, deadline, id)
       local n = #leased
       leased[n + 1] = id

@@ -1,0 +1,122 @@
+"""Fixtures: one real Redis for the session (flushed per test), private Redis
+servers for tests that kill it, and workers in-process or as subprocesses.
+
+Set ``TAREFA_TEST_URL`` to run against a Redis you started yourself (it is
+flushed!); by default the suite starts its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+
+from tarefa import App
+from tarefa.worker import Worker
+
+from .redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    url = os.environ.get("TAREFA_TEST_URL")
+    server = None
+    if not url:
+        server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+        url = server.url
+    os.environ["TAREFA_URL"] = url  # tests.tasks.app and subprocess workers use it
+    yield url
+    if server:
+        server.stop()
+
+
+@pytest.fixture
+def r(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def app(r):
+    """The tasks' App (tests/tasks.py), on a freshly flushed Redis."""
+    from . import tasks
+
+    tasks.app._store = None  # fresh clients, no per-process caches
+    yield tasks.app
+    tasks.app.close()
+
+
+@pytest.fixture
+def run_worker(app):
+    """Run an in-process worker in burst mode until the queues are empty."""
+
+    def run(queues=("default",), **options) -> Worker:
+        options.setdefault("concurrency", 10)
+        worker = Worker(app, queues, burst=True, **options)
+        asyncio.run(worker.run())
+        return worker
+
+    return run
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of the test's own (with AOF), for tests that kill it."""
+    servers = []
+
+    def start(aof: bool = True) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis{len(servers)}", aof=aof).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.kill()
+
+
+@pytest.fixture
+def spawn_worker(r, tmp_path):
+    """Start ``tarefa worker tests.tasks:app ...`` as a real subprocess."""
+    procs = []
+
+    def spawn(*args: str, url: str | None = None) -> subprocess.Popen:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        if url:
+            env["TAREFA_URL"] = url
+        log = open(tmp_path / f"worker{len(procs)}.log", "w")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tarefa", "worker", "tests.tasks:app", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        proc.log_path = tmp_path / f"worker{len(procs)}.log"
+        procs.append(proc)
+        return proc
+
+    yield spawn
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+
+def wait_for_list(client: redis.Redis, key: str, count: int, timeout: float = 20) -> list[str]:
+    """Pop ``count`` items from a list as they arrive (BLPOP: an event, not a sleep)."""
+    items = []
+    for _ in range(count):
+        popped = client.blpop([key], timeout=timeout)
+        assert popped is not None, f"timed out waiting for item {len(items) + 1} of {key}"
+        items.append(popped[1].decode())
+    return items

@@ -1,0 +1,294 @@
+"""Every Lua script, called directly against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tarefa.store import Store
+from tarefa.store.keys import queue_keys
+from tarefa.store.scripts import ScriptError, assemble
+
+K = queue_keys("q")
+
+
+@pytest.fixture
+def store(r, redis_url):
+    s = Store(redis_url)
+    yield s
+    s.clients.close()
+
+
+def fetch(store: Store, want=10, outcomes=(), lease_ms=10_000, max_stalls=3, worker="w1"):
+    async def go():
+        return await store.fetch(
+            "q", worker, want=want, lease_ms=lease_ms, max_stalls=max_stalls, outcomes=outcomes
+        )
+
+    return asyncio.run(go())
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def state(r, job_id) -> str:
+    return r.hget(K.job(job_id), "state").decode()
+
+
+def add(store, job_id, delay_ms=0, task="m:f"):
+    return store.enqueue("q", job_id, delay_ms, ["task", task, "payload", b"[[],{}]"])
+
+
+# -- the loader --------------------------------------------------------------------
+
+
+def test_includes_are_resolved_once_and_missing_or_circular_ones_fail():
+    files = {
+        "a.lua": '--- @include "inc/x.lua"\n--- @include "inc/y.lua"\nreturn 1',
+        "inc/x.lua": "local x = 1",
+        "inc/y.lua": '--- @include "inc/x.lua"\nlocal y = 2',
+        "loop.lua": '--- @include "inc/loop.lua"',
+        "inc/loop.lua": '--- @include "loop.lua"',
+        "bad.lua": '--- @include "inc/nope.lua"',
+    }
+
+    def read(path):
+        if path not in files:
+            raise ScriptError(f"Lua file not found: {path}")
+        return files[path]
+
+    assert assemble("a", read).count("local x = 1") == 1
+    with pytest.raises(ScriptError, match="circular include"):
+        assemble("loop", read)
+    with pytest.raises(ScriptError, match="not found: inc/nope.lua"):
+        assemble("bad", read)
+
+
+def test_every_shipped_script_assembles_and_loads(store):
+    for name in vars(store.scripts):
+        script = getattr(store.scripts, name)
+        assert "@include" not in script.source
+        assert store.clients.sync.script_load(script.source) == script.sha
+
+
+def test_scripts_are_reloaded_after_the_server_forgets_them(store, r):
+    add(store, "a")
+    r.script_flush()
+    assert add(store, "b") == 1
+    assert r.llen(K.ready) == 2
+
+
+# -- enqueue ------------------------------------------------------------------------
+
+
+def test_enqueue_adds_a_queued_job_and_wakes_workers(store, r):
+    assert add(store, "a") == 1
+    assert state(r, "a") == "queued"
+    assert r.lrange(K.ready, 0, -1) == [b"a"]
+    assert r.zrange(K.marker, 0, -1) == [b"m"]
+    assert int(r.hget(K.job("a"), "enqueued_at")) > 0
+
+
+def test_enqueue_wakes_workers_only_when_the_ready_list_was_empty(store, r):
+    add(store, "a")
+    r.delete(K.marker)  # a worker took the wake-up and is on its way to fetch
+    add(store, "b")
+    assert r.zcard(K.marker) == 0  # that worker will see b too; no second wake-up
+    r.delete(K.ready)
+    add(store, "c")
+    assert r.zrange(K.marker, 0, -1) == [b"m"]
+
+
+def test_enqueue_of_an_existing_id_adds_nothing_and_returns_its_state(store, r):
+    assert add(store, "a") == 1
+    assert add(store, "a", task="other:task") == b"queued"
+    assert r.llen(K.ready) == 1
+    assert r.hget(K.job("a"), "task") == b"m:f"
+
+
+def test_enqueue_with_a_delay_schedules_it(store, r):
+    assert add(store, "a", delay_ms=60_000) == 1
+    assert state(r, "a") == "scheduled"
+    assert r.llen(K.ready) == 0
+    due = r.zscore(K.scheduled, "a")
+    assert due > int(r.hget(K.job("a"), "enqueued_at"))
+
+
+def test_enqueue_many_adds_all_and_reports_duplicates(store, r):
+    add(store, "b")
+    jobs = [(i, ["task", "m:f", "payload", b"[[],{}]"]) for i in ("a", "b", "c")]
+    assert store.enqueue_many("q", 0, jobs) == [1, b"queued", 1]
+    assert r.lrange(K.ready, 0, -1) == [b"c", b"a", b"b"]  # LPUSH in, RPOP out: FIFO
+
+
+# -- fetch ------------------------------------------------------------------------
+
+
+def test_fetch_leases_in_fifo_order_with_a_fencing_token(store, r):
+    for i in "abc":
+        add(store, i)
+    got = fetch(store, want=2)
+    assert [j.id for j in got.jobs] == ["a", "b"]
+    job = got.jobs[0]
+    assert (job.task, job.payload, job.attempts, job.token) == ("m:f", b"[[],{}]", 1, b"1")
+    assert state(r, "a") == "active"
+    assert r.hget(K.job("a"), "worker") == b"w1"
+    assert r.zcard(K.active) == 2 and got.active == 2
+    assert r.lrange(K.ready, 0, -1) == [b"c"]
+
+
+def test_fetch_records_outcomes_and_leases_in_one_call(store, r):
+    add(store, "a")
+    add(store, "b")
+    a = fetch(store, want=1).jobs[0]
+    outcome = (a.id, a.token, "completed", b"42", 60_000)
+    got = fetch(store, want=1, outcomes=[outcome])
+    assert [j.id for j in got.jobs] == ["b"]
+    assert state(r, "a") == "completed"
+    assert r.hget(K.job("a"), "result") == b"42"
+    assert 0 < r.pttl(K.job("a")) <= 60_000
+    assert r.zscore(K.completed, "a") is not None
+    assert r.zscore(K.active, "a") is None
+
+
+def test_completed_with_no_retention_deletes_the_job(store, r):
+    add(store, "a")
+    a = fetch(store).jobs[0]
+    fetch(store, want=0, outcomes=[(a.id, a.token, "completed", b"1", 0)])
+    assert not r.exists(K.job("a"))
+    assert r.zcard(K.completed) == 0
+
+
+def test_retry_outcome_schedules_and_promotion_requeues_when_due(store, r):
+    add(store, "a")
+    a = fetch(store).jobs[0]
+    got = fetch(store, want=0, outcomes=[(a.id, a.token, "retry", b'{"type":"E"}', 60_000)])
+    assert state(r, "a") == "scheduled"
+    assert r.hget(K.job("a"), "error") == b'{"type":"E"}'
+    assert 59_000 < got.next_due_ms <= 60_000  # the worker sleeps until then
+    got = fetch(store, want=1)
+    assert got.jobs == [] and 59_000 < got.next_due_ms <= 60_000
+    r.zadd(K.scheduled, {"a": 0})  # make it due
+    got = fetch(store, want=1)
+    assert [j.id for j in got.jobs] == ["a"] and got.jobs[0].attempts == 2
+
+
+def test_failed_outcome_goes_to_the_dead_letter_set(store, r):
+    add(store, "a")
+    a = fetch(store).jobs[0]
+    fetch(store, want=0, outcomes=[(a.id, a.token, "failed", b'{"type":"E"}', 0)])
+    assert state(r, "a") == "failed"
+    assert r.zscore(K.failed, "a") is not None
+    assert r.ttl(K.job("a")) == -1  # kept until deleted
+
+
+def test_an_outcome_with_a_stale_token_is_discarded(store, r):
+    add(store, "a")
+    first = fetch(store, lease_ms=1).jobs[0]
+    r.zadd(K.active, {"a": 0})  # the lease expired...
+    run(store.recover("q", max_stalls=3))  # ...and was recovered
+    second = fetch(store, worker="w2").jobs[0]
+    assert second.token == b"2"
+    got = fetch(store, want=0, outcomes=[(first.id, first.token, "completed", b"old", 0)])
+    assert got.stale == ["a"]
+    assert state(r, "a") == "active" and r.hget(K.job("a"), "worker") == b"w2"
+    got = fetch(store, want=0, outcomes=[(second.id, second.token, "completed", b"new", 1000)])
+    assert got.stale == [] and r.hget(K.job("a"), "result") == b"new"
+
+
+def test_fetch_skips_ids_whose_job_was_deleted(store, r):
+    add(store, "a")
+    add(store, "b")
+    r.delete(K.job("a"))
+    assert [j.id for j in fetch(store).jobs] == ["b"]
+
+
+def test_fetch_wakes_another_worker_when_work_is_left(store, r):
+    add(store, "a")
+    add(store, "b")
+    r.delete(K.marker)
+    fetch(store, want=1)
+    assert r.zrange(K.marker, 0, -1) == [b"m"]
+    r.delete(K.marker)
+    fetch(store, want=1)
+    assert r.zcard(K.marker) == 0
+
+
+# -- heartbeat, recover, requeue ------------------------------------------------------
+
+
+def test_heartbeat_renews_held_leases_and_reports_lost_ones(store, r):
+    add(store, "a")
+    add(store, "b")
+    a, b = fetch(store, lease_ms=1000).jobs
+    before = r.zscore(K.active, "a")
+    lost = run(store.heartbeat("q", 60_000, [(a.id, a.token), (b.id, b"99")]))
+    assert lost == ["b"]
+    assert r.zscore(K.active, "a") > before + 50_000
+    assert r.zscore(K.active, "b") <= before + 1000
+
+
+def test_recover_requeues_expired_leases_first_in_line_and_counts_a_stall(store, r):
+    add(store, "a")
+    add(store, "b")
+    fetch(store, want=1)  # a is active
+    r.zadd(K.active, {"a": 0})
+    assert run(store.recover("q", max_stalls=3)) == 1
+    assert state(r, "a") == "queued" and r.hget(K.job("a"), "stalls") == b"1"
+    assert [j.id for j in fetch(store, want=1).jobs] == ["a"]  # ahead of b
+
+
+def test_recover_leaves_live_leases_alone(store, r):
+    add(store, "a")
+    fetch(store, lease_ms=60_000)
+    assert run(store.recover("q", max_stalls=3)) == 0
+    assert state(r, "a") == "active"
+
+
+def test_a_job_that_stalls_too_often_fails_with_a_clear_error(store, r):
+    add(store, "a")
+    for _ in range(3):
+        fetch(store)
+        r.zadd(K.active, {"a": 0})
+        run(store.recover("q", max_stalls=2))
+    assert state(r, "a") == "failed"
+    assert b"StalledJobError" in r.hget(K.job("a"), "error")
+    assert r.zscore(K.failed, "a") is not None
+
+
+def test_requeue_hands_back_without_counting_an_attempt(store, r):
+    add(store, "a")
+    a = fetch(store).jobs[0]
+    assert run(store.requeue("q", [(a.id, a.token), ("ghost", b"1")])) == 1
+    assert state(r, "a") == "queued"
+    assert r.hget(K.job("a"), "attempts") == b"0"
+    assert r.zcard(K.active) == 0
+    assert fetch(store).jobs[0].attempts == 1
+
+
+# -- retry, wait ------------------------------------------------------------------------
+
+
+def test_retry_requeues_only_failed_jobs(store, r):
+    add(store, "a")
+    a = fetch(store).jobs[0]
+    assert store.retry("q", "a") == b"active"
+    fetch(store, want=0, outcomes=[(a.id, a.token, "failed", b"{}", 0)])
+    assert store.retry("q", "a") == 1
+    assert state(r, "a") == "queued" and r.hget(K.job("a"), "attempts") == b"0"
+    assert r.zcard(K.failed) == 0
+    assert store.retry("q", "nope") == b""
+
+
+def test_wait_registers_a_waiter_that_the_outcome_wakes(store, r):
+    add(store, "a")
+    assert store.scripts.wait(r, [K.job("a")], []) == b"queued"
+    assert r.hget(K.job("a"), "waiters") == b"1"
+    a = fetch(store).jobs[0]
+    fetch(store, want=0, outcomes=[(a.id, a.token, "completed", b"1", 1000)])
+    assert r.lpop(K.done_signal("a")) == b"1"
+    assert r.hget(K.job("a"), "waiters") is None
+    assert store.scripts.wait(r, [K.job("a")], []) == b"completed"
+    assert store.scripts.wait(r, [K.job("missing")], []) == b""

@@ -1,0 +1,101 @@
+"""Tasks the tests enqueue, run by in-process and subprocess workers alike.
+
+Each records what it does in Redis (lists under ``test:``), so a test can wait
+for an event (BLPOP) and count executions instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import redis
+import redis.asyncio
+
+from tarefa import App, Retry, current_job
+
+app = App()  # TAREFA_URL, set by the test session
+
+
+def r() -> redis.Redis:
+    return redis.Redis.from_url(os.environ["TAREFA_URL"])
+
+
+@app.task
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@app.task
+async def async_add(a: int, b: int) -> int:
+    await asyncio.sleep(0)
+    return a + b
+
+
+@app.task
+def record(tag: str) -> str:
+    """Logs each execution: the test counts them (at-least-once, none lost)."""
+    r().rpush("test:runs", tag)
+    return tag
+
+
+@app.task(retries=2, backoff=0.01)
+def always_fails(message: str) -> None:
+    raise ValueError(message)
+
+
+@app.task(retries=3, backoff=0.01)
+def flaky(key: str, failures: int) -> int:
+    """Fails ``failures`` times, then succeeds; returns the attempt number."""
+    if r().incr(f"test:flaky:{key}") <= failures:
+        raise ConnectionError(f"failure {current_job().attempt}")
+    return current_job().attempt
+
+
+@app.task(retries=1)
+def retry_later(key: str, delay: float) -> str:
+    if r().incr(f"test:retry:{key}") == 1:
+        raise Retry(delay=delay, reason="not yet")
+    return "done"
+
+
+@app.task(retries=0)
+def hold(tag: str, timeout: float = 30) -> str:
+    """Signals that it started, then holds until the test releases it."""
+    client = r()
+    client.rpush("test:started", tag)
+    client.blpop([f"test:release:{tag}"], timeout=timeout)
+    client.rpush("test:runs", tag)
+    return tag
+
+
+@app.task(retries=0)
+async def ahold(tag: str, timeout: float = 30) -> str:
+    client = redis.asyncio.Redis.from_url(os.environ["TAREFA_URL"])
+    await client.rpush("test:started", tag)
+    await client.blpop([f"test:release:{tag}"], timeout=timeout)
+    await client.rpush("test:runs", tag)
+    await client.aclose()
+    return tag
+
+
+@app.task(retries=0, timeout=0.2)
+async def too_slow() -> None:
+    await asyncio.sleep(30)
+
+
+@app.task(retries=0, timeout=0.2)
+def too_slow_sync() -> None:
+    time.sleep(1)
+
+
+@app.task
+def returns_unstorable() -> object:
+    return object()
+
+
+@app.task
+def whoami() -> dict:
+    job = current_job()
+    return {"id": job.id, "queue": job.queue, "task": job.task, "attempt": job.attempt}

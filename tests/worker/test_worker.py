@@ -1,0 +1,200 @@
+"""The worker, in-process: running sync and async jobs, retries and back-off,
+the dead-letter set, timeouts, queue order, bad input, Redis going away."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import orjson
+import pytest
+
+from tarefa import JobFailed, JobState
+from tarefa.store.keys import queue_keys
+from tarefa.worker import Worker
+
+from ..conftest import wait_for_list
+from .. import tasks
+from ..tasks import add, async_add, flaky, record, retry_later, whoami
+
+
+def test_runs_sync_and_async_jobs(app, run_worker):
+    jobs = add.enqueue_many([(i, i) for i in range(100)]) + async_add.enqueue_many(
+        [(i, 1) for i in range(100)]
+    )
+    worker = run_worker(concurrency=20)
+    assert [j.result(1) for j in jobs] == [2 * i for i in range(100)] + [
+        i + 1 for i in range(100)
+    ]
+    assert worker.processed == 200
+    counts = app.queue("default").counts()
+    assert counts == {"queued": 0, "scheduled": 0, "active": 0, "completed": 200, "failed": 0}
+
+
+def test_current_job_inside_a_job(app, run_worker):
+    job = whoami.with_options(queue="ctx").enqueue()
+    run_worker(["ctx"])
+    assert job.result(1) == {"id": job.id, "queue": "ctx", "task": whoami.name, "attempt": 1}
+
+
+def test_retries_with_backoff_then_succeeds(app, run_worker):
+    job = flaky.enqueue("k", 2)
+    run_worker()
+    assert job.result(1) == 3  # third attempt
+    info = job.info()
+    assert info.attempts == 3 and info.state is JobState.COMPLETED
+
+
+def test_exhausted_retries_end_in_the_dead_letter_set(app, run_worker):
+    job = flaky.with_options(retries=1).enqueue("k", 5)
+    run_worker()
+    assert job.status is JobState.FAILED and job.attempts == 2
+    assert job.error["type"] == "ConnectionError"
+    assert app.queue("default").counts()["failed"] == 1
+
+
+def test_retry_requested_by_the_job_waits_its_delay(app, run_worker):
+    job = retry_later.enqueue("k", 0.3)
+    run_worker()
+    info = job.info()
+    assert job.result(1) == "done" and info.attempts == 2
+    # The second attempt started no sooner than the requested delay (Redis clock).
+    assert (info.finished_at - info.enqueued_at).total_seconds() >= 0.3
+
+
+def test_backoff_grows_and_is_capped():
+    from tarefa.task import TaskOptions
+
+    options = TaskOptions(backoff=1, backoff_max=5)
+    for attempt, ceiling in [(1, 1), (2, 2), (3, 4), (4, 5), (10, 5)]:
+        delays = [options.retry_delay(attempt) for _ in range(50)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+
+
+def test_a_timed_out_async_job_fails_with_timeout_error(app, run_worker):
+    job = tasks.too_slow.enqueue()
+    run_worker()
+    with pytest.raises(JobFailed, match="TimeoutError: .*did not finish within 0.2 s"):
+        job.result(1)
+
+
+def test_a_timed_out_sync_job_fails_with_timeout_error(app, run_worker):
+    job = tasks.too_slow_sync.enqueue()
+    run_worker()
+    assert job.error["type"] == "TimeoutError"
+
+
+def test_per_call_options_override_the_task(app, run_worker):
+    job = tasks.always_fails.with_options(retries=0, result_ttl=0).enqueue("x")
+    ok = add.with_options(result_ttl=0).enqueue(1, 1)
+    run_worker()
+    assert job.attempts == 1 and job.status is JobState.FAILED
+    assert not app.store.job("default", ok.id)  # result not kept: the job is gone
+
+
+def test_queues_listed_first_are_served_first(app, run_worker):
+    record.with_options(queue="low").enqueue_many([("low",)] * 5)
+    record.with_options(queue="high").enqueue_many([("high",)] * 5)
+    run_worker(["high", "low"], concurrency=1)
+    runs = [x.decode() for x in app.store.clients.sync.lrange("test:runs", 0, -1)]
+    assert runs == ["high"] * 5 + ["low"] * 5
+
+
+def _enqueue_raw(app, job_id: str, task: str, payload: bytes) -> None:
+    app.store.enqueue("default", job_id, 0, ["task", task, "payload", payload])
+
+
+@pytest.mark.parametrize(
+    "task, payload, error_type, message",
+    [
+        ("shop.jobs:gone", b"[[],{}]", "UnknownTask", "no task named 'shop.jobs:gone'"),
+        ("tests.tasks:add", b"\xffnot json", "PayloadError", "cannot decode"),
+        ("tests.tasks:add", b'{"a": 1}', "PayloadError", "must be \\[args, kwargs\\]"),
+        ("tests.tasks:add", b"\x80\x04pickled", "PayloadError", "pickled"),
+        ("tests.tasks:add", b"[[1],{}]", "ArgumentError", "missing a required argument"),
+        ("tests.tasks:add", b'[[1,2],{"c":3}]', "ArgumentError", "unexpected keyword"),
+        ("tests.tasks:returns_unstorable", b"[[],{}]", "ResultError", "cannot be stored"),
+    ],
+)
+def test_bad_input_fails_the_job_clearly_and_the_worker_goes_on(
+    app, run_worker, task, payload, error_type, message
+):
+    _enqueue_raw(app, "bad", task, payload)
+    good = add.enqueue(1, 2)
+    run_worker()
+    bad = app.job("bad", queue="default")
+    assert bad.status is JobState.FAILED
+    assert bad.attempts == 1  # not retried: running it again cannot help
+    assert bad.error["type"] == error_type
+    with pytest.raises(JobFailed, match=message):
+        bad.result(1)
+    assert good.result(1) == 3
+
+
+def test_burst_waits_for_scheduled_retries(app, run_worker):
+    job = flaky.enqueue("slow", 1)
+    run_worker()
+    assert job.status is JobState.COMPLETED
+
+
+def test_worker_options_are_checked(app):
+    with pytest.raises(ValueError, match="concurrency"):
+        Worker(app, concurrency=0)
+    with pytest.raises(ValueError, match="at least one queue"):
+        Worker(app, [])
+    with pytest.raises(ValueError, match="invalid queue name"):
+        Worker(app, ["no spaces"])
+    with pytest.raises(ValueError, match="lease"):
+        Worker(app, lease=0)
+
+
+def test_idle_worker_wakes_on_enqueue_and_registers_itself(app, r):
+    worker = Worker(app, ["wake"], concurrency=2)
+    thread = threading.Thread(target=asyncio.run, args=(worker.run(),))
+    thread.start()
+    try:
+        job = record.with_options(queue="wake").enqueue("x")
+        assert job.result(timeout=5) == "x"
+        registered = app.store.workers()
+        assert [w["id"] for w in registered] == [worker.id]
+        assert registered[0]["queues"] == "wake"
+    finally:
+        worker.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert app.store.workers() == []  # unregistered on exit
+
+
+def test_worker_survives_redis_going_away_and_delivers_outcomes(private_redis, r):
+    """Redis stops while jobs run: the worker keeps them, reconnects with
+    back-off, and reports their outcomes when Redis is back."""
+    from tarefa import App
+
+    server = private_redis()
+    app = App(server.url)
+    hold = app.task(tasks.hold.fn, name=tasks.hold.name)
+    jobs = hold.enqueue_many([("a", 30), ("b", 30)])
+    worker = Worker(app, concurrency=5)
+    thread = threading.Thread(target=asyncio.run, args=(worker.run(),))
+    thread.start()
+    try:
+        # The jobs signal on the session's Redis (TAREFA_URL), the queue is on `server`.
+        assert sorted(wait_for_list(r, "test:started", 2)) == ["a", "b"]
+        server.kill()  # SIGKILL: the AOF has every acknowledged write
+        server.start()
+        r.rpush("test:release:a", 1)
+        r.rpush("test:release:b", 1)
+        assert [j.result(timeout=20) for j in jobs] == ["a", "b"]
+        assert app.queue("default").counts()["completed"] == 2
+    finally:
+        worker.stop()
+        thread.join(20)
+    assert not thread.is_alive()
+
+
+def test_payload_is_plain_json_other_languages_can_write(app, run_worker):
+    """Another service can enqueue by writing the same fields (as the REST API will)."""
+    _enqueue_raw(app, "from-node", "tests.tasks:add", orjson.dumps([[2], {"b": 5}]))
+    run_worker()
+    assert app.job("from-node").result(1) == 7
+    assert queue_keys("default").job("from-node").startswith("tarefa:{default}:")
