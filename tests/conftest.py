@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import redis
 
-from tarefa import App
 from tarefa.worker import Worker
 
 from .redis_server import RedisServer

@@ -13,8 +13,8 @@ from tarefa import JobFailed, JobState
 from tarefa.store.keys import queue_keys
 from tarefa.worker import Worker
 
-from ..conftest import wait_for_list
 from .. import tasks
+from ..conftest import wait_for_list
 from ..tasks import add, async_add, flaky, record, retry_later, whoami
 
 
@@ -23,9 +23,7 @@ def test_runs_sync_and_async_jobs(app, run_worker):
         [(i, 1) for i in range(100)]
     )
     worker = run_worker(concurrency=20)
-    assert [j.result(1) for j in jobs] == [2 * i for i in range(100)] + [
-        i + 1 for i in range(100)
-    ]
+    assert [j.result(1) for j in jobs] == [2 * i for i in range(100)] + [i + 1 for i in range(100)]
     assert worker.processed == 200
     counts = app.queue("default").counts()
     assert counts == {"queued": 0, "scheduled": 0, "active": 0, "completed": 200, "failed": 0}
