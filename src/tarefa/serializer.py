@@ -1,9 +1,9 @@
 """How arguments and results become bytes and back.
 
 JSON (orjson) by default, and strict: only str, int, float, bool, None, lists,
-tuples (which come back as lists) and dicts with str keys. A datetime or a
-dataclass would silently arrive as a str or dict, so they are refused at the
-caller rather than surprise a worker. Pickle accepts any Python object but
+tuples (which come back as lists) and dicts with str keys; a UUID is sent as its
+str. A datetime, a dataclass or a str subclass would silently arrive as a plain
+str or dict, so they are refused at the caller rather than surprise a worker. Pickle accepts any Python object but
 runs code while loading, so a Redis writable by others could run code in your
 workers: it is off unless the App opts in with ``serializer="pickle"``.
 """
@@ -15,7 +15,11 @@ from typing import Any, Protocol
 
 import orjson
 
-_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_STRICT = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 _PICKLE_MAGIC = b"\x80"
 
 

@@ -1,0 +1,95 @@
+"""The ``tarefa`` command line, through its real entry point (subprocesses)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from tarefa import JobState
+
+from .conftest import ROOT
+from .tasks import add, always_fails, record
+
+
+def tarefa(*args: str, env: dict | None = None, cwd=ROOT, timeout=60):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "tarefa", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def test_help_lists_the_commands():
+    out = tarefa("--help")
+    assert out.returncode == 0
+    for command in ("worker", "info", "demo", "embedded"):
+        assert command in out.stdout
+
+
+def test_worker_burst_runs_the_queues_and_exits_0(app):
+    jobs = add.enqueue_many([(i, 1) for i in range(50)])
+    record.with_options(queue="high").enqueue("h")
+    out = tarefa("worker", "tests.tasks:app", "-q", "high", "-q", "default", "-c", "5", "--burst")
+    assert out.returncode == 0, out.stderr
+    assert [j.result(1) for j in jobs] == [i + 1 for i in range(50)]
+    assert app.queue("high").counts()["completed"] == 1
+    assert "stopped; 51 outcomes reported" in out.stderr
+
+
+def test_worker_with_a_bad_app_path_says_what_is_wrong(r):
+    cases = {
+        "nocolon": "expected 'package.module:app'",
+        "tests.no_such_module:app": "No module named 'tests.no_such_module'",
+        "tests.tasks:nothing": "has no attribute 'nothing'",
+        "tests.tasks:add": "is a Task, not a tarefa App",
+    }
+    for path, message in cases.items():
+        out = tarefa("worker", path, "--burst")
+        assert out.returncode == 2, (path, out.stderr)
+        assert message in out.stderr, (path, out.stderr)
+
+
+def test_worker_with_bad_options_is_a_usage_error(r):
+    assert tarefa("worker", "tests.tasks:app", "-c", "0").returncode == 2
+    out = tarefa("worker", "tests.tasks:app", "-q", "bad queue", "--burst")
+    assert out.returncode == 2 and "invalid queue name" in out.stderr
+
+
+def test_info_shows_queues_and_counts(app, run_worker):
+    add.enqueue_many([(1, 1)] * 3)
+    always_fails.with_options(queue="mail").enqueue("x")
+    run_worker(["mail"])
+    out = tarefa("info")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    row = {line.split()[1]: re.findall(r"\d+", line) for line in lines if "│" in line}
+    # queued, scheduled, active, completed, failed
+    assert row["default"] == ["3", "0", "0", "0", "0"]
+    assert row["mail"] == ["0", "0", "0", "0", "1"]
+    assert "workers" in out.stdout
+
+
+def test_info_with_redis_unreachable_fails_clearly():
+    out = tarefa("info", "--url", "redis://:secret@127.0.0.1:1/0")
+    assert out.returncode == 1
+    assert "cannot reach Redis at redis://***@127.0.0.1:1/0" in out.stderr
+    assert "secret" not in out.stderr + out.stdout
+
+
+def test_demo_runs_its_jobs_and_shows_the_counts(app, tmp_path):
+    out = tarefa("demo", cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "enqueued 300 jobs" in out.stdout
+    assert "demo.documents" in out.stdout
+    assert "dead-letter" in out.stdout and "not a valid PDF page" in out.stdout
+    counts = {q: app.queue(q).counts() for q in ("demo.emails", "demo.documents")}
+    assert counts["demo.emails"]["completed"] == 150
+    assert counts["demo.documents"]["failed"] == 1
+    failed = app.queue("demo.documents").failed_jobs()[0]
+    assert failed.status is JobState.FAILED and failed.attempts == 3
