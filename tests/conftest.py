@@ -39,7 +39,7 @@ def redis_url(tmp_path_factory):
 
 @pytest.fixture
 def r(redis_url):
-    client = redis.Redis.from_url(redis_url)
+    client = redis.Redis.from_url(redis_url, socket_timeout=None)
     client.flushall()
     yield client
     client.close()

@@ -19,7 +19,7 @@ app = App()  # TAREFA_URL, set by the test session
 
 
 def r() -> redis.Redis:
-    return redis.Redis.from_url(os.environ["TAREFA_URL"])
+    return redis.Redis.from_url(os.environ["TAREFA_URL"], socket_timeout=None)
 
 
 @app.task
@@ -72,7 +72,7 @@ def hold(tag: str, timeout: float = 30) -> str:
 
 @app.task(retries=0)
 async def ahold(tag: str, timeout: float = 30) -> str:
-    client = redis.asyncio.Redis.from_url(os.environ["TAREFA_URL"])
+    client = redis.asyncio.Redis.from_url(os.environ["TAREFA_URL"], socket_timeout=None)
     await client.rpush("test:started", tag)
     await client.blpop([f"test:release:{tag}"], timeout=timeout)
     await client.rpush("test:runs", tag)

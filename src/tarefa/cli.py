@@ -137,7 +137,7 @@ def embedded_status() -> None:
         console.print(f"not running (it starts on first use, in {server.home})")
         sys.exit(3)
     for key, value in facts.items():
-        console.print(f"{key}: {value}")
+        click.echo(f"{key}: {value}")
 
 
 @embedded.command("stop")

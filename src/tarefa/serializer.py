@@ -3,9 +3,10 @@
 JSON (orjson) by default, and strict: only str, int, float, bool, None, lists,
 tuples (which come back as lists) and dicts with str keys; a UUID is sent as its
 str. A datetime, a dataclass or a str subclass would silently arrive as a plain
-str or dict, so they are refused at the caller rather than surprise a worker. Pickle accepts any Python object but
-runs code while loading, so a Redis writable by others could run code in your
-workers: it is off unless the App opts in with ``serializer="pickle"``.
+str or dict, so they are refused at the caller rather than surprise a worker.
+Pickle accepts any Python object but runs code while loading, so a Redis
+writable by others could run code in your workers: it is off unless the App
+opts in with ``serializer="pickle"``.
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ def sync_client(url: str, *, retries: int = 3) -> redis.Redis:
     return redis.Redis.from_url(
         url,
         socket_connect_timeout=5,
+        socket_timeout=None,  # blocking waits (job.result) may last as long as asked
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
         retry_on_error=_RETRY_ON if retries else [],
     )
@@ -57,6 +58,7 @@ def async_client(url: str, *, retries: int = 3, **kwargs) -> redis.asyncio.Redis
         url,
         **kwargs,
         socket_connect_timeout=5,
+        socket_timeout=None,
         retry=redis.asyncio.retry.Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
         retry_on_error=_RETRY_ON if retries else [],
     )

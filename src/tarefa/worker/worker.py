@@ -138,8 +138,7 @@ class Worker:
             except (ValueError, RuntimeError):  # not the main thread
                 pass
         await self._retrying(self._register)
-        for queue in self.queues:
-            await self._retrying(self.store.recover, queue, max_stalls=self.max_stalls)
+        await self._retrying(self._recover)
         log.info(
             "worker %s: queues %s, concurrency %d%s",
             self.id, ",".join(self.queues), self.concurrency, ", burst" if self.burst else "",
@@ -287,11 +286,17 @@ class Worker:
         for queue, leases in by_queue.items():
             for job_id in await self.store.heartbeat(queue, self.lease_ms, leases):
                 log.warning("job %s: lease lost (taken over or cancelled)", job_id)
+        await self._recover()
+        await self.store.beat_worker(self.id, self.lease_ms, len(self.running))
+
+    async def _recover(self) -> None:
+        """Move other workers' expired leases back to ready, and fetch them:
+        the wake-up the recovery sends may go to a frozen worker's connection."""
         for queue in self.queues:
             recovered = await self.store.recover(queue, max_stalls=self.max_stalls)
             if recovered:
                 log.warning("queue %s: recovered %d jobs from dead workers", queue, recovered)
-        await self.store.beat_worker(self.id, self.lease_ms, len(self.running))
+                self._changed.set()
 
     # -- shutdown -----------------------------------------------------------------
 

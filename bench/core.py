@@ -1,0 +1,532 @@
+"""Core benchmark of tarefa: producer rates, worker throughput, start latency.
+
+Run from the repository root:
+
+    .venv/bin/python bench/core.py              # 3 runs, 20,000 jobs per worker metric
+    .venv/bin/python bench/core.py --quick      # smoke check: 1 run, 2,000 jobs, short loops
+    .venv/bin/python bench/core.py --runs 5 --jobs 50000
+
+It starts its own redis-server on a free port of 127.0.0.1 (no persistence), runs
+every measurement against it, and stops it at the end. Workers run as separate
+processes (``python -m tarefa worker bench.core_tasks:app ...``).
+
+Reading the table: absolute rates differ about 2x between machines, so compare
+only the "x PING" column. For a rate it is the median divided by the median of
+a plain redis-py PING loop (the round-trip floor: 1.00x means "as fast as one
+PING per job"). For a latency it is the median expressed in PING round trips
+(latency x PING rate). The check lines under the table compare those ratios to
+the floors the project aims for; they are printed, never asserted.
+
+Progress goes to stderr; the table and the checks go to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+from rich.console import Console
+from rich.table import Table
+
+from tarefa.store.embedded import redis_server_binary
+
+ROOT = Path(__file__).resolve().parent.parent  # /work/main: bench.core_tasks is importable
+BATCH = 1000  # jobs per enqueue_many call
+CONCURRENCY = 50
+LATENCY_JOBS = 400
+LATENCY_RATE = 200.0  # jobs/s while measuring start latency
+LATENCY_WARMUP = 10  # jobs run (and discarded) before the latency is measured
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- the bench's own redis-server -------------------------------------------------
+
+
+class BenchServer:
+    """A throw-away redis-server on a free TCP port, without persistence."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = redis_server_binary()
+        for _ in range(3):  # another process may grab the free port first
+            self.port = free_port()
+            args = [
+                binary,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.directory),
+                "--logfile", str(self.directory / "redis.log"),
+            ]  # fmt: skip
+            self.process = subprocess.Popen(
+                args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            if self._wait_ready():
+                progress(f"redis-server {binary} on port {self.port}")
+                return
+        raise RuntimeError(f"redis-server did not start; see {self.directory / 'redis.log'}")
+
+    def _wait_ready(self, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    return False
+                try:
+                    if client.ping():
+                        return True
+                except redis.ConnectionError:
+                    time.sleep(0.02)
+            return False
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            redis.Redis(host="127.0.0.1", port=self.port).shutdown(nosave=True)
+        except redis.RedisError:
+            pass  # the server closes the connection as it exits
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# -- worker subprocesses ----------------------------------------------------------
+
+
+class Workers:
+    """Starts worker processes against the bench server; logs go to files."""
+
+    def __init__(self, url: str, log_dir: Path):
+        self.env = dict(os.environ, TAREFA_URL=url)
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+        )
+        self.log_dir = log_dir
+        self.live: list[subprocess.Popen] = []
+        self.count = 0
+
+    def start(self, queue: str, *, burst: bool) -> tuple[subprocess.Popen, Path]:
+        self.count += 1
+        log_path = self.log_dir / f"worker-{self.count}-{queue}.log"
+        cmd = [sys.executable, "-m", "tarefa", "worker", "bench.core_tasks:app",
+               "-q", queue, "-c", str(CONCURRENCY)] + (["--burst"] if burst else [])  # fmt: skip
+        with open(log_path, "wb") as log_file:
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=log_file
+            )
+        self.live.append(proc)
+        return proc, log_path
+
+    def stop(self, proc: subprocess.Popen, timeout: float = 30.0) -> int:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+        finally:
+            if proc in self.live:
+                self.live.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in list(self.live):
+            self.stop(proc, timeout=5)
+
+
+def log_problems(path: Path, limit: int = 5) -> list[str]:
+    """The WARNING and ERROR records of a worker's log, each with the last line
+    of its traceback (the exception) when it has one."""
+    records: list[list[str]] = []
+    for line in path.read_text(errors="replace").splitlines():
+        if line[:4].isdigit() or not records:  # "2026-01-01 12:00:00,000 LEVEL ..."
+            records.append([line])
+        else:
+            records[-1].append(line)
+    bad = []
+    for record in records:
+        if " WARNING " in record[0] or " ERROR " in record[0] or "Traceback" in record[0]:
+            bad.append(record[0] + (f" -> {record[-1].strip()}" if len(record) > 1 else ""))
+    return bad[:limit] + ([f"... and {len(bad) - limit} more"] if len(bad) > limit else [])
+
+
+# -- the metrics ------------------------------------------------------------------
+
+
+def measure_ping(client: redis.Redis, seconds: float) -> float:
+    """PING round trips per second: the floor every other metric is compared to."""
+    client.ping()
+    n, start = 0, time.perf_counter()
+    end = start + seconds
+    while True:
+        client.ping()
+        n += 1
+        if time.perf_counter() >= end:
+            break
+    return n / (time.perf_counter() - start)
+
+
+def measure_enqueue(seconds: float) -> float:
+    """Single ``task.enqueue`` calls from sync code, jobs/s."""
+    from bench.core_tasks import noop
+
+    noop.enqueue(-1)  # warm-up: connection, queue registry, script cache
+    n, start = 0, time.perf_counter()
+    end = start + seconds
+    while True:
+        noop.enqueue(n)
+        n += 1
+        if time.perf_counter() >= end:
+            break
+    return n / (time.perf_counter() - start)
+
+
+def measure_aenqueue(seconds: float) -> float:
+    """Sequential ``await task.aenqueue`` calls in one event loop, jobs/s."""
+    from bench.core_tasks import app, noop
+
+    async def main() -> float:
+        await noop.aenqueue(-1)  # warm-up: this loop's client and connection
+        n, start = 0, time.perf_counter()
+        end = start + seconds
+        while True:
+            await noop.aenqueue(n)
+            n += 1
+            if time.perf_counter() >= end:
+                break
+        rate = n / (time.perf_counter() - start)
+        await app.store.clients.aio.aclose()  # this loop's client dies with it
+        return rate
+
+    return asyncio.run(main())
+
+
+def measure_enqueue_many(seconds: float) -> float:
+    """``task.enqueue_many`` in batches of BATCH, jobs/s."""
+    from bench.core_tasks import noop
+
+    calls = [(i,) for i in range(BATCH)]
+    noop.enqueue_many(calls[:10])  # warm-up
+    n, start = 0, time.perf_counter()
+    end = start + seconds
+    while True:
+        noop.enqueue_many(calls)
+        n += BATCH
+        if time.perf_counter() >= end:
+            break
+    return n / (time.perf_counter() - start)
+
+
+@dataclass
+class WorkerResult:
+    rate: float  # jobs / (last finished_at - first started_at), Redis clock
+    wall: float  # seconds the worker process ran, start to exit
+    problems: list[str] = field(default_factory=list)
+
+
+def measure_worker(task, n: int, client: redis.Redis, workers: Workers) -> WorkerResult:
+    """Enqueue ``n`` jobs of ``task``, drain them with one --burst worker; jobs/s
+    from the first job's start to the last job's finish, as Redis recorded them."""
+    queue = task.options.queue
+    ids: list[str] = []
+    for first in range(0, n, BATCH):
+        jobs = task.enqueue_many([(i,) for i in range(first, min(first + BATCH, n))])
+        ids.extend(job.id for job in jobs)
+    progress(f"  {n} jobs on queue {queue}; starting a --burst worker")
+    start = time.perf_counter()
+    proc, log_path = workers.start(queue, burst=True)
+    try:
+        code = proc.wait(timeout=max(120.0, n / 100))
+    except subprocess.TimeoutExpired:
+        code = workers.stop(proc)
+        problems = [f"worker on {queue} did not exit within its timeout (killed)"]
+    else:
+        workers.live.remove(proc)
+        problems = []
+    wall = time.perf_counter() - start
+    if code != 0:
+        problems.append(f"worker on {queue} exited with code {code}")
+    problems += [f"worker log ({queue}): {line}" for line in log_problems(log_path)]
+
+    pipe = client.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hmget(f"tarefa:{{{queue}}}:job:{job_id}", "started_at", "finished_at")
+    stamps = pipe.execute()
+    started = [int(s) for s, _ in stamps if s is not None]
+    finished = [int(f) for _, f in stamps if f is not None]
+    if len(finished) < n:
+        counts = task.app.queue(queue).counts()
+        problems.append(f"{queue}: only {len(finished)} of {n} jobs finished; counts {counts}")
+    if not started or not finished:
+        return WorkerResult(math.nan, wall, problems)
+    span = (max(finished) - min(started)) / 1000
+    return WorkerResult(len(finished) / span if span > 0 else math.nan, wall, problems)
+
+
+@dataclass
+class LatencyResult:
+    p50_ms: float
+    p99_ms: float
+    problems: list[str] = field(default_factory=list)
+
+
+def _wait_registered(client: redis.Redis, proc: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the latency worker exited with code {proc.returncode}")
+        ids = [w.decode() for w in client.smembers("tarefa:workers")]
+        if any(client.exists(f"tarefa:worker:{w}") for w in ids):
+            return
+        time.sleep(0.02)
+    raise RuntimeError("the latency worker did not register in time")
+
+
+def _wait_for_stamps(client: redis.Redis, count: int, timeout: float = 30) -> None:
+    from bench.core_tasks import LATENCY_KEY
+
+    deadline = time.monotonic() + timeout
+    while client.llen(LATENCY_KEY) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {client.llen(LATENCY_KEY)} of {count} latency jobs ran")
+        time.sleep(0.01)
+
+
+def measure_latency(n: int, client: redis.Redis, workers: Workers) -> LatencyResult:
+    """Enqueue-to-start latency on an idle worker: ``n`` jobs at LATENCY_RATE/s,
+    each recording (time at start) - (time just before its enqueue)."""
+    from bench.core_tasks import LATENCY_KEY, stamp
+
+    proc, log_path = workers.start("latency", burst=False)
+    try:
+        _wait_registered(client, proc)
+        for _ in range(LATENCY_WARMUP):  # first jobs: connections, script cache, threads
+            stamp.enqueue(time.time())
+            time.sleep(1 / LATENCY_RATE)
+        _wait_for_stamps(client, LATENCY_WARMUP)
+        client.delete(LATENCY_KEY)
+        time.sleep(0.1)  # let the worker go idle again
+        progress(f"  worker ready; {n} jobs at {LATENCY_RATE:.0f}/s")
+        interval, next_at = 1 / LATENCY_RATE, time.perf_counter()
+        for _ in range(n):
+            stamp.enqueue(time.time())
+            next_at += interval
+            pause = next_at - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+        _wait_for_stamps(client, n)
+    finally:
+        code = workers.stop(proc)
+    samples = sorted(float(x) * 1000 for x in client.lrange(LATENCY_KEY, 0, -1))
+    problems = [f"worker log (latency): {line}" for line in log_problems(log_path)]
+    if code != 0:
+        problems.append(f"latency worker exited with code {code} after SIGTERM")
+    p99 = samples[max(0, math.ceil(0.99 * len(samples)) - 1)]  # nearest rank
+    return LatencyResult(statistics.median(samples), p99, problems)
+
+
+# -- runs and the table ---------------------------------------------------------
+
+ROWS = [  # key, label, unit, kind: "rate" (x PING) | "latency" (PING RTTs) | "context"
+    ("ping", "PING loop (redis-py)", "calls/s", "rate"),
+    ("ping_end", "  PING again, end of run", "calls/s", "rate"),
+    ("enqueue", "enqueue", "jobs/s", "rate"),
+    ("aenqueue", "aenqueue", "jobs/s", "rate"),
+    ("enqueue_many", f"enqueue_many (batch {BATCH})", "jobs/s", "rate"),
+    ("worker_async", "worker async no-op", "jobs/s", "rate"),
+    ("worker_async_wall", "  worker process wall time", "s", "context"),
+    ("worker_sync", "worker sync no-op", "jobs/s", "rate"),
+    ("worker_sync_wall", "  worker process wall time", "s", "context"),
+    ("latency_p50", "start latency p50", "ms", "latency"),
+    ("latency_p99", "start latency p99", "ms", "latency"),
+]
+
+
+def one_run(args, client: redis.Redis, workers: Workers, notes: list[str]) -> dict[str, float]:
+    from bench.core_tasks import noop, noop_sync
+
+    r: dict[str, float] = {}
+    client.flushall()
+    r["ping"] = measure_ping(client, args.seconds)
+    progress(f"  PING {r['ping']:,.0f}/s")
+    client.flushall()
+    r["enqueue"] = measure_enqueue(args.seconds)
+    progress(f"  enqueue {r['enqueue']:,.0f}/s")
+    client.flushall()
+    r["aenqueue"] = measure_aenqueue(args.seconds)
+    progress(f"  aenqueue {r['aenqueue']:,.0f}/s")
+    client.flushall()
+    r["enqueue_many"] = measure_enqueue_many(args.seconds)
+    progress(f"  enqueue_many {r['enqueue_many']:,.0f}/s")
+    for key, task in (("worker_async", noop), ("worker_sync", noop_sync)):
+        client.flushall()
+        result = measure_worker(task, args.jobs, client, workers)
+        r[key], r[key + "_wall"] = result.rate, result.wall
+        notes += result.problems
+        progress(f"  {key} {result.rate:,.0f}/s (process wall {result.wall:.2f} s)")
+    client.flushall()
+    latency = measure_latency(args.latency_jobs, client, workers)
+    r["latency_p50"], r["latency_p99"] = latency.p50_ms, latency.p99_ms
+    notes += latency.problems
+    progress(f"  latency p50 {latency.p50_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms")
+    client.flushall()
+    # A second PING loop: how far it drifts from the first shows how noisy the run was.
+    r["ping_end"] = measure_ping(client, args.seconds)
+    progress(f"  PING again {r['ping_end']:,.0f}/s")
+    return r
+
+
+def _fmt(value: float, unit: str) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:,.0f}" if unit.endswith("/s") else f"{value:,.2f}"
+
+
+def build_table(runs: list[dict[str, float]], medians: dict[str, float]) -> Table:
+    table = Table(title="tarefa core benchmark")
+    table.add_column("metric")
+    table.add_column("unit")
+    for i in range(len(runs)):
+        table.add_column(f"run {i + 1}", justify="right")
+    table.add_column("median", justify="right", style="bold")
+    table.add_column("x PING", justify="right")
+    ping = medians["ping"]
+    for key, label, unit, kind in ROWS:
+        median = medians[key]
+        if kind == "rate":
+            ratio = f"{median / ping:.2f}x"
+        elif kind == "latency":
+            ratio = f"{median / 1000 * ping:.1f} RTT"
+        else:
+            ratio = ""
+        table.add_row(label, unit, *(_fmt(r[key], unit) for r in runs), _fmt(median, unit), ratio)
+    return table
+
+
+def checks(medians: dict[str, float]) -> list[str]:
+    ping = medians["ping"]
+    enqueue = medians["enqueue"] / ping
+    worker = medians["worker_async"] / ping
+    p50_rtt = medians["latency_p50"] / 1000 * ping
+
+    def verdict(ok: bool) -> str:
+        return "ok   " if ok else "BELOW"
+
+    return [
+        f"{verdict(enqueue >= 0.85)} enqueue >= 0.85x PING: {enqueue:.2f}x",
+        f"{verdict(worker >= 0.4)} worker async no-op >= 0.4x PING: {worker:.2f}x",
+        f"{verdict(p50_rtt <= 5)} start latency p50 <= 5 PING round trips: {p50_rtt:.2f}",
+    ]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=None, help="runs (default 3; --quick: 1)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="jobs per worker metric (default 20000; --quick: 2000)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="length of each producer loop (default 2)"
+    )
+    parser.add_argument("--quick", action="store_true", help="small N, one run: a smoke check")
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="keep the worker and redis logs (path on stderr)"
+    )
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.runs = args.runs or (1 if quick else 3)
+    args.jobs = args.jobs or (2000 if quick else 20000)
+    args.seconds = args.seconds or (0.5 if quick else 2.0)
+    args.latency_jobs = 100 if quick else LATENCY_JOBS
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))  # run as bench/core.py: make `bench` importable
+    tmp = Path(tempfile.mkdtemp(prefix="tarefa-bench-"))
+    server = BenchServer(tmp)
+    workers = None
+    started = time.perf_counter()
+    try:
+        server.start()
+        os.environ["TAREFA_URL"] = server.url  # before the App first talks to Redis
+        from bench.core_tasks import app
+
+        client = redis.Redis(host="127.0.0.1", port=server.port)
+        workers = Workers(server.url, tmp)
+        runs: list[dict[str, float]] = []
+        notes: list[str] = []
+        for i in range(args.runs):
+            progress(f"run {i + 1}/{args.runs}")
+            runs.append(one_run(args, client, workers, notes))
+        medians = {key: statistics.median(r[key] for r in runs) for key, *_ in ROWS}
+        console = Console() if sys.stdout.isatty() else Console(width=120)
+        console.print(build_table(runs, medians))
+        legend = (
+            f"{len(runs)} run(s); {args.jobs:,} jobs per worker metric, concurrency "
+            f"{CONCURRENCY}; {args.latency_jobs} latency jobs at {LATENCY_RATE:.0f}/s.\n"
+            "x PING: for rates, median / PING median; for latencies, the median in PING "
+            "round trips (latency x PING rate).\n"
+        )
+        console.print(legend, markup=False, highlight=False)
+        for line in checks(medians):
+            console.print(line, markup=False, highlight=False)
+        for note in notes:
+            console.print(f"note: {note}", markup=False, highlight=False)
+        progress(f"done in {time.perf_counter() - started:.0f} s")
+        client.close()
+        app.close()
+    finally:
+        if workers is not None:
+            workers.stop_all()
+        server.stop()
+        if args.keep_logs:
+            progress(f"logs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
