@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import orjson
 import pytest
@@ -161,6 +162,26 @@ def test_idle_worker_wakes_on_enqueue_and_registers_itself(app, r):
         thread.join(10)
     assert not thread.is_alive()
     assert app.store.workers() == []  # unregistered on exit
+
+
+def test_an_idle_worker_takes_every_new_job_without_waiting_for_its_idle_check(app):
+    """A producer trickling jobs in (a web app) while the worker is between
+    calls: no job may sit in ready until the worker's 5 s safety-net check."""
+    worker = Worker(app, ["trickle"], concurrency=4)
+    thread = threading.Thread(target=asyncio.run, args=(worker.run(),))
+    thread.start()
+    try:
+        task = add.with_options(queue="trickle")
+        jobs = []
+        for i in range(300):
+            jobs.append(task.enqueue(i, 0))
+            time.sleep(0.002)  # the producer's pace (part of the scenario, not a wait)
+        assert [job.result(timeout=20) for job in jobs] == list(range(300))
+    finally:
+        worker.stop()
+        thread.join(10)
+    waits = [(j.info().started_at - j.info().enqueued_at).total_seconds() for j in jobs]
+    assert max(waits) < 1.0, f"a job waited {max(waits):.2f} s for an idle worker"
 
 
 def test_worker_survives_redis_going_away_and_delivers_outcomes(private_redis, r):

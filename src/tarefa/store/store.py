@@ -252,11 +252,17 @@ class Store:
         keys = [k.job_prefix, k.ready, k.active, k.marker]
         return await self.scripts.requeue.acall(self.clients.aio, keys, args)
 
-    async def wait_for_work(self, blocker, queues: Sequence[str], timeout: float) -> None:
+    async def wait_for_work(self, blocker, queues: Sequence[str], timeout: float) -> str | None:
         """Block on the queues' markers (on a dedicated connection) until some
-        producer or worker signals a change, or ``timeout`` seconds pass."""
-        markers = [queue_keys(q).marker for q in queues]
-        await blocker.bzpopmin(markers, timeout=max(timeout, 0.001))
+        producer or worker signals a change, or ``timeout`` seconds pass.
+        Returns the queue signalled, or None on time-out."""
+        by_marker = {queue_keys(q).marker: q for q in queues}
+        popped = await blocker.bzpopmin(list(by_marker), timeout=max(timeout, 0.001))
+        return by_marker[popped[0].decode()] if popped else None
+
+    async def wake(self, queue: str) -> None:
+        """Signal idle workers of ``queue`` (a wake-up this worker cannot use)."""
+        await self.clients.aio.zadd(queue_keys(queue).marker, {"m": 0})
 
     def blocking_client(self):
         """A connection of its own for blocking calls, so they delay nothing else."""

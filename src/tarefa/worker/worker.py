@@ -240,10 +240,13 @@ class Worker:
         """Sleep until a job ends, new work is signalled, or a job falls due."""
         if self._pending():
             return
+        if self._marker_watch is not None and self._marker_watch.done():
+            self._marker_watch = None
+            return  # a wake-up came while the loop was busy: look again first
         timeout = IDLE_CHECK if next_due_ms < 0 else min(IDLE_CHECK, next_due_ms / 1000)
         waiters = [asyncio.ensure_future(self._changed.wait())]
         if len(self.running) < self.concurrency:
-            if self._marker_watch is None or self._marker_watch.done():
+            if self._marker_watch is None:
                 self._marker_watch = asyncio.create_task(self._watch_markers())
             waiters.append(self._marker_watch)
         await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -251,7 +254,10 @@ class Worker:
 
     async def _watch_markers(self) -> None:
         try:
-            await self.store.wait_for_work(self._blocker, self.queues, IDLE_CHECK)
+            queue = await self.store.wait_for_work(self._blocker, self.queues, IDLE_CHECK)
+            if queue is not None and len(self.running) >= self.concurrency:
+                # Filled up since the watch began: pass the wake-up on.
+                await self.store.wake(queue)
         except REDIS_DOWN as exc:
             log.debug("marker watch: %s", exc)
             await asyncio.sleep(0.5)  # the exchange loop reports the outage
