@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 from .connection import Clients, async_client
 from .keys import QUEUES, WORKERS, queue_keys, worker_key
 from .scripts import Script, scripts
@@ -38,6 +40,22 @@ class Fetched:
     stale: list[str]  # outcomes discarded: the lease had been taken over
     next_due_ms: int  # until the next scheduled job is due; -1: none
     active: int  # jobs leased in the queue, by any worker
+
+
+def _fetched(reply: list) -> Fetched:
+    next_due, active, stale, flat = reply
+    jobs = [
+        Leased(
+            id=flat[i].decode(),
+            task=flat[i + 1].decode(),
+            payload=flat[i + 2],
+            attempts=flat[i + 3],
+            token=str(flat[i + 4]).encode(),
+            options=flat[i + 5],
+        )
+        for i in range(0, len(flat), 6)
+    ]
+    return Fetched(jobs, [s.decode() for s in stale], next_due, active)
 
 
 def _decode_hash(raw: dict[bytes, bytes]) -> dict[str, bytes]:
@@ -202,6 +220,14 @@ class Store:
 
     # -- the worker's calls (asyncio) ---------------------------------------
 
+    def _fetch(self, queue, worker_id, want, lease_ms, max_stalls, outcomes) -> Call:
+        k = queue_keys(queue)
+        keys = [k.job_prefix, k.ready, k.active, k.scheduled, k.completed, k.failed, k.marker]
+        args: list[Any] = [worker_id, lease_ms, want, max_stalls, len(outcomes)]
+        for outcome in outcomes:
+            args.extend(outcome)
+        return self.scripts.fetch, keys, args
+
     async def fetch(
         self,
         queue: str,
@@ -213,24 +239,37 @@ class Store:
         outcomes: Sequence[tuple[str, bytes, str, bytes, int]] = (),
     ) -> Fetched:
         """Record outcomes and lease up to ``want`` jobs, in one call."""
-        k = queue_keys(queue)
-        keys = [k.job_prefix, k.ready, k.active, k.scheduled, k.completed, k.failed, k.marker]
-        args: list[Any] = [worker_id, lease_ms, want, max_stalls, len(outcomes)]
-        for outcome in outcomes:
-            args.extend(outcome)
-        next_due, active, stale, flat = await self.scripts.fetch.acall(self.clients.aio, keys, args)
-        jobs = [
-            Leased(
-                id=flat[i].decode(),
-                task=flat[i + 1].decode(),
-                payload=flat[i + 2],
-                attempts=flat[i + 3],
-                token=str(flat[i + 4]).encode(),
-                options=flat[i + 5],
-            )
-            for i in range(0, len(flat), 6)
-        ]
-        return Fetched(jobs, [s.decode() for s in stale], next_due, active)
+        call = self._fetch(queue, worker_id, want, lease_ms, max_stalls, outcomes)
+        return _fetched(await self._arun(call))
+
+    async def wait_then_fetch(
+        self, blocker, queues: Sequence[str], timeout: float, worker_id: str, *,
+        want: int, lease_ms: int, max_stalls: int,
+    ) -> list[tuple[str, Fetched]]:  # fmt: skip
+        """Block on the queues' markers (on ``blocker``, a connection of its own)
+        until a producer or worker signals a change or ``timeout`` seconds pass,
+        then lease up to ``want`` jobs from each queue, in the same round trip:
+        Redis runs the fetches queued behind the blocking pop as soon as it
+        returns. The caller hands back what it cannot run."""
+        markers = [queue_keys(q).marker for q in queues]
+        pipe = blocker.pipeline(transaction=False)
+        pipe.bzpopmin(markers, timeout=max(timeout, 0.001))
+        calls = [self._fetch(q, worker_id, want, lease_ms, max_stalls, ()) for q in queues]
+        for script, keys, args in calls:
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        replies = await pipe.execute(raise_on_error=False)
+        if any(isinstance(r, NoScriptError) for r in replies):
+            for script, _, _ in calls:  # the server lost its scripts (restart)
+                await blocker.execute_command("SCRIPT", "LOAD", script.source)
+        for reply in replies:
+            if isinstance(reply, Exception) and not isinstance(reply, NoScriptError):
+                raise reply
+        return [(q, _fetched(r)) for q, r in zip(queues, replies[1:], strict=True)
+                if not isinstance(r, Exception)]  # fmt: skip
+
+    async def unblock(self, blocker_id: int) -> None:
+        """End another connection's blocking wait at once (as if it timed out)."""
+        await self.clients.aio.client_unblock(blocker_id)
 
     async def heartbeat(self, queue: str, lease_ms: int, leases: Iterable[tuple[str, bytes]]):
         """Renew this worker's leases in a queue; returns the ids it lost."""
@@ -252,21 +291,11 @@ class Store:
         keys = [k.job_prefix, k.ready, k.active, k.marker]
         return await self.scripts.requeue.acall(self.clients.aio, keys, args)
 
-    async def wait_for_work(self, blocker, queues: Sequence[str], timeout: float) -> str | None:
-        """Block on the queues' markers (on a dedicated connection) until some
-        producer or worker signals a change, or ``timeout`` seconds pass.
-        Returns the queue signalled, or None on time-out."""
-        by_marker = {queue_keys(q).marker: q for q in queues}
-        popped = await blocker.bzpopmin(list(by_marker), timeout=max(timeout, 0.001))
-        return by_marker[popped[0].decode()] if popped else None
-
-    async def wake(self, queue: str) -> None:
-        """Signal idle workers of ``queue`` (a wake-up this worker cannot use)."""
-        await self.clients.aio.zadd(queue_keys(queue).marker, {"m": 0})
-
     def blocking_client(self):
-        """A connection of its own for blocking calls, so they delay nothing else."""
-        return async_client(self.url, retries=0, single_connection_client=True)
+        """A connection of its own for blocking calls, so they delay nothing else.
+        One connection in all, so that its id (for CLIENT UNBLOCK) is the one a
+        pipeline sent on it blocks."""
+        return async_client(self.url, retries=0, max_connections=1)
 
     # -- the registry of workers ----------------------------------------------
 

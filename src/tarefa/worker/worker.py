@@ -55,7 +55,7 @@ IDLE_CHECK = 5.0  # longest sleep when idle (seconds), a safety net for lost wak
 class Running:
     queue: str
     job: Leased
-    task: asyncio.Task
+    task: asyncio.Task | None
 
 
 class Worker:
@@ -98,8 +98,9 @@ class Worker:
         self._stop_now = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None
-        self._marker_watch: asyncio.Task | None = None
-        self._blocker = None
+        self._watch: asyncio.Task | None = None  # the blocking wait, when one runs
+        self._blocker = None  # its connection, and the server's id for it
+        self._blocker_id: int | None = None
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -151,7 +152,7 @@ class Worker:
         finally:
             # Cancel and await the background tasks before closing the connection
             # a blocked marker watch is using.
-            background = [t for t in (heartbeat, self._marker_watch) if t is not None]
+            background = [t for t in (heartbeat, self._watch) if t is not None]
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -240,30 +241,53 @@ class Worker:
         """Sleep until a job ends, new work is signalled, or a job falls due."""
         if self._pending():
             return
-        if self._marker_watch is not None and self._marker_watch.done():
-            self._marker_watch = None
+        if self._watch is not None and self._watch.done():
+            self._watch = None
             return  # a wake-up came while the loop was busy: look again first
         timeout = IDLE_CHECK if next_due_ms < 0 else min(IDLE_CHECK, next_due_ms / 1000)
         waiters = [asyncio.ensure_future(self._changed.wait())]
         if len(self.running) < self.concurrency:
-            if self._marker_watch is None:
-                self._marker_watch = asyncio.create_task(self._watch_markers())
-            waiters.append(self._marker_watch)
+            if self._watch is None:
+                self._watch = asyncio.create_task(self._wait_for_work())
+            waiters.append(self._watch)
         await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         waiters[0].cancel()
 
-    async def _watch_markers(self) -> None:
+    async def _wait_for_work(self) -> None:
+        """Block on the queues' markers; the job leased in the same round trip
+        starts here (or goes back if the slots filled up meanwhile), and the
+        exchange loop, woken as this returns, fetches the rest.
+
+        One job, not a batch: a frozen or cut-off worker's connection stays
+        blocked in Redis, and the fetch queued behind it runs when a wake-up
+        comes; the job it leases waits out one lease before it is recovered.
+        """
+        want = 1
         try:
-            queue = await self.store.wait_for_work(self._blocker, self.queues, IDLE_CHECK)
-            if queue is not None and len(self.running) >= self.concurrency:
-                # Filled up since the watch began: pass the wake-up on.
-                await self.store.wake(queue)
+            if self._blocker_id is None:
+                self._blocker_id = await self._blocker.client_id()
+            fetched = await self.store.wait_then_fetch(
+                self._blocker, self.queues, IDLE_CHECK, self.id,
+                want=want, lease_ms=self.lease_ms, max_stalls=self.max_stalls,
+            )  # fmt: skip
         except REDIS_DOWN as exc:
-            log.debug("marker watch: %s", exc)
+            self._blocker_id = None  # a new connection gets a new id
+            log.debug("waiting for work: %s", exc)
             await asyncio.sleep(0.5)  # the exchange loop reports the outage
+            return
         except Exception:
-            log.exception("marker watch failed")
+            log.exception("waiting for work failed")
             await asyncio.sleep(1.0)
+            return
+        surplus = []
+        for queue, got in fetched:
+            for job in got.jobs:
+                if not self._stopping and len(self.running) < self.concurrency:
+                    self._start(queue, job)
+                else:
+                    surplus.append(Running(queue, job, None))
+        if surplus:
+            await self._retrying(self._hand_back, surplus, give_up_after=30)
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, unless told to stop meanwhile."""
@@ -309,6 +333,7 @@ class Worker:
     async def _shutdown(self) -> None:
         """Let running jobs finish within the grace period, report every outcome,
         and hand back to ready whatever is still running."""
+        await self._end_wait()
         if self.running and not self._stop_now:
             deadline = time.monotonic() + self.grace
             while self.running and not self._stop_now and time.monotonic() < deadline:
@@ -319,13 +344,29 @@ class Worker:
         for running in leftover:
             running.task.cancel()
         await asyncio.gather(*(r.task for r in leftover), return_exceptions=True)
+        if leftover:
+            await self._retrying(self._hand_back, leftover, give_up_after=30)
+        await self._flush_outcomes()
+
+    async def _end_wait(self) -> None:
+        """End a pending blocking wait now (CLIENT UNBLOCK): whatever it leased
+        is handed back rather than left to expire."""
+        if self._watch is None or self._watch.done():
+            return
+        try:
+            if self._blocker_id is not None:
+                await self.store.unblock(self._blocker_id)
+            await asyncio.wait_for(asyncio.shield(self._watch), 2.0)
+        except (TimeoutError, *REDIS_DOWN):
+            self._watch.cancel()
+
+    async def _hand_back(self, jobs: list[Running]) -> None:
         by_queue: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
-        for running in leftover:
+        for running in jobs:
             by_queue[running.queue].append((running.job.id, running.job.token))
         for queue, leases in by_queue.items():
-            count = await self._retrying(self.store.requeue, queue, leases, give_up_after=30)
-            log.info("queue %s: handed back %s unfinished jobs", queue, count)
-        await self._flush_outcomes()
+            count = await self.store.requeue(queue, leases)
+            log.info("queue %s: handed back %s jobs", queue, count)
 
     async def _flush_outcomes(self) -> None:
         deadline = time.monotonic() + 30
