@@ -76,7 +76,7 @@ class Store:
 
     def _run(self, call: Call) -> Any:
         script, keys, args = call
-        return script(self.clients.sync, keys, args)
+        return script(self.clients.direct, keys, args)
 
     async def _arun(self, call: Call) -> Any:
         script, keys, args = call
