@@ -146,6 +146,18 @@ def test_sigterm_past_the_grace_period_hands_the_job_back_without_an_attempt(app
     assert runs(r) == ["g"]
 
 
+def test_a_second_sigterm_stops_at_once_and_hands_the_jobs_back(app, r, spawn_worker):
+    jobs = hold.enqueue_many([("x",), ("y",)])
+    w = spawn_worker("--grace", "60")
+    assert sorted(wait_for_list(r, "test:started", 2, timeout=15)) == ["x", "y"]
+    w.send_signal(signal.SIGTERM)
+    wait_until(lambda: "SIGTERM: finishing" in log_of(w), what="the first signal to land")
+    w.send_signal(signal.SIGTERM)  # an impatient operator: no 60 s wait
+    assert w.wait(timeout=10) == 0, log_of(w)
+    assert "handed back 2 jobs" in log_of(w)
+    assert [(j.info().state, j.info().attempts) for j in jobs] == [("queued", 0)] * 2
+
+
 def test_redis_restarted_under_a_running_worker_loses_nothing(private_redis, spawn_worker):
     server = private_redis()  # AOF on
     producer = App(server.url)

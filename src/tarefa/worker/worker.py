@@ -31,22 +31,14 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import redis.exceptions
-
 from ..app import App
 from ..store import Leased
 from ..store.keys import check_queue_name
 from .execution import Outcome, execute
+from .reconnect import REDIS_DOWN, Backoff, retrying
 
 log = logging.getLogger("tarefa.worker")
 
-# Errors that mean "Redis is not reachable right now": wait and try again.
-REDIS_DOWN = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    redis.exceptions.BusyLoadingError,
-    OSError,
-)
 MAX_BATCH = 200  # most jobs leased in one call
 IDLE_CHECK = 5.0  # longest sleep when idle (seconds), a safety net for lost wake-ups
 
@@ -138,8 +130,8 @@ class Worker:
                 self._loop.add_signal_handler(signum, self._on_signal, signum)
             except (ValueError, RuntimeError):  # not the main thread
                 pass
-        await self._retrying(self._register)
-        await self._retrying(self._recover)
+        await retrying(self._register)
+        await retrying(self._recover)
         log.info(
             "worker %s: queues %s, concurrency %d%s",
             self.id, ",".join(self.queues), self.concurrency, ", burst" if self.burst else "",
@@ -178,7 +170,7 @@ class Worker:
     # -- the exchange loop --------------------------------------------------------
 
     async def _exchange_loop(self) -> None:
-        backoff = _Backoff()
+        backoff = Backoff()
         while not self._stopping:
             self._changed.clear()
             try:
@@ -287,7 +279,7 @@ class Worker:
                 else:
                     surplus.append(Running(queue, job, None))
         if surplus:
-            await self._retrying(self._hand_back, surplus, give_up_after=30)
+            await retrying(self._hand_back, surplus, give_up_after=30)
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, unless told to stop meanwhile."""
@@ -345,7 +337,7 @@ class Worker:
             running.task.cancel()
         await asyncio.gather(*(r.task for r in leftover), return_exceptions=True)
         if leftover:
-            await self._retrying(self._hand_back, leftover, give_up_after=30)
+            await retrying(self._hand_back, leftover, give_up_after=30)
         await self._flush_outcomes()
 
     async def _end_wait(self) -> None:
@@ -370,7 +362,7 @@ class Worker:
 
     async def _flush_outcomes(self) -> None:
         deadline = time.monotonic() + 30
-        backoff = _Backoff()
+        backoff = Backoff()
         while self._pending():
             try:
                 await self._exchange(lease=False)
@@ -380,31 +372,3 @@ class Worker:
                     log.error("could not report %d outcomes: Redis unreachable", lost)
                     return
                 await asyncio.sleep(backoff.next(exc))
-
-    async def _retrying(self, fn, *args, give_up_after: float | None = None, **kwargs):
-        """Call ``fn`` until Redis answers (or ``give_up_after`` seconds pass)."""
-        backoff = _Backoff()
-        deadline = None if give_up_after is None else time.monotonic() + give_up_after
-        while True:
-            try:
-                return await fn(*args, **kwargs)
-            except REDIS_DOWN as exc:
-                if deadline is not None and time.monotonic() > deadline:
-                    log.error("giving up on %s: %s", fn.__name__, exc)
-                    return None
-                await asyncio.sleep(backoff.next(exc))
-
-
-class _Backoff:
-    """Exponential back-off for reconnecting: 0.1 s doubling to 5 s."""
-
-    def __init__(self) -> None:
-        self.delay = 0.0
-
-    def next(self, exc: BaseException) -> float:
-        self.delay = min(max(self.delay * 2, 0.1), 5.0)
-        log.warning("Redis unreachable (%s); retrying in %.1f s", exc, self.delay)
-        return self.delay
-
-    def reset(self) -> None:
-        self.delay = 0.0

@@ -1,0 +1,53 @@
+"""Riding out a Redis outage: what counts as one, and how to wait it out.
+
+A worker never stops on a Redis error: it keeps its running jobs and their
+outcomes, and calls again with back-off (0.1 s doubling to 5 s) until Redis
+answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import redis.exceptions
+
+log = logging.getLogger("tarefa.worker")
+
+# Errors that mean "Redis is not reachable right now": wait and try again.
+REDIS_DOWN = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    OSError,
+)
+
+
+class Backoff:
+    """Exponential back-off for reconnecting: 0.1 s doubling to 5 s."""
+
+    def __init__(self) -> None:
+        self.delay = 0.0
+
+    def next(self, exc: BaseException) -> float:
+        self.delay = min(max(self.delay * 2, 0.1), 5.0)
+        log.warning("Redis unreachable (%s); retrying in %.1f s", exc, self.delay)
+        return self.delay
+
+    def reset(self) -> None:
+        self.delay = 0.0
+
+
+async def retrying(fn, *args, give_up_after: float | None = None, **kwargs):
+    """Call ``fn`` until Redis answers (or ``give_up_after`` seconds pass: None)."""
+    backoff = Backoff()
+    deadline = None if give_up_after is None else time.monotonic() + give_up_after
+    while True:
+        try:
+            return await fn(*args, **kwargs)
+        except REDIS_DOWN as exc:
+            if deadline is not None and time.monotonic() > deadline:
+                log.error("giving up on %s: %s", fn.__name__, exc)
+                return None
+            await asyncio.sleep(backoff.next(exc))
