@@ -45,7 +45,7 @@ def main() -> None:
     "queues",
     multiple=True,
     help="Queue to serve (repeat; first listed served first). Default: default.",
-)  # noqa: E501
+)
 @click.option(
     "-c",
     "--concurrency",
@@ -53,26 +53,26 @@ def main() -> None:
     show_default=True,
     type=click.IntRange(1),
     help="Jobs run at once.",
-)  # noqa: E501
+)
 @click.option(
     "--burst",
     is_flag=True,
     help="Exit once the queues are empty (nothing ready, scheduled or running).",
-)  # noqa: E501
+)
 @click.option(
     "--lease",
     default=20.0,
     show_default=True,
     type=click.FloatRange(0.1),
     help="Seconds a job's lease lasts unless renewed; a dead worker's jobs are recovered after it.",
-)  # noqa: E501
+)
 @click.option(
     "--grace",
     default=30.0,
     show_default=True,
     type=click.FloatRange(0),
     help="Seconds running jobs get to finish on SIGTERM before they are handed back.",
-)  # noqa: E501
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every job.")
 def worker(app_path, queues, concurrency, burst, lease, grace, verbose) -> None:
     """Run jobs of APP (package.module:app) from the given queues."""

@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..app import App
+from ..serializer import dump_error
 from ..store import Leased
 from ..store.keys import check_queue_name
 from .execution import Outcome, execute
@@ -143,7 +144,7 @@ class Worker:
             await self._shutdown()
         finally:
             # Cancel and await the background tasks before closing the connection
-            # a blocked marker watch is using.
+            # the blocking wait uses.
             background = [t for t in (heartbeat, self._watch) if t is not None]
             for task in background:
                 task.cancel()
@@ -181,9 +182,9 @@ class Worker:
             backoff.reset()
             if leased:
                 continue  # maybe more is ready: ask again at once (free slots permitting)
-            if self.burst and not self.running and not self._pending() and active == 0:
-                if next_due < 0:
-                    return
+            drained = not self.running and not self._pending() and active == 0 and next_due < 0
+            if self.burst and drained:
+                return
             await self._idle(next_due)
 
     async def _exchange(self, *, lease: bool = True) -> tuple[int, int, int]:
@@ -224,7 +225,11 @@ class Worker:
         self.running[job.id] = Running(queue, job, task)
 
     async def _run_job(self, queue: str, job: Leased) -> None:
-        outcome: Outcome = await execute(self.app, queue, job, self._executor)
+        try:
+            outcome: Outcome = await execute(self.app, queue, job, self._executor)
+        except Exception as exc:  # a bug of tarefa's own: still report the job
+            log.exception("job %s: internal error", job.id)
+            outcome = Outcome("failed", dump_error("InternalError", repr(exc)), 0)
         if self.running.pop(job.id, None) is not None:
             self.outcomes[queue].append(outcome.as_args(job))
         self._changed.set()
@@ -254,13 +259,12 @@ class Worker:
         blocked in Redis, and the fetch queued behind it runs when a wake-up
         comes; the job it leases waits out one lease before it is recovered.
         """
-        want = 1
         try:
             if self._blocker_id is None:
                 self._blocker_id = await self._blocker.client_id()
             fetched = await self.store.wait_then_fetch(
                 self._blocker, self.queues, IDLE_CHECK, self.id,
-                want=want, lease_ms=self.lease_ms, max_stalls=self.max_stalls,
+                want=1, lease_ms=self.lease_ms, max_stalls=self.max_stalls,
             )  # fmt: skip
         except REDIS_DOWN as exc:
             self._blocker_id = None  # a new connection gets a new id
@@ -302,10 +306,7 @@ class Worker:
                 log.exception("heartbeat failed")
 
     async def _heartbeat(self) -> None:
-        by_queue: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
-        for running in list(self.running.values()):
-            by_queue[running.queue].append((running.job.id, running.job.token))
-        for queue, leases in by_queue.items():
+        for queue, leases in _leases_by_queue(self.running.values()).items():
             for job_id in await self.store.heartbeat(queue, self.lease_ms, leases):
                 log.warning("job %s: lease lost (taken over or cancelled)", job_id)
         await self._recover()
@@ -353,10 +354,7 @@ class Worker:
             self._watch.cancel()
 
     async def _hand_back(self, jobs: list[Running]) -> None:
-        by_queue: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
-        for running in jobs:
-            by_queue[running.queue].append((running.job.id, running.job.token))
-        for queue, leases in by_queue.items():
+        for queue, leases in _leases_by_queue(jobs).items():
             count = await self.store.requeue(queue, leases)
             log.info("queue %s: handed back %s jobs", queue, count)
 
@@ -372,3 +370,11 @@ class Worker:
                     log.error("could not report %d outcomes: Redis unreachable", lost)
                     return
                 await asyncio.sleep(backoff.next(exc))
+
+
+def _leases_by_queue(jobs) -> dict[str, list[tuple[str, bytes]]]:
+    """(job id, lease token) pairs grouped by queue: one script call per queue."""
+    by_queue: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+    for running in list(jobs):
+        by_queue[running.queue].append((running.job.id, running.job.token))
+    return by_queue
