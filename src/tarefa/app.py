@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar, overload
 
+from .errors import JobNotFound
 from .job import Job
 from .serializer import Serializer, get_serializer
 from .store import Store
@@ -148,8 +149,6 @@ class App:
         if queue is None:
             queue = self.store.find_queue(job_id)
             if queue is None:
-                from .errors import JobNotFound
-
                 raise JobNotFound(f"no job {job_id} in any queue")
         return Job(self, queue, job_id)
 

@@ -138,18 +138,17 @@ class Job(Generic[R]):
 
     def retry(self) -> None:
         """Run a failed job again (out of the dead-letter set), attempts reset."""
-        reply = self.app.store.retry(self.queue, self.id)
+        self._check_retried(self.app.store.retry(self.queue, self.id))
+
+    async def aretry(self) -> None:
+        self._check_retried(await self.app.store.aretry(self.queue, self.id))
+
+    def _check_retried(self, reply: Any) -> None:
         if reply == 1:
             return
         if reply == b"":
             raise JobNotFound(f"no job {self.id} in queue {self.queue!r}")
         raise TarefaError(f"only a failed job can be retried; job {self.id} is {reply.decode()}")
-
-    async def aretry(self) -> None:
-        reply = await self.app.store.aretry(self.queue, self.id)
-        if reply != 1:
-            state = reply.decode() or "missing"
-            raise TarefaError(f"only a failed job can be retried; job {self.id} is {state}")
 
     @property
     def error(self) -> dict[str, Any] | None:
