@@ -82,6 +82,14 @@ def test_info_with_redis_unreachable_fails_clearly():
     assert "secret" not in out.stderr + out.stdout
 
 
+def test_a_bad_tarefa_url_is_a_usage_error(r):
+    for args in (["info"], ["worker", "tests.tasks:app", "--burst"]):
+        out = tarefa(*args, env={"TAREFA_URL": "localhost:6379"})
+        assert out.returncode == 2, out.stderr
+        assert "TAREFA_URL must start with redis://" in out.stderr
+        assert "Traceback" not in out.stderr
+
+
 def test_demo_runs_its_jobs_and_shows_the_counts(app, tmp_path):
     out = tarefa("demo", cwd=tmp_path, timeout=120)
     assert out.returncode == 0, out.stderr

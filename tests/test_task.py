@@ -97,6 +97,8 @@ def test_with_options_changes_queue_delay_and_stores_overrides(app, r):
         (lambda: add.with_options(timeout=0), ValueError, "timeout must be positive"),
         (lambda: add.with_options(job_id="x").enqueue_many([(1, 2)]), ValueError, "job_id"),
         (lambda: App(url=5), TypeError, "url must be a str"),
+        (lambda: App(url="localhost:6379"), ValueError, "must start with redis://"),
+        (lambda: App(url="http://:pw@x"), ValueError, "not 'http://\\*\\*\\*@x'"),
         (lambda: App(serializer="yaml"), ValueError, "unknown serializer"),
         (lambda: App().by_name("no_colon"), ValueError, "package.module:function"),
     ],

@@ -11,6 +11,7 @@ from .errors import JobNotFound
 from .job import Job
 from .serializer import Serializer, get_serializer
 from .store import Store
+from .store.connection import check_url
 from .store.keys import check_queue_name
 from .task import Task, TaskOptions, _parse_call_options
 
@@ -63,8 +64,10 @@ class App:
         serializer: str = "json",
         include: Iterable[str] = (),
     ):
-        if url is not None and not isinstance(url, str):
-            raise TypeError(f"url must be a str, not {type(url).__name__}")
+        if url is not None:
+            if not isinstance(url, str):
+                raise TypeError(f"url must be a str, not {type(url).__name__}")
+            check_url(url)
         self._url = url
         self.serializer: Serializer = get_serializer(serializer)
         self.include = tuple(include)

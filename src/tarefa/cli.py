@@ -84,10 +84,12 @@ def worker(app_path, queues, concurrency, burst, lease, grace, verbose) -> None:
     )
     app = _load(app_path)
     try:
+        url = app.store.url  # where Redis is: fail now on a bad TAREFA_URL
         w = Worker(app, queues or ["default"], concurrency=concurrency, burst=burst,
                    lease=lease, grace=grace)  # fmt: skip
-    except ValueError as exc:
+    except (ValueError, EmbeddedError) as exc:
         raise click.UsageError(str(exc)) from None
+    logging.getLogger("tarefa.worker").info("Redis: %s", redacted(url))
     asyncio.run(w.run())
     logging.shutdown()
     if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
@@ -108,6 +110,8 @@ def info(url: str | None) -> None:
         console.print(f"Redis: {redacted(store.url)}")
         console.print(queues_table(store, store.queues()))
         console.print(workers_table(store.workers()))
+    except (ValueError, EmbeddedError) as exc:
+        raise click.UsageError(str(exc)) from None
     except redis.RedisError as exc:
         raise click.ClickException(f"cannot reach Redis at {redacted(store.url)}: {exc}") from None
 

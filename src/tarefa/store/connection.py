@@ -26,11 +26,23 @@ from .embedded import Embedded
 _RETRY_ON = [redis.ConnectionError, redis.TimeoutError]
 
 
+SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def check_url(url: str, source: str = "url") -> str:
+    if not url.startswith(SCHEMES):
+        raise ValueError(
+            f"{source} must start with redis://, rediss:// or unix://, not {redacted(url)!r}"
+        )
+    return url
+
+
 def resolve_url(url: str | None) -> str:
     """The URL to use: the one given, else TAREFA_URL, else the embedded server."""
-    url = url or os.environ.get("TAREFA_URL")
     if url:
-        return url
+        return check_url(url)
+    if os.environ.get("TAREFA_URL"):
+        return check_url(os.environ["TAREFA_URL"], "TAREFA_URL")
     return Embedded.here().ensure_running()
 
 
@@ -112,6 +124,7 @@ class Clients:
 
     def __init__(self, url: str | None, *, retries: int = 3):
         self._url = url
+        self._resolved: str | None = None
         self._retries = retries
         self._sync: redis.Redis | None = None
         self._direct: ThreadConnections | None = None
@@ -119,9 +132,9 @@ class Clients:
 
     @property
     def url(self) -> str:
-        if self._url is None or "://" not in self._url:
-            self._url = resolve_url(self._url)
-        return self._url
+        if self._resolved is None:
+            self._resolved = resolve_url(self._url)
+        return self._resolved
 
     @property
     def sync(self) -> redis.Redis:
