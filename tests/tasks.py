@@ -99,3 +99,28 @@ def returns_unstorable() -> object:
 def whoami() -> dict:
     job = current_job()
     return {"id": job.id, "queue": job.queue, "task": job.task, "attempt": job.attempt}
+
+
+@app.task(retries=0)
+def overlap(tag: str) -> None:
+    """Records how many of these run at once (the worker's concurrency bound)."""
+    client = r()
+    client.rpush("test:overlap", client.incr("test:running"))
+    time.sleep(0.02)
+    client.decr("test:running")
+    client.rpush("test:runs", tag)
+
+
+@app.task(retries=0)
+async def raises_cancelled() -> None:
+    raise asyncio.CancelledError("the job's own cancellation, not the worker's")
+
+
+@app.task(retries=0)
+def raises_keyboard_interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+@app.task(retries=0)
+async def raises_system_exit() -> None:
+    raise SystemExit(3)

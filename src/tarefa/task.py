@@ -28,6 +28,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 DEFAULT_RESULT_TTL = 3600.0  # seconds a completed job and its result are kept
+TEN_YEARS = 10 * 365 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,8 @@ class TaskOptions:
         _check_number("backoff_max", self.backoff_max)
         if self.result_ttl is not None:
             _check_number("result_ttl", self.result_ttl)
+            if self.result_ttl > TEN_YEARS:
+                raise ValueError("result_ttl over ten years: use None to keep results forever")
 
     def retry_delay(self, attempt: int) -> float:
         """Back-off before retry number ``attempt`` (1-based): exponential,

@@ -292,3 +292,33 @@ def test_wait_registers_a_waiter_that_the_outcome_wakes(store, r):
     assert r.hget(K.job("a"), "waiters") is None
     assert store.scripts.wait(r, [K.job("a")], []) == b"completed"
     assert store.scripts.wait(r, [K.job("missing")], []) == b""
+
+
+# -- a full Redis (maxmemory reached, noeviction) -------------------------------------
+
+
+def test_out_of_memory_refuses_enqueues_but_leases_stay_renewed(private_redis):
+    """With memory full, Redis refuses a script whose first write may allocate.
+    New jobs must be refused with a clear error, but running jobs must keep
+    their leases: if heartbeats failed while recovery went on, every running
+    job would be taken over and run twice."""
+    import redis as redis_py
+
+    server = private_redis(aof=False)
+    store = Store(server.url)
+    client = store.clients.sync
+    add(store, "a")
+    a = fetch(store, lease_ms=1000).jobs[0]
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", 1)  # everything is over the limit now
+    try:
+        with pytest.raises(redis_py.ResponseError, match="command not allowed when used memory"):
+            add(store, "b")
+        before = client.zscore(K.active, "a")
+        assert run(store.heartbeat("q", 60_000, [(a.id, a.token)])) == []
+        assert client.zscore(K.active, "a") > before + 50_000
+        got = fetch(store, want=1, outcomes=[(a.id, a.token, "completed", b"1", 1000)])
+        assert got.stale == [] and client.hget(K.job("a"), "state") == b"completed"
+    finally:
+        client.config_set("maxmemory", 0)
+        store.clients.close()

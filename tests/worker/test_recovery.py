@@ -164,7 +164,7 @@ def test_redis_restarted_under_a_running_worker_loses_nothing(private_redis, spa
     client = redis.Redis.from_url(server.url)
     try:
         task = producer.by_name("tests.tasks:record")
-        first = task.enqueue_many([(f"a{i}",) for i in range(600)])
+        first = task.enqueue_many([(f"a{i}",) for i in range(1500)])
         w = spawn_worker("-c", "4", "--lease", "1", url=server.url)
         wait_until(lambda: client.llen("test:runs") >= 50, what="the worker to run some jobs")
         assert producer.queue("default").counts()["completed"] < len(first)  # mid-stream
@@ -181,7 +181,7 @@ def test_redis_restarted_under_a_running_worker_loses_nothing(private_redis, spa
         )
         assert w.poll() is None, "the worker died with Redis:\n" + log_of(w)
         ran = set(runs(client))
-        assert ran == {f"a{i}" for i in range(600)} | {f"b{i}" for i in range(200)}
+        assert ran == {f"a{i}" for i in range(1500)} | {f"b{i}" for i in range(200)}
 
         w.send_signal(signal.SIGTERM)  # still a healthy worker: it stops cleanly
         assert w.wait(timeout=10) == 0, log_of(w)

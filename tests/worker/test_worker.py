@@ -83,6 +83,46 @@ def test_a_timed_out_sync_job_fails_with_timeout_error(app, run_worker):
     assert job.error["type"] == "TimeoutError"
 
 
+def test_a_timed_out_sync_job_keeps_its_slot_until_its_thread_returns(app, run_worker, r):
+    """Its thread cannot be stopped: a later job must not queue behind it with
+    its own timeout already running (it would fail without having run)."""
+    slow = tasks.too_slow_sync.enqueue()  # times out after 0.2 s, returns after 1 s
+    after = tasks.record.with_options(timeout=0.5).enqueue("after")
+    run_worker(concurrency=1)
+    assert slow.error["type"] == "TimeoutError"
+    assert after.result(1) == "after" and after.attempts == 1
+    assert r.lrange("test:runs", 0, -1) == [b"after"]
+
+
+@pytest.mark.parametrize(
+    "task, error_type",
+    [
+        (tasks.raises_cancelled, "CancelledError"),
+        (tasks.raises_keyboard_interrupt, "KeyboardInterrupt"),
+        (tasks.raises_system_exit, "SystemExit"),
+    ],
+)
+def test_a_job_raising_a_base_exception_fails_and_the_worker_goes_on(
+    app, run_worker, task, error_type
+):
+    bad = task.enqueue()
+    good = add.enqueue(1, 2)
+    run_worker(concurrency=2)  # returns: the burst worker was neither stuck nor killed
+    assert bad.status is JobState.FAILED and bad.error["type"] == error_type
+    assert good.result(1) == 3
+
+
+def test_concurrency_is_never_exceeded(app, run_worker, r):
+    """The exchange loop and the blocking wait both lease jobs: together they
+    must never run more than -c at once."""
+    task = tasks.overlap
+    task.with_options(delay=0.3).enqueue_many([(f"d{i}",) for i in range(30)])
+    task.enqueue_many([(f"n{i}",) for i in range(10)])
+    run_worker(concurrency=2)
+    assert r.llen("test:runs") == 40
+    assert max(int(n) for n in r.lrange("test:overlap", 0, -1)) <= 2
+
+
 def test_per_call_options_override_the_task(app, run_worker):
     job = tasks.always_fails.with_options(retries=0, result_ttl=0).enqueue("x")
     ok = add.with_options(result_ttl=0).enqueue(1, 1)

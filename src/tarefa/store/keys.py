@@ -16,7 +16,7 @@ PREFIX = "tarefa"
 
 # Registry keys (global, outside every queue's slot).
 QUEUES = f"{PREFIX}:queues"  # set of queue names ever used
-WORKERS = f"{PREFIX}:workers"  # zset worker id -> last heartbeat (ms, Redis clock)
+WORKERS = f"{PREFIX}:workers"  # set of worker ids (each one's hash expires with it)
 
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
 
@@ -40,6 +40,7 @@ class QueueKeys:
 
     name: str
     job_prefix: str  # + job id -> hash with the job's fields
+    done_prefix: str  # + job id -> list a finishing job pushes to, for job.result()
     ready: str  # list of ids ready to run (LPUSH in, RPOP out: FIFO)
     scheduled: str  # zset id -> due time (ms): retry back-off, delays
     active: str  # zset id -> lease deadline (ms)
@@ -51,8 +52,7 @@ class QueueKeys:
         return self.job_prefix + job_id
 
     def done_signal(self, job_id: str) -> str:
-        """List a finishing job pushes to, for callers blocked in job.result()."""
-        return self.job_prefix + job_id + ":done"
+        return self.done_prefix + job_id
 
 
 @lru_cache(maxsize=1024)
@@ -61,6 +61,7 @@ def queue_keys(queue: str) -> QueueKeys:
     return QueueKeys(
         name=queue,
         job_prefix=base + "job:",
+        done_prefix=base + "done:",
         ready=base + "ready",
         scheduled=base + "scheduled",
         active=base + "active",

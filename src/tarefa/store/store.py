@@ -32,6 +32,7 @@ class Leased:
     attempts: int
     token: bytes  # the lease's fencing token, sent back with the outcome
     options: bytes  # JSON of per-call overrides of the task's options, or b''
+    stalls: int = 0  # times a worker died while running it (not failures)
 
 
 @dataclass(slots=True)
@@ -52,8 +53,9 @@ def _fetched(reply: list) -> Fetched:
             attempts=flat[i + 3],
             token=str(flat[i + 4]).encode(),
             options=flat[i + 5],
+            stalls=flat[i + 6],
         )
-        for i in range(0, len(flat), 6)
+        for i in range(0, len(flat), 7)
     ]
     return Fetched(jobs, [s.decode() for s in stale], next_due, active)
 
@@ -222,7 +224,8 @@ class Store:
 
     def _fetch(self, queue, worker_id, want, lease_ms, max_stalls, outcomes) -> Call:
         k = queue_keys(queue)
-        keys = [k.job_prefix, k.ready, k.active, k.scheduled, k.completed, k.failed, k.marker]
+        keys = [k.job_prefix, k.ready, k.active, k.scheduled, k.completed, k.failed, k.marker,
+                k.done_prefix]  # fmt: skip
         args: list[Any] = [worker_id, lease_ms, want, max_stalls, len(outcomes)]
         for outcome in outcomes:
             args.extend(outcome)
@@ -282,7 +285,7 @@ class Store:
 
     async def recover(self, queue: str, *, limit: int = 1000, max_stalls: int) -> int:
         k = queue_keys(queue)
-        keys = [k.job_prefix, k.ready, k.active, k.failed, k.marker]
+        keys = [k.job_prefix, k.ready, k.active, k.failed, k.marker, k.done_prefix]
         return await self.scripts.recover.acall(self.clients.aio, keys, [limit, max_stalls])
 
     async def requeue(self, queue: str, leases: Iterable[tuple[str, bytes]]) -> int:

@@ -62,8 +62,12 @@ def _options(task_options: TaskOptions, overrides: bytes) -> TaskOptions:
     return replace(task_options, **orjson.loads(overrides))
 
 
-async def execute(app: App, queue: str, job: Leased, executor: Executor) -> Outcome:
-    """Run ``job`` to its outcome. Cancellation (worker shutdown) propagates."""
+async def execute(
+    app: App, queue: str, job: Leased, executor: Executor, thread_outlived=None
+) -> Outcome:
+    """Run ``job`` to its outcome. Only the worker's own cancellation (shutdown)
+    propagates; ``thread_outlived(future)`` is told of a sync job whose thread
+    runs on after its timeout."""
     task = app.tasks.get(job.task)
     if task is None or task.fn is None:
         return _failed(
@@ -83,12 +87,12 @@ async def execute(app: App, queue: str, job: Leased, executor: Executor) -> Outc
 
     token = _current.set(JobContext(job.id, queue, task.name, job.attempts))
     try:
-        result = await _call(task, args, kwargs, options.timeout, executor)
-    except asyncio.CancelledError:
-        raise
+        result = await _call(task, args, kwargs, options.timeout, executor, thread_outlived)
     except Retry as exc:
         return _retry_or_fail(job, options, exc, exc.delay)
-    except (Exception, SystemExit) as exc:  # a job's error becomes its outcome
+    except BaseException as exc:  # whatever a job raises becomes its outcome...
+        if isinstance(exc, asyncio.CancelledError) and asyncio.current_task().cancelling():
+            raise  # ...but the worker cancelling it (shutdown) is not the job's doing
         return _retry_or_fail(job, options, exc, None)
     finally:
         _current.reset(token)
@@ -102,7 +106,7 @@ async def execute(app: App, queue: str, job: Leased, executor: Executor) -> Outc
     return Outcome("completed", value, FOREVER if ttl is None else int(ttl * 1000))
 
 
-async def _call(task, args: list, kwargs: dict, timeout: float | None, executor: Executor):
+async def _call(task, args, kwargs, timeout, executor: Executor, thread_outlived):
     if task.is_async:
         deadline = asyncio.timeout(timeout)
         try:
@@ -121,8 +125,10 @@ async def _call(task, args: list, kwargs: dict, timeout: float | None, executor:
     done, _ = await asyncio.wait({future}, timeout=timeout)
     if not done:
         # A thread cannot be stopped: it goes on until it returns, holding its
-        # pool thread, but its outcome is no longer awaited.
+        # pool thread (and its slot), but its outcome is no longer awaited.
         log.warning("%s timed out after %s s; its thread keeps running", task.name, timeout)
+        if thread_outlived is not None:
+            thread_outlived(future)
         raise TimeoutError(f"{task.name} did not finish within {timeout} s")
     return future.result()
 
@@ -133,7 +139,8 @@ def _retry_or_fail(job: Leased, options: TaskOptions, exc: BaseException, delay)
         str(exc),
         "".join(traceback.format_exception(exc)),
     )
-    if job.attempts <= options.retries:
+    failures = job.attempts - job.stalls  # a stalled attempt did not fail: not counted
+    if failures <= options.retries:
         seconds = delay if delay is not None else options.retry_delay(job.attempts)
         return Outcome("retry", error, int(seconds * 1000))
     return Outcome("failed", error, 0)

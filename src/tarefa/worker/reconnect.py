@@ -15,13 +15,9 @@ import redis.exceptions
 
 log = logging.getLogger("tarefa.worker")
 
-# Errors that mean "Redis is not reachable right now": wait and try again.
-REDIS_DOWN = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    redis.exceptions.BusyLoadingError,
-    OSError,
-)
+# Errors from Redis or the way to it. None stops a worker: connection errors,
+# LOADING, READONLY (a failover under way) and the like pass with time.
+REDIS_ERRORS = (redis.exceptions.RedisError, OSError)
 
 
 class Backoff:
@@ -32,7 +28,7 @@ class Backoff:
 
     def next(self, exc: BaseException) -> float:
         self.delay = min(max(self.delay * 2, 0.1), 5.0)
-        log.warning("Redis unreachable (%s); retrying in %.1f s", exc, self.delay)
+        log.warning("Redis error (%r); retrying in %.1f s", exc, self.delay)
         return self.delay
 
     def reset(self) -> None:
@@ -46,7 +42,7 @@ async def retrying(fn, *args, give_up_after: float | None = None, **kwargs):
     while True:
         try:
             return await fn(*args, **kwargs)
-        except REDIS_DOWN as exc:
+        except REDIS_ERRORS as exc:
             if deadline is not None and time.monotonic() > deadline:
                 log.error("giving up on %s: %s", fn.__name__, exc)
                 return None

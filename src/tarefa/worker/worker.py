@@ -36,7 +36,7 @@ from ..serializer import dump_error
 from ..store import Leased
 from ..store.keys import check_queue_name
 from .execution import Outcome, execute
-from .reconnect import REDIS_DOWN, Backoff, retrying
+from .reconnect import REDIS_ERRORS, Backoff, retrying
 
 log = logging.getLogger("tarefa.worker")
 
@@ -83,7 +83,8 @@ class Worker:
         self.grace = grace
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.store = app.store
-        self.running: dict[str, Running] = {}
+        self.running: dict[tuple[str, bytes], Running] = {}  # by (job id, lease token)
+        self.stuck_threads = 0  # timed-out sync jobs whose thread has not returned
         self.outcomes: dict[str, list[tuple]] = defaultdict(list)
         self.processed = 0  # outcomes (completed, retry, failed) Redis has recorded
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="tarefa-job")
@@ -153,7 +154,7 @@ class Worker:
             self._executor.shutdown(wait=False, cancel_futures=True)
             try:
                 await self.store.unregister_worker(self.id)
-            except REDIS_DOWN:
+            except Exception:
                 pass  # its registration expires by itself
             log.info("worker %s stopped; %d outcomes reported", self.id, self.processed)
 
@@ -176,13 +177,20 @@ class Worker:
             self._changed.clear()
             try:
                 leased, next_due, active = await self._exchange()
-            except REDIS_DOWN as exc:
+            except REDIS_ERRORS as exc:
+                await self._sleep(backoff.next(exc))
+                continue
+            except Exception as exc:  # a bug of tarefa's own: log it, never die of it
+                log.exception("exchange failed")
                 await self._sleep(backoff.next(exc))
                 continue
             backoff.reset()
             if leased:
                 continue  # maybe more is ready: ask again at once (free slots permitting)
-            drained = not self.running and not self._pending() and active == 0 and next_due < 0
+            # All slots free, so every queue was just asked: nothing ready, running,
+            # or scheduled anywhere in them.
+            idle = self._free_slots() == self.concurrency and not self._pending()
+            drained = idle and active == 0 and next_due < 0
             if self.burst and drained:
                 return
             await self._idle(next_due)
@@ -191,7 +199,7 @@ class Worker:
         """Report outcomes and lease new jobs, queue by queue in priority order."""
         leased_total, active_total, dues = 0, 0, []
         for queue in self.queues:
-            want = min(self.concurrency - len(self.running), MAX_BATCH) if lease else 0
+            want = min(self._free_slots(), MAX_BATCH) if lease else 0
             outcomes = self.outcomes.get(queue)
             if want <= 0 and not outcomes:
                 continue
@@ -209,8 +217,7 @@ class Worker:
                 self.processed += len(sent) - len(fetched.stale)
             for job_id in fetched.stale:
                 log.warning("job %s: outcome discarded, its lease had been taken over", job_id)
-            for job in fetched.jobs:
-                self._start(queue, job)
+            await self._take(queue, fetched.jobs)
             leased_total += len(fetched.jobs)
             active_total += fetched.active
             if fetched.next_due_ms >= 0:
@@ -220,18 +227,46 @@ class Worker:
     def _pending(self) -> bool:
         return any(self.outcomes.values())
 
-    def _start(self, queue: str, job: Leased) -> None:
-        task = asyncio.create_task(self._run_job(queue, job))
-        self.running[job.id] = Running(queue, job, task)
+    def _free_slots(self) -> int:
+        return self.concurrency - len(self.running) - self.stuck_threads
+
+    async def _take(self, queue: str, jobs: list[Leased]) -> None:
+        """Start the leased jobs that fit in the free slots; hand back the rest
+        (two paths lease concurrently: the exchange loop and the blocking wait)."""
+        surplus = []
+        for job in jobs:
+            if self._stopping or self._free_slots() <= 0:
+                surplus.append(Running(queue, job, None))
+            else:
+                task = asyncio.create_task(self._run_job(queue, job))
+                self.running[job.id, job.token] = Running(queue, job, task)
+        if surplus:
+            await retrying(self._hand_back, surplus, give_up_after=30)
 
     async def _run_job(self, queue: str, job: Leased) -> None:
         try:
-            outcome: Outcome = await execute(self.app, queue, job, self._executor)
+            outcome: Outcome = await execute(
+                self.app, queue, job, self._executor, self._thread_outlived
+            )
         except Exception as exc:  # a bug of tarefa's own: still report the job
             log.exception("job %s: internal error", job.id)
             outcome = Outcome("failed", dump_error("InternalError", repr(exc)), 0)
-        if self.running.pop(job.id, None) is not None:
+        if self.running.pop((job.id, job.token), None) is not None:
             self.outcomes[queue].append(outcome.as_args(job))
+        self._changed.set()
+
+    def _thread_outlived(self, future) -> None:
+        """A sync job timed out but its thread runs on: it keeps its slot until
+        it returns, so no later job waits for a thread with its clock running."""
+        self.stuck_threads += 1
+
+        def returned(_):
+            self._loop.call_soon_threadsafe(self._thread_returned)
+
+        future.add_done_callback(returned)
+
+    def _thread_returned(self) -> None:
+        self.stuck_threads -= 1
         self._changed.set()
 
     async def _idle(self, next_due_ms: int) -> None:
@@ -243,7 +278,7 @@ class Worker:
             return  # a wake-up came while the loop was busy: look again first
         timeout = IDLE_CHECK if next_due_ms < 0 else min(IDLE_CHECK, next_due_ms / 1000)
         waiters = [asyncio.ensure_future(self._changed.wait())]
-        if len(self.running) < self.concurrency:
+        if self._free_slots() > 0:
             if self._watch is None:
                 self._watch = asyncio.create_task(self._wait_for_work())
             waiters.append(self._watch)
@@ -266,7 +301,7 @@ class Worker:
                 self._blocker, self.queues, IDLE_CHECK, self.id,
                 want=1, lease_ms=self.lease_ms, max_stalls=self.max_stalls,
             )  # fmt: skip
-        except REDIS_DOWN as exc:
+        except REDIS_ERRORS as exc:
             self._blocker_id = None  # a new connection gets a new id
             log.debug("waiting for work: %s", exc)
             await asyncio.sleep(0.5)  # the exchange loop reports the outage
@@ -275,15 +310,8 @@ class Worker:
             log.exception("waiting for work failed")
             await asyncio.sleep(1.0)
             return
-        surplus = []
         for queue, got in fetched:
-            for job in got.jobs:
-                if not self._stopping and len(self.running) < self.concurrency:
-                    self._start(queue, job)
-                else:
-                    surplus.append(Running(queue, job, None))
-        if surplus:
-            await retrying(self._hand_back, surplus, give_up_after=30)
+            await self._take(queue, got.jobs)
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, unless told to stop meanwhile."""
@@ -300,7 +328,7 @@ class Worker:
             await asyncio.sleep(interval)
             try:
                 await self._heartbeat()
-            except REDIS_DOWN as exc:
+            except REDIS_ERRORS as exc:
                 log.warning("heartbeat failed, will retry: %s", exc)
             except Exception:  # never let the heartbeat die
                 log.exception("heartbeat failed")
@@ -331,6 +359,8 @@ class Worker:
             deadline = time.monotonic() + self.grace
             while self.running and not self._stop_now and time.monotonic() < deadline:
                 self._changed.clear()
+                if self._pending():  # report now: an unreported job's lease runs out
+                    await self._flush_outcomes()
                 await self._sleep(deadline - time.monotonic())
         leftover = list(self.running.values())
         self.running.clear()
@@ -350,7 +380,7 @@ class Worker:
             if self._blocker_id is not None:
                 await self.store.unblock(self._blocker_id)
             await asyncio.wait_for(asyncio.shield(self._watch), 2.0)
-        except (TimeoutError, *REDIS_DOWN):
+        except (TimeoutError, *REDIS_ERRORS):
             self._watch.cancel()
 
     async def _hand_back(self, jobs: list[Running]) -> None:
@@ -364,7 +394,7 @@ class Worker:
         while self._pending():
             try:
                 await self._exchange(lease=False)
-            except REDIS_DOWN as exc:
+            except REDIS_ERRORS as exc:
                 if time.monotonic() > deadline:
                     lost = sum(map(len, self.outcomes.values()))
                     log.error("could not report %d outcomes: Redis unreachable", lost)

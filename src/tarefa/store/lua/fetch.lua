@@ -9,6 +9,7 @@ KEYS[4]  scheduled zset
 KEYS[5]  completed zset
 KEYS[6]  failed zset
 KEYS[7]  marker zset
+KEYS[8]  done list prefix (tarefa:{q}:done:): + job id -> list job.result() waits on
 ARGV[1]  worker id
 ARGV[2]  lease in ms: how long a lease lasts unless the worker renews it
 ARGV[3]  how many jobs to lease at most (0: only record outcomes)
@@ -19,8 +20,8 @@ ARGV[5]  how many outcomes follow; then 5 items each:
 
 Returns {ms until the next scheduled job is due (-1: none), how many jobs are
          active in the queue (leased by any worker), {stale job ids},
-         {leased jobs, 6 items each: id, task, payload, attempts, lease token,
-          options (JSON of per-call task options, or '')}}
+         {leased jobs, 7 items each: id, task, payload, attempts, lease token,
+          options (JSON of per-call task options, or ''), stalls}}
 ]]
 --- @include "includes/now.lua"
 --- @include "includes/finish_job.lua"
@@ -30,7 +31,7 @@ Returns {ms until the next scheduled job is due (-1: none), how many jobs are
 local prefix = KEYS[1]
 local keys = {
   ready = KEYS[2], active = KEYS[3], scheduled = KEYS[4],
-  completed = KEYS[5], failed = KEYS[6], marker = KEYS[7],
+  completed = KEYS[5], failed = KEYS[6], marker = KEYS[7], done_prefix = KEYS[8],
 }
 local worker, lease_ms, want = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
@@ -57,8 +58,9 @@ if popped then
   local deadline = now + lease_ms
   for _, id in ipairs(popped) do
     local job_key = prefix .. id
-    local f = redis.call('HMGET', job_key, 'state', 'task', 'payload', 'options', 'attempts', 'lease')
-    if f[1] == 'queued' then
+    local f = redis.call('HMGET', job_key,
+      'state', 'task', 'payload', 'options', 'attempts', 'lease', 'stalls')
+    if f[1] == 'queued' and f[2] then
       local attempts = (tonumber(f[5]) or 0) + 1
       local token = (tonumber(f[6]) or 0) + 1
       redis.call('HSET', job_key, 'state', 'active', 'worker', worker, 'started_at', now,
@@ -71,6 +73,7 @@ if popped then
       leased[n + 4] = attempts
       leased[n + 5] = token
       leased[n + 6] = f[4] or ''
+      leased[n + 7] = tonumber(f[7]) or 0
     end
   end
 end

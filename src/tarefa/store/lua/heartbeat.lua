@@ -10,6 +10,12 @@ worker after it expired, or cancelled): their outcome will be discarded.
 ]]
 --- @include "includes/now.lua"
 
+-- With memory full (maxmemory, noeviction) Redis refuses a script whose first
+-- write may allocate. Renewing leases allocates nothing and must go on (else
+-- recovery takes over a live worker's jobs), so the first write is one that
+-- cannot allocate: removing a member that is never there.
+redis.call('ZREM', KEYS[2], '')
+
 local deadline = now_ms() + tonumber(ARGV[1])
 local lost = {}
 for i = 2, #ARGV, 2 do

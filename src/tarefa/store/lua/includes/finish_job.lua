@@ -17,6 +17,7 @@ local function finish_job(prefix, id, token, outcome, value, ms, now, keys)
     return false
   end
   redis.call('ZREM', keys.active, id)
+  local ttl = ms  -- kept as sent: Lua would print a large number as 1e+14
   ms = tonumber(ms)
   if outcome == 'completed' then
     redis.call('HSET', job_key, 'state', 'completed', 'finished_at', now, 'result', value)
@@ -24,7 +25,7 @@ local function finish_job(prefix, id, token, outcome, value, ms, now, keys)
       redis.call('DEL', job_key)
     elseif ms > 0 then
       redis.call('ZADD', keys.completed, now + ms, id)
-      redis.call('PEXPIRE', job_key, ms)
+      redis.call('PEXPIRE', job_key, ttl)
     else
       redis.call('ZADD', keys.completed, FOREVER, id)
     end
@@ -36,6 +37,6 @@ local function finish_job(prefix, id, token, outcome, value, ms, now, keys)
     redis.call('HSET', job_key, 'state', 'failed', 'finished_at', now, 'error', value)
     redis.call('ZADD', keys.failed, now, id)
   end
-  notify_waiters(job_key, current[3])
+  notify_waiters(job_key, keys.done_prefix .. id, current[3])
   return true
 end

@@ -1,9 +1,8 @@
--- Wake the callers blocked in job.result() on this job: one token each.
--- waiters: the job's 'waiters' field as read by the caller (may be false).
-local function notify_waiters(job_key, waiters)
+-- Wake the callers blocked in job.result() on this job: one token each, on
+-- its done list. waiters: the job's 'waiters' field as read (may be false).
+local function notify_waiters(job_key, signal, waiters)
   local n = tonumber(waiters or 0) or 0
   if n > 0 then
-    local signal = job_key .. ':done'
     for _ = 1, n do
       redis.call('LPUSH', signal, 1)
     end

@@ -6,8 +6,10 @@ local function promote_due(now, limit, keys, prefix)
   end
   redis.call('ZREM', keys.scheduled, unpack(ids))
   for _, id in ipairs(ids) do
-    redis.call('HSET', prefix .. id, 'state', 'queued')
-    redis.call('LPUSH', keys.ready, id)
+    if redis.call('EXISTS', prefix .. id) == 1 then  -- deleted meanwhile: drop it
+      redis.call('HSET', prefix .. id, 'state', 'queued')
+      redis.call('LPUSH', keys.ready, id)
+    end
   end
   return #ids
 end

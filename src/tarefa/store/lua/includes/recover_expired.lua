@@ -19,7 +19,7 @@ local function recover_expired(prefix, now, limit, max_stalls, keys)
         })
         redis.call('HSET', job_key, 'state', 'failed', 'finished_at', now, 'error', err)
         redis.call('ZADD', keys.failed, now, id)
-        notify_waiters(job_key, redis.call('HGET', job_key, 'waiters'))
+        notify_waiters(job_key, keys.done_prefix .. id, redis.call('HGET', job_key, 'waiters'))
       else
         redis.call('HSET', job_key, 'state', 'queued')
         redis.call('RPUSH', keys.ready, id)
