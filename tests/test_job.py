@@ -48,6 +48,28 @@ def test_result_times_out_with_a_clear_error(app):
         asyncio.run(job.aresult(timeout=0.1))
 
 
+def test_result_with_timeout_0_just_looks(app):
+    job = add.enqueue(1, 1)
+    with pytest.raises(TimeoutError):
+        job.result(timeout=0)
+    with pytest.raises(ValueError, match="timeout must be"):
+        job.result(timeout=-1)
+    with pytest.raises(ValueError, match="timeout must be"):
+        job.result(timeout="5")
+
+
+def test_a_stale_wake_up_does_not_end_a_later_wait_early(app, run_worker):
+    """A waiter that gave up leaves a token behind when the job ends; the next
+    wait on the job (after a retry) must still wait for the new end."""
+    job = always_fails.enqueue("boom")
+    with pytest.raises(TimeoutError):
+        job.result(timeout=0.05)  # registers a waiter, then gives up
+    run_worker()  # the end pushes a token nobody takes
+    job.retry()
+    with pytest.raises(TimeoutError, match="it is queued"):
+        job.result(timeout=0.3)  # woken by the stale token: must wait on, then time out
+
+
 def test_result_blocks_until_a_worker_finishes_the_job(app, r):
     job = hold.enqueue("waiter", 10)
     worker = Worker(app, concurrency=2)

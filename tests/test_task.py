@@ -4,6 +4,7 @@ and the errors a bad call gets at the caller."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -56,6 +57,25 @@ def test_job_id_deduplicates(app):
     assert first.created and not again.created
     assert again.id == "evt_1"
     assert app.queue("default").counts()["queued"] == 1
+
+
+def test_a_retried_enqueue_of_a_generated_id_still_reports_created():
+    """If a reply is lost and the call retried, the retry finds the job the
+    first try made: with an id made here, that job can only be this call's."""
+    from tarefa.task import CallOptions
+
+    assert CallOptions().created(b"queued") is True
+    assert CallOptions(job_id="evt_1").created(b"queued") is False
+    assert CallOptions(job_id="evt_1").created(1) is True
+
+
+def test_at_is_judged_when_enqueueing_not_when_the_handle_was_made(app, r):
+    at = datetime.now(UTC) + timedelta(seconds=5)
+    handle = add.with_options(at=at)
+    time.sleep(0.5)  # the handle is kept a while before use: the scenario itself
+    job = handle.enqueue(1, 2)
+    due_ms = r.zscore(queue_keys("default").scheduled, job.id)
+    assert abs(due_ms - at.timestamp() * 1000) < 200
 
 
 def test_enqueue_by_name_without_importing_the_code(app):

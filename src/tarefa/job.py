@@ -29,6 +29,13 @@ class JobState(enum.StrEnum):
         return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
 
 
+def _check_timeout(timeout: object) -> None:
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
+        raise ValueError(f"timeout must be a number of seconds >= 0 or None, not {timeout!r}")
+
+
 def _ms_to_datetime(raw: bytes | None) -> datetime | None:
     return datetime.fromtimestamp(int(raw) / 1000, UTC) if raw else None
 
@@ -111,12 +118,14 @@ class Job(Generic[R]):
 
         Raises ``JobFailed`` (with the remote error) if it failed,
         ``JobCancelled`` if cancelled, ``TimeoutError`` if it has not ended
-        within ``timeout`` seconds (None: wait as long as it takes).
+        within ``timeout`` seconds (None: wait as long as it takes; 0: don't wait).
         """
+        _check_timeout(timeout)
         self.app.store.wait(self.queue, self.id, timeout)
         return self._outcome(self.app.store.job(self.queue, self.id), timeout)
 
     async def aresult(self, timeout: float | None = None) -> R:
+        _check_timeout(timeout)
         await self.app.store.await_(self.queue, self.id, timeout)
         return self._outcome(await self.app.store.ajob(self.queue, self.id), timeout)
 

@@ -77,9 +77,17 @@ class CallOptions:
 
     job_id: str | None = None  # de-duplication: an existing id enqueues nothing
     delay: float = 0.0  # seconds before the job may start
+    at: datetime | None = None  # or: when it may start
 
     def delay_ms(self) -> int:
+        if self.at is not None:  # judged at each enqueue, not when the handle was made
+            return max(0, int((self.at - datetime.now(UTC)).total_seconds() * 1000))
         return int(self.delay * 1000)
+
+    def created(self, reply: object) -> bool:
+        """Whether an enqueue added the job. When the id was made here, an existing
+        job can only be this call's own (its reply was lost and the call retried)."""
+        return reply == 1 or self.job_id is None
 
 
 def _parse_call_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -101,7 +109,7 @@ def _parse_call_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[s
         elif name == "at":
             if not isinstance(value, datetime) or value.tzinfo is None:
                 raise TypeError("at= must be a timezone-aware datetime")
-            call_opts["delay"] = max(0.0, (value - datetime.now(UTC)).total_seconds())
+            call_opts["at"] = value
         else:
             known = sorted(task_fields | {"job_id", "delay", "at"})
             raise TypeError(f"unknown option {name!r}; known options: {', '.join(known)}")
@@ -206,14 +214,14 @@ class Task(Generic[P, R]):
         job_id, fields = self._one(args, kwargs)
         queue = self.options.queue
         reply = self.app.store.enqueue(queue, job_id, self.call.delay_ms(), fields)
-        return Job(self.app, queue, job_id, created=reply == 1)
+        return Job(self.app, queue, job_id, created=self.call.created(reply))
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """``enqueue`` for asyncio code."""
         job_id, fields = self._one(args, kwargs)
         queue = self.options.queue
         reply = await self.app.store.aenqueue(queue, job_id, self.call.delay_ms(), fields)
-        return Job(self.app, queue, job_id, created=reply == 1)
+        return Job(self.app, queue, job_id, created=self.call.created(reply))
 
     def _many(self, calls: Iterable[Any]) -> list[tuple[str, list[Any]]]:
         if self.call.job_id is not None:
@@ -235,7 +243,7 @@ class Task(Generic[P, R]):
     def _handles(self, batch: list, replies: list) -> list[Job[R]]:
         queue = self.options.queue
         return [
-            Job(self.app, queue, i, created=r == 1)
+            Job(self.app, queue, i, created=self.call.created(r))
             for (i, _), r in zip(batch, replies, strict=True)
         ]
 

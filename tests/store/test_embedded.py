@@ -261,3 +261,27 @@ def test_a_home_too_long_for_a_unix_socket_still_works(tmp_path, monkeypatch, ho
     assert f"socket: {server.socket}" in status.stdout
     stop = tarefa_cli("embedded", "stop", cwd=tmp_path, env=env)
     assert (stop.returncode, stop.stdout.strip()) == (0, "stopped"), stop.stderr
+
+
+def test_a_server_that_is_alive_but_not_answering_is_never_started_twice(project):
+    """A busy or frozen server (loading a large AOF, stopped by a debugger) must
+    not look dead: a second server on the same data would corrupt it."""
+    server = Embedded.here()
+    server.ensure_running()
+    pid = server_pid(server)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(Exception, match=f"redis-server \\(pid {pid}\\) is not answering"):
+            server.ensure_running(timeout=0.5)
+        assert redis_servers_in(project / ".tarefa") == [pid]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert server.ensure_running() == server.url and server_pid(server) == pid
+
+
+def test_a_stale_pidfile_does_not_stop_a_fresh_start(project):
+    server = Embedded.here()
+    server.home.mkdir(parents=True)
+    server.pidfile.write_text(str(os.getpid()))  # alive, but not a redis-server
+    server.ensure_running()
+    assert server_pid(server) != os.getpid()

@@ -205,6 +205,35 @@ def test_fetch_skips_ids_whose_job_was_deleted(store, r):
     assert [j.id for j in fetch(store).jobs] == ["b"]
 
 
+def test_ghost_ids_without_a_job_hash_are_dropped(store, r):
+    r.zadd(K.scheduled, {"ghost": 0})  # due, but its job was deleted
+    r.rpush(K.ready, "ghost2")
+    add(store, "a")
+    got = fetch(store, want=5)
+    assert [j.id for j in got.jobs] == ["a"]
+    assert not r.exists(K.job("ghost")) and not r.exists(K.job("ghost2"))
+    assert r.zcard(K.scheduled) == 0
+
+
+def test_a_job_id_ending_in_done_does_not_collide_with_a_done_list(store, r):
+    add(store, "x")
+    add(store, "x:done")
+    store.scripts.wait(r, [K.job("x")], [])  # x has a waiter: its end pushes a token
+    jobs = fetch(store, want=2).jobs
+    outcomes = [(j.id, j.token, "completed", b"1", 1000) for j in jobs]
+    assert fetch(store, want=0, outcomes=outcomes).stale == []
+    assert r.hget(K.job("x:done"), "state") == b"completed"
+    assert r.lpop(K.done_signal("x")) == b"1"
+
+
+def test_a_result_kept_for_years_gets_an_exact_expiry(store, r):
+    add(store, "a")
+    a = fetch(store).jobs[0]
+    nine_years_ms = 9 * 365 * 86400 * 1000  # Lua would print this number as 2.8e+11
+    fetch(store, want=0, outcomes=[(a.id, a.token, "completed", b"1", nine_years_ms)])
+    assert r.pttl(K.job("a")) > nine_years_ms - 60_000
+
+
 def test_fetch_wakes_another_worker_when_work_is_left(store, r):
     add(store, "a")
     add(store, "b")

@@ -146,6 +146,24 @@ def test_sigterm_past_the_grace_period_hands_the_job_back_without_an_attempt(app
     assert runs(r) == ["g"]
 
 
+def test_a_job_that_ends_during_the_grace_period_is_reported_at_once(app, r, spawn_worker):
+    """While a deploy waits for a long job, the short ones that end are reported
+    straight away: their leases must not run out and be taken over."""
+    quick, slow = hold.enqueue("quick"), hold.enqueue("slow")
+    w = spawn_worker("--lease", "0.5", "--grace", "20")
+    assert sorted(wait_for_list(r, "test:started", 2, timeout=15)) == ["quick", "slow"]
+    w.send_signal(signal.SIGTERM)
+    wait_until(lambda: "SIGTERM: finishing" in log_of(w), what="the signal to land")
+    r.rpush("test:release:quick", 1)
+    assert quick.result(timeout=5) == "quick"  # reported while "slow" still runs
+    time.sleep(1.5)  # three leases pass: an unreported "quick" would be recovered now
+    r.rpush("test:release:slow", 1)
+    assert w.wait(timeout=10) == 0, log_of(w)
+    assert slow.result(timeout=1) == "slow"
+    assert sorted(runs(r)) == ["quick", "slow"]  # each ran once
+    assert (quick.info().attempts, quick.info().stalls) == (1, 0)
+
+
 def test_a_second_sigterm_stops_at_once_and_hands_the_jobs_back(app, r, spawn_worker):
     jobs = hold.enqueue_many([("x",), ("y",)])
     w = spawn_worker("--grace", "60")

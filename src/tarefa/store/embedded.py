@@ -88,15 +88,30 @@ class Embedded:
     def client(self) -> redis.Redis:
         # No retries: "is it running?" must answer at once.
         return redis.Redis(
-            unix_socket_path=str(self.socket), socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+            unix_socket_path=str(self.socket),
+            socket_connect_timeout=2,
+            socket_timeout=2,
+            retry=Retry(NoBackoff(), 0),
         )
 
     def is_running(self) -> bool:
+        """Does the server answer (loading its data counts: it is up)?"""
         try:
             with self.client() as client:
                 return bool(client.ping())
-        except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError, OSError):
+        except redis.BusyLoadingError:
+            return True
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
             return False
+
+    def server_pid(self) -> int | None:
+        """The pid in the pidfile, if that process is alive and a redis-server."""
+        try:
+            pid = int(self.pidfile.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if b"redis-server" in cmdline else None
 
     def ensure_running(self, timeout: float = 10.0) -> str:
         """Start the server unless it runs already; return its URL."""
@@ -105,11 +120,24 @@ class Embedded:
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.home / "lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one starter at a time
-            if not self.is_running():  # another process may have won the race
-                self._start(timeout)
+            # Another process may have won the race, or the server is alive but
+            # busy: never start a second one on the same data.
+            if not self.is_running() and self.server_pid() is None:
+                self._start()
+            self._wait_until_up(timeout)
         return self.url
 
-    def _start(self, timeout: float) -> None:
+    def _wait_until_up(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.is_running():  # the daemon needs a moment to bind its socket
+            if time.monotonic() > deadline:
+                log = (self.home / "redis.log").read_text(errors="replace")[-2000:]
+                pid = self.server_pid()
+                state = f"redis-server (pid {pid}) is not answering" if pid else "did not start"
+                raise EmbeddedError(f"embedded {state} on {self.socket}; its log:\n{log}")
+            time.sleep(0.01)
+
+    def _start(self) -> None:
         binary = redis_server_binary()
         version = server_version(binary)
         if version[:2] < MIN_VERSION:
@@ -132,12 +160,6 @@ class Embedded:
         result = subprocess.run(args, capture_output=True, text=True)
         if result.returncode != 0:
             raise EmbeddedError(f"{binary} failed to start: {result.stderr or result.stdout}")
-        deadline = time.monotonic() + timeout
-        while not self.is_running():  # the daemon needs a moment to bind its socket
-            if time.monotonic() > deadline:
-                log = (self.home / "redis.log").read_text(errors="replace")[-2000:]
-                raise EmbeddedError(f"embedded redis-server did not start; its log:\n{log}")
-            time.sleep(0.01)
 
     def info(self) -> dict | None:
         """Facts about the running server, or None when it is not running."""

@@ -7,6 +7,7 @@ Python values; key names never leave this package.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,14 @@ class Fetched:
     stale: list[str]  # outcomes discarded: the lease had been taken over
     next_due_ms: int  # until the next scheduled job is due; -1: none
     active: int  # jobs leased in the queue, by any worker
+
+
+def _time_left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` for a blocking call (None: forever; 0: none left)."""
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    return max(left, 0.01) if left > 0.005 else 0
 
 
 def _fetched(reply: list) -> Fetched:
@@ -204,21 +213,30 @@ class Store:
         return self.scripts.wait, [queue_keys(queue).job(job_id)], []
 
     def wait(self, queue: str, job_id: str, timeout: float | None) -> bytes:
-        """Block until the job is final or ``timeout`` seconds pass; return its state."""
-        state = self._run(self._wait(queue, job_id))
-        if state in FINAL_STATES or state == b"":
-            return state
+        """Block until the job is final or ``timeout`` seconds pass (None: no
+        limit, 0: just look); return its state (b'' if there is no such job).
+
+        The job's end pushes one token per registered waiter. A token left by
+        a waiter that gave up can wake a later one early, so every wake-up
+        looks again, and waits again for the time that is left."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         signal = queue_keys(queue).done_signal(job_id)
-        self.clients.sync.blpop([signal], timeout=timeout or 0)
-        return self.clients.sync.hget(queue_keys(queue).job(job_id), "state") or b""
+        while True:
+            state = self._run(self._wait(queue, job_id))
+            left = _time_left(deadline)
+            if state in FINAL_STATES or state == b"" or left == 0:
+                return state
+            self.clients.sync.blpop([signal], timeout=left)
 
     async def await_(self, queue: str, job_id: str, timeout: float | None) -> bytes:
-        state = await self._arun(self._wait(queue, job_id))
-        if state in FINAL_STATES or state == b"":
-            return state
+        deadline = None if timeout is None else time.monotonic() + timeout
         signal = queue_keys(queue).done_signal(job_id)
-        await self.clients.aio.blpop([signal], timeout=timeout or 0)
-        return await self.clients.aio.hget(queue_keys(queue).job(job_id), "state") or b""
+        while True:
+            state = await self._arun(self._wait(queue, job_id))
+            left = _time_left(deadline)
+            if state in FINAL_STATES or state == b"" or left == 0:
+                return state
+            await self.clients.aio.blpop([signal], timeout=left)
 
     # -- the worker's calls (asyncio) ---------------------------------------
 
@@ -248,12 +266,13 @@ class Store:
     async def wait_then_fetch(
         self, blocker, queues: Sequence[str], timeout: float, worker_id: str, *,
         want: int, lease_ms: int, max_stalls: int,
-    ) -> list[tuple[str, Fetched]]:  # fmt: skip
+    ) -> tuple[list[tuple[str, Fetched]], list[Exception]]:  # fmt: skip
         """Block on the queues' markers (on ``blocker``, a connection of its own)
         until a producer or worker signals a change or ``timeout`` seconds pass,
         then lease up to ``want`` jobs from each queue, in the same round trip:
         Redis runs the fetches queued behind the blocking pop as soon as it
-        returns. The caller hands back what it cannot run."""
+        returns. The caller hands back what it cannot run. Returns what each
+        queue leased, and the errors of the queues whose call failed."""
         markers = [queue_keys(q).marker for q in queues]
         pipe = blocker.pipeline(transaction=False)
         pipe.bzpopmin(markers, timeout=max(timeout, 0.001))
@@ -261,14 +280,19 @@ class Store:
         for script, keys, args in calls:
             pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
         replies = await pipe.execute(raise_on_error=False)
+        if isinstance(replies[0], Exception):
+            raise replies[0]
         if any(isinstance(r, NoScriptError) for r in replies):
             for script, _, _ in calls:  # the server lost its scripts (restart)
                 await blocker.execute_command("SCRIPT", "LOAD", script.source)
-        for reply in replies:
-            if isinstance(reply, Exception) and not isinstance(reply, NoScriptError):
-                raise reply
-        return [(q, _fetched(r)) for q, r in zip(queues, replies[1:], strict=True)
-                if not isinstance(r, Exception)]  # fmt: skip
+        # Jobs leased from some queues stand even if another queue's call failed.
+        fetched, errors = [], []
+        for queue, reply in zip(queues, replies[1:], strict=True):
+            if not isinstance(reply, Exception):
+                fetched.append((queue, _fetched(reply)))
+            elif not isinstance(reply, NoScriptError):  # the exchange loop retries
+                errors.append(reply)
+        return fetched, errors
 
     async def unblock(self, blocker_id: int) -> None:
         """End another connection's blocking wait at once (as if it timed out)."""

@@ -95,6 +95,7 @@ class Worker:
         self._watch: asyncio.Task | None = None  # the blocking wait, when one runs
         self._blocker = None  # its connection, and the server's id for it
         self._blocker_id: int | None = None
+        self._blocked = False  # the wait's pipeline is out, its reply not yet in
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -297,19 +298,25 @@ class Worker:
         try:
             if self._blocker_id is None:
                 self._blocker_id = await self._blocker.client_id()
-            fetched = await self.store.wait_then_fetch(
+            self._blocked = True
+            fetched, errors = await self.store.wait_then_fetch(
                 self._blocker, self.queues, IDLE_CHECK, self.id,
                 want=1, lease_ms=self.lease_ms, max_stalls=self.max_stalls,
             )  # fmt: skip
         except REDIS_ERRORS as exc:
+            self._blocked = False
             self._blocker_id = None  # a new connection gets a new id
             log.debug("waiting for work: %s", exc)
             await asyncio.sleep(0.5)  # the exchange loop reports the outage
             return
         except Exception:
+            self._blocked = False
             log.exception("waiting for work failed")
             await asyncio.sleep(1.0)
             return
+        self._blocked = False
+        for error in errors:
+            log.warning("fetch after waiting for work failed: %r", error)
         for queue, got in fetched:
             await self._take(queue, got.jobs)
 
@@ -381,7 +388,10 @@ class Worker:
                 await self.store.unblock(self._blocker_id)
             await asyncio.wait_for(asyncio.shield(self._watch), 2.0)
         except (TimeoutError, *REDIS_ERRORS):
-            self._watch.cancel()
+            if self._blocked:
+                self._watch.cancel()  # still blocked in Redis: it leased nothing
+            else:
+                await self._watch  # it is handing back what it leased: let it
 
     async def _hand_back(self, jobs: list[Running]) -> None:
         for queue, leases in _leases_by_queue(jobs).items():
