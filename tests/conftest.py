@@ -70,11 +70,16 @@ def run_worker(app):
 
 @pytest.fixture
 def private_redis(tmp_path):
-    """A redis-server of the test's own (with AOF), for tests that kill it."""
+    """A redis-server of the test's own, for tests that kill it. Its AOF is
+    fsynced on every write: with `everysec`, Redis may postpone the AOF write
+    while a slow disk is still syncing, so even a killed *process* can lose
+    the last second or two of writes, which would make these tests (about the
+    worker, not the disk) depend on the disk's mood."""
     servers = []
 
     def start(aof: bool = True) -> RedisServer:
-        server = RedisServer(tmp_path / f"redis{len(servers)}", aof=aof).start()
+        server = RedisServer(tmp_path / f"redis{len(servers)}", aof=aof, fsync="always")
+        server.start()
         servers.append(server)
         return server
 

@@ -31,10 +31,11 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process; can be killed and restarted on the same port."""
 
-    def __init__(self, directory: Path, *, aof: bool = False):
+    def __init__(self, directory: Path, *, aof: bool = False, fsync: str = "everysec"):
         self.directory = directory
         self.port = free_port()
         self.aof = aof
+        self.fsync = fsync
         self.process: subprocess.Popen | None = None
 
     @property
@@ -50,7 +51,7 @@ class RedisServer:
             "--dir", str(self.directory),
             "--save", "",
             "--appendonly", "yes" if self.aof else "no",
-            "--appendfsync", "everysec",
+            "--appendfsync", self.fsync,
             "--logfile", str(self.directory / "redis.log"),
         ]  # fmt: skip
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
