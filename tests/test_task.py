@@ -46,6 +46,19 @@ def test_enqueue_many_is_one_batch_of_jobs(app):
     assert record.enqueue_many([]) == []
 
 
+def test_enqueue_many_of_a_large_list_goes_in_chunks_in_order(app, r):
+    jobs = record.enqueue_many([(str(i),) for i in range(2500)])
+    assert len({j.id for j in jobs}) == 2500
+    ready = [x.decode() for x in r.lrange(queue_keys("default").ready, 0, -1)]
+    assert ready[::-1] == [j.id for j in jobs]  # FIFO across the chunks
+
+
+def test_enqueue_many_checks_every_call_before_sending_any(app):
+    with pytest.raises(TypeError, match="too many positional"):
+        record.enqueue_many([("ok",)] * 1500 + [("a", "b")])
+    assert app.queue("default").counts()["queued"] == 0
+
+
 def test_aenqueue_many(app):
     jobs = asyncio.run(record.aenqueue_many([("a",), ("b",)]))
     assert len(jobs) == 2 and app.queue("default").counts()["queued"] == 2

@@ -29,6 +29,7 @@ R = TypeVar("R")
 
 DEFAULT_RESULT_TTL = 3600.0  # seconds a completed job and its result are kept
 TEN_YEARS = 10 * 365 * 86400.0
+BATCH = 1000  # jobs per enqueue_many script call: one call never blocks Redis long
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,19 +249,25 @@ class Task(Generic[P, R]):
         ]
 
     def enqueue_many(self, calls: Iterable[Any]) -> list[Job[R]]:
-        """Enqueue many jobs in one round trip: ``calls`` holds one tuple of
-        positional arguments (or one dict of keyword arguments) per job."""
+        """Enqueue many jobs, one round trip per thousand: ``calls`` holds one
+        tuple of positional arguments (or one dict of keyword arguments) per job.
+        All arguments are checked before anything is sent."""
         batch = self._many(calls)
-        if not batch:
-            return []
-        replies = self.app.store.enqueue_many(self.options.queue, self.call.delay_ms(), batch)
+        replies = []
+        for chunk in _chunks(batch):  # one script call never blocks Redis for long
+            replies += self.app.store.enqueue_many(self.options.queue, self.call.delay_ms(), chunk)
         return self._handles(batch, replies)
 
     async def aenqueue_many(self, calls: Iterable[Any]) -> list[Job[R]]:
         """``enqueue_many`` for asyncio code."""
         batch = self._many(calls)
-        if not batch:
-            return []
-        store = self.app.store
-        replies = await store.aenqueue_many(self.options.queue, self.call.delay_ms(), batch)
+        replies = []
+        for chunk in _chunks(batch):
+            store = self.app.store
+            replies += await store.aenqueue_many(self.options.queue, self.call.delay_ms(), chunk)
         return self._handles(batch, replies)
+
+
+
+def _chunks(batch: list) -> Iterable[list]:
+    return (batch[i : i + BATCH] for i in range(0, len(batch), BATCH))
