@@ -107,5 +107,5 @@ def main(console: Console | None = None) -> None:
         console.print(f"dead-letter: job {job.id}: {error.get('type')}: {error.get('message')}")
     console.print(
         f"{total} jobs in {elapsed:.1f} s; failed ones stay in the dead-letter set "
-        "until retried (job.retry()) or deleted."
+        "until retried (job.retry())."
     )

@@ -268,6 +268,5 @@ class Task(Generic[P, R]):
         return self._handles(batch, replies)
 
 
-
 def _chunks(batch: list) -> Iterable[list]:
     return (batch[i : i + BATCH] for i in range(0, len(batch), BATCH))
