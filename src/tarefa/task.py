@@ -29,6 +29,7 @@ R = TypeVar("R")
 
 DEFAULT_RESULT_TTL = 3600.0  # seconds a completed job and its result are kept
 TEN_YEARS = 10 * 365 * 86400.0
+MAX_PRIORITY = 1_000_000
 BATCH = 1000  # jobs per enqueue_many script call: one call never blocks Redis long
 
 
@@ -79,11 +80,13 @@ class CallOptions:
     job_id: str | None = None  # de-duplication: an existing id enqueues nothing
     delay: float = 0.0  # seconds before the job may start
     at: datetime | None = None  # or: when it may start
+    priority: int = 0  # 0: none (runs first, FIFO); else smaller runs sooner
 
-    def delay_ms(self) -> int:
+    def when(self) -> tuple[int, int]:
+        """(delay in ms, priority) for the store."""
         if self.at is not None:  # judged at each enqueue, not when the handle was made
-            return max(0, int((self.at - datetime.now(UTC)).total_seconds() * 1000))
-        return int(self.delay * 1000)
+            return max(0, int((self.at - datetime.now(UTC)).total_seconds() * 1000)), self.priority
+        return int(self.delay * 1000), self.priority
 
     def created(self, reply: object) -> bool:
         """Whether an enqueue added the job. When the id was made here, an existing
@@ -107,12 +110,18 @@ def _parse_call_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[s
                 value = value.total_seconds()
             _check_number("delay", value)
             call_opts["delay"] = float(value)
+        elif name == "priority":
+            if value is not None:
+                _check_number("priority", value, integer=True, positive=True)
+                if value > MAX_PRIORITY:
+                    raise ValueError(f"priority must be <= {MAX_PRIORITY:,}, not {value}")
+            call_opts["priority"] = value or 0
         elif name == "at":
             if not isinstance(value, datetime) or value.tzinfo is None:
                 raise TypeError("at= must be a timezone-aware datetime")
             call_opts["at"] = value
         else:
-            known = sorted(task_fields | {"job_id", "delay", "at"})
+            known = sorted(task_fields | {"job_id", "delay", "at", "priority"})
             raise TypeError(f"unknown option {name!r}; known options: {', '.join(known)}")
     return task_opts, call_opts
 
@@ -214,14 +223,14 @@ class Task(Generic[P, R]):
         """Put one job on the queue; returns its handle at once."""
         job_id, fields = self._one(args, kwargs)
         queue = self.options.queue
-        reply = self.app.store.enqueue(queue, job_id, self.call.delay_ms(), fields)
+        reply = self.app.store.enqueue(queue, job_id, self.call.when(), fields)
         return Job(self.app, queue, job_id, created=self.call.created(reply))
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """``enqueue`` for asyncio code."""
         job_id, fields = self._one(args, kwargs)
         queue = self.options.queue
-        reply = await self.app.store.aenqueue(queue, job_id, self.call.delay_ms(), fields)
+        reply = await self.app.store.aenqueue(queue, job_id, self.call.when(), fields)
         return Job(self.app, queue, job_id, created=self.call.created(reply))
 
     def _many(self, calls: Iterable[Any]) -> list[tuple[str, list[Any]]]:
@@ -255,7 +264,7 @@ class Task(Generic[P, R]):
         batch = self._many(calls)
         replies = []
         for chunk in _chunks(batch):  # one script call never blocks Redis for long
-            replies += self.app.store.enqueue_many(self.options.queue, self.call.delay_ms(), chunk)
+            replies += self.app.store.enqueue_many(self.options.queue, self.call.when(), chunk)
         return self._handles(batch, replies)
 
     async def aenqueue_many(self, calls: Iterable[Any]) -> list[Job[R]]:
@@ -264,7 +273,7 @@ class Task(Generic[P, R]):
         replies = []
         for chunk in _chunks(batch):
             store = self.app.store
-            replies += await store.aenqueue_many(self.options.queue, self.call.delay_ms(), chunk)
+            replies += await store.aenqueue_many(self.options.queue, self.call.when(), chunk)
         return self._handles(batch, replies)
 
 

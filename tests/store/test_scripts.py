@@ -37,8 +37,8 @@ def state(r, job_id) -> str:
     return r.hget(K.job(job_id), "state").decode()
 
 
-def add(store, job_id, delay_ms=0, task="m:f"):
-    return store.enqueue("q", job_id, delay_ms, ["task", task, "payload", b"[[],{}]"])
+def add(store, job_id, delay_ms=0, task="m:f", priority=0):
+    return store.enqueue("q", job_id, (delay_ms, priority), ["task", task, "payload", b"[[],{}]"])
 
 
 # -- the loader --------------------------------------------------------------------
@@ -119,7 +119,7 @@ def test_enqueue_with_a_delay_schedules_it(store, r):
 def test_enqueue_many_adds_all_and_reports_duplicates(store, r):
     add(store, "b")
     jobs = [(i, ["task", "m:f", "payload", b"[[],{}]"]) for i in ("a", "b", "c")]
-    assert store.enqueue_many("q", 0, jobs) == [1, b"queued", 1]
+    assert store.enqueue_many("q", (0, 0), jobs) == [1, b"queued", 1]
     assert r.lrange(K.ready, 0, -1) == [b"c", b"a", b"b"]  # LPUSH in, RPOP out: FIFO
 
 
@@ -137,6 +137,29 @@ def test_fetch_leases_in_fifo_order_with_a_fencing_token(store, r):
     assert r.hget(K.job("a"), "worker") == b"w1"
     assert r.zcard(K.active) == 2 and got.active == 2
     assert r.lrange(K.ready, 0, -1) == [b"c"]
+
+
+def test_jobs_without_priority_go_first_then_smaller_priority_then_arrival(store, r):
+    add(store, "p5", priority=5)
+    add(store, "n1")
+    add(store, "p1a", priority=1)
+    add(store, "p1b", priority=1)
+    add(store, "n2")
+    assert [j.id for j in fetch(store, want=10).jobs] == ["n1", "n2", "p1a", "p1b", "p5"]
+    assert r.hget(K.job("p5"), "priority") == b"5"
+
+
+def test_a_due_or_retried_job_keeps_its_priority(store, r):
+    add(store, "late", delay_ms=60_000, priority=2)
+    add(store, "other", priority=3)
+    r.zadd(K.scheduled, {"late": 0})  # due now
+    assert [j.id for j in fetch(store, want=10).jobs] == ["late", "other"]
+    assert r.zcard(K.prioritized) == 0
+
+
+def test_a_prioritized_job_wakes_idle_workers(store, r):
+    add(store, "p", priority=1)
+    assert r.zrange(K.marker, 0, -1) == [b"m"]
 
 
 def test_fetch_records_outcomes_and_leases_in_one_call(store, r):

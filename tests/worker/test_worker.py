@@ -139,8 +139,18 @@ def test_queues_listed_first_are_served_first(app, run_worker):
     assert runs == ["high"] * 5 + ["low"] * 5
 
 
+def test_priorities_order_the_queue(app, run_worker, r):
+    record.with_options(priority=10).enqueue("low")
+    record.enqueue("plain")
+    record.with_options(priority=1).enqueue_many([("high1",), ("high2",)])
+    assert app.queue("default").counts()["queued"] == 4
+    run_worker(concurrency=1)
+    runs = [x.decode() for x in r.lrange("test:runs", 0, -1)]
+    assert runs == ["plain", "high1", "high2", "low"]
+
+
 def _enqueue_raw(app, job_id: str, task: str, payload: bytes) -> None:
-    app.store.enqueue("default", job_id, 0, ["task", task, "payload", payload])
+    app.store.enqueue("default", job_id, (0, 0), ["task", task, "payload", payload])
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,8 @@ class QueueKeys:
     job_prefix: str  # + job id -> hash with the job's fields
     done_prefix: str  # + job id -> list a finishing job pushes to, for job.result()
     ready: str  # list of ids ready to run (LPUSH in, RPOP out: FIFO)
+    prioritized: str  # zset of ready ids with a priority: score = priority, then arrival
+    priority_seq: str  # counter of prioritized arrivals (FIFO within a priority)
     scheduled: str  # zset id -> due time (ms): retry back-off, delays
     active: str  # zset id -> lease deadline (ms)
     completed: str  # zset id -> expiry time of the kept result (ms)
@@ -63,6 +65,8 @@ def queue_keys(queue: str) -> QueueKeys:
         job_prefix=base + "job:",
         done_prefix=base + "done:",
         ready=base + "ready",
+        prioritized=base + "prioritized",
+        priority_seq=base + "priority_seq",
         scheduled=base + "scheduled",
         active=base + "active",
         completed=base + "completed",

@@ -19,6 +19,7 @@ from .keys import QUEUES, WORKERS, queue_keys, worker_key
 from .scripts import Script, scripts
 
 Call = tuple[Script, list[str], list[Any]]
+When = tuple[int, int]  # (delay in ms, priority): 0, 0 is "now, no priority"
 
 FINAL_STATES = (b"completed", b"failed", b"cancelled")
 
@@ -95,37 +96,38 @@ class Store:
 
     # -- producing ---------------------------------------------------------
 
-    def _enqueue(self, queue: str, job_id: str, delay_ms: int, fields: Sequence) -> Call:
+    def _enqueue(self, queue: str, job_id: str, when: When, fields: Sequence) -> Call:
         k = queue_keys(queue)
-        keys = [k.job(job_id), k.ready, k.scheduled, k.marker]
-        return self.scripts.enqueue, keys, [job_id, delay_ms, *fields]
+        keys = [k.job(job_id), k.ready, k.scheduled, k.marker, k.prioritized, k.priority_seq]
+        return self.scripts.enqueue, keys, [job_id, *when, *fields]
 
-    def enqueue(self, queue: str, job_id: str, delay_ms: int, fields: Sequence) -> Any:
-        """Add one job. Returns 1, or the state of the job already holding the id."""
+    def enqueue(self, queue: str, job_id: str, when: When, fields: Sequence) -> Any:
+        """Add one job; ``when`` is (delay ms, priority). Returns 1, or the
+        state of the job already holding the id."""
         self._register_queue(queue)
-        return self._run(self._enqueue(queue, job_id, delay_ms, fields))
+        return self._run(self._enqueue(queue, job_id, when, fields))
 
-    async def aenqueue(self, queue: str, job_id: str, delay_ms: int, fields: Sequence) -> Any:
+    async def aenqueue(self, queue: str, job_id: str, when: When, fields: Sequence) -> Any:
         await self._aregister_queue(queue)
-        return await self._arun(self._enqueue(queue, job_id, delay_ms, fields))
+        return await self._arun(self._enqueue(queue, job_id, when, fields))
 
-    def _enqueue_many(self, queue: str, delay_ms: int, jobs: Sequence[tuple[str, list]]) -> Call:
+    def _enqueue_many(self, queue: str, when: When, jobs: Sequence[tuple[str, list]]) -> Call:
         k = queue_keys(queue)
-        width = len(jobs[0][1])
-        args: list[Any] = [delay_ms, width]
+        args: list[Any] = [*when, len(jobs[0][1])]
         for job_id, fields in jobs:
             args.append(job_id)
             args.extend(fields)
-        return self.scripts.enqueue_many, [k.job_prefix, k.ready, k.scheduled, k.marker], args
+        keys = [k.job_prefix, k.ready, k.scheduled, k.marker, k.prioritized, k.priority_seq]
+        return self.scripts.enqueue_many, keys, args
 
-    def enqueue_many(self, queue: str, delay_ms: int, jobs: Sequence[tuple[str, list]]) -> list:
+    def enqueue_many(self, queue: str, when: When, jobs: Sequence[tuple[str, list]]) -> list:
         """Add a batch of jobs (all with the same fields) in one round trip."""
         self._register_queue(queue)
-        return self._run(self._enqueue_many(queue, delay_ms, jobs))
+        return self._run(self._enqueue_many(queue, when, jobs))
 
-    async def aenqueue_many(self, queue: str, delay_ms: int, jobs: Sequence) -> list:
+    async def aenqueue_many(self, queue: str, when: When, jobs: Sequence) -> list:
         await self._aregister_queue(queue)
-        return await self._arun(self._enqueue_many(queue, delay_ms, jobs))
+        return await self._arun(self._enqueue_many(queue, when, jobs))
 
     def _register_queue(self, queue: str) -> None:
         # The registry is a global key, outside the queue's slot: a separate
@@ -166,11 +168,11 @@ class Store:
     def counts(self, queue: str) -> dict[str, int]:
         k = queue_keys(queue)
         pipe = self.clients.sync.pipeline(transaction=False)
-        pipe.llen(k.ready).zcard(k.scheduled).zcard(k.active)
+        pipe.llen(k.ready).zcard(k.prioritized).zcard(k.scheduled).zcard(k.active)
         pipe.zcard(k.completed).zcard(k.failed)
-        queued, scheduled, active, completed, failed = pipe.execute()
+        ready, prioritized, scheduled, active, completed, failed = pipe.execute()
         return {
-            "queued": queued,
+            "queued": ready + prioritized,
             "scheduled": scheduled,
             "active": active,
             "completed": completed,
@@ -182,7 +184,8 @@ class Store:
         k = queue_keys(queue)
         client = self.clients.sync
         deleted = 0
-        batch = [k.ready, k.scheduled, k.active, k.completed, k.failed, k.marker]
+        batch = [k.ready, k.prioritized, k.priority_seq, k.scheduled, k.active, k.completed,
+                 k.failed, k.marker]  # fmt: skip
         for key in client.scan_iter(match=k.job_prefix + "*", count=1000):
             batch.append(key)
             if len(batch) >= 1000:
@@ -198,7 +201,8 @@ class Store:
 
     def _retry(self, queue: str, job_id: str) -> Call:
         k = queue_keys(queue)
-        return self.scripts.retry, [k.job(job_id), k.ready, k.failed, k.marker], [job_id]
+        keys = [k.job(job_id), k.ready, k.failed, k.marker, k.prioritized, k.priority_seq]
+        return self.scripts.retry, keys, [job_id]
 
     def retry(self, queue: str, job_id: str) -> Any:
         """Re-queue a failed job. Returns 1, or the job's state ('' if missing)."""
@@ -243,7 +247,7 @@ class Store:
     def _fetch(self, queue, worker_id, want, lease_ms, max_stalls, outcomes) -> Call:
         k = queue_keys(queue)
         keys = [k.job_prefix, k.ready, k.active, k.scheduled, k.completed, k.failed, k.marker,
-                k.done_prefix]  # fmt: skip
+                k.done_prefix, k.prioritized, k.priority_seq]  # fmt: skip
         args: list[Any] = [worker_id, lease_ms, want, max_stalls, len(outcomes)]
         for outcome in outcomes:
             args.extend(outcome)

@@ -10,6 +10,8 @@ KEYS[5]  completed zset
 KEYS[6]  failed zset
 KEYS[7]  marker zset
 KEYS[8]  done list prefix (tarefa:{q}:done:): + job id -> list job.result() waits on
+KEYS[9]  prioritized zset
+KEYS[10] priority arrival counter
 ARGV[1]  worker id
 ARGV[2]  lease in ms: how long a lease lasts unless the worker renews it
 ARGV[3]  how many jobs to lease at most (0: only record outcomes)
@@ -32,6 +34,7 @@ local prefix = KEYS[1]
 local keys = {
   ready = KEYS[2], active = KEYS[3], scheduled = KEYS[4],
   completed = KEYS[5], failed = KEYS[6], marker = KEYS[7], done_prefix = KEYS[8],
+  prioritized = KEYS[9], priority_seq = KEYS[10],
 }
 local worker, lease_ms, want = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
@@ -53,8 +56,15 @@ end
 redis.call('ZREMRANGEBYSCORE', keys.completed, '-inf', now)
 
 local leased = {}
-local popped = want > 0 and redis.call('RPOP', keys.ready, want)
-if popped then
+-- Jobs with no priority first (the ready list), then by priority.
+local popped = want > 0 and redis.call('RPOP', keys.ready, want) or {}
+if #popped < want then
+  local by_priority = redis.call('ZPOPMIN', keys.prioritized, want - #popped)
+  for i = 1, #by_priority, 2 do
+    popped[#popped + 1] = by_priority[i]
+  end
+end
+if #popped > 0 then
   local deadline = now + lease_ms
   for _, id in ipairs(popped) do
     local job_key = prefix .. id
@@ -78,7 +88,7 @@ if popped then
   end
 end
 -- Work left over (or not taken: no free slot here): wake an idle worker.
-if redis.call('LLEN', keys.ready) > 0 then
+if redis.call('LLEN', keys.ready) > 0 or redis.call('ZCARD', keys.prioritized) > 0 then
   wake(keys.marker)
 end
 
