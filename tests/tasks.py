@@ -124,3 +124,22 @@ def raises_keyboard_interrupt() -> None:
 @app.task(retries=0)
 async def raises_system_exit() -> None:
     raise SystemExit(3)
+
+
+@app.task
+async def report_progress(steps: int) -> int:
+    for step in range(1, steps + 1):
+        current_job().progress(step / steps, f"step {step} of {steps}")
+    return steps
+
+
+@app.task
+def report_progress_sync(steps: int) -> int:
+    for step in range(1, steps + 1):
+        current_job().progress(step / steps, f"step {step} of {steps}")
+    return steps
+
+
+@app.task(retries=0)
+def bad_progress() -> None:
+    current_job().progress("half")

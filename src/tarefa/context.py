@@ -1,10 +1,22 @@
-"""``current_job()``: what a running job can know about itself."""
+"""``current_job()``: what a running job can know about itself, and how it
+reports its progress."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import orjson
+
+if TYPE_CHECKING:
+    from .store import Store
+
+log = logging.getLogger("tarefa.job")
 
 
 @dataclass(frozen=True)
@@ -13,7 +25,46 @@ class JobContext:
     queue: str
     task: str
     attempt: int  # 1 on the first run, 2 on the first retry...
-    logger: logging.Logger = field(repr=False, default=logging.getLogger("tarefa.job"))
+    logger: logging.Logger = field(repr=False, default=log)
+    store: Store | None = field(repr=False, default=None)
+    token: bytes = field(repr=False, default=b"")
+    _sending: set = field(repr=False, default_factory=set)  # progress still on its way
+
+    def progress(self, value: float, message: str | None = None) -> None:
+        """Report how far the job got (e.g. 0.5, "OCR done"); readable at once
+        as ``job.progress``. From an async job it is sent in the background, so
+        it never blocks the event loop."""
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise TypeError(f"progress value must be a finite number, not {value!r}")
+        if message is not None and not isinstance(message, str):
+            raise TypeError(f"progress message must be a str, not {type(message).__name__}")
+        if self.store is None:
+            return  # run inline, outside a worker: nothing to report to
+        report = orjson.dumps({"value": value, "message": message, "at": int(time.time() * 1000)})
+        args = (self.queue, self.id, self.token, report)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a sync job, in a worker thread
+            self.store.progress(*args)
+        else:
+            sending = loop.create_task(self.store.aprogress(*args))
+            self._sending.add(sending)
+            sending.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task) -> None:
+        self._sending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("progress report failed: %r", task.exception())
+
+    async def flush(self) -> None:
+        """Wait for progress reports still on their way (before the job's end
+        is reported, so the last progress is stored)."""
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
 
 
 _current: ContextVar[JobContext | None] = ContextVar("tarefa_current_job", default=None)

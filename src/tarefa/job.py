@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import orjson
+
 from .errors import JobCancelled, JobFailed, JobNotFound, TarefaError
 from .serializer import load_error
 
@@ -55,6 +57,7 @@ class JobInfo:
     finished_at: datetime | None
     worker: str | None
     error: dict[str, str] | None  # type, message, traceback of the last failure
+    progress: dict | None  # the last reported: value, message, at (ms)
 
     @classmethod
     def from_hash(cls, queue: str, job_id: str, raw: dict[str, bytes]) -> JobInfo:
@@ -70,6 +73,7 @@ class JobInfo:
             finished_at=_ms_to_datetime(raw.get("finished_at")),
             worker=raw["worker"].decode() if "worker" in raw else None,
             error=load_error(raw["error"]) if "error" in raw else None,
+            progress=orjson.loads(raw["progress"]) if "progress" in raw else None,
         )
 
 
@@ -162,3 +166,8 @@ class Job(Generic[R]):
     @property
     def error(self) -> dict[str, Any] | None:
         return self.info().error
+
+    @property
+    def progress(self) -> dict[str, Any] | None:
+        """The last progress the job reported: {"value", "message", "at"}."""
+        return self.info().progress

@@ -36,6 +36,50 @@ def test_current_job_inside_a_job(app, run_worker):
     assert job.result(1) == {"id": job.id, "queue": "ctx", "task": whoami.name, "attempt": 1}
 
 
+@pytest.mark.parametrize("task", [tasks.report_progress, tasks.report_progress_sync])
+def test_progress_is_stored_and_readable_from_the_job(app, run_worker, task):
+    job = task.enqueue(4)
+    assert job.progress is None
+    run_worker()
+    assert job.result(1) == 4
+    progress = job.progress
+    assert (progress["value"], progress["message"]) == (1.0, "step 4 of 4")
+    assert progress["at"] > 0
+
+
+def test_progress_from_a_running_job_is_visible_while_it_runs(app, r):
+    """A progress report lands while the job still runs (it is not held back)."""
+    job = tasks.hold.enqueue("p")
+    worker = Worker(app, concurrency=2)
+    thread = threading.Thread(target=asyncio.run, args=(worker.run(),))
+    thread.start()
+    try:
+        assert r.blpop(["test:started"], timeout=10)
+        leased = app.store.job("default", job.id)
+        assert app.store.progress("default", job.id, leased["lease"], b'{"value": 0.5}')
+        assert job.progress == {"value": 0.5}
+        assert not app.store.progress("default", job.id, b"999", b'{"value": 1}')  # stale
+        r.rpush("test:release:p", 1)
+        assert job.result(timeout=10) == "p"
+    finally:
+        worker.stop()
+        thread.join(10)
+
+
+def test_current_job_outside_a_job_is_a_clear_error():
+    from tarefa import current_job
+
+    with pytest.raises(RuntimeError, match="only available inside a running job"):
+        current_job()
+
+
+def test_a_bad_progress_value_fails_the_job_clearly(app, run_worker):
+    job = tasks.bad_progress.enqueue()
+    run_worker()
+    assert job.error["type"] == "TypeError"
+    assert "progress value must be a finite number" in job.error["message"]
+
+
 def test_retries_with_backoff_then_succeeds(app, run_worker):
     job = flaky.enqueue("k", 2)
     run_worker()

@@ -88,6 +88,7 @@ class Scripts:
         self.enqueue_many = load("enqueue_many")
         self.fetch = load("fetch")
         self.heartbeat = load("heartbeat")
+        self.progress = load("progress")
         self.recover = load("recover")
         self.requeue = load("requeue")
         self.retry = load("retry")

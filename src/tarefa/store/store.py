@@ -211,6 +211,18 @@ class Store:
     async def aretry(self, queue: str, job_id: str) -> Any:
         return await self._arun(self._retry(queue, job_id))
 
+    # -- progress, reported by a running job -----------------------------------
+
+    def _progress(self, queue: str, job_id: str, token: bytes, progress: bytes) -> Call:
+        return self.scripts.progress, [queue_keys(queue).job(job_id)], [token, progress]
+
+    def progress(self, queue: str, job_id: str, token: bytes, progress: bytes) -> bool:
+        """Store a running attempt's progress; False if it no longer holds the job."""
+        return self._run(self._progress(queue, job_id, token, progress)) == 1
+
+    async def aprogress(self, queue: str, job_id: str, token: bytes, progress: bytes) -> bool:
+        return await self._arun(self._progress(queue, job_id, token, progress)) == 1
+
     # -- waiting for a job's end ----------------------------------------------
 
     def _wait(self, queue: str, job_id: str) -> Call:

@@ -85,7 +85,8 @@ async def execute(
     except TypeError as exc:
         return _failed("ArgumentError", f"{task.name}: {exc}")
 
-    token = _current.set(JobContext(job.id, queue, task.name, job.attempts))
+    context = JobContext(job.id, queue, task.name, job.attempts, store=app.store, token=job.token)
+    token = _current.set(context)
     try:
         result = await _call(task, args, kwargs, options.timeout, executor, thread_outlived)
     except Retry as exc:
@@ -96,6 +97,7 @@ async def execute(
         return _retry_or_fail(job, options, exc, None)
     finally:
         _current.reset(token)
+        await context.flush()
 
     try:
         value = app.serializer.dumps(result)
