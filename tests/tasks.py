@@ -143,3 +143,13 @@ def report_progress_sync(steps: int) -> int:
 @app.task(retries=0)
 def bad_progress() -> None:
     current_job().progress("half")
+
+
+@app.task(retries=0)
+def until_cancelled(tag: str) -> str:
+    """A long sync job that checks for cancellation between steps."""
+    r().rpush("test:started", tag)
+    while not current_job().cancelled:
+        time.sleep(0.01)  # one step of the job's own work
+    r().rpush("test:runs", f"{tag} stopped")
+    return "stopped"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -29,6 +30,13 @@ class JobContext:
     store: Store | None = field(repr=False, default=None)
     token: bytes = field(repr=False, default=b"")
     _sending: set = field(repr=False, default_factory=set)  # progress still on its way
+    _cancel: threading.Event = field(repr=False, default_factory=threading.Event)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the job was cancelled (or its lease taken over): a long
+        sync job should check it and return early; its outcome is discarded."""
+        return self._cancel.is_set()
 
     def progress(self, value: float, message: str | None = None) -> None:
         """Report how far the job got (e.g. 0.5, "OCR done"); readable at once

@@ -149,6 +149,22 @@ class Job(Generic[R]):
             raise JobCancelled(f"job {self.id} was cancelled")
         raise TimeoutError(f"job {self.id} has not finished within {timeout} s (it is {state})")
 
+    def cancel(self, keep: float = 3600) -> bool:
+        """Cancel the job unless it has ended: a queued or scheduled job never
+        runs; a running one is stopped (async jobs within one heartbeat; a sync
+        job sees ``current_job().cancelled``) and its outcome is discarded.
+        Returns False when the job had already ended. Kept ``keep`` seconds."""
+        return self._check_cancelled(self.app.store.cancel(self.queue, self.id, int(keep * 1000)))
+
+    async def acancel(self, keep: float = 3600) -> bool:
+        reply = await self.app.store.acancel(self.queue, self.id, int(keep * 1000))
+        return self._check_cancelled(reply)
+
+    def _check_cancelled(self, reply: Any) -> bool:
+        if reply == b"":
+            raise JobNotFound(f"no job {self.id} in queue {self.queue!r}")
+        return reply == 1
+
     def retry(self) -> None:
         """Run a failed job again (out of the dead-letter set), attempts reset."""
         self._check_retried(self.app.store.retry(self.queue, self.id))

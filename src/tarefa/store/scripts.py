@@ -84,6 +84,7 @@ class Scripts:
     """Every script tarefa runs, assembled once per process."""
 
     def __init__(self) -> None:
+        self.cancel = load("cancel")
         self.enqueue = load("enqueue")
         self.enqueue_many = load("enqueue_many")
         self.fetch = load("fetch")

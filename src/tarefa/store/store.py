@@ -223,6 +223,19 @@ class Store:
     async def aprogress(self, queue: str, job_id: str, token: bytes, progress: bytes) -> bool:
         return await self._arun(self._progress(queue, job_id, token, progress)) == 1
 
+    def _cancel(self, queue: str, job_id: str, keep_ms: int) -> Call:
+        k = queue_keys(queue)
+        keys = [k.job(job_id), k.ready, k.prioritized, k.scheduled, k.active,
+                k.done_signal(job_id)]  # fmt: skip
+        return self.scripts.cancel, keys, [job_id, keep_ms]
+
+    def cancel(self, queue: str, job_id: str, keep_ms: int) -> Any:
+        """Cancel a job that has not ended: 1, or its state (b'' if missing)."""
+        return self._run(self._cancel(queue, job_id, keep_ms))
+
+    async def acancel(self, queue: str, job_id: str, keep_ms: int) -> Any:
+        return await self._arun(self._cancel(queue, job_id, keep_ms))
+
     # -- waiting for a job's end ----------------------------------------------
 
     def _wait(self, queue: str, job_id: str) -> Call:

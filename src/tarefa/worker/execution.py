@@ -63,11 +63,12 @@ def _options(task_options: TaskOptions, overrides: bytes) -> TaskOptions:
 
 
 async def execute(
-    app: App, queue: str, job: Leased, executor: Executor, thread_outlived=None
+    app: App, queue: str, job: Leased, executor: Executor, *, cancel=None, thread_outlived=None
 ) -> Outcome:
-    """Run ``job`` to its outcome. Only the worker's own cancellation (shutdown)
-    propagates; ``thread_outlived(future)`` is told of a sync job whose thread
-    runs on after its timeout."""
+    """Run ``job`` to its outcome. Only the worker's own cancellation (shutdown,
+    a lost lease) propagates; ``cancel`` is the event ``current_job().cancelled``
+    reads; ``thread_outlived(future)`` is told of a sync job whose thread runs on
+    after its timeout."""
     task = app.tasks.get(job.task)
     if task is None or task.fn is None:
         return _failed(
@@ -86,6 +87,8 @@ async def execute(
         return _failed("ArgumentError", f"{task.name}: {exc}")
 
     context = JobContext(job.id, queue, task.name, job.attempts, store=app.store, token=job.token)
+    if cancel is not None:
+        object.__setattr__(context, "_cancel", cancel)
     token = _current.set(context)
     try:
         result = await _call(task, args, kwargs, options.timeout, executor, thread_outlived)

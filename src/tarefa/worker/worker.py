@@ -24,6 +24,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -49,6 +50,7 @@ class Running:
     queue: str
     job: Leased
     task: asyncio.Task | None
+    cancel: threading.Event | None = None  # what current_job().cancelled reads
 
 
 class Worker:
@@ -239,16 +241,22 @@ class Worker:
             if self._stopping or self._free_slots() <= 0:
                 surplus.append(Running(queue, job, None))
             else:
-                task = asyncio.create_task(self._run_job(queue, job))
-                self.running[job.id, job.token] = Running(queue, job, task)
+                cancel = threading.Event()
+                task = asyncio.create_task(self._run_job(queue, job, cancel))
+                self.running[job.id, job.token] = Running(queue, job, task, cancel)
         if surplus:
             await retrying(self._hand_back, surplus, give_up_after=30)
 
-    async def _run_job(self, queue: str, job: Leased) -> None:
+    async def _run_job(self, queue: str, job: Leased, cancel: threading.Event) -> None:
         try:
             outcome: Outcome = await execute(
-                self.app, queue, job, self._executor, self._thread_outlived
-            )
+                self.app, queue, job, self._executor,
+                cancel=cancel, thread_outlived=self._thread_outlived,
+            )  # fmt: skip
+        except asyncio.CancelledError:  # stopped: its lease was lost, or shutdown
+            self.running.pop((job.id, job.token), None)
+            self._changed.set()
+            return
         except Exception as exc:  # a bug of tarefa's own: still report the job
             log.exception("job %s: internal error", job.id)
             outcome = Outcome("failed", dump_error("InternalError", repr(exc)), 0)
@@ -342,10 +350,25 @@ class Worker:
 
     async def _heartbeat(self) -> None:
         for queue, leases in _leases_by_queue(self.running.values()).items():
-            for job_id in await self.store.heartbeat(queue, self.lease_ms, leases):
-                log.warning("job %s: lease lost (taken over or cancelled)", job_id)
+            lost = set(await self.store.heartbeat(queue, self.lease_ms, leases))
+            if lost:
+                self._stop_lost(queue, lost)
         await self._recover()
         await self.store.beat_worker(self.id, self.lease_ms, len(self.running))
+
+    def _stop_lost(self, queue: str, lost: set[str]) -> None:
+        """Jobs whose lease this worker lost (cancelled, or taken over after it
+        expired): whatever they report is discarded, so stop them. An async job
+        is cancelled; a sync one sees ``current_job().cancelled``."""
+        for running in list(self.running.values()):
+            if running.queue == queue and running.job.id in lost:
+                log.warning(
+                    "job %s: lease lost (cancelled or taken over); stopping it", running.job.id
+                )
+                running.cancel.set()
+                task = self.app.tasks.get(running.job.task)
+                if task is not None and task.is_async:
+                    running.task.cancel()
 
     async def _recover(self) -> None:
         """Move other workers' expired leases back to ready, and fetch them:
