@@ -29,7 +29,8 @@ class JobContext:
     logger: logging.Logger = field(repr=False, default=log)
     store: Store | None = field(repr=False, default=None)
     token: bytes = field(repr=False, default=b"")
-    _sending: set = field(repr=False, default_factory=set)  # progress still on its way
+    # Progress from an async job: the latest report not sent yet, and its sender.
+    _outbox: dict = field(repr=False, default_factory=dict)
     _cancel: threading.Event = field(repr=False, default_factory=threading.Event)
 
     @property
@@ -59,20 +60,26 @@ class JobContext:
         except RuntimeError:  # a sync job, in a worker thread
             self.store.progress(*args)
         else:
-            sending = loop.create_task(self.store.aprogress(*args))
-            self._sending.add(sending)
-            sending.add_done_callback(self._sent)
+            self._outbox["latest"] = args
+            sender = self._outbox.get("sender")
+            if sender is None or sender.done():
+                self._outbox["sender"] = loop.create_task(self._send_latest())
 
-    def _sent(self, task: asyncio.Task) -> None:
-        self._sending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("progress report failed: %r", task.exception())
+    async def _send_latest(self) -> None:
+        """Send reports one at a time, always the latest: in order, and a burst
+        of quick reports costs one round trip, not one each."""
+        while (args := self._outbox.pop("latest", None)) is not None:
+            try:
+                await self.store.aprogress(*args)
+            except Exception as exc:  # progress is best effort: the job goes on
+                log.warning("progress report failed: %r", exc)
 
     async def flush(self) -> None:
-        """Wait for progress reports still on their way (before the job's end
+        """Wait for the progress report still on its way (before the job's end
         is reported, so the last progress is stored)."""
-        if self._sending:
-            await asyncio.gather(*self._sending, return_exceptions=True)
+        sender = self._outbox.get("sender")
+        if sender is not None:
+            await sender
 
 
 _current: ContextVar[JobContext | None] = ContextVar("tarefa_current_job", default=None)

@@ -37,6 +37,7 @@ from ..serializer import dump_error
 from ..store import Leased
 from ..store.keys import check_queue_name
 from .execution import Outcome, execute
+from .heartbeat import heartbeat_loop, leases_by_queue, recover
 from .reconnect import REDIS_ERRORS, Backoff, retrying
 
 log = logging.getLogger("tarefa.worker")
@@ -136,12 +137,12 @@ class Worker:
             except (ValueError, RuntimeError):  # not the main thread
                 pass
         await retrying(self._register)
-        await retrying(self._recover)
+        await retrying(recover, self)
         log.info(
             "worker %s: queues %s, concurrency %d%s",
             self.id, ",".join(self.queues), self.concurrency, ", burst" if self.burst else "",
         )  # fmt: skip
-        heartbeat = asyncio.create_task(self._heartbeat_loop())
+        heartbeat = asyncio.create_task(heartbeat_loop(self))
         self._blocker = self.store.blocking_client()
         try:
             await self._exchange_loop()
@@ -229,6 +230,10 @@ class Worker:
 
     def _pending(self) -> bool:
         return any(self.outcomes.values())
+
+    def wake(self) -> None:
+        """Have the exchange loop look again at once (something changed)."""
+        self._changed.set()
 
     def _free_slots(self) -> int:
         return self.concurrency - len(self.running) - self.stuck_threads
@@ -335,50 +340,6 @@ class Worker:
         except TimeoutError:
             pass
 
-    # -- heartbeat --------------------------------------------------------------
-
-    async def _heartbeat_loop(self) -> None:
-        interval = self.lease_ms / 4000
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self._heartbeat()
-            except REDIS_ERRORS as exc:
-                log.warning("heartbeat failed, will retry: %s", exc)
-            except Exception:  # never let the heartbeat die
-                log.exception("heartbeat failed")
-
-    async def _heartbeat(self) -> None:
-        for queue, leases in _leases_by_queue(self.running.values()).items():
-            lost = set(await self.store.heartbeat(queue, self.lease_ms, leases))
-            if lost:
-                self._stop_lost(queue, lost)
-        await self._recover()
-        await self.store.beat_worker(self.id, self.lease_ms, len(self.running))
-
-    def _stop_lost(self, queue: str, lost: set[str]) -> None:
-        """Jobs whose lease this worker lost (cancelled, or taken over after it
-        expired): whatever they report is discarded, so stop them. An async job
-        is cancelled; a sync one sees ``current_job().cancelled``."""
-        for running in list(self.running.values()):
-            if running.queue == queue and running.job.id in lost:
-                log.warning(
-                    "job %s: lease lost (cancelled or taken over); stopping it", running.job.id
-                )
-                running.cancel.set()
-                task = self.app.tasks.get(running.job.task)
-                if task is not None and task.is_async:
-                    running.task.cancel()
-
-    async def _recover(self) -> None:
-        """Move other workers' expired leases back to ready, and fetch them:
-        the wake-up the recovery sends may go to a frozen worker's connection."""
-        for queue in self.queues:
-            recovered = await self.store.recover(queue, max_stalls=self.max_stalls)
-            if recovered:
-                log.warning("queue %s: recovered %d jobs from dead workers", queue, recovered)
-                self._changed.set()
-
     # -- shutdown -----------------------------------------------------------------
 
     async def _shutdown(self) -> None:
@@ -417,7 +378,7 @@ class Worker:
                 await self._watch  # it is handing back what it leased: let it
 
     async def _hand_back(self, jobs: list[Running]) -> None:
-        for queue, leases in _leases_by_queue(jobs).items():
+        for queue, leases in leases_by_queue(jobs).items():
             count = await self.store.requeue(queue, leases)
             log.info("queue %s: handed back %s jobs", queue, count)
 
@@ -433,11 +394,3 @@ class Worker:
                     log.error("could not report %d outcomes: Redis unreachable", lost)
                     return
                 await asyncio.sleep(backoff.next(exc))
-
-
-def _leases_by_queue(jobs) -> dict[str, list[tuple[str, bytes]]]:
-    """(job id, lease token) pairs grouped by queue: one script call per queue."""
-    by_queue: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
-    for running in list(jobs):
-        by_queue[running.queue].append((running.job.id, running.job.token))
-    return by_queue

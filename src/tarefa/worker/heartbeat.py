@@ -1,0 +1,74 @@
+"""The heartbeat: what keeps a worker's leases alive and finds dead workers' jobs.
+
+Every lease / 4 seconds, one call per queue renews the leases of all the jobs
+this worker runs. A lease it no longer holds (the job was cancelled, or its
+lease ran out and another worker took it over) means the job's outcome will be
+discarded: the job is stopped. Then expired leases of other workers go back to
+ready, and the worker's own registration is renewed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from .reconnect import REDIS_ERRORS
+
+if TYPE_CHECKING:
+    from .worker import Running, Worker
+
+log = logging.getLogger("tarefa.worker")
+
+
+async def heartbeat_loop(worker: Worker) -> None:
+    interval = worker.lease_ms / 4000
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await beat(worker)
+        except REDIS_ERRORS as exc:
+            log.warning("heartbeat failed, will retry: %s", exc)
+        except Exception:  # never let the heartbeat die
+            log.exception("heartbeat failed")
+
+
+async def beat(worker: Worker) -> None:
+    for queue, leases in leases_by_queue(worker.running.values()).items():
+        lost = set(await worker.store.heartbeat(queue, worker.lease_ms, leases))
+        if lost:
+            stop_lost(worker, queue, lost)
+    await recover(worker)
+    await worker.store.beat_worker(worker.id, worker.lease_ms, len(worker.running))
+
+
+def stop_lost(worker: Worker, queue: str, lost: set[str]) -> None:
+    """Stop the jobs whose lease this worker lost: an async job is cancelled, a
+    sync one sees ``current_job().cancelled``."""
+    for running in list(worker.running.values()):
+        if running.queue == queue and running.job.id in lost:
+            log.warning("job %s: lease lost (cancelled or taken over)", running.job.id)
+            running.cancel.set()
+            task = worker.app.tasks.get(running.job.task)
+            if task is not None and task.is_async:
+                running.task.cancel()
+
+
+async def recover(worker: Worker) -> None:
+    """Move other workers' expired leases back to ready, and fetch them: the
+    wake-up the recovery sends may go to a frozen worker's connection."""
+    for queue in worker.queues:
+        recovered = await worker.store.recover(queue, max_stalls=worker.max_stalls)
+        if recovered:
+            log.warning("queue %s: recovered %d jobs from dead workers", queue, recovered)
+            worker.wake()
+
+
+def leases_by_queue(jobs: Iterable[Running]) -> dict[str, list[tuple[str, bytes]]]:
+    """(job id, lease token) pairs grouped by queue: one script call per queue."""
+    by_queue: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+    for running in list(jobs):
+        by_queue[running.queue].append((running.job.id, running.job.token))
+    return by_queue
