@@ -153,3 +153,15 @@ def until_cancelled(tag: str) -> str:
         time.sleep(0.01)  # one step of the job's own work
     r().rpush("test:runs", f"{tag} stopped")
     return "stopped"
+
+
+@app.task(queue="cron-test", cron="* * * * * *")  # every second
+def every_second() -> str:
+    r().rpush("test:cron", current_job().id)
+    return current_job().id
+
+
+@app.task(queue="cron-hourly", cron="0 * * * *", tz="America/Sao_Paulo")
+def hourly() -> str:
+    r().rpush("test:cron", current_job().id)
+    return current_job().id

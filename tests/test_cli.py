@@ -28,7 +28,7 @@ def tarefa(*args: str, env: dict | None = None, cwd=ROOT, timeout=60):
 def test_help_lists_the_commands():
     out = tarefa("--help")
     assert out.returncode == 0
-    for command in ("worker", "info", "demo", "embedded"):
+    for command in ("worker", "info", "cron", "demo", "embedded"):
         assert command in out.stdout
 
 
@@ -88,6 +88,16 @@ def test_a_bad_tarefa_url_is_a_usage_error(r):
         assert out.returncode == 2, out.stderr
         assert "TAREFA_URL must start with redis://" in out.stderr
         assert "Traceback" not in out.stderr
+
+
+def test_cron_lists_schedules_with_their_next_run(r):
+    out = tarefa("cron", "tests.tasks:app")
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if "tests.tasks:" in line]
+    assert any("hourly" in row and "0 * * * *" in row and "America/Sao_Paulo" in row
+               for row in rows)  # fmt: skip
+    assert any("every_second" in row for row in rows)
+    assert tarefa("cron", "tests.tasks:nothing").returncode == 2
 
 
 def test_demo_runs_its_jobs_and_shows_the_counts(app, tmp_path):

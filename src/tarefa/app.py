@@ -108,6 +108,14 @@ class App:
             if not callable(fn):
                 raise TypeError(f"@app.task needs a function, not {type(fn).__name__}")
             task = Task(self, fn, name or task_name(fn), task_options)
+            if task_options.cron and task._arity != 0:
+                try:
+                    task.signature.bind()
+                except TypeError:
+                    raise TypeError(
+                        f"cron task {task.name} is called with no arguments: "
+                        "give its parameters defaults"
+                    ) from None
             if task.name in self.tasks and self.tasks[task.name].fn is not fn:
                 raise ValueError(f"two tasks are named {task.name!r}; give one a name=")
             self.tasks[task.name] = task
@@ -157,7 +165,7 @@ class App:
 
 
 def _task_options(options: dict[str, Any]) -> dict[str, Any]:
-    task_opts, call_opts = _parse_call_options(options)
+    task_opts, call_opts = _parse_call_options(options, schedule=True)
     if call_opts:
         raise TypeError(f"{', '.join(call_opts)} is set per call, with task.with_options(...)")
     return task_opts

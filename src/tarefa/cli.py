@@ -16,7 +16,8 @@ from .app import App, load_app
 from .store import Embedded, EmbeddedError, Store
 from .store.connection import redacted
 
-console = Console()
+# Piped into a script or a log: no 80-column wrapping or truncation.
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def _load(path: str) -> App:
@@ -114,6 +115,28 @@ def info(url: str | None) -> None:
         raise click.UsageError(str(exc)) from None
     except redis.RedisError as exc:
         raise click.ClickException(f"cannot reach Redis at {redacted(store.url)}: {exc}") from None
+
+
+@main.command()
+@click.argument("app_path", metavar="APP")
+def cron(app_path: str) -> None:
+    """The cron schedules of APP, with their next run."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from .worker.scheduler import next_tick
+
+    app = _load(app_path)
+    table = Table(title="cron schedules")
+    for column in ("task", "schedule", "time zone", "queue", "next run (UTC)"):
+        table.add_column(column)
+    now = datetime.now(UTC)
+    for task in sorted(app.tasks.values(), key=lambda t: t.name):
+        if task.options.cron:
+            nxt = datetime.fromtimestamp(next_tick(task, now), UTC).isoformat(timespec="seconds")
+            table.add_row(task.name, task.options.cron, task.options.tz, task.options.queue, nxt)
+    console.print(table)
 
 
 @main.command()

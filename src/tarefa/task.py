@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
+from croniter import croniter
 
 from .job import Job
 from .store.keys import check_queue_name
@@ -44,6 +46,8 @@ class TaskOptions:
     backoff: float = 1.0  # first retry delay (s); doubles each attempt, with jitter
     backoff_max: float = 3600.0
     result_ttl: float | None = DEFAULT_RESULT_TTL  # 0: drop at once; None: keep forever
+    cron: str | None = None  # run on this schedule ("0 * * * *"; a 6th field: seconds)
+    tz: str = "UTC"  # the time zone the cron schedule is read in
 
     def __post_init__(self) -> None:
         check_queue_name(self.queue)
@@ -52,6 +56,15 @@ class TaskOptions:
             _check_number("timeout", self.timeout, positive=True)
         _check_number("backoff", self.backoff)
         _check_number("backoff_max", self.backoff_max)
+        if self.cron is not None:
+            if not isinstance(self.cron, str) or not croniter.is_valid(self.cron):
+                raise ValueError(
+                    f"cron must be a cron expression like '0 * * * *', not {self.cron!r}"
+                )
+            try:
+                ZoneInfo(self.tz)
+            except (ZoneInfoNotFoundError, ValueError, TypeError):
+                raise ValueError(f"unknown time zone tz={self.tz!r}") from None
         if self.result_ttl is not None:
             _check_number("result_ttl", self.result_ttl)
             if self.result_ttl > TEN_YEARS:
@@ -94,11 +107,18 @@ class CallOptions:
         return reply == 1 or self.job_id is None
 
 
-def _parse_call_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+SCHEDULE_OPTIONS = {"cron", "tz"}  # set on @app.task only
+
+
+def _parse_call_options(
+    options: dict[str, Any], *, schedule: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split ``with_options`` keywords into task and call options, checked."""
     task_fields = set(TaskOptions.__dataclass_fields__)
     task_opts, call_opts = {}, {}
     for name, value in options.items():
+        if name in SCHEDULE_OPTIONS and not schedule:
+            raise TypeError(f"{name} is set on @app.task, not per call")
         if name in task_fields:
             task_opts[name] = value
         elif name == "job_id":

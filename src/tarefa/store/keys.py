@@ -41,6 +41,7 @@ class QueueKeys:
     name: str
     job_prefix: str  # + job id -> hash with the job's fields
     done_prefix: str  # + job id -> list a finishing job pushes to, for job.result()
+    cron_prefix: str  # + task name -> the latest tick it was scheduled for
     ready: str  # list of ids ready to run (LPUSH in, RPOP out: FIFO)
     prioritized: str  # zset of ready ids with a priority: score = priority, then arrival
     priority_seq: str  # counter of prioritized arrivals (FIFO within a priority)
@@ -53,6 +54,9 @@ class QueueKeys:
     def job(self, job_id: str) -> str:
         return self.job_prefix + job_id
 
+    def cron_mark(self, task: str) -> str:
+        return self.cron_prefix + task
+
     def done_signal(self, job_id: str) -> str:
         return self.done_prefix + job_id
 
@@ -64,6 +68,7 @@ def queue_keys(queue: str) -> QueueKeys:
         name=queue,
         job_prefix=base + "job:",
         done_prefix=base + "done:",
+        cron_prefix=base + "cron:",
         ready=base + "ready",
         prioritized=base + "prioritized",
         priority_seq=base + "priority_seq",

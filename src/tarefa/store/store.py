@@ -236,6 +236,16 @@ class Store:
     async def acancel(self, queue: str, job_id: str, keep_ms: int) -> Any:
         return await self._arun(self._cancel(queue, job_id, keep_ms))
 
+    # -- cron marks ---------------------------------------------------------------
+
+    async def cron_last(self, queue: str, task: str) -> int | None:
+        raw = await self.clients.aio.get(queue_keys(queue).cron_mark(task))
+        return int(raw) if raw else None
+
+    async def cron_mark(self, queue: str, task: str, tick: int) -> int:
+        keys = [queue_keys(queue).cron_mark(task)]
+        return await self.scripts.cron_mark.acall(self.clients.aio, keys, [tick])
+
     # -- waiting for a job's end ----------------------------------------------
 
     def _wait(self, queue: str, job_id: str) -> Call:

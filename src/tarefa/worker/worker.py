@@ -39,6 +39,7 @@ from ..store.keys import check_queue_name
 from .execution import Outcome, execute
 from .heartbeat import heartbeat_loop, leases_by_queue, recover
 from .reconnect import REDIS_ERRORS, Backoff, retrying
+from .scheduler import cron_loop
 
 log = logging.getLogger("tarefa.worker")
 
@@ -143,6 +144,8 @@ class Worker:
             self.id, ",".join(self.queues), self.concurrency, ", burst" if self.burst else "",
         )  # fmt: skip
         heartbeat = asyncio.create_task(heartbeat_loop(self))
+        # A burst worker runs what is there; it does not keep schedules going.
+        cron = None if self.burst else asyncio.create_task(cron_loop(self))
         self._blocker = self.store.blocking_client()
         try:
             await self._exchange_loop()
@@ -150,7 +153,7 @@ class Worker:
         finally:
             # Cancel and await the background tasks before closing the connection
             # the blocking wait uses.
-            background = [t for t in (heartbeat, self._watch) if t is not None]
+            background = [t for t in (heartbeat, cron, self._watch) if t is not None]
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)

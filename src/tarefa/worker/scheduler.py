@@ -1,0 +1,98 @@
+"""Cron: tasks that run on a schedule, once per tick however many workers run.
+
+Every (non-burst) worker serving a cron task's queue keeps that task's next
+tick enqueued ahead of time, as a delayed job whose id names the tick
+(``cron:<task>:<tick>``): the id de-duplicates, so the tick is enqueued once,
+and it starts on time like any delayed job. Each worker then sleeps until the
+tick has passed and schedules the one after.
+
+Ticks missed while no worker ran: one catch-up run at start-up, not a burst,
+unless the last scheduled tick is still waiting to run (it covers the gap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from ..task import Task
+from .reconnect import REDIS_ERRORS, Backoff
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+log = logging.getLogger("tarefa.scheduler")
+
+
+def cron_tasks(worker: Worker) -> list[Task]:
+    return [
+        task
+        for task in worker.app.tasks.values()
+        if task.options.cron and task.options.queue in worker.queues and task.fn is not None
+    ]
+
+
+def next_tick(task: Task, after: datetime) -> int:
+    """The task's next tick after ``after``, in seconds since the epoch."""
+    local = after.astimezone(ZoneInfo(task.options.tz))
+    return int(croniter(task.options.cron, local).get_next(datetime).timestamp())
+
+
+def prev_tick(task: Task, before: datetime) -> int:
+    local = before.astimezone(ZoneInfo(task.options.tz))
+    return int(croniter(task.options.cron, local).get_prev(datetime).timestamp())
+
+
+def tick_job_id(task: Task, tick: int) -> str:
+    return f"cron:{task.name}:{tick}"
+
+
+async def schedule(task: Task, tick: int) -> None:
+    """Enqueue the task's job for ``tick`` (de-duplicated by its id)."""
+    delay = max(0.0, tick - datetime.now(UTC).timestamp())
+    await task.with_options(job_id=tick_job_id(task, tick), delay=delay).aenqueue()
+    await task.app.store.cron_mark(task.options.queue, task.name, tick)
+
+
+async def catch_up(task: Task) -> None:
+    """Run once now if ticks were missed while no worker ran."""
+    store, queue = task.app.store, task.options.queue
+    last = await store.cron_last(queue, task.name)
+    previous = prev_tick(task, datetime.now(UTC))
+    if last is None or last >= previous:
+        return  # first deployment, or nothing missed
+    pending = await store.ajob(queue, tick_job_id(task, last))
+    if pending and pending.get("state") in (b"queued", b"scheduled", b"active"):
+        return  # the last scheduled tick has yet to run: it covers the gap
+    log.info("%s: missed ticks since %s; running once now", task.name, last)
+    await schedule(task, previous)
+
+
+async def cron_loop(worker: Worker) -> None:
+    tasks = cron_tasks(worker)
+    if not tasks:
+        return
+    backoff = Backoff()
+    caught_up = False
+    while True:
+        try:
+            if not caught_up:
+                for task in tasks:
+                    await catch_up(task)
+                caught_up = True
+            now = datetime.now(UTC)
+            ticks = {task: next_tick(task, now) for task in tasks}
+            for task, tick in ticks.items():
+                await schedule(task, tick)
+        except REDIS_ERRORS as exc:
+            await asyncio.sleep(backoff.next(exc))
+            continue
+        backoff.reset()
+        # Sleep past the earliest tick (its job is already scheduled), then
+        # schedule the next ones.
+        await asyncio.sleep(max(0.0, min(ticks.values()) - datetime.now(UTC).timestamp()) + 0.01)
