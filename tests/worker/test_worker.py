@@ -278,6 +278,26 @@ def test_an_idle_worker_takes_every_new_job_without_waiting_for_its_idle_check(a
     assert max(waits) < 1.0, f"a job waited {max(waits):.2f} s for an idle worker"
 
 
+def test_a_delayed_job_starts_when_due_on_an_idle_worker(app):
+    """The idle worker sleeps until the next due time (not until its 5 s check),
+    and a newly enqueued earlier job shortens that sleep."""
+    worker = Worker(app, ["later"], concurrency=2)
+    thread = threading.Thread(target=asyncio.run, args=(worker.run(),))
+    thread.start()
+    try:
+        task = add.with_options(queue="later")
+        far = task.with_options(delay=3).enqueue(1, 1)  # the worker sleeps toward this...
+        near = task.with_options(delay=0.3).enqueue(2, 2)  # ...until this wakes it
+        assert near.result(timeout=5) == 4
+        assert far.status == "scheduled"
+    finally:
+        worker.stop()
+        thread.join(10)
+    info = near.info()
+    late = (info.started_at - info.enqueued_at).total_seconds() - 0.3
+    assert -0.01 <= late < 0.2, f"started {late:.3f} s after it was due"
+
+
 def test_worker_survives_redis_going_away_and_delivers_outcomes(private_redis, r):
     """Redis stops while jobs run: the worker keeps them, reconnects with
     back-off, and reports their outcomes when Redis is back."""
