@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import functools
 import logging
+import threading
 import traceback
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -86,9 +87,10 @@ async def execute(
     except TypeError as exc:
         return _failed("ArgumentError", f"{task.name}: {exc}")
 
-    context = JobContext(job.id, queue, task.name, job.attempts, store=app.store, token=job.token)
-    if cancel is not None:
-        object.__setattr__(context, "_cancel", cancel)
+    context = JobContext(
+        job.id, queue, task.name, job.attempts, store=app.store, token=job.token,
+        _cancel=cancel or threading.Event(),
+    )  # fmt: skip
     token = _current.set(context)
     try:
         result = await _call(task, args, kwargs, options.timeout, executor, thread_outlived)
@@ -100,7 +102,8 @@ async def execute(
         return _retry_or_fail(job, options, exc, None)
     finally:
         _current.reset(token)
-        await context.flush()
+        if context._outbox:  # a progress report may still be on its way
+            await context.flush()
 
     try:
         value = app.serializer.dumps(result)
