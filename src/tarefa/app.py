@@ -42,6 +42,18 @@ class Queue:
         """Jobs per state: queued, scheduled, active, completed, failed."""
         return self.app.store.counts(self.name)
 
+    def pause(self) -> None:
+        """Workers stop taking jobs from this queue; running jobs finish."""
+        self.app.store.pause(self.name)
+
+    def resume(self) -> bool:
+        """Workers take jobs again (at once). False if it was not paused."""
+        return self.app.store.resume(self.name)
+
+    @property
+    def paused(self) -> bool:
+        return self.app.store.is_paused(self.name)
+
     def failed_jobs(self, limit: int = 100) -> list[Job]:
         """The dead-letter set, newest first."""
         return [Job(self.app, self.name, i) for i in self.app.store.failed_ids(self.name, limit)]

@@ -221,6 +221,18 @@ def test_an_outcome_with_a_stale_token_is_discarded(store, r):
     assert got.stale == [] and r.hget(K.job("a"), "result") == b"new"
 
 
+def test_a_paused_queue_leases_nothing_but_still_records_outcomes(store, r):
+    add(store, "a")
+    add(store, "b")
+    a = fetch(store, want=1).jobs[0]
+    store.pause("q")
+    got = fetch(store, want=5, outcomes=[(a.id, a.token, "completed", b"1", 1000)])
+    assert got.jobs == [] and r.hget(K.job("a"), "state") == b"completed"
+    assert store.resume("q") is True
+    assert r.zrange(K.marker, 0, -1) == [b"m"]  # idle workers are woken
+    assert [j.id for j in fetch(store, want=5).jobs] == ["b"]
+
+
 def test_fetch_skips_ids_whose_job_was_deleted(store, r):
     add(store, "a")
     add(store, "b")

@@ -50,6 +50,7 @@ class QueueKeys:
     completed: str  # zset id -> expiry time of the kept result (ms)
     failed: str  # zset id -> finish time (ms): the dead-letter set
     marker: str  # zset idle workers block on (BZPOPMIN): "something changed"
+    paused: str  # set while the queue is paused: workers lease nothing from it
 
     def job(self, job_id: str) -> str:
         return self.job_prefix + job_id
@@ -77,4 +78,5 @@ def queue_keys(queue: str) -> QueueKeys:
         completed=base + "completed",
         failed=base + "failed",
         marker=base + "marker",
+        paused=base + "paused",
     )

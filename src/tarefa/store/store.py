@@ -193,6 +193,16 @@ class Store:
                 batch = []
         return deleted + client.delete(*batch)
 
+    def pause(self, queue: str) -> None:
+        self._run((self.scripts.pause, [queue_keys(queue).paused], []))
+
+    def resume(self, queue: str) -> bool:
+        k = queue_keys(queue)
+        return self._run((self.scripts.resume, [k.paused, k.marker], [])) == 1
+
+    def is_paused(self, queue: str) -> bool:
+        return bool(self.clients.sync.exists(queue_keys(queue).paused))
+
     def failed_ids(self, queue: str, limit: int = 100) -> list[str]:
         ids = self.clients.sync.zrevrange(queue_keys(queue).failed, 0, limit - 1)
         return [i.decode() for i in ids]
@@ -282,7 +292,7 @@ class Store:
     def _fetch(self, queue, worker_id, want, lease_ms, max_stalls, outcomes) -> Call:
         k = queue_keys(queue)
         keys = [k.job_prefix, k.ready, k.active, k.scheduled, k.completed, k.failed, k.marker,
-                k.done_prefix, k.prioritized, k.priority_seq]  # fmt: skip
+                k.done_prefix, k.prioritized, k.priority_seq, k.paused]  # fmt: skip
         args: list[Any] = [worker_id, lease_ms, want, max_stalls, len(outcomes)]
         for outcome in outcomes:
             args.extend(outcome)

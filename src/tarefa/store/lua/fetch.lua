@@ -12,6 +12,7 @@ KEYS[7]  marker zset
 KEYS[8]  done list prefix (tarefa:{q}:done:): + job id -> list job.result() waits on
 KEYS[9]  prioritized zset
 KEYS[10] priority arrival counter
+KEYS[11] the queue's paused flag (set: lease nothing)
 ARGV[1]  worker id
 ARGV[2]  lease in ms: how long a lease lasts unless the worker renews it
 ARGV[3]  how many jobs to lease at most (0: only record outcomes)
@@ -37,6 +38,9 @@ local keys = {
   prioritized = KEYS[9], priority_seq = KEYS[10],
 }
 local worker, lease_ms, want = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+if redis.call('EXISTS', KEYS[11]) == 1 then
+  want = 0 -- paused: outcomes, recovery and promotion go on; no new leases
+end
 local now = now_ms()
 
 local stale = {}

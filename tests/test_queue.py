@@ -1,0 +1,48 @@
+"""Queue controls: pause and resume."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from tarefa.worker import Worker
+
+from .conftest import wait_for_list
+from .tasks import hold, record
+
+
+def test_a_paused_queue_is_not_served_until_resumed(app, r):
+    queue = app.queue("default")
+    running = hold.enqueue("running")
+    worker = Worker(app, concurrency=4)
+    thread = threading.Thread(target=asyncio.run, args=(worker.run(),))
+    thread.start()
+    try:
+        assert wait_for_list(r, "test:started", 1) == ["running"]
+        queue.pause()
+        assert queue.paused
+        waiting = record.enqueue("waiting")
+        r.rpush("test:release:running", 1)
+        assert running.result(timeout=10) == "running"  # running jobs finish
+        assert waiting.status == "queued"  # ...and nothing new starts
+        assert queue.resume() is True and not queue.paused
+        assert waiting.result(timeout=10) == "waiting"  # resumed at once
+    finally:
+        worker.stop()
+        thread.join(10)
+    assert queue.resume() is False  # not paused any more
+
+
+def test_pausing_one_queue_leaves_the_others_running(app):
+    app.queue("slow").pause()
+    paused = record.with_options(queue="slow").enqueue("s")
+    other = record.with_options(queue="fast").enqueue("f")
+    worker = Worker(app, ["slow", "fast"], concurrency=2, burst=False)
+    thread = threading.Thread(target=asyncio.run, args=(worker.run(),))
+    thread.start()
+    try:
+        assert other.result(timeout=10) == "f"
+        assert paused.status == "queued"
+    finally:
+        worker.stop()
+        thread.join(10)
