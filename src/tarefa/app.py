@@ -66,7 +66,8 @@ class App:
     ``./.tarefa/``. ``include``: modules a worker imports at start so that the
     tasks they define are registered. ``serializer``: ``"json"`` (default) or
     ``"pickle"`` (any Python object, but only for a Redis that no one else can
-    write to).
+    write to). ``on_success(job, result)``, ``on_failure(job, error)``,
+    ``on_retry(job, error, delay)``: hooks for every task, run in the worker.
     """
 
     def __init__(
@@ -75,6 +76,9 @@ class App:
         *,
         serializer: str = "json",
         include: Iterable[str] = (),
+        on_success: Callable | None = None,
+        on_failure: Callable | None = None,
+        on_retry: Callable | None = None,
     ):
         if url is not None:
             if not isinstance(url, str):
@@ -83,6 +87,8 @@ class App:
         self._url = url
         self.serializer: Serializer = get_serializer(serializer)
         self.include = tuple(include)
+        # Hooks for every task, after the task's own (see worker/hooks.py).
+        self.on_success, self.on_failure, self.on_retry = on_success, on_failure, on_retry
         self.tasks: dict[str, Task] = {}
         self._store: Store | None = None
 

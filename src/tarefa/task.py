@@ -48,6 +48,9 @@ class TaskOptions:
     result_ttl: float | None = DEFAULT_RESULT_TTL  # 0: drop at once; None: keep forever
     cron: str | None = None  # run on this schedule ("0 * * * *"; a 6th field: seconds)
     tz: str = "UTC"  # the time zone the cron schedule is read in
+    on_success: Callable | None = None  # hooks, run in the worker (worker/hooks.py)
+    on_failure: Callable | None = None
+    on_retry: Callable | None = None
 
     def __post_init__(self) -> None:
         check_queue_name(self.queue)
@@ -56,6 +59,9 @@ class TaskOptions:
             _check_number("timeout", self.timeout, positive=True)
         _check_number("backoff", self.backoff)
         _check_number("backoff_max", self.backoff_max)
+        for hook in ("on_success", "on_failure", "on_retry"):
+            if getattr(self, hook) is not None and not callable(getattr(self, hook)):
+                raise TypeError(f"{hook} must be a function, not {getattr(self, hook)!r}")
         if self.cron is not None:
             if not isinstance(self.cron, str) or not croniter.is_valid(self.cron):
                 raise ValueError(
@@ -107,7 +113,7 @@ class CallOptions:
         return reply == 1 or self.job_id is None
 
 
-SCHEDULE_OPTIONS = {"cron", "tz"}  # set on @app.task only
+TASK_ONLY = {"cron", "tz", "on_success", "on_failure", "on_retry"}  # not per call
 
 
 def _parse_call_options(
@@ -117,7 +123,7 @@ def _parse_call_options(
     task_fields = set(TaskOptions.__dataclass_fields__)
     task_opts, call_opts = {}, {}
     for name, value in options.items():
-        if name in SCHEDULE_OPTIONS and not schedule:
+        if name in TASK_ONLY and not schedule:
             raise TypeError(f"{name} is set on @app.task, not per call")
         if name in task_fields:
             task_opts[name] = value

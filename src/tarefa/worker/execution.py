@@ -16,6 +16,7 @@ import threading
 import traceback
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
+from typing import Any
 
 import orjson
 
@@ -25,6 +26,7 @@ from ..errors import Retry
 from ..serializer import dump_error
 from ..store import Leased
 from ..task import TaskOptions
+from .hooks import run_hooks
 
 log = logging.getLogger("tarefa.worker")
 
@@ -95,16 +97,22 @@ async def execute(
     try:
         result = await _call(task, args, kwargs, options.timeout, executor, thread_outlived)
     except Retry as exc:
-        return _retry_or_fail(job, options, exc, exc.delay)
+        outcome, value = _retry_or_fail(job, options, exc, exc.delay), exc
     except BaseException as exc:  # whatever a job raises becomes its outcome...
         if isinstance(exc, asyncio.CancelledError) and asyncio.current_task().cancelling():
             raise  # ...but the worker cancelling it (shutdown) is not the job's doing
-        return _retry_or_fail(job, options, exc, None)
+        outcome, value = _retry_or_fail(job, options, exc, None), exc
+    else:
+        outcome, value = _completed(app, task, options, result), result
     finally:
         _current.reset(token)
         if context._outbox:  # a progress report may still be on its way
             await context.flush()
+    await run_hooks(app, task, context, outcome, value, executor)
+    return outcome
 
+
+def _completed(app: App, task, options: TaskOptions, result: Any) -> Outcome:
     try:
         value = app.serializer.dumps(result)
     except TypeError as exc:
