@@ -165,3 +165,14 @@ def every_second() -> str:
 def hourly() -> str:
     r().rpush("test:cron", current_job().id)
     return current_job().id
+
+
+@app.task(retries=0)
+def progress_from_own_loop() -> str:
+    """A sync job driving async code of its own, reporting progress from it."""
+
+    async def inner() -> str:
+        current_job().progress(0.9, "inner loop")
+        return "done"
+
+    return asyncio.run(inner())

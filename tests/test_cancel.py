@@ -86,3 +86,11 @@ def test_a_running_sync_job_sees_cancelled_and_its_outcome_is_discarded(app, r):
     assert job.status is JobState.CANCELLED  # its "stopped" result was not recorded
     with pytest.raises(JobCancelled):
         job.result(timeout=1)
+
+
+@pytest.mark.parametrize("keep", [0, -1, None, "1h"])
+def test_keep_must_be_a_sensible_number_of_seconds(app, keep):
+    job = record.enqueue("x")
+    with pytest.raises(ValueError, match="keep must be"):
+        job.cancel(keep=keep)
+    assert job.status is JobState.QUEUED

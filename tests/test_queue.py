@@ -46,3 +46,10 @@ def test_pausing_one_queue_leaves_the_others_running(app):
     finally:
         worker.stop()
         thread.join(10)
+
+
+def test_a_burst_worker_does_not_wait_on_a_paused_queue(app, run_worker):
+    app.queue("default").pause()
+    job = record.enqueue("x")
+    run_worker()  # returns: paused work cannot run, so the queues count as drained
+    assert job.status == "queued"

@@ -58,7 +58,10 @@ class JobContext:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # a sync job, in a worker thread
-            self.store.progress(*args)
+            try:
+                self.store.progress(*args)
+            except Exception as exc:  # progress is best effort: the job goes on
+                log.warning("progress report failed: %r", exc)
         else:
             self._outbox["latest"] = args
             sender = self._outbox.get("sender")
@@ -78,8 +81,10 @@ class JobContext:
         """Wait for the progress report still on its way (before the job's end
         is reported, so the last progress is stored)."""
         sender = self._outbox.get("sender")
-        if sender is not None:
-            await sender
+        # A sender on another loop (a sync job that ran its own asyncio.run) was
+        # settled when that loop closed.
+        if sender is not None and sender.get_loop() is asyncio.get_running_loop():
+            await asyncio.gather(sender, return_exceptions=True)
 
 
 _current: ContextVar[JobContext | None] = ContextVar("tarefa_current_job", default=None)

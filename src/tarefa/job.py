@@ -31,6 +31,16 @@ class JobState(enum.StrEnum):
         return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
 
 
+def _keep_ms(keep: object) -> int:
+    if (
+        isinstance(keep, bool)
+        or not isinstance(keep, int | float)
+        or not 1 <= keep <= 10 * 365 * 86400
+    ):
+        raise ValueError(f"keep must be a number of seconds from 1 to ten years, not {keep!r}")
+    return int(keep * 1000)
+
+
 def _check_timeout(timeout: object) -> None:
     if timeout is None:
         return
@@ -154,10 +164,11 @@ class Job(Generic[R]):
         runs; a running one is stopped (async jobs within one heartbeat; a sync
         job sees ``current_job().cancelled``) and its outcome is discarded.
         Returns False when the job had already ended. Kept ``keep`` seconds."""
-        return self._check_cancelled(self.app.store.cancel(self.queue, self.id, int(keep * 1000)))
+        reply = self.app.store.cancel(self.queue, self.id, _keep_ms(keep))
+        return self._check_cancelled(reply)
 
     async def acancel(self, keep: float = 3600) -> bool:
-        reply = await self.app.store.acancel(self.queue, self.id, int(keep * 1000))
+        reply = await self.app.store.acancel(self.queue, self.id, _keep_ms(keep))
         return self._check_cancelled(reply)
 
     def _check_cancelled(self, reply: Any) -> bool:

@@ -71,6 +71,10 @@ class TaskOptions:
                 ZoneInfo(self.tz)
             except (ZoneInfoNotFoundError, ValueError, TypeError):
                 raise ValueError(f"unknown time zone tz={self.tz!r}") from None
+            try:  # valid, but does it ever fire? ("0 0 30 2 *": never)
+                croniter(self.cron, datetime.now(UTC)).get_next(datetime)
+            except Exception:
+                raise ValueError(f"cron {self.cron!r} never runs") from None
         if self.result_ttl is not None:
             _check_number("result_ttl", self.result_ttl)
             if self.result_ttl > TEN_YEARS:

@@ -233,6 +233,17 @@ def test_a_paused_queue_leases_nothing_but_still_records_outcomes(store, r):
     assert [j.id for j in fetch(store, want=5).jobs] == ["b"]
 
 
+def test_a_paused_queue_with_work_does_not_keep_waking_workers(store, r):
+    add(store, "a")
+    add(store, "later", delay_ms=60_000)
+    r.zadd(K.scheduled, {"later": 0})  # due now
+    store.pause("q")
+    r.delete(K.marker)
+    got = fetch(store, want=5)
+    assert got.jobs == [] and got.next_due_ms == -1  # nothing to wait for here
+    assert r.zcard(K.marker) == 0  # no wake-up: idle workers stay asleep
+
+
 def test_fetch_skips_ids_whose_job_was_deleted(store, r):
     add(store, "a")
     add(store, "b")

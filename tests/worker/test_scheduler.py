@@ -80,6 +80,7 @@ def test_a_first_deployment_schedules_the_next_tick_and_runs_nothing_now(app, r)
     [
         ({"cron": "61 * * * *"}, ValueError, "cron must be a cron expression"),
         ({"cron": "0 * * * *", "tz": "Mars/Base"}, ValueError, "unknown time zone"),
+        ({"cron": "0 0 30 2 *"}, ValueError, "never runs"),
     ],
 )
 def test_bad_schedules_are_refused_at_definition(options, error, message):

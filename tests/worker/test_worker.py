@@ -66,6 +66,13 @@ def test_progress_from_a_running_job_is_visible_while_it_runs(app, r):
         thread.join(10)
 
 
+def test_progress_from_a_jobs_own_event_loop_does_not_lose_its_outcome(app, run_worker):
+    job = tasks.progress_from_own_loop.enqueue()
+    run_worker()
+    assert job.result(1) == "done"
+    assert (job.info().attempts, job.info().stalls) == (1, 0)
+
+
 def test_current_job_outside_a_job_is_a_clear_error():
     from tarefa import current_job
 

@@ -37,18 +37,18 @@ async def heartbeat_loop(worker: Worker) -> None:
 
 async def beat(worker: Worker) -> None:
     for queue, leases in leases_by_queue(worker.running.values()).items():
-        lost = set(await worker.store.heartbeat(queue, worker.lease_ms, leases))
-        if lost:
-            stop_lost(worker, queue, lost)
+        lost_ids = set(await worker.store.heartbeat(queue, worker.lease_ms, leases))
+        if lost_ids:  # the attempts this call renewed, not newer ones of the same job
+            stop_lost(worker, queue, {lease for lease in leases if lease[0] in lost_ids})
     await recover(worker)
     await worker.store.beat_worker(worker.id, worker.lease_ms, len(worker.running))
 
 
-def stop_lost(worker: Worker, queue: str, lost: set[str]) -> None:
-    """Stop the jobs whose lease this worker lost: an async job is cancelled, a
-    sync one sees ``current_job().cancelled``."""
+def stop_lost(worker: Worker, queue: str, lost: set[tuple[str, bytes]]) -> None:
+    """Stop the attempts (job id, lease token) whose lease this worker lost: an
+    async job is cancelled, a sync one sees ``current_job().cancelled``."""
     for running in list(worker.running.values()):
-        if running.queue == queue and running.job.id in lost:
+        if running.queue == queue and (running.job.id, running.job.token) in lost:
             log.warning("job %s: lease lost (cancelled or taken over)", running.job.id)
             running.cancel.set()
             task = worker.app.tasks.get(running.job.task)

@@ -79,20 +79,28 @@ async def cron_loop(worker: Worker) -> None:
         return
     backoff = Backoff()
     caught_up = False
-    while True:
+    while tasks:
         try:
             if not caught_up:
                 for task in tasks:
                     await catch_up(task)
                 caught_up = True
             now = datetime.now(UTC)
-            ticks = {task: next_tick(task, now) for task in tasks}
+            ticks = {}
+            for task in list(tasks):
+                try:
+                    ticks[task] = next_tick(task, now)
+                except Exception:  # one broken schedule must not stop the others
+                    log.exception("%s: cannot compute its next run; dropped", task.name)
+                    tasks.remove(task)
             for task, tick in ticks.items():
                 await schedule(task, tick)
         except REDIS_ERRORS as exc:
             await asyncio.sleep(backoff.next(exc))
             continue
         backoff.reset()
+        if not ticks:
+            return
         # Sleep past the earliest tick (its job is already scheduled), then
         # schedule the next ones.
         await asyncio.sleep(max(0.0, min(ticks.values()) - datetime.now(UTC).timestamp()) + 0.01)

@@ -27,6 +27,6 @@ redis.call('ZREM', KEYS[4], id)
 redis.call('ZREM', KEYS[5], id)
 redis.call('HINCRBY', KEYS[1], 'lease', 1)
 redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', now_ms())
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
 notify_waiters(KEYS[1], KEYS[6], redis.call('HGET', KEYS[1], 'waiters'))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1

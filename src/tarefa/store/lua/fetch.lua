@@ -38,8 +38,11 @@ local keys = {
   prioritized = KEYS[9], priority_seq = KEYS[10],
 }
 local worker, lease_ms, want = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-if redis.call('EXISTS', KEYS[11]) == 1 then
-  want = 0 -- paused: outcomes, recovery and promotion go on; no new leases
+-- Paused: outcomes and recovery go on, but nothing is leased, no one is woken
+-- for the work waiting here, and no due time is reported (resume wakes them).
+local paused = redis.call('EXISTS', KEYS[11]) == 1
+if paused then
+  want = 0
 end
 local now = now_ms()
 
@@ -92,12 +95,12 @@ if #popped > 0 then
   end
 end
 -- Work left over (or not taken: no free slot here): wake an idle worker.
-if redis.call('LLEN', keys.ready) > 0 or redis.call('ZCARD', keys.prioritized) > 0 then
+if not paused and (redis.call('LLEN', keys.ready) > 0 or redis.call('ZCARD', keys.prioritized) > 0) then
   wake(keys.marker)
 end
 
 local next_due = -1
-if #leased == 0 then
+if #leased == 0 and not paused then
   local first = redis.call('ZRANGE', keys.scheduled, 0, 0, 'WITHSCORES')
   if first[2] then
     next_due = math.max(0, tonumber(first[2]) - now)
