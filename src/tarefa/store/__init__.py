@@ -2,6 +2,7 @@
 and the embedded default server."""
 
 from .embedded import Embedded, EmbeddedError
-from .store import Fetched, Leased, Store
+from .replies import Fetched, Leased
+from .store import Store
 
 __all__ = ["Embedded", "EmbeddedError", "Fetched", "Leased", "Store"]

@@ -9,69 +9,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import NoScriptError
 
 from .connection import Clients, async_client
 from .keys import QUEUES, WORKERS, queue_keys, worker_key
+from .replies import Fetched, decode_hash, parse_fetched, time_left
 from .scripts import Script, scripts
 
 Call = tuple[Script, list[str], list[Any]]
 When = tuple[int, int]  # (delay in ms, priority): 0, 0 is "now, no priority"
 
 FINAL_STATES = (b"completed", b"failed", b"cancelled")
-
-
-@dataclass(slots=True)
-class Leased:
-    """A job a worker has just leased."""
-
-    id: str
-    task: str
-    payload: bytes
-    attempts: int
-    token: bytes  # the lease's fencing token, sent back with the outcome
-    options: bytes  # JSON of per-call overrides of the task's options, or b''
-    stalls: int = 0  # times a worker died while running it (not failures)
-
-
-@dataclass(slots=True)
-class Fetched:
-    jobs: list[Leased]
-    stale: list[str]  # outcomes discarded: the lease had been taken over
-    next_due_ms: int  # until the next scheduled job is due; -1: none
-    active: int  # jobs leased in the queue, by any worker
-
-
-def _time_left(deadline: float | None) -> float | None:
-    """Seconds until ``deadline`` for a blocking call (None: forever; 0: none left)."""
-    if deadline is None:
-        return None
-    left = deadline - time.monotonic()
-    return max(left, 0.01) if left > 0.005 else 0
-
-
-def _fetched(reply: list) -> Fetched:
-    next_due, active, stale, flat = reply
-    jobs = [
-        Leased(
-            id=flat[i].decode(),
-            task=flat[i + 1].decode(),
-            payload=flat[i + 2],
-            attempts=flat[i + 3],
-            token=str(flat[i + 4]).encode(),
-            options=flat[i + 5],
-            stalls=flat[i + 6],
-        )
-        for i in range(0, len(flat), 7)
-    ]
-    return Fetched(jobs, [s.decode() for s in stale], next_due, active)
-
-
-def _decode_hash(raw: dict[bytes, bytes]) -> dict[str, bytes]:
-    return {k.decode(): v for k, v in raw.items()}
 
 
 class Store:
@@ -145,11 +95,11 @@ class Store:
 
     def job(self, queue: str, job_id: str) -> dict[str, bytes] | None:
         raw = self.clients.sync.hgetall(queue_keys(queue).job(job_id))
-        return _decode_hash(raw) if raw else None
+        return decode_hash(raw) if raw else None
 
     async def ajob(self, queue: str, job_id: str) -> dict[str, bytes] | None:
         raw = await self.clients.aio.hgetall(queue_keys(queue).job(job_id))
-        return _decode_hash(raw) if raw else None
+        return decode_hash(raw) if raw else None
 
     def find_queue(self, job_id: str) -> str | None:
         """The queue holding a job id (a search over every known queue)."""
@@ -272,7 +222,7 @@ class Store:
         signal = queue_keys(queue).done_signal(job_id)
         while True:
             state = self._run(self._wait(queue, job_id))
-            left = _time_left(deadline)
+            left = time_left(deadline)
             if state in FINAL_STATES or state == b"" or left == 0:
                 return state
             self.clients.sync.blpop([signal], timeout=left)
@@ -282,7 +232,7 @@ class Store:
         signal = queue_keys(queue).done_signal(job_id)
         while True:
             state = await self._arun(self._wait(queue, job_id))
-            left = _time_left(deadline)
+            left = time_left(deadline)
             if state in FINAL_STATES or state == b"" or left == 0:
                 return state
             await self.clients.aio.blpop([signal], timeout=left)
@@ -310,7 +260,7 @@ class Store:
     ) -> Fetched:
         """Record outcomes and lease up to ``want`` jobs, in one call."""
         call = self._fetch(queue, worker_id, want, lease_ms, max_stalls, outcomes)
-        return _fetched(await self._arun(call))
+        return parse_fetched(await self._arun(call))
 
     async def wait_then_fetch(
         self, blocker, queues: Sequence[str], timeout: float, worker_id: str, *,
@@ -338,7 +288,7 @@ class Store:
         fetched, errors = [], []
         for queue, reply in zip(queues, replies[1:], strict=True):
             if not isinstance(reply, Exception):
-                fetched.append((queue, _fetched(reply)))
+                fetched.append((queue, parse_fetched(reply)))
             elif not isinstance(reply, NoScriptError):  # the exchange loop retries
                 errors.append(reply)
         return fetched, errors

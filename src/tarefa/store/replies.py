@@ -1,0 +1,57 @@
+"""What the scripts answer, as Python values: the jobs a worker leases, what a
+fetch reports, and small helpers for decoding."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Leased:
+    """A job a worker has just leased."""
+
+    id: str
+    task: str
+    payload: bytes
+    attempts: int
+    token: bytes  # the lease's fencing token, sent back with the outcome
+    options: bytes  # JSON of per-call overrides of the task's options, or b''
+    stalls: int = 0  # times a worker died while running it (not failures)
+
+
+@dataclass(slots=True)
+class Fetched:
+    jobs: list[Leased]
+    stale: list[str]  # outcomes discarded: the lease had been taken over
+    next_due_ms: int  # until the next scheduled job is due; -1: none
+    active: int  # jobs leased in the queue, by any worker
+
+
+def time_left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` for a blocking call (None: forever; 0: none left)."""
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    return max(left, 0.01) if left > 0.005 else 0
+
+
+def parse_fetched(reply: list) -> Fetched:
+    next_due, active, stale, flat = reply
+    jobs = [
+        Leased(
+            id=flat[i].decode(),
+            task=flat[i + 1].decode(),
+            payload=flat[i + 2],
+            attempts=flat[i + 3],
+            token=str(flat[i + 4]).encode(),
+            options=flat[i + 5],
+            stalls=flat[i + 6],
+        )
+        for i in range(0, len(flat), 7)
+    ]
+    return Fetched(jobs, [s.decode() for s in stale], next_due, active)
+
+
+def decode_hash(raw: dict[bytes, bytes]) -> dict[str, bytes]:
+    return {k.decode(): v for k, v in raw.items()}
