@@ -176,3 +176,19 @@ def progress_from_own_loop() -> str:
         return "done"
 
     return asyncio.run(inner())
+
+
+# -- flow control (tests/worker/test_flow_control.py) --------------------------------
+
+app.configure_queue("limited", rate_limit="10/s")
+app.configure_queue("per-key", key_concurrency=2)
+
+
+@app.task(queue="per-key", retries=0)
+def keyed_overlap(key: str) -> None:
+    """Records how many jobs of one key run at once, across all workers."""
+    client = r()
+    client.rpush(f"test:overlap:{key}", client.incr(f"test:running:{key}"))
+    time.sleep(0.05)  # the job's work: long enough for jobs to overlap
+    client.decr(f"test:running:{key}")
+    client.rpush("test:runs", key)

@@ -9,6 +9,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from .errors import JobNotFound
 from .job import Job
+from .limits import DEFAULT_SETTINGS, QueueSettings
 from .serializer import Serializer, get_serializer
 from .store import Store
 from .store.connection import check_url
@@ -90,6 +91,7 @@ class App:
         # Hooks for every task, after the task's own (see worker/hooks.py).
         self.on_success, self.on_failure, self.on_retry = on_success, on_failure, on_retry
         self.tasks: dict[str, Task] = {}
+        self.queue_settings: dict[str, QueueSettings] = {}
         self._store: Store | None = None
 
     @property
@@ -168,6 +170,30 @@ class App:
 
     def queue(self, name: str) -> Queue:
         return Queue(self, name)
+
+    def configure_queue(
+        self,
+        name: str,
+        *,
+        rate_limit: str | tuple[int, float] | None = None,
+        key_rate_limit: str | tuple[int, float] | None = None,
+        key_concurrency: int | None = None,
+        keep_completed: int | None = None,
+    ) -> None:
+        """Limits that every worker running this code applies to a queue:
+        ``rate_limit`` ("100/m": at most 100 jobs start in any minute),
+        ``key_rate_limit`` (the same per key, see ``with_options(key=...)``),
+        ``key_concurrency`` (at most N jobs of one key run at once), and
+        ``keep_completed`` (keep at most N completed jobs)."""
+        self.queue_settings[check_queue_name(name)] = QueueSettings.parse(
+            rate_limit=rate_limit,
+            key_rate_limit=key_rate_limit,
+            key_concurrency=key_concurrency,
+            keep_completed=keep_completed,
+        )
+
+    def settings(self, queue: str) -> QueueSettings:
+        return self.queue_settings.get(queue, DEFAULT_SETTINGS)
 
     def queues(self) -> list[str]:
         """Every queue that has been used."""

@@ -48,6 +48,8 @@ class TaskOptions:
     result_ttl: float | None = DEFAULT_RESULT_TTL  # 0: drop at once; None: keep forever
     cron: str | None = None  # run on this schedule ("0 * * * *"; a 6th field: seconds)
     tz: str = "UTC"  # the time zone the cron schedule is read in
+    throttle: float | None = None  # s: one job per task and key in the window, repeats dropped
+    debounce: float | None = None  # s: run once the calls (per task and key) pause this long
     on_success: Callable | None = None  # hooks, run in the worker (worker/hooks.py)
     on_failure: Callable | None = None
     on_retry: Callable | None = None
@@ -59,6 +61,11 @@ class TaskOptions:
             _check_number("timeout", self.timeout, positive=True)
         _check_number("backoff", self.backoff)
         _check_number("backoff_max", self.backoff_max)
+        for window in ("throttle", "debounce"):
+            if getattr(self, window) is not None:
+                _check_number(window, getattr(self, window), positive=True)
+        if self.throttle is not None and self.debounce is not None:
+            raise ValueError("a task can throttle or debounce, not both")
         for hook in ("on_success", "on_failure", "on_retry"):
             if getattr(self, hook) is not None and not callable(getattr(self, hook)):
                 raise TypeError(f"{hook} must be a function, not {getattr(self, hook)!r}")
@@ -104,12 +111,18 @@ class CallOptions:
     delay: float = 0.0  # seconds before the job may start
     at: datetime | None = None  # or: when it may start
     priority: int = 0  # 0: none (runs first, FIFO); else smaller runs sooner
+    key: str = ""  # "": none; else its key's lane (fair turns, limits per key)
 
-    def when(self) -> tuple[int, int]:
-        """(delay in ms, priority) for the store."""
+    def when(self) -> tuple[int, int, str]:
+        """(delay in ms, priority, key) for the store."""
         if self.at is not None:  # judged at each enqueue, not when the handle was made
-            return max(0, int((self.at - datetime.now(UTC)).total_seconds() * 1000)), self.priority
-        return int(self.delay * 1000), self.priority
+            delay = max(0, int((self.at - datetime.now(UTC)).total_seconds() * 1000))
+            return delay, self.priority, self.key
+        return int(self.delay * 1000), self.priority, self.key
+
+    def __post_init__(self) -> None:
+        if self.key and self.priority:
+            raise ValueError("a job with a key runs in its key's turn: it takes no priority")
 
     def created(self, reply: object) -> bool:
         """Whether an enqueue added the job. When the id was made here, an existing
@@ -118,6 +131,8 @@ class CallOptions:
 
 
 TASK_ONLY = {"cron", "tz", "on_success", "on_failure", "on_retry"}  # not per call
+PRODUCER_ONLY = {"queue", "throttle", "debounce"}  # applied at enqueue, not by the worker
+CALL_OPTIONS = ("job_id", "delay", "at", "priority", "key")
 
 
 def _parse_call_options(
@@ -150,8 +165,12 @@ def _parse_call_options(
             if not isinstance(value, datetime) or value.tzinfo is None:
                 raise TypeError("at= must be a timezone-aware datetime")
             call_opts["at"] = value
+        elif name == "key":
+            if value is not None and (not isinstance(value, str) or not value or len(value) > 200):
+                raise ValueError(f"key must be a non-empty str of <= 200 chars, not {value!r}")
+            call_opts["key"] = value or ""
         else:
-            known = sorted(task_fields | {"job_id", "delay", "at", "priority"})
+            known = sorted(task_fields | set(CALL_OPTIONS))
             raise TypeError(f"unknown option {name!r}; known options: {', '.join(known)}")
     return task_opts, call_opts
 
@@ -194,6 +213,7 @@ class Task(Generic[P, R]):
         # Task options set for these calls only; stored with each job so that the
         # worker applies them on top of the defaults of the code it runs.
         self.overrides = dict(overrides or {})
+        self._window = _window(name, options, call)
         self.signature = inspect.signature(fn) if fn is not None else None
         self._arity = _positional_arity(self.signature) if self.signature else None
         self.is_async = fn is not None and inspect.iscoroutinefunction(fn)
@@ -211,8 +231,9 @@ class Task(Generic[P, R]):
 
     def with_options(self, **options: Any) -> Task[P, R]:
         """The same task with options for the next enqueues: ``job_id``, ``delay``
-        (seconds or timedelta), ``at`` (aware datetime), ``queue``, ``retries``,
-        ``timeout``, ``result_ttl``, ``backoff``..."""
+        (seconds or timedelta), ``at`` (aware datetime), ``priority``, ``key``
+        (its lane: fair turns and limits per key), ``queue``, ``retries``,
+        ``timeout``, ``result_ttl``, ``backoff``, ``throttle``, ``debounce``..."""
         task_opts, call_opts = _parse_call_options(options)
         return Task(
             self.app,
@@ -220,7 +241,7 @@ class Task(Generic[P, R]):
             self.name,
             replace(self.options, **task_opts) if task_opts else self.options,
             replace(self.call, **call_opts) if call_opts else self.call,
-            self.overrides | {k: v for k, v in task_opts.items() if k != "queue"},
+            self.overrides | {k: v for k, v in task_opts.items() if k not in PRODUCER_ONLY},
         )
 
     # -- enqueueing ----------------------------------------------------------
@@ -253,19 +274,26 @@ class Task(Generic[P, R]):
         """Put one job on the queue; returns its handle at once."""
         job_id, fields = self._one(args, kwargs)
         queue = self.options.queue
-        reply = self.app.store.enqueue(queue, job_id, self.call.when(), fields)
-        return Job(self.app, queue, job_id, created=self.call.created(reply))
+        reply = self.app.store.enqueue(queue, job_id, self.call.when(), fields, self._window)
+        return self._handle(job_id, reply)
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """``enqueue`` for asyncio code."""
         job_id, fields = self._one(args, kwargs)
         queue = self.options.queue
-        reply = await self.app.store.aenqueue(queue, job_id, self.call.when(), fields)
-        return Job(self.app, queue, job_id, created=self.call.created(reply))
+        reply = await self.app.store.aenqueue(queue, job_id, self.call.when(), fields, self._window)
+        return self._handle(job_id, reply)
+
+    def _handle(self, job_id: str, reply: object) -> Job[R]:
+        if isinstance(reply, list):  # a throttle or debounce window kept another job
+            return Job(self.app, self.options.queue, reply[0].decode(), created=False)
+        return Job(self.app, self.options.queue, job_id, created=self.call.created(reply))
 
     def _many(self, calls: Iterable[Any]) -> list[tuple[str, list[Any]]]:
         if self.call.job_id is not None:
             raise ValueError("enqueue_many makes one job per call: it cannot share one job_id")
+        if self._window[0]:
+            raise ValueError(f"enqueue_many cannot {self._window[0]}: enqueue one by one")
         batch = []
         for call in calls:
             if isinstance(call, Mapping):
@@ -305,6 +333,17 @@ class Task(Generic[P, R]):
             store = self.app.store
             replies += await store.aenqueue_many(self.options.queue, self.call.when(), chunk)
         return self._handles(batch, replies)
+
+
+def _window(name: str, options: TaskOptions, call: CallOptions) -> tuple[str, int, str]:
+    """The store's de-duplication window for these options: (kind, ms, scope)."""
+    for kind in ("throttle", "debounce"):
+        seconds = getattr(options, kind)
+        if seconds is not None:
+            if call.job_id is not None:
+                raise ValueError(f"{kind} picks the job to keep; it cannot take a job_id")
+            return kind, max(1, int(seconds * 1000)), f"{name}:{call.key}"
+    return "", 0, ""
 
 
 def _chunks(batch: list) -> Iterable[list]:

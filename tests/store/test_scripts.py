@@ -38,7 +38,8 @@ def state(r, job_id) -> str:
 
 
 def add(store, job_id, delay_ms=0, task="m:f", priority=0):
-    return store.enqueue("q", job_id, (delay_ms, priority), ["task", task, "payload", b"[[],{}]"])
+    fields = ["task", task, "payload", b"[[],{}]"]
+    return store.enqueue("q", job_id, (delay_ms, priority, ""), fields)
 
 
 # -- the loader --------------------------------------------------------------------
@@ -119,7 +120,7 @@ def test_enqueue_with_a_delay_schedules_it(store, r):
 def test_enqueue_many_adds_all_and_reports_duplicates(store, r):
     add(store, "b")
     jobs = [(i, ["task", "m:f", "payload", b"[[],{}]"]) for i in ("a", "b", "c")]
-    assert store.enqueue_many("q", (0, 0), jobs) == [1, b"queued", 1]
+    assert store.enqueue_many("q", (0, 0, ""), jobs) == [1, b"queued", 1]
     assert r.lrange(K.ready, 0, -1) == [b"c", b"a", b"b"]  # LPUSH in, RPOP out: FIFO
 
 
@@ -264,7 +265,7 @@ def test_ghost_ids_without_a_job_hash_are_dropped(store, r):
 def test_a_job_id_ending_in_done_does_not_collide_with_a_done_list(store, r):
     add(store, "x")
     add(store, "x:done")
-    store.scripts.wait(r, [K.job("x")], [])  # x has a waiter: its end pushes a token
+    store.scripts.wait(r, K.script_keys, ["x"])  # x has a waiter: its end pushes a token
     jobs = fetch(store, want=2).jobs
     outcomes = [(j.id, j.token, "completed", b"1", 1000) for j in jobs]
     assert fetch(store, want=0, outcomes=outcomes).stale == []
@@ -359,14 +360,14 @@ def test_retry_requeues_only_failed_jobs(store, r):
 
 def test_wait_registers_a_waiter_that_the_outcome_wakes(store, r):
     add(store, "a")
-    assert store.scripts.wait(r, [K.job("a")], []) == b"queued"
+    assert store.scripts.wait(r, K.script_keys, ["a"]) == b"queued"
     assert r.hget(K.job("a"), "waiters") == b"1"
     a = fetch(store).jobs[0]
     fetch(store, want=0, outcomes=[(a.id, a.token, "completed", b"1", 1000)])
     assert r.lpop(K.done_signal("a")) == b"1"
     assert r.hget(K.job("a"), "waiters") is None
-    assert store.scripts.wait(r, [K.job("a")], []) == b"completed"
-    assert store.scripts.wait(r, [K.job("missing")], []) == b""
+    assert store.scripts.wait(r, K.script_keys, ["a"]) == b"completed"
+    assert store.scripts.wait(r, K.script_keys, ["missing"]) == b""
 
 
 # -- a full Redis (maxmemory reached, noeviction) -------------------------------------

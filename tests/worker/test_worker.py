@@ -201,7 +201,7 @@ def test_priorities_order_the_queue(app, run_worker, r):
 
 
 def _enqueue_raw(app, job_id: str, task: str, payload: bytes) -> None:
-    app.store.enqueue("default", job_id, (0, 0), ["task", task, "payload", payload])
+    app.store.enqueue("default", job_id, (0, 0, ""), ["task", task, "payload", payload])
 
 
 @pytest.mark.parametrize(

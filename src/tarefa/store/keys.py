@@ -36,7 +36,10 @@ def worker_key(worker_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class QueueKeys:
-    """The keys of one queue. Scripts get these in KEYS, never build them."""
+    """The keys of one queue. Every script that touches a queue gets all of them
+    in KEYS (``script_keys``, in field order) and reads them by name from the
+    ``keys`` table that ``includes/queue_keys.lua`` builds; scripts never make
+    key names of their own beyond appending an id to a prefix."""
 
     name: str
     job_prefix: str  # + job id -> hash with the job's fields
@@ -44,13 +47,21 @@ class QueueKeys:
     cron_prefix: str  # + task name -> the latest tick it was scheduled for
     ready: str  # list of ids ready to run (LPUSH in, RPOP out: FIFO)
     prioritized: str  # zset of ready ids with a priority: score = priority, then arrival
-    priority_seq: str  # counter of prioritized arrivals (FIFO within a priority)
+    priority_seq: str  # counter of arrivals (FIFO within a priority, turns of lanes)
     scheduled: str  # zset id -> due time (ms): retry back-off, delays
     active: str  # zset id -> lease deadline (ms)
     completed: str  # zset id -> expiry time of the kept result (ms)
     failed: str  # zset id -> finish time (ms): the dead-letter set
     marker: str  # zset idle workers block on (BZPOPMIN): "something changed"
     paused: str  # set while the queue is paused: workers lease nothing from it
+    lane_prefix: str  # + job key -> list of that key's ready ids (FIFO)
+    lanes: str  # zset of keys whose lane may run now, in turn (score: arrival)
+    lanes_waiting: str  # zset key -> when its rate limit lets it run again (ms)
+    lane_active: str  # hash key -> how many of its jobs are active
+    lane_rate_prefix: str  # + job key -> zset of its recent starts (rate limit)
+    rate: str  # zset of the queue's recent starts (rate limit)
+    dedupe_prefix: str  # + task and key -> id of the job a throttle/debounce keeps
+    script_keys: tuple[str, ...] = ()  # all of the above, in order: a script's KEYS
 
     def job(self, job_id: str) -> str:
         return self.job_prefix + job_id
@@ -61,22 +72,22 @@ class QueueKeys:
     def done_signal(self, job_id: str) -> str:
         return self.done_prefix + job_id
 
+    def lane(self, key: str) -> str:
+        return self.lane_prefix + key
+
+
+# The order of KEYS for every script that touches a queue.
+SCRIPT_KEY_NAMES = tuple(
+    f for f in QueueKeys.__dataclass_fields__ if f not in ("name", "script_keys")
+)
+
 
 @lru_cache(maxsize=1024)
 def queue_keys(queue: str) -> QueueKeys:
     base = f"{PREFIX}:{{{check_queue_name(queue)}}}:"
-    return QueueKeys(
-        name=queue,
-        job_prefix=base + "job:",
-        done_prefix=base + "done:",
-        cron_prefix=base + "cron:",
-        ready=base + "ready",
-        prioritized=base + "prioritized",
-        priority_seq=base + "priority_seq",
-        scheduled=base + "scheduled",
-        active=base + "active",
-        completed=base + "completed",
-        failed=base + "failed",
-        marker=base + "marker",
-        paused=base + "paused",
-    )
+    names = {
+        # job_prefix -> tarefa:{q}:job:, ready -> tarefa:{q}:ready
+        name: base + (name.removesuffix("_prefix") + ":" if name.endswith("_prefix") else name)
+        for name in SCRIPT_KEY_NAMES
+    }
+    return QueueKeys(name=queue, **names, script_keys=tuple(names.values()))

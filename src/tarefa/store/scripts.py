@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
 from redis.exceptions import NoScriptError
+
+from .keys import SCRIPT_KEY_NAMES
 
 _INCLUDE = re.compile(r'^--- @include "([^"]+)"\s*$', re.MULTILINE)
 
@@ -23,7 +26,18 @@ class ScriptError(Exception):
     """A Lua script could not be assembled from its file and includes."""
 
 
+def queue_keys_lua() -> str:
+    """``includes/queue_keys.lua``, made from keys.py so the two cannot disagree:
+    the ``keys`` table, each of the queue's keys by name."""
+    lines = [f"  {name} = KEYS[{i}]," for i, name in enumerate(SCRIPT_KEY_NAMES, 1)]
+    return "-- The queue's keys (store/keys.py: QueueKeys.script_keys).\nlocal keys = {\n" + (
+        "\n".join(lines) + "\n}\n"
+    )
+
+
 def _read(path: str) -> str:
+    if path == "includes/queue_keys.lua":
+        return queue_keys_lua()
     try:
         return resources.files("tarefa.store").joinpath("lua", path).read_text("utf-8")
     except FileNotFoundError:
@@ -61,14 +75,14 @@ class Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    def __call__(self, client, keys: list[str], args: list[Any]) -> Any:
+    def __call__(self, client, keys: Sequence[str], args: list[Any]) -> Any:
         try:
             return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
         except NoScriptError:
             client.execute_command("SCRIPT", "LOAD", self.source)
             return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
 
-    async def acall(self, client, keys: list[str], args: list[Any]) -> Any:
+    async def acall(self, client, keys: Sequence[str], args: list[Any]) -> Any:
         try:
             return await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
         except NoScriptError:

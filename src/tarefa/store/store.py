@@ -18,8 +18,11 @@ from .keys import QUEUES, WORKERS, queue_keys, worker_key
 from .replies import Fetched, decode_hash, parse_fetched, time_left
 from .scripts import Script, scripts
 
-Call = tuple[Script, list[str], list[Any]]
-When = tuple[int, int]  # (delay in ms, priority): 0, 0 is "now, no priority"
+Call = tuple[Script, Sequence[str], list[Any]]
+When = tuple[int, int, str]  # (delay in ms, priority, key): 0, 0, "" is "now, plain"
+Window = tuple[str, int, str]  # ('' | 'throttle' | 'debounce', ms, what it is per)
+NO_WINDOW: Window = ("", 0, "")
+NO_LIMITS = (0, 0, 0, 0, 0, 0)  # see Limits.as_args (tarefa.limits)
 
 FINAL_STATES = (b"completed", b"failed", b"cancelled")
 
@@ -46,29 +49,30 @@ class Store:
 
     # -- producing ---------------------------------------------------------
 
-    def _enqueue(self, queue: str, job_id: str, when: When, fields: Sequence) -> Call:
-        k = queue_keys(queue)
-        keys = [k.job(job_id), k.ready, k.scheduled, k.marker, k.prioritized, k.priority_seq]
-        return self.scripts.enqueue, keys, [job_id, *when, *fields]
+    def _enqueue(self, queue, job_id, when: When, window: Window, fields: Sequence) -> Call:
+        args = [job_id, *when, *window, *fields]
+        return self.scripts.enqueue, queue_keys(queue).script_keys, args
 
-    def enqueue(self, queue: str, job_id: str, when: When, fields: Sequence) -> Any:
-        """Add one job; ``when`` is (delay ms, priority). Returns 1, or the
-        state of the job already holding the id."""
+    def enqueue(
+        self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW
+    ) -> Any:
+        """Add one job. Returns 1; or the state of the job already holding the
+        id; or [id, state] of the job a throttle or debounce window kept."""
         self._register_queue(queue)
-        return self._run(self._enqueue(queue, job_id, when, fields))
+        return self._run(self._enqueue(queue, job_id, when, window, fields))
 
-    async def aenqueue(self, queue: str, job_id: str, when: When, fields: Sequence) -> Any:
+    async def aenqueue(
+        self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW
+    ) -> Any:
         await self._aregister_queue(queue)
-        return await self._arun(self._enqueue(queue, job_id, when, fields))
+        return await self._arun(self._enqueue(queue, job_id, when, window, fields))
 
     def _enqueue_many(self, queue: str, when: When, jobs: Sequence[tuple[str, list]]) -> Call:
-        k = queue_keys(queue)
         args: list[Any] = [*when, len(jobs[0][1])]
         for job_id, fields in jobs:
             args.append(job_id)
             args.extend(fields)
-        keys = [k.job_prefix, k.ready, k.scheduled, k.marker, k.prioritized, k.priority_seq]
-        return self.scripts.enqueue_many, keys, args
+        return self.scripts.enqueue_many, queue_keys(queue).script_keys, args
 
     def enqueue_many(self, queue: str, when: When, jobs: Sequence[tuple[str, list]]) -> list:
         """Add a batch of jobs (all with the same fields) in one round trip."""
@@ -144,11 +148,10 @@ class Store:
         return deleted + client.delete(*batch)
 
     def pause(self, queue: str) -> None:
-        self._run((self.scripts.pause, [queue_keys(queue).paused], []))
+        self._run((self.scripts.pause, queue_keys(queue).script_keys, []))
 
     def resume(self, queue: str) -> bool:
-        k = queue_keys(queue)
-        return self._run((self.scripts.resume, [k.paused, k.marker], [])) == 1
+        return self._run((self.scripts.resume, queue_keys(queue).script_keys, [])) == 1
 
     def is_paused(self, queue: str) -> bool:
         return bool(self.clients.sync.exists(queue_keys(queue).paused))
@@ -160,9 +163,7 @@ class Store:
     # -- changing one job from outside a worker --------------------------------
 
     def _retry(self, queue: str, job_id: str) -> Call:
-        k = queue_keys(queue)
-        keys = [k.job(job_id), k.ready, k.failed, k.marker, k.prioritized, k.priority_seq]
-        return self.scripts.retry, keys, [job_id]
+        return self.scripts.retry, queue_keys(queue).script_keys, [job_id]
 
     def retry(self, queue: str, job_id: str) -> Any:
         """Re-queue a failed job. Returns 1, or the job's state ('' if missing)."""
@@ -174,7 +175,7 @@ class Store:
     # -- progress, reported by a running job -----------------------------------
 
     def _progress(self, queue: str, job_id: str, token: bytes, progress: bytes) -> Call:
-        return self.scripts.progress, [queue_keys(queue).job(job_id)], [token, progress]
+        return self.scripts.progress, queue_keys(queue).script_keys, [job_id, token, progress]
 
     def progress(self, queue: str, job_id: str, token: bytes, progress: bytes) -> bool:
         """Store a running attempt's progress; False if it no longer holds the job."""
@@ -184,10 +185,7 @@ class Store:
         return await self._arun(self._progress(queue, job_id, token, progress)) == 1
 
     def _cancel(self, queue: str, job_id: str, keep_ms: int) -> Call:
-        k = queue_keys(queue)
-        keys = [k.job(job_id), k.ready, k.prioritized, k.scheduled, k.active,
-                k.done_signal(job_id)]  # fmt: skip
-        return self.scripts.cancel, keys, [job_id, keep_ms]
+        return self.scripts.cancel, queue_keys(queue).script_keys, [job_id, keep_ms]
 
     def cancel(self, queue: str, job_id: str, keep_ms: int) -> Any:
         """Cancel a job that has not ended: 1, or its state (b'' if missing)."""
@@ -203,13 +201,13 @@ class Store:
         return int(raw) if raw else None
 
     async def cron_mark(self, queue: str, task: str, tick: int) -> int:
-        keys = [queue_keys(queue).cron_mark(task)]
-        return await self.scripts.cron_mark.acall(self.clients.aio, keys, [tick])
+        keys = queue_keys(queue).script_keys
+        return await self.scripts.cron_mark.acall(self.clients.aio, keys, [task, tick])
 
     # -- waiting for a job's end ----------------------------------------------
 
     def _wait(self, queue: str, job_id: str) -> Call:
-        return self.scripts.wait, [queue_keys(queue).job(job_id)], []
+        return self.scripts.wait, queue_keys(queue).script_keys, [job_id]
 
     def wait(self, queue: str, job_id: str, timeout: float | None) -> bytes:
         """Block until the job is final or ``timeout`` seconds pass (None: no
@@ -239,14 +237,11 @@ class Store:
 
     # -- the worker's calls (asyncio) ---------------------------------------
 
-    def _fetch(self, queue, worker_id, want, lease_ms, max_stalls, outcomes) -> Call:
-        k = queue_keys(queue)
-        keys = [k.job_prefix, k.ready, k.active, k.scheduled, k.completed, k.failed, k.marker,
-                k.done_prefix, k.prioritized, k.priority_seq, k.paused]  # fmt: skip
-        args: list[Any] = [worker_id, lease_ms, want, max_stalls, len(outcomes)]
+    def _fetch(self, queue, worker_id, want, lease_ms, max_stalls, limits, outcomes) -> Call:
+        args: list[Any] = [worker_id, lease_ms, want, max_stalls, *limits, len(outcomes)]
         for outcome in outcomes:
             args.extend(outcome)
-        return self.scripts.fetch, keys, args
+        return self.scripts.fetch, queue_keys(queue).script_keys, args
 
     async def fetch(
         self,
@@ -256,26 +251,31 @@ class Store:
         want: int,
         lease_ms: int,
         max_stalls: int,
+        limits: Sequence[int] = NO_LIMITS,
         outcomes: Sequence[tuple[str, bytes, str, bytes, int]] = (),
     ) -> Fetched:
-        """Record outcomes and lease up to ``want`` jobs, in one call."""
-        call = self._fetch(queue, worker_id, want, lease_ms, max_stalls, outcomes)
+        """Record outcomes and lease up to ``want`` jobs within the queue's
+        ``limits``, in one call."""
+        call = self._fetch(queue, worker_id, want, lease_ms, max_stalls, limits, outcomes)
         return parse_fetched(await self._arun(call))
 
     async def wait_then_fetch(
         self, blocker, queues: Sequence[str], timeout: float, worker_id: str, *,
-        want: int, lease_ms: int, max_stalls: int,
+        want: int, lease_ms: int, max_stalls: int, limits=lambda queue: NO_LIMITS,
     ) -> tuple[list[tuple[str, Fetched]], list[Exception]]:  # fmt: skip
         """Block on the queues' markers (on ``blocker``, a connection of its own)
         until a producer or worker signals a change or ``timeout`` seconds pass,
         then lease up to ``want`` jobs from each queue, in the same round trip:
         Redis runs the fetches queued behind the blocking pop as soon as it
         returns. The caller hands back what it cannot run. Returns what each
-        queue leased, and the errors of the queues whose call failed."""
+        queue leased, and the errors of the queues whose call failed.
+        ``limits(queue)`` gives each queue's limits."""
         markers = [queue_keys(q).marker for q in queues]
         pipe = blocker.pipeline(transaction=False)
         pipe.bzpopmin(markers, timeout=max(timeout, 0.001))
-        calls = [self._fetch(q, worker_id, want, lease_ms, max_stalls, ()) for q in queues]
+        calls = [
+            self._fetch(q, worker_id, want, lease_ms, max_stalls, limits(q), ()) for q in queues
+        ]
         for script, keys, args in calls:
             pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
         replies = await pipe.execute(raise_on_error=False)
@@ -299,22 +299,20 @@ class Store:
 
     async def heartbeat(self, queue: str, lease_ms: int, leases: Iterable[tuple[str, bytes]]):
         """Renew this worker's leases in a queue; returns the ids it lost."""
-        k = queue_keys(queue)
         args: list[Any] = [lease_ms]
         for job_id, token in leases:
             args += (job_id, token)
-        lost = await self.scripts.heartbeat.acall(self.clients.aio, [k.job_prefix, k.active], args)
+        keys = queue_keys(queue).script_keys
+        lost = await self.scripts.heartbeat.acall(self.clients.aio, keys, args)
         return [i.decode() for i in lost]
 
     async def recover(self, queue: str, *, limit: int = 1000, max_stalls: int) -> int:
-        k = queue_keys(queue)
-        keys = [k.job_prefix, k.ready, k.active, k.failed, k.marker, k.done_prefix]
+        keys = queue_keys(queue).script_keys
         return await self.scripts.recover.acall(self.clients.aio, keys, [limit, max_stalls])
 
     async def requeue(self, queue: str, leases: Iterable[tuple[str, bytes]]) -> int:
-        k = queue_keys(queue)
         args = [x for lease in leases for x in lease]
-        keys = [k.job_prefix, k.ready, k.active, k.marker]
+        keys = queue_keys(queue).script_keys
         return await self.scripts.requeue.acall(self.clients.aio, keys, args)
 
     def blocking_client(self):

@@ -90,6 +90,7 @@ class Worker:
         self.running: dict[tuple[str, bytes], Running] = {}  # by (job id, lease token)
         self.stuck_threads = 0  # timed-out sync jobs whose thread has not returned
         self.outcomes: dict[str, list[tuple]] = defaultdict(list)
+        self.limits: dict[str, tuple[int, ...]] = {}  # per queue, for the fetch script
         self.processed = 0  # outcomes (completed, retry, failed) Redis has recorded
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="tarefa-job")
         self._stopping = False
@@ -137,6 +138,8 @@ class Worker:
                 self._loop.add_signal_handler(signum, self._on_signal, signum)
             except (ValueError, RuntimeError):  # not the main thread
                 pass
+        # Each queue's limits as the fetch script takes them (see tarefa.limits).
+        self.limits = {q: self.app.settings(q).as_args() for q in self.queues}
         await retrying(self._register)
         await retrying(recover, self)
         log.info(
@@ -217,6 +220,7 @@ class Worker:
                 want=max(want, 0),
                 lease_ms=self.lease_ms,
                 max_stalls=self.max_stalls,
+                limits=self.limits[queue],
                 outcomes=sent,
             )
             if sent:  # recorded: forget them
@@ -318,6 +322,7 @@ class Worker:
             fetched, errors = await self.store.wait_then_fetch(
                 self._blocker, self.queues, IDLE_CHECK, self.id,
                 want=1, lease_ms=self.lease_ms, max_stalls=self.max_stalls,
+                limits=self.limits.__getitem__,
             )  # fmt: skip
         except REDIS_ERRORS as exc:
             self._blocked = False

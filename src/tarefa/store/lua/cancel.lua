@@ -1,11 +1,6 @@
 --[[ cancel: end a job that has not finished, wherever it is.
 
-KEYS[1]  job hash
-KEYS[2]  ready list
-KEYS[3]  prioritized zset
-KEYS[4]  scheduled zset
-KEYS[5]  active zset
-KEYS[6]  the job's done list (callers blocked in job.result())
+KEYS     the queue's keys (includes/queue_keys.lua)
 ARGV[1]  job id
 ARGV[2]  how long to keep the cancelled job, in ms
 
@@ -15,18 +10,27 @@ Returns 1 when cancelled, else the job's state ('' when it does not exist).
 ]]
 --- @include "includes/now.lua"
 --- @include "includes/notify.lua"
+--- @include "includes/lanes.lua"
 
 local id = ARGV[1]
-local state = redis.call('HGET', KEYS[1], 'state')
+local job_key = keys.job_prefix .. id
+local f = redis.call('HMGET', job_key, 'state', 'key', 'waiters')
+local state, key = f[1], f[2]
 if state ~= 'queued' and state ~= 'scheduled' and state ~= 'active' then
   return state or ''
 end
-redis.call('LREM', KEYS[2], 1, id)
-redis.call('ZREM', KEYS[3], id)
-redis.call('ZREM', KEYS[4], id)
-redis.call('ZREM', KEYS[5], id)
-redis.call('HINCRBY', KEYS[1], 'lease', 1)
-redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', now_ms())
-notify_waiters(KEYS[1], KEYS[6], redis.call('HGET', KEYS[1], 'waiters'))
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if key then
+  redis.call('LREM', keys.lane_prefix .. key, 1, id)
+else
+  redis.call('LREM', keys.ready, 1, id)
+  redis.call('ZREM', keys.prioritized, id)
+end
+redis.call('ZREM', keys.scheduled, id)
+if redis.call('ZREM', keys.active, id) == 1 and key then
+  lane_done(key)
+end
+redis.call('HINCRBY', job_key, 'lease', 1)
+redis.call('HSET', job_key, 'state', 'cancelled', 'finished_at', now_ms())
+notify_waiters(id, f[3])
+redis.call('PEXPIRE', job_key, ARGV[2])
 return 1

@@ -1,15 +1,19 @@
 --[[ cron_mark: record the latest tick a cron task was scheduled for (never
 moving it back: workers with older clocks or views may report older ticks).
 
-KEYS[1]  the task's cron mark (a string: tick, in seconds since the epoch)
-ARGV[1]  the tick just scheduled
+KEYS     the queue's keys (includes/queue_keys.lua)
+ARGV[1]  the task's name
+ARGV[2]  the tick just scheduled (seconds since the epoch)
 
 Returns the mark after the call.
 ]]
-local current = tonumber(redis.call('GET', KEYS[1]))
-local tick = tonumber(ARGV[1])
+--- @include "includes/queue_keys.lua"
+
+local mark = keys.cron_prefix .. ARGV[1]
+local current = tonumber(redis.call('GET', mark))
+local tick = tonumber(ARGV[2])
 if current == nil or tick > current then
-  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('SET', mark, ARGV[2])
   return tick
 end
 return current

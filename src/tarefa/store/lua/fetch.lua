@@ -1,28 +1,26 @@
 --[[ fetch: the worker's one hot call. Records the outcomes of finished jobs,
 recovers a few expired leases, promotes due scheduled jobs, and leases up to N
-ready jobs to this worker.
+ready jobs to this worker, within the queue's limits.
 
-KEYS[1]  job key prefix (tarefa:{q}:job:): a job's key is prefix .. id
-KEYS[2]  ready list
-KEYS[3]  active zset
-KEYS[4]  scheduled zset
-KEYS[5]  completed zset
-KEYS[6]  failed zset
-KEYS[7]  marker zset
-KEYS[8]  done list prefix (tarefa:{q}:done:): + job id -> list job.result() waits on
-KEYS[9]  prioritized zset
-KEYS[10] priority arrival counter
-KEYS[11] the queue's paused flag (set: lease nothing)
+KEYS     the queue's keys (includes/queue_keys.lua)
 ARGV[1]  worker id
 ARGV[2]  lease in ms: how long a lease lasts unless the worker renews it
 ARGV[3]  how many jobs to lease at most (0: only record outcomes)
 ARGV[4]  max stalls before a recovered job fails
-ARGV[5]  how many outcomes follow; then 5 items each:
+ARGV[5]  the queue's limits, 0 for none: ARGV[5] starts per ARGV[6] ms (the
+         queue's rate); ARGV[7] starts per ARGV[8] ms for each key; ARGV[9]
+         active jobs per key; ARGV[10] completed jobs to keep (beyond them,
+         those whose result expires soonest are deleted)
+ARGV[11] how many outcomes follow; then 5 items each:
          job id, lease token, 'completed' | 'retry' | 'failed', value, ms
          (see includes/finish_job.lua)
 
-Returns {ms until the next scheduled job is due (-1: none), how many jobs are
-         active in the queue (leased by any worker), {stale job ids},
+Jobs are leased in this order: without a priority or key (the ready list,
+FIFO), then with a key (keys take turns, one job per turn), then by priority.
+
+Returns {ms until this queue may have work again: the next scheduled job, a
+         key's or the queue's rate limit (-1: nothing pending), how many jobs
+         are active in the queue (leased by any worker), {stale job ids},
          {leased jobs, 7 items each: id, task, payload, attempts, lease token,
           options (JSON of per-call task options, or ''), stalls}}
 ]]
@@ -30,80 +28,167 @@ Returns {ms until the next scheduled job is due (-1: none), how many jobs are
 --- @include "includes/finish_job.lua"
 --- @include "includes/recover_expired.lua"
 --- @include "includes/promote_due.lua"
+--- @include "includes/rate_limit.lua"
 
-local prefix = KEYS[1]
-local keys = {
-  ready = KEYS[2], active = KEYS[3], scheduled = KEYS[4],
-  completed = KEYS[5], failed = KEYS[6], marker = KEYS[7], done_prefix = KEYS[8],
-  prioritized = KEYS[9], priority_seq = KEYS[10],
-}
 local worker, lease_ms, want = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local rate_n, rate_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
+local key_rate_n, key_rate_ms, key_limit = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local keep_completed = tonumber(ARGV[10])
 -- Paused: outcomes and recovery go on, but nothing is leased, no one is woken
 -- for the work waiting here, and no due time is reported (resume wakes them).
-local paused = redis.call('EXISTS', KEYS[11]) == 1
+local paused = redis.call('EXISTS', keys.paused) == 1
 if paused then
   want = 0
 end
 local now = now_ms()
 
 local stale = {}
-local n_outcomes = tonumber(ARGV[5])
+local n_outcomes = tonumber(ARGV[11])
 for i = 0, n_outcomes - 1 do
-  local a = 6 + i * 5
-  if not finish_job(prefix, ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], now, keys) then
+  local a = 12 + i * 5
+  if not finish_job(ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], now) then
     stale[#stale + 1] = ARGV[a]
   end
 end
 
 if want > 0 then
-  recover_expired(prefix, now, 10, tonumber(ARGV[4]), keys)
-  promote_due(now, 1000, keys, prefix)
+  recover_expired(now, 10, tonumber(ARGV[4]))
+  promote_due(now, 1000)
 end
 -- Kept results expire with their job hash; drop their ids from the index too.
 redis.call('ZREMRANGEBYSCORE', keys.completed, '-inf', now)
-
-local leased = {}
--- Jobs with no priority first (the ready list), then by priority.
-local popped = want > 0 and redis.call('RPOP', keys.ready, want) or {}
-if #popped < want then
-  local by_priority = redis.call('ZPOPMIN', keys.prioritized, want - #popped)
-  for i = 1, #by_priority, 2 do
-    popped[#popped + 1] = by_priority[i]
-  end
-end
-if #popped > 0 then
-  local deadline = now + lease_ms
-  for _, id in ipairs(popped) do
-    local job_key = prefix .. id
-    local f = redis.call('HMGET', job_key,
-      'state', 'task', 'payload', 'options', 'attempts', 'lease', 'stalls')
-    if f[1] == 'queued' and f[2] then
-      local attempts = (tonumber(f[5]) or 0) + 1
-      local token = (tonumber(f[6]) or 0) + 1
-      redis.call('HSET', job_key, 'state', 'active', 'worker', worker, 'started_at', now,
-        'attempts', attempts, 'lease', token)
-      redis.call('ZADD', keys.active, deadline, id)
-      local n = #leased
-      leased[n + 1] = id
-      leased[n + 2] = f[2]
-      leased[n + 3] = f[3]
-      leased[n + 4] = attempts
-      leased[n + 5] = token
-      leased[n + 6] = f[4] or ''
-      leased[n + 7] = tonumber(f[7]) or 0
+if keep_completed > 0 then
+  local over = redis.call('ZCARD', keys.completed) - keep_completed
+  if over > 0 then
+    local dropped = redis.call('ZPOPMIN', keys.completed, math.min(over, 1000))
+    for i = 1, #dropped, 2 do
+      redis.call('DEL', keys.job_prefix .. dropped[i])
     end
   end
 end
--- Work left over (or not taken: no free slot here): wake an idle worker.
-if not paused and (redis.call('LLEN', keys.ready) > 0 or redis.call('ZCARD', keys.prioritized) > 0) then
-  wake(keys.marker)
+
+-- The queue's rate limit caps this whole fetch.
+if rate_n > 0 and want > 0 then
+  want = math.min(want, (rate_room(keys.rate, now, rate_n, rate_ms)))
+end
+
+local leased = {}
+local count = 0
+local deadline = now + lease_ms
+
+-- Lease one job, if it is still queued (else skip it). Returns its key, if any.
+local function lease(id)
+  local job_key = keys.job_prefix .. id
+  local f = redis.call('HMGET', job_key,
+    'state', 'task', 'payload', 'options', 'attempts', 'lease', 'stalls', 'key')
+  if f[1] ~= 'queued' or not f[2] then
+    return false
+  end
+  local attempts = (tonumber(f[5]) or 0) + 1
+  local token = (tonumber(f[6]) or 0) + 1
+  redis.call('HSET', job_key, 'state', 'active', 'worker', worker, 'started_at', now,
+    'attempts', attempts, 'lease', token)
+  redis.call('HDEL', job_key, 'progress') -- a new attempt starts from nothing
+  redis.call('ZADD', keys.active, deadline, id)
+  if rate_n > 0 then
+    rate_record(keys.rate, now, id .. ':' .. token, rate_ms)
+  end
+  if f[8] then
+    redis.call('HINCRBY', keys.lane_active, f[8], 1)
+    if key_rate_n > 0 then
+      rate_record(keys.lane_rate_prefix .. f[8], now, id .. ':' .. token, key_rate_ms)
+    end
+  end
+  local n = #leased
+  leased[n + 1] = id
+  leased[n + 2] = f[2]
+  leased[n + 3] = f[3]
+  leased[n + 4] = attempts
+  leased[n + 5] = token
+  leased[n + 6] = f[4] or ''
+  leased[n + 7] = tonumber(f[7]) or 0
+  count = count + 1
+  return true
+end
+
+-- 1. Jobs with neither priority nor key: the ready list.
+if want > 0 then
+  for _, id in ipairs(redis.call('RPOP', keys.ready, want) or {}) do
+    lease(id)
+  end
+end
+
+-- 2. Jobs with a key: keys take turns, one job per turn. A key at its
+-- concurrency limit drops out until one of its jobs ends (includes/lanes.lua);
+-- one at its rate limit waits in lanes_waiting until it may start again.
+local turns = 0
+while count < want and turns < want + 100 do
+  local head = redis.call('ZPOPMIN', keys.lanes)
+  if #head == 0 then
+    break
+  end
+  turns = turns + 1
+  local key = head[1]
+  local lane = keys.lane_prefix .. key
+  local active = tonumber(redis.call('HGET', keys.lane_active, key)) or 0
+  if key_limit == 0 or active < key_limit then
+    local wait = 0
+    if key_rate_n > 0 then
+      local _
+      _, wait = rate_room(keys.lane_rate_prefix .. key, now, key_rate_n, key_rate_ms)
+    end
+    if wait > 0 then
+      redis.call('ZADD', keys.lanes_waiting, now + wait, key)
+    else
+      local id = redis.call('RPOP', lane)
+      if id then
+        lease(id)
+        if redis.call('LLEN', lane) > 0 then -- its next turn: after the others'
+          redis.call('ZADD', keys.lanes, redis.call('INCR', keys.priority_seq), key)
+        end
+      end
+    end
+  end
+end
+
+-- 3. Jobs with a priority.
+if count < want then
+  local by_priority = redis.call('ZPOPMIN', keys.prioritized, want - count)
+  for i = 1, #by_priority, 2 do
+    lease(by_priority[i])
+  end
+end
+
+local left = redis.call('LLEN', keys.ready) > 0 or redis.call('ZCARD', keys.prioritized) > 0
+  or redis.call('ZCARD', keys.lanes) > 0
+-- Held back by the queue's rate limit: ms until it lets one more start.
+local rate_wait = 0
+if rate_n > 0 and left then
+  local _
+  _, rate_wait = rate_room(keys.rate, now, rate_n, rate_ms)
+end
+-- Work left over (or not taken: no free slot here): wake an idle worker,
+-- unless the rate limit holds it back anyway.
+if not paused and left and rate_wait == 0 then
+  wake()
 end
 
 local next_due = -1
-if #leased == 0 and not paused then
+if count == 0 and not paused then
+  local dues = {}
   local first = redis.call('ZRANGE', keys.scheduled, 0, 0, 'WITHSCORES')
   if first[2] then
-    next_due = math.max(0, tonumber(first[2]) - now)
+    dues[#dues + 1] = tonumber(first[2]) - now
+  end
+  first = redis.call('ZRANGE', keys.lanes_waiting, 0, 0, 'WITHSCORES')
+  if first[2] then
+    dues[#dues + 1] = tonumber(first[2]) - now
+  end
+  if rate_wait > 0 then
+    dues[#dues + 1] = rate_wait
+  end
+  if #dues > 0 then
+    next_due = math.max(0, math.min(unpack(dues)))
   end
 end
 return {next_due, redis.call('ZCARD', keys.active), stale, leased}

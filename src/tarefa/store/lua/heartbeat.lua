@@ -1,28 +1,28 @@
 --[[ heartbeat: renew the leases of all the jobs one worker runs in a queue.
 
-KEYS[1]  job key prefix (tarefa:{q}:job:): a job's key is prefix .. id
-KEYS[2]  active zset
+KEYS     the queue's keys (includes/queue_keys.lua)
 ARGV[1]  lease in ms, counted from now
 ARGV[2..] pairs: job id, lease token
 
 Returns the ids whose lease this worker no longer holds (recovered by another
 worker after it expired, or cancelled): their outcome will be discarded.
 ]]
+--- @include "includes/queue_keys.lua"
 --- @include "includes/now.lua"
 
 -- With memory full (maxmemory, noeviction) Redis refuses a script whose first
 -- write may allocate. Renewing leases allocates nothing and must go on (else
 -- recovery takes over a live worker's jobs), so the first write is one that
 -- cannot allocate: removing a member that is never there.
-redis.call('ZREM', KEYS[2], '')
+redis.call('ZREM', keys.active, '')
 
 local deadline = now_ms() + tonumber(ARGV[1])
 local lost = {}
 for i = 2, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
-  local current = redis.call('HMGET', KEYS[1] .. id, 'state', 'lease')
+  local current = redis.call('HMGET', keys.job_prefix .. id, 'state', 'lease')
   if current[1] == 'active' and current[2] == token then
-    redis.call('ZADD', KEYS[2], 'XX', deadline, id)
+    redis.call('ZADD', keys.active, 'XX', deadline, id)
   else
     lost[#lost + 1] = id
   end

@@ -1,9 +1,11 @@
 --[[ pause: stop workers taking jobs from a queue (running jobs finish; their
 outcomes, retries and recoveries go on as usual).
 
-KEYS[1]  the queue's paused flag
+KEYS     the queue's keys (includes/queue_keys.lua)
 
 Returns 1.
 ]]
-redis.call('SET', KEYS[1], 1)
+--- @include "includes/queue_keys.lua"
+
+redis.call('SET', keys.paused, 1)
 return 1

@@ -1,15 +1,19 @@
 --[[ progress: a running job reports how far it got.
 
-KEYS[1]  job hash
-ARGV[1]  lease token of the reporting attempt
-ARGV[2]  progress as JSON ({"value": ..., "message": ...})
+KEYS     the queue's keys (includes/queue_keys.lua)
+ARGV[1]  job id
+ARGV[2]  lease token of the reporting attempt
+ARGV[3]  progress as JSON ({"value": ..., "message": ...})
 
 Returns 1 when stored; 0 when that attempt no longer holds the job (its lease
 was taken over, or the job ended): a stale report never overwrites.
 ]]
-local current = redis.call('HMGET', KEYS[1], 'state', 'lease')
-if current[1] ~= 'active' or current[2] ~= ARGV[1] then
+--- @include "includes/queue_keys.lua"
+
+local job_key = keys.job_prefix .. ARGV[1]
+local current = redis.call('HMGET', job_key, 'state', 'lease')
+if current[1] ~= 'active' or current[2] ~= ARGV[2] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'progress', ARGV[2])
+redis.call('HSET', job_key, 'progress', ARGV[3])
 return 1

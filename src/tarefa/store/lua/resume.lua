@@ -1,14 +1,13 @@
 --[[ resume: let workers take jobs from a paused queue again, and wake them.
 
-KEYS[1]  the queue's paused flag
-KEYS[2]  marker zset
+KEYS     the queue's keys (includes/queue_keys.lua)
 
 Returns 1 when the queue was paused, 0 when it was not.
 ]]
 --- @include "includes/wake.lua"
 
-local was_paused = redis.call('DEL', KEYS[1])
+local was_paused = redis.call('DEL', keys.paused)
 if was_paused == 1 then
-  wake(KEYS[2])
+  wake()
 end
 return was_paused

@@ -1,25 +1,21 @@
 --[[ retry: send a failed job (from the dead-letter set) back to run again,
 with a fresh count of attempts and stalls.
 
-KEYS[1]  job hash
-KEYS[2]  ready list
-KEYS[3]  failed zset
-KEYS[4]  marker zset
-KEYS[5]  prioritized zset
-KEYS[6]  priority arrival counter
+KEYS     the queue's keys (includes/queue_keys.lua)
 ARGV[1]  job id
 
 Returns 1 when the job was re-queued, else its state ('' when it does not exist).
 ]]
 --- @include "includes/make_ready.lua"
 
-local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'failed' then
-  return state or ''
+local id = ARGV[1]
+local job_key = keys.job_prefix .. id
+local f = redis.call('HMGET', job_key, 'state', 'priority', 'key')
+if f[1] ~= 'failed' then
+  return f[1] or ''
 end
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('HSET', KEYS[1], 'state', 'queued', 'attempts', 0, 'stalls', 0)
-redis.call('HDEL', KEYS[1], 'finished_at')
-local keys = { ready = KEYS[2], marker = KEYS[4], prioritized = KEYS[5], priority_seq = KEYS[6] }
-make_ready(ARGV[1], redis.call('HGET', KEYS[1], 'priority'), keys)
+redis.call('ZREM', keys.failed, id)
+redis.call('HSET', job_key, 'state', 'queued', 'attempts', 0, 'stalls', 0)
+redis.call('HDEL', job_key, 'finished_at')
+make_ready(id, f[2], f[3], false)
 return 1

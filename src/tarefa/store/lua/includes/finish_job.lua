@@ -1,4 +1,5 @@
 --- @include "includes/notify.lua"
+--- @include "includes/lanes.lua"
 -- Record the outcome a worker reports for one job it leased.
 -- The lease token fences it: an outcome from a worker whose lease expired and
 -- was taken over (or whose job was cancelled) is discarded, never overwriting
@@ -10,13 +11,16 @@
 -- Returns true when applied, false when stale.
 local FOREVER = 1e15
 
-local function finish_job(prefix, id, token, outcome, value, ms, now, keys)
-  local job_key = prefix .. id
-  local current = redis.call('HMGET', job_key, 'state', 'lease', 'waiters')
+local function finish_job(id, token, outcome, value, ms, now)
+  local job_key = keys.job_prefix .. id
+  local current = redis.call('HMGET', job_key, 'state', 'lease', 'waiters', 'key')
   if current[1] ~= 'active' or current[2] ~= token then
     return false
   end
   redis.call('ZREM', keys.active, id)
+  if current[4] then
+    lane_done(current[4])
+  end
   local ttl = ms  -- kept as sent: Lua would print a large number as 1e+14
   ms = tonumber(ms)
   if outcome == 'completed' then
@@ -37,6 +41,6 @@ local function finish_job(prefix, id, token, outcome, value, ms, now, keys)
     redis.call('HSET', job_key, 'state', 'failed', 'finished_at', now, 'error', value)
     redis.call('ZADD', keys.failed, now, id)
   end
-  notify_waiters(job_key, keys.done_prefix .. id, current[3])
+  notify_waiters(id, current[3])
   return true
 end

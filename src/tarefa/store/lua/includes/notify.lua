@@ -1,12 +1,14 @@
+--- @include "includes/queue_keys.lua"
 -- Wake the callers blocked in job.result() on this job: one token each, on
 -- its done list. waiters: the job's 'waiters' field as read (may be false).
-local function notify_waiters(job_key, signal, waiters)
+local function notify_waiters(id, waiters)
   local n = tonumber(waiters or 0) or 0
   if n > 0 then
+    local signal = keys.done_prefix .. id
     for _ = 1, n do
       redis.call('LPUSH', signal, 1)
     end
     redis.call('PEXPIRE', signal, 60000)
-    redis.call('HDEL', job_key, 'waiters')
+    redis.call('HDEL', keys.job_prefix .. id, 'waiters')
   end
 end

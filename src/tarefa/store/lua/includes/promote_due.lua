@@ -1,18 +1,24 @@
 --- @include "includes/make_ready.lua"
--- Move scheduled jobs whose time has come (retry back-off, delays) to ready.
-local function promote_due(now, limit, keys, prefix)
+-- Move scheduled jobs whose time has come (retry back-off, delays) to ready,
+-- and give keys whose rate limit has passed their turn again.
+local function promote_due(now, limit)
   local ids = redis.call('ZRANGEBYSCORE', keys.scheduled, '-inf', now, 'LIMIT', 0, limit)
-  if #ids == 0 then
-    return 0
-  end
-  redis.call('ZREM', keys.scheduled, unpack(ids))
-  for _, id in ipairs(ids) do
-    local job_key = prefix .. id
-    local priority = redis.call('HGET', job_key, 'priority')
-    if redis.call('EXISTS', job_key) == 1 then -- deleted meanwhile: drop it
-      redis.call('HSET', job_key, 'state', 'queued')
-      make_ready(id, priority, keys)
+  if #ids > 0 then
+    redis.call('ZREM', keys.scheduled, unpack(ids))
+    for _, id in ipairs(ids) do
+      local job_key = keys.job_prefix .. id
+      local f = redis.call('HMGET', job_key, 'state', 'priority', 'key')
+      if f[1] then -- deleted meanwhile: drop it
+        redis.call('HSET', job_key, 'state', 'queued')
+        make_ready(id, f[2], f[3], false)
+      end
     end
   end
-  return #ids
+  local due_keys = redis.call('ZRANGEBYSCORE', keys.lanes_waiting, '-inf', now, 'LIMIT', 0, limit)
+  for _, key in ipairs(due_keys) do
+    redis.call('ZREM', keys.lanes_waiting, key)
+    if redis.call('LLEN', keys.lane_prefix .. key) > 0 then
+      open_lane(key)
+    end
+  end
 end

@@ -1,15 +1,16 @@
 --- @include "includes/notify.lua"
---- @include "includes/wake.lua"
+--- @include "includes/make_ready.lua"
 -- Move jobs whose lease expired (their worker stopped renewing it: killed,
--- frozen, cut off) back to the front of the ready list, counting a stall.
+-- frozen, cut off) back to the front of where they wait, counting a stall.
 -- A job that stalls more than max_stalls times fails with a clear error.
 -- Returns how many jobs were recovered.
-local function recover_expired(prefix, now, limit, max_stalls, keys)
+local function recover_expired(now, limit, max_stalls)
   local ids = redis.call('ZRANGEBYSCORE', keys.active, '-inf', now, 'LIMIT', 0, limit)
   for _, id in ipairs(ids) do
     redis.call('ZREM', keys.active, id)
-    local job_key = prefix .. id
-    if redis.call('EXISTS', job_key) == 1 then
+    local job_key = keys.job_prefix .. id
+    local f = redis.call('HMGET', job_key, 'state', 'priority', 'key', 'waiters')
+    if f[1] then
       local stalls = redis.call('HINCRBY', job_key, 'stalls', 1)
       if stalls > max_stalls then
         local err = cjson.encode({
@@ -19,15 +20,18 @@ local function recover_expired(prefix, now, limit, max_stalls, keys)
         })
         redis.call('HSET', job_key, 'state', 'failed', 'finished_at', now, 'error', err)
         redis.call('ZADD', keys.failed, now, id)
-        notify_waiters(job_key, keys.done_prefix .. id, redis.call('HGET', job_key, 'waiters'))
+        notify_waiters(id, f[4])
       else
         redis.call('HSET', job_key, 'state', 'queued')
-        redis.call('RPUSH', keys.ready, id)
+        make_ready(id, f[2], f[3], true)
+      end
+      if f[3] then
+        lane_done(f[3])
       end
     end
   end
   if #ids > 0 then
-    wake(keys.marker)
+    wake()
   end
   return #ids
 end
