@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Iterable
-from typing import Any, ParamSpec, TypeVar, overload
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from .errors import JobNotFound
 from .job import Job
@@ -15,6 +16,9 @@ from .store import Store
 from .store.connection import check_url
 from .store.keys import check_queue_name
 from .task import Task, TaskOptions, _parse_call_options
+
+if TYPE_CHECKING:
+    from .testing import InlineStore
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -69,6 +73,8 @@ class App:
     ``"pickle"`` (any Python object, but only for a Redis that no one else can
     write to). ``on_success(job, result)``, ``on_failure(job, error)``,
     ``on_retry(job, error, delay)``: hooks for every task, run in the worker.
+    ``testing``: run every job inline when it is enqueued, in memory, with no
+    Redis and no worker (see ``App.testing()``).
     """
 
     def __init__(
@@ -80,6 +86,7 @@ class App:
         on_success: Callable | None = None,
         on_failure: Callable | None = None,
         on_retry: Callable | None = None,
+        testing: bool = False,
     ):
         if url is not None:
             if not isinstance(url, str):
@@ -92,7 +99,11 @@ class App:
         self.on_success, self.on_failure, self.on_retry = on_success, on_failure, on_retry
         self.tasks: dict[str, Task] = {}
         self.queue_settings: dict[str, QueueSettings] = {}
-        self._store: Store | None = None
+        self._store: Store | InlineStore | None = None
+        if testing:
+            from .testing import InlineStore  # only here: it builds on the worker's code
+
+            self._store = InlineStore(self)
 
     @property
     def store(self) -> Store:
@@ -101,8 +112,23 @@ class App:
         return self._store
 
     def close(self) -> None:
-        if self._store is not None:
+        if isinstance(self._store, Store):
             self._store.clients.close()
+
+    @contextmanager
+    def testing(self) -> Iterator[App]:
+        """Testing mode for the block: every job runs inline when it is
+        enqueued (through the same argument check, serializer and outcome
+        logic as in a worker), recorded in memory, with no Redis and no worker.
+        Each block starts empty; the App's Redis is back after it. See
+        ``tarefa.testing`` for what differs from a worker."""
+        from .testing import InlineStore
+
+        saved, self._store = self._store, InlineStore(self)
+        try:
+            yield self
+        finally:
+            self._store = saved
 
     # -- tasks ------------------------------------------------------------------
 

@@ -1,0 +1,409 @@
+"""Testing mode: jobs run inline, in the caller, with no Redis and no worker.
+
+``App(testing=True)``, or ``with app.testing():``, puts an ``InlineStore``
+where the App keeps its Redis store. Producers and job handles call it as they
+call ``store.Store``, and it answers as Redis would: an enqueue has already gone
+through the task's argument check and the serializer; the job then runs at once
+through the worker's own ``execute()`` (decode, check, run, hooks, outcome),
+and the outcome is recorded in memory as ``fetch.lua`` records it. So a test
+sees what production would: a tuple arriving as a list, a result as stored, a
+failure as ``JobFailed`` with the error's type, message and traceback.
+
+What differs, because everything happens during the enqueue call:
+
+- delays, ``at=``, priorities, queue limits and throttle or debounce windows
+  are ignored: a job runs when it is enqueued (unless its queue is paused:
+  then ``resume()`` runs the jobs waiting there);
+- a retry runs at once, with no back-off (``on_retry`` is still told the delay
+  a worker would have waited); cron schedules do not fire;
+- a sync task runs in the caller's thread, with no event loop running (as in a
+  worker's thread), so thread-locals such as a test's database connection are
+  the caller's; its ``timeout`` cannot be enforced. An async task runs on the
+  caller's loop (``aenqueue``) or on a fresh one (``enqueue`` from sync code);
+  from inside a running loop it must be enqueued with ``aenqueue``;
+- cancelling a job while it runs (from the job itself, or another thread) sets
+  ``current_job().cancelled`` and discards its outcome; it does not interrupt it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from collections import Counter
+from collections.abc import Coroutine, Sequence
+from concurrent.futures import Executor, Future
+from typing import TYPE_CHECKING, Any
+
+from .store import Leased
+from .worker.execution import execute
+
+if TYPE_CHECKING:
+    from .app import App
+    from .worker.execution import Outcome
+
+RUNNABLE = (b"queued", b"scheduled", b"active")  # states a job has not ended in
+WORKER_ID = b"inline"  # JobInfo.worker of an inline run
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _as_bytes(value: Any) -> bytes:
+    """A field value as Redis would hand it back."""
+    if isinstance(value, bytes):
+        return value
+    return value.encode() if isinstance(value, str) else str(value).encode()
+
+
+def _task_of(fields: Sequence) -> str:
+    """The task name among a job's fields (name/value pairs)."""
+    return fields[list(fields[::2]).index("task") * 2 + 1]
+
+
+class InlineExecutor(Executor):
+    """Runs a sync function (a sync task or hook) at once, in the calling thread.
+    The event loop running there is set aside meanwhile, so the function sees
+    what it would in a worker's thread: no running loop (it may call
+    ``asyncio.run``; ``current_job().progress()`` reports synchronously)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        loop = asyncio._get_running_loop()
+        asyncio._set_running_loop(None)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:  # as a pool thread does: the awaiting side gets it
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+        finally:
+            asyncio._set_running_loop(loop)
+        return future
+
+
+INLINE = InlineExecutor()
+
+
+def run_blocking(coro: Coroutine) -> Any:
+    """Run a coroutine to its end from sync code, on a fresh event loop (as
+    ``asyncio.run`` does, without touching the thread's current loop). Called
+    from sync code inside a running loop, that loop is set aside meanwhile: it
+    waits, as it would for any blocking call (such as the real enqueue's round
+    trip to Redis)."""
+    outer = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    try:
+        with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+            return runner.run(coro)
+    finally:
+        asyncio._set_running_loop(outer)
+
+
+class InlineStore:
+    """An in-memory stand-in for ``store.Store``: the calls that producers, job
+    handles and queue handles make, with the replies Redis would give, over jobs
+    that run inline. A job is kept as its Redis hash would be (field -> bytes),
+    so ``JobInfo`` and ``Job.result()`` read it with their own code."""
+
+    def __init__(self, app: App):
+        self.app = app
+        self._jobs: dict[str, dict[str, dict[str, bytes]]] = {}  # queue -> id -> hash
+        self._expires: dict[tuple[str, str], int] = {}  # (queue, id) -> ms: kept until
+        self._failed: dict[str, dict[str, int]] = {}  # queue -> id -> order of failure
+        self._paused: set[str] = set()
+        self._running: dict[tuple[str, str], threading.Event] = {}  # -> its cancel event
+        self._order = itertools.count()
+        self._lock = threading.RLock()  # jobs may be enqueued from several threads
+        self._included = False
+
+    def __repr__(self) -> str:
+        return f"<InlineStore {sum(map(len, self._jobs.values()))} jobs>"
+
+    def __getattr__(self, name: str) -> Any:
+        # The rest of Store (a worker's calls, the registry, url...) has no meaning here.
+        raise AttributeError(
+            f"store.{name} is not available in testing mode: jobs run inline when "
+            "they are enqueued, with no Redis and no worker"
+        )
+
+    # -- producing ---------------------------------------------------------
+
+    def enqueue(self, queue: str, job_id: str, when: tuple, fields: Sequence, window=None) -> Any:
+        self._check_can_block(_task_of(fields), instead="`await task.aenqueue(...)`")
+        reply = self._add(queue, job_id, when, fields)
+        if reply == 1:
+            self._run_blocking(queue, [job_id])
+        return reply
+
+    async def aenqueue(
+        self, queue: str, job_id: str, when: tuple, fields: Sequence, window=None
+    ) -> Any:
+        reply = self._add(queue, job_id, when, fields)
+        if reply == 1:
+            await self._work(queue, [job_id])
+        return reply
+
+    def enqueue_many(self, queue: str, when: tuple, jobs: Sequence[tuple[str, list]]) -> list:
+        if jobs:  # one task for the whole batch
+            self._check_can_block(_task_of(jobs[0][1]), instead="`await task.aenqueue_many(...)`")
+        replies = [self._add(queue, job_id, when, fields) for job_id, fields in jobs]
+        self._run_blocking(queue, [i for (i, _), r in zip(jobs, replies, strict=True) if r == 1])
+        return replies
+
+    async def aenqueue_many(self, queue: str, when: tuple, jobs: Sequence) -> list:
+        replies = [self._add(queue, job_id, when, fields) for job_id, fields in jobs]
+        await self._work(queue, [i for (i, _), r in zip(jobs, replies, strict=True) if r == 1])
+        return replies
+
+    def _add(self, queue: str, job_id: str, when: tuple, fields: Sequence) -> Any:
+        """enqueue.lua: 1 when added, else the state of the job holding the id."""
+        with self._lock:
+            jobs = self._jobs.setdefault(queue, {})
+            existing = self._get(queue, job_id)
+            if existing is not None:
+                return existing["state"]
+            job = {"state": b"queued", "enqueued_at": _as_bytes(_now_ms())}
+            job.update(zip(fields[::2], map(_as_bytes, fields[1::2]), strict=True))
+            if when[1]:
+                job["priority"] = _as_bytes(when[1])
+            if when[2]:
+                job["key"] = _as_bytes(when[2])
+            jobs[job_id] = job
+            return 1
+
+    # -- running, as a worker would -------------------------------------------
+
+    def _check_can_block(self, *names: str | bytes, instead: str) -> None:
+        """A sync call cannot run an async task inside a running event loop: the
+        task belongs on that loop, which only an ``await`` can hand it."""
+        if asyncio._get_running_loop() is None:
+            return
+        for name in names:
+            name = name.decode() if isinstance(name, bytes) else name
+            task = self.app.tasks.get(name)
+            if task is not None and task.is_async:
+                raise RuntimeError(
+                    f"{name} is an async task and an event loop is running here: in "
+                    f"testing mode it runs at once, on this loop, so use {instead}"
+                )
+
+    def _run_blocking(self, queue: str, ids: list[str]) -> None:
+        if ids:
+            run_blocking(self._work(queue, ids))
+
+    async def _work(self, queue: str, ids: list[str]) -> None:
+        """Run each job to its end: lease, ``execute()``, record the outcome, and
+        lease again at once after a retry."""
+        if not self._included:  # as a worker does at start
+            self._included = True
+            self.app.import_includes()
+        for job_id in ids:
+            while (job := self._lease(queue, job_id)) is not None:
+                cancel = self._running[queue, job_id]
+                try:
+                    outcome = await execute(self.app, queue, job, INLINE, cancel=cancel)
+                except BaseException:  # the caller was interrupted: hand the job back
+                    self._hand_back(queue, job)
+                    raise
+                finally:
+                    self._running.pop((queue, job_id), None)
+                self._finish(queue, job, outcome)
+
+    def _lease(self, queue: str, job_id: str) -> Leased | None:
+        """fetch.lua's lease of one queued job (none from a paused queue); the
+        attempt gets the event its ``current_job().cancelled`` reads."""
+        with self._lock:
+            job = self._get(queue, job_id)
+            if job is None or job["state"] != b"queued" or queue in self._paused:
+                return None
+            attempts = int(job.get("attempts", 0)) + 1
+            token = _as_bytes(int(job.get("lease", 0)) + 1)
+            job.update(state=b"active", worker=WORKER_ID, started_at=_as_bytes(_now_ms()),
+                       attempts=_as_bytes(attempts), lease=token)  # fmt: skip
+            self._running[queue, job_id] = threading.Event()
+            return Leased(job_id, job["task"].decode(), job["payload"], attempts, token,
+                          job.get("options", b""), int(job.get("stalls", 0)))  # fmt: skip
+
+    def _holds(self, queue: str, leased: Leased) -> dict[str, bytes] | None:
+        """The job, if this attempt still holds it (the lease token fences it)."""
+        job = self._get(queue, leased.id)
+        if job is None or job["state"] != b"active" or job["lease"] != leased.token:
+            return None
+        return job
+
+    def _finish(self, queue: str, leased: Leased, outcome: Outcome) -> None:
+        """finish_job.lua, but a retry is queued again at once (no back-off)."""
+        with self._lock:
+            job = self._holds(queue, leased)
+            if job is None:  # cancelled while it ran: its outcome is discarded
+                return
+            now = _now_ms()
+            if outcome.kind == "completed":
+                job.update(state=b"completed", finished_at=_as_bytes(now), result=outcome.value)
+                if outcome.ms == 0:  # result_ttl=0: dropped at once
+                    self._delete(queue, leased.id)
+                elif outcome.ms > 0:  # else (-1) kept forever
+                    self._expires[queue, leased.id] = now + outcome.ms
+            elif outcome.kind == "retry":
+                job.update(state=b"queued", error=outcome.value)
+            else:
+                job.update(state=b"failed", finished_at=_as_bytes(now), error=outcome.value)
+                self._failed.setdefault(queue, {})[leased.id] = next(self._order)
+
+    def _hand_back(self, queue: str, leased: Leased) -> None:
+        """requeue.lua: an interrupted attempt does not count."""
+        with self._lock:
+            job = self._holds(queue, leased)
+            if job is not None:
+                job.update(state=b"queued", attempts=_as_bytes(leased.attempts - 1))
+
+    # -- reading jobs and queues --------------------------------------------
+
+    def _get(self, queue: str, job_id: str) -> dict[str, bytes] | None:
+        """The job's hash, unless it has expired (then it is gone, as in Redis)."""
+        expires = self._expires.get((queue, job_id))
+        if expires is not None and expires <= _now_ms():
+            self._delete(queue, job_id)
+        return self._jobs.get(queue, {}).get(job_id)
+
+    def _delete(self, queue: str, job_id: str) -> None:
+        self._jobs.get(queue, {}).pop(job_id, None)
+        self._failed.get(queue, {}).pop(job_id, None)
+        self._expires.pop((queue, job_id), None)
+
+    def _ids(self, queue: str) -> list[str]:
+        """The queue's live job ids, in order of arrival."""
+        return [i for i in list(self._jobs.get(queue, ())) if self._get(queue, i) is not None]
+
+    def job(self, queue: str, job_id: str) -> dict[str, bytes] | None:
+        with self._lock:
+            job = self._get(queue, job_id)
+            return dict(job) if job is not None else None
+
+    async def ajob(self, queue: str, job_id: str) -> dict[str, bytes] | None:
+        return self.job(queue, job_id)
+
+    def wait(self, queue: str, job_id: str, timeout: float | None) -> bytes:
+        """The job's state (b'' if there is no such job), at once: nothing runs
+        in the background to wait for. A job that has not ended by now is in a
+        paused queue, or is the one running (a job waiting for itself)."""
+        with self._lock:
+            job = self._get(queue, job_id)
+            return job["state"] if job is not None else b""
+
+    async def await_(self, queue: str, job_id: str, timeout: float | None) -> bytes:
+        return self.wait(queue, job_id, timeout)
+
+    def find_queue(self, job_id: str) -> str | None:
+        with self._lock:
+            return next((q for q in sorted(self._jobs) if self._get(q, job_id)), None)
+
+    def queues(self) -> list[str]:
+        return sorted(self._jobs)
+
+    def counts(self, queue: str) -> dict[str, int]:
+        with self._lock:
+            states = Counter(self._jobs[queue][i]["state"] for i in self._ids(queue))
+        names = ("queued", "scheduled", "active", "completed", "failed")
+        return {name: states[name.encode()] for name in names}
+
+    def failed_ids(self, queue: str, limit: int = 100) -> list[str]:
+        with self._lock:
+            self._ids(queue)  # forget expired jobs first
+            failed = self._failed.get(queue, {})
+            return sorted(failed, key=failed.__getitem__, reverse=True)[:limit]
+
+    def purge(self, queue: str) -> int:
+        with self._lock:
+            ids = self._ids(queue)
+            for job_id in ids:
+                self._delete(queue, job_id)
+            return len(ids)
+
+    def pause(self, queue: str) -> None:
+        with self._lock:
+            self._paused.add(queue)
+
+    def is_paused(self, queue: str) -> bool:
+        return queue in self._paused
+
+    def resume(self, queue: str) -> bool:
+        """Resume the queue and run the jobs that waited in it: those with no
+        priority first, in order of arrival, then by priority."""
+        with self._lock:
+            if queue not in self._paused:
+                return False
+            jobs = self._jobs.get(queue, {})
+            waiting = [i for i in self._ids(queue) if jobs[i]["state"] == b"queued"]
+            waiting.sort(key=lambda i: int(jobs[i].get("priority", 0)) or -1)
+            names = {jobs[i]["task"] for i in waiting}
+            self._check_can_block(*names, instead="resume() outside the event loop")
+            self._paused.discard(queue)
+        self._run_blocking(queue, waiting)
+        return True
+
+    # -- changing one job from outside ---------------------------------------
+
+    def retry(self, queue: str, job_id: str) -> Any:
+        reply = self._requeue_failed(queue, job_id, blocking=True)
+        if reply == 1:
+            self._run_blocking(queue, [job_id])
+        return reply
+
+    async def aretry(self, queue: str, job_id: str) -> Any:
+        reply = self._requeue_failed(queue, job_id, blocking=False)
+        if reply == 1:
+            await self._work(queue, [job_id])
+        return reply
+
+    def _requeue_failed(self, queue: str, job_id: str, *, blocking: bool) -> Any:
+        """retry.lua: 1 when a failed job is queued again (attempts reset), else
+        its state (b'' if there is no such job)."""
+        with self._lock:
+            job = self._get(queue, job_id)
+            if job is None:
+                return b""
+            if job["state"] != b"failed":
+                return job["state"]
+            if blocking:
+                self._check_can_block(job["task"], instead="`await job.aretry()`")
+            job.update(state=b"queued", attempts=b"0", stalls=b"0")
+            job.pop("finished_at", None)
+            self._failed[queue].pop(job_id, None)
+            return 1
+
+    def cancel(self, queue: str, job_id: str, keep_ms: int) -> Any:
+        """cancel.lua: 1 when cancelled, else the job's state (b'' if missing).
+        A running attempt loses its lease: its outcome will be discarded."""
+        with self._lock:
+            job = self._get(queue, job_id)
+            if job is None:
+                return b""
+            if job["state"] not in RUNNABLE:
+                return job["state"]
+            now = _now_ms()
+            job.update(state=b"cancelled", finished_at=_as_bytes(now),
+                       lease=_as_bytes(int(job.get("lease", 0)) + 1))  # fmt: skip
+            self._expires[queue, job_id] = now + keep_ms
+            if (running := self._running.get((queue, job_id))) is not None:
+                running.set()  # current_job().cancelled
+            return 1
+
+    async def acancel(self, queue: str, job_id: str, keep_ms: int) -> Any:
+        return self.cancel(queue, job_id, keep_ms)
+
+    # -- progress, reported by a running job -----------------------------------
+
+    def progress(self, queue: str, job_id: str, token: bytes, progress: bytes) -> bool:
+        with self._lock:
+            job = self._get(queue, job_id)
+            if job is None or job["state"] != b"active" or job["lease"] != token:
+                return False
+            job["progress"] = progress
+            return True
+
+    async def aprogress(self, queue: str, job_id: str, token: bytes, progress: bytes) -> bool:
+        return self.progress(queue, job_id, token, progress)
