@@ -192,3 +192,9 @@ def keyed_overlap(key: str) -> None:
     time.sleep(0.05)  # the job's work: long enough for jobs to overlap
     client.decr(f"test:running:{key}")
     client.rpush("test:runs", key)
+
+
+@app.task(retries=0)
+def merge(results: list, label: str) -> str:
+    """A group's callback: the members' results come first."""
+    return f"{label}: {results}"

@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio.connection
 import redis.connection
 
+import tarefa
 import tarefa.store.store
 from tarefa import (
     App,
@@ -266,7 +267,7 @@ def test_enqueue_runs_the_job_at_once_and_records_it():
     assert app.job(job.id) == job and app.job(job.id, queue="default") == job
     assert app.queues() == ["default"]
     assert app.queue("default").counts() == {
-        "queued": 0, "scheduled": 0, "active": 0, "completed": 1, "failed": 0,
+        "queued": 0, "waiting": 0, "scheduled": 0, "active": 0, "completed": 1, "failed": 0,
     }  # fmt: skip
 
 
@@ -560,3 +561,12 @@ def test_keys_limits_and_windows_do_not_hold_a_job_back():
         assert add.with_options(debounce=60).enqueue(2, 2).result(0) == 4
     finally:
         app.queue_settings.clear()
+
+
+def test_chains_and_groups_run_inline():
+    first = add.enqueue(1, 2)
+    second = first.then(add, 3, 4)
+    callback = tarefa.Group([first, second]).then(echo, label="sums")
+    assert callback.result(0) == {"value": [3, 7], "type": "list", "named": {"label": "sums"}}
+    failed = always_fails.enqueue("no")
+    assert failed.then(add, 1, 1).status is JobState.CANCELLED

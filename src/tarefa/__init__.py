@@ -3,11 +3,12 @@
 from .app import App, Queue
 from .context import JobContext, current_job
 from .errors import JobCancelled, JobFailed, JobNotFound, Retry, TarefaError
-from .job import Job, JobInfo, JobState
+from .job import Group, Job, JobInfo, JobState
 from .task import Task, TaskOptions
 
 __all__ = [
     "App",
+    "Group",
     "Job",
     "JobCancelled",
     "JobContext",

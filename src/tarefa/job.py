@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -14,6 +15,7 @@ from .serializer import load_error
 
 if TYPE_CHECKING:
     from .app import App
+    from .task import Task
 
 R = TypeVar("R")
 
@@ -22,6 +24,7 @@ class JobState(enum.StrEnum):
     QUEUED = "queued"  # ready to run
     SCHEDULED = "scheduled"  # waiting for a time: a delay or a retry's back-off
     ACTIVE = "active"  # leased by one worker, running
+    WAITING = "waiting"  # for other jobs to complete (Job.then, Group, depends_on)
     COMPLETED = "completed"
     FAILED = "failed"  # retries exhausted: in the dead-letter set
     CANCELLED = "cancelled"
@@ -190,6 +193,15 @@ class Job(Generic[R]):
             raise JobNotFound(f"no job {self.id} in queue {self.queue!r}")
         raise TarefaError(f"only a failed job can be retried; job {self.id} is {reply.decode()}")
 
+    def then(self, task: Task, *args: Any, **kwargs: Any) -> Job:
+        """Enqueue ``task(*args, **kwargs)`` to run once this job has completed.
+        If this job fails (retries exhausted) or is cancelled, that job is
+        cancelled (with a DependencyFailed error), and so on down the chain."""
+        return task.waiting_for([self]).enqueue(*args, **kwargs)
+
+    async def athen(self, task: Task, *args: Any, **kwargs: Any) -> Job:
+        return await task.waiting_for([self]).aenqueue(*args, **kwargs)
+
     @property
     def error(self) -> dict[str, Any] | None:
         return self.info().error
@@ -198,3 +210,24 @@ class Job(Generic[R]):
     def progress(self) -> dict[str, Any] | None:
         """The last progress the job reported: {"value", "message", "at"}."""
         return self.info().progress
+
+
+class Group:
+    """Jobs that a callback waits for: ``Group(jobs).then(merge, doc_id)`` runs
+    ``merge(results, doc_id)`` once, after every job has completed, with their
+    results in the jobs' order. If one fails (retries exhausted) or is
+    cancelled, the callback is cancelled instead."""
+
+    def __init__(self, jobs: Iterable[Job]):
+        self.jobs = list(jobs)
+        if not self.jobs or not all(isinstance(j, Job) for j in self.jobs):
+            raise TypeError("a Group needs one or more Job handles")
+
+    def __repr__(self) -> str:
+        return f"<Group of {len(self.jobs)} jobs>"
+
+    def then(self, task: Task, *args: Any, **kwargs: Any) -> Job:
+        return task.waiting_for(self.jobs, takes_results=True).enqueue(*args, **kwargs)
+
+    async def athen(self, task: Task, *args: Any, **kwargs: Any) -> Job:
+        return await task.waiting_for(self.jobs, takes_results=True).aenqueue(*args, **kwargs)

@@ -21,7 +21,7 @@ import orjson
 from croniter import croniter
 
 from .job import Job
-from .store.keys import check_queue_name
+from .store.keys import check_queue_name, job_ref
 
 if TYPE_CHECKING:
     from .app import App
@@ -112,6 +112,8 @@ class CallOptions:
     at: datetime | None = None  # or: when it may start
     priority: int = 0  # 0: none (runs first, FIFO); else smaller runs sooner
     key: str = ""  # "": none; else its key's lane (fair turns, limits per key)
+    parents: tuple[str, ...] = ()  # "queue|id" of the jobs it waits for (chains, groups)
+    takes_results: bool = False  # a group's callback: their results come first
 
     def when(self) -> tuple[int, int, str]:
         """(delay in ms, priority, key) for the store."""
@@ -123,6 +125,8 @@ class CallOptions:
     def __post_init__(self) -> None:
         if self.key and self.priority:
             raise ValueError("a job with a key runs in its key's turn: it takes no priority")
+        if self.parents and (self.delay or self.at):
+            raise ValueError("a job that waits for others starts when they end: no delay or at")
 
     def created(self, reply: object) -> bool:
         """Whether an enqueue added the job. When the id was made here, an existing
@@ -132,7 +136,7 @@ class CallOptions:
 
 TASK_ONLY = {"cron", "tz", "on_success", "on_failure", "on_retry"}  # not per call
 PRODUCER_ONLY = {"queue", "throttle", "debounce"}  # applied at enqueue, not by the worker
-CALL_OPTIONS = ("job_id", "delay", "at", "priority", "key")
+CALL_OPTIONS = ("job_id", "delay", "at", "priority", "key", "depends_on")
 
 
 def _parse_call_options(
@@ -165,6 +169,8 @@ def _parse_call_options(
             if not isinstance(value, datetime) or value.tzinfo is None:
                 raise TypeError("at= must be a timezone-aware datetime")
             call_opts["at"] = value
+        elif name == "depends_on":
+            call_opts["depends_on"] = value
         elif name == "key":
             if value is not None and (not isinstance(value, str) or not value or len(value) > 200):
                 raise ValueError(f"key must be a non-empty str of <= 200 chars, not {value!r}")
@@ -235,6 +241,9 @@ class Task(Generic[P, R]):
         (its lane: fair turns and limits per key), ``queue``, ``retries``,
         ``timeout``, ``result_ttl``, ``backoff``, ``throttle``, ``debounce``..."""
         task_opts, call_opts = _parse_call_options(options)
+        if "depends_on" in call_opts:
+            queue = task_opts.get("queue", self.options.queue)
+            call_opts["parents"] = _parent_refs(call_opts.pop("depends_on"), queue)
         return Task(
             self.app,
             self.fn,
@@ -244,12 +253,19 @@ class Task(Generic[P, R]):
             self.overrides | {k: v for k, v in task_opts.items() if k not in PRODUCER_ONLY},
         )
 
+    def waiting_for(self, jobs: Iterable[Job], *, takes_results: bool = False) -> Task[P, R]:
+        """The same task, for jobs that run once ``jobs`` have all completed
+        (see ``Job.then`` and ``Group``)."""
+        refs = _parent_refs(list(jobs), self.options.queue)
+        call = replace(self.call, parents=refs, takes_results=takes_results)
+        return Task(self.app, self.fn, self.name, self.options, call, self.overrides)
+
     # -- enqueueing ----------------------------------------------------------
 
     def _payload(self, args: tuple, kwargs: dict) -> bytes:
         if self.signature is not None and (kwargs or len(args) != self._arity):
-            try:
-                self.signature.bind(*args, **kwargs)
+            try:  # a group's callback takes the results first: check with a stand-in
+                self.signature.bind(*(None,) * self.call.takes_results, *args, **kwargs)
             except TypeError as exc:
                 raise TypeError(f"{self.name}: {exc}") from None
         try:
@@ -274,6 +290,8 @@ class Task(Generic[P, R]):
         """Put one job on the queue; returns its handle at once."""
         job_id, fields = self._one(args, kwargs)
         queue = self.options.queue
+        if self.call.parents:
+            return self._enqueue_waiting(job_id, fields)
         reply = self.app.store.enqueue(queue, job_id, self.call.when(), fields, self._window)
         return self._handle(job_id, reply)
 
@@ -281,7 +299,31 @@ class Task(Generic[P, R]):
         """``enqueue`` for asyncio code."""
         job_id, fields = self._one(args, kwargs)
         queue = self.options.queue
+        if self.call.parents:
+            return await self._aenqueue_waiting(job_id, fields)
         reply = await self.app.store.aenqueue(queue, job_id, self.call.when(), fields, self._window)
+        return self._handle(job_id, reply)
+
+    def _waiting_fields(self, fields: list) -> list:
+        spec = {"takes_results": self.call.takes_results, "parents": self.call.parents}
+        return [*fields, "parents", orjson.dumps(spec)]
+
+    def _enqueue_waiting(self, job_id: str, fields: list) -> Job[R]:
+        """Enqueue a job that waits for its parents, then have them tell it
+        when they end (a crash in between is caught by the periodic check)."""
+        queue, store, parents = self.options.queue, self.app.store, self.call.parents
+        fields = self._waiting_fields(fields)
+        reply = store.enqueue(queue, job_id, self.call.when(), fields, waits=len(parents))
+        if reply == 1:
+            store.wait_for(job_ref(queue, job_id), parents)
+        return self._handle(job_id, reply)
+
+    async def _aenqueue_waiting(self, job_id: str, fields: list) -> Job[R]:
+        queue, store, parents = self.options.queue, self.app.store, self.call.parents
+        fields = self._waiting_fields(fields)
+        reply = await store.aenqueue(queue, job_id, self.call.when(), fields, waits=len(parents))
+        if reply == 1:
+            await store.await_for(job_ref(queue, job_id), parents)
         return self._handle(job_id, reply)
 
     def _handle(self, job_id: str, reply: object) -> Job[R]:
@@ -294,6 +336,8 @@ class Task(Generic[P, R]):
             raise ValueError("enqueue_many makes one job per call: it cannot share one job_id")
         if self._window[0]:
             raise ValueError(f"enqueue_many cannot {self._window[0]}: enqueue one by one")
+        if self.call.parents:
+            raise ValueError("enqueue_many does not take depends_on: enqueue one by one")
         batch = []
         for call in calls:
             if isinstance(call, Mapping):
@@ -335,6 +379,22 @@ class Task(Generic[P, R]):
         return self._handles(batch, replies)
 
 
+def _parent_refs(depends_on: Any, queue: str) -> tuple[str, ...]:
+    """``depends_on``: a Job, a job id (in the task's own queue), or a list of them."""
+    items = depends_on if isinstance(depends_on, list | tuple) else [depends_on]
+    refs = []
+    for item in items:
+        if isinstance(item, Job):
+            refs.append(job_ref(item.queue, item.id))
+        elif isinstance(item, str) and item:
+            refs.append(job_ref(queue, item))
+        else:
+            raise TypeError(f"depends_on takes jobs or job ids, not {type(item).__name__}")
+    if not refs:
+        raise ValueError("depends_on needs at least one job")
+    return tuple(dict.fromkeys(refs))
+
+
 def _window(name: str, options: TaskOptions, call: CallOptions) -> tuple[str, int, str]:
     """The store's de-duplication window for these options: (kind, ms, scope)."""
     for kind in ("throttle", "debounce"):
@@ -342,6 +402,8 @@ def _window(name: str, options: TaskOptions, call: CallOptions) -> tuple[str, in
         if seconds is not None:
             if call.job_id is not None:
                 raise ValueError(f"{kind} picks the job to keep; it cannot take a job_id")
+            if call.parents:
+                raise ValueError(f"a job that waits for others cannot {kind}")
             return kind, max(1, int(seconds * 1000)), f"{name}:{call.key}"
     return "", 0, ""
 

@@ -36,7 +36,11 @@ from collections.abc import Coroutine, Sequence
 from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
+from .serializer import dump_error
 from .store import Leased
+from .store.keys import split_ref
 from .worker.execution import execute
 
 if TYPE_CHECKING:
@@ -131,17 +135,19 @@ class InlineStore:
 
     # -- producing ---------------------------------------------------------
 
-    def enqueue(self, queue: str, job_id: str, when: tuple, fields: Sequence, window=None) -> Any:
+    def enqueue(
+        self, queue: str, job_id: str, when: tuple, fields: Sequence, window=None, waits=0
+    ) -> Any:
         self._check_can_block(_task_of(fields), instead="`await task.aenqueue(...)`")
-        reply = self._add(queue, job_id, when, fields)
+        reply = self._add(queue, job_id, when, fields, waits)
         if reply == 1:
             self._run_blocking(queue, [job_id])
         return reply
 
     async def aenqueue(
-        self, queue: str, job_id: str, when: tuple, fields: Sequence, window=None
+        self, queue: str, job_id: str, when: tuple, fields: Sequence, window=None, waits=0
     ) -> Any:
-        reply = self._add(queue, job_id, when, fields)
+        reply = self._add(queue, job_id, when, fields, waits)
         if reply == 1:
             await self._work(queue, [job_id])
         return reply
@@ -158,14 +164,15 @@ class InlineStore:
         await self._work(queue, [i for (i, _), r in zip(jobs, replies, strict=True) if r == 1])
         return replies
 
-    def _add(self, queue: str, job_id: str, when: tuple, fields: Sequence) -> Any:
+    def _add(self, queue: str, job_id: str, when: tuple, fields: Sequence, waits=0) -> Any:
         """enqueue.lua: 1 when added, else the state of the job holding the id."""
         with self._lock:
             jobs = self._jobs.setdefault(queue, {})
             existing = self._get(queue, job_id)
             if existing is not None:
                 return existing["state"]
-            job = {"state": b"queued", "enqueued_at": _as_bytes(_now_ms())}
+            state = b"waiting" if waits else b"queued"  # waiting: see wait_for
+            job = {"state": state, "enqueued_at": _as_bytes(_now_ms())}
             job.update(zip(fields[::2], map(_as_bytes, fields[1::2]), strict=True))
             if when[1]:
                 job["priority"] = _as_bytes(when[1])
@@ -173,6 +180,36 @@ class InlineStore:
                 job["key"] = _as_bytes(when[2])
             jobs[job_id] = job
             return 1
+
+    # -- jobs waiting for jobs: their parents ran inline, so they have ended ---
+
+    def _release(self, child: str, parents: Sequence[str]) -> tuple[str, str] | None:
+        """resolve.lua for all parents at once: queue the child (with the
+        parents' results for a group's callback) or cancel it."""
+        queue, child_id = split_ref(child)
+        with self._lock:
+            job = self._get(queue, child_id)
+            ends = [self._get(*split_ref(p)) for p in parents]
+            failed = [p for p, e in zip(parents, ends, strict=True)
+                      if e is not None and e["state"] in (b"failed", b"cancelled")]  # fmt: skip
+            if failed:
+                error = dump_error("DependencyFailed", f"job {failed[0]} did not complete")
+                job.update(state=b"cancelled", finished_at=_as_bytes(_now_ms()), error=error)
+                return None
+            if any(e is not None and e["state"] != b"completed" for e in ends):
+                return None  # a parent waits in a paused queue: this job waits too
+            if orjson.loads(job["parents"]).get("takes_results"):
+                job["parent_results"] = [e.get("result") if e else None for e in ends]
+            job["state"] = b"queued"
+            return queue, child_id
+
+    def wait_for(self, child: str, parents: Sequence[str]) -> None:
+        if (released := self._release(child, parents)) is not None:
+            self._run_blocking(released[0], [released[1]])
+
+    async def await_for(self, child: str, parents: Sequence[str]) -> None:
+        if (released := self._release(child, parents)) is not None:
+            await self._work(released[0], [released[1]])
 
     # -- running, as a worker would -------------------------------------------
 
@@ -225,7 +262,8 @@ class InlineStore:
                        attempts=_as_bytes(attempts), lease=token)  # fmt: skip
             self._running[queue, job_id] = threading.Event()
             return Leased(job_id, job["task"].decode(), job["payload"], attempts, token,
-                          job.get("options", b""), int(job.get("stalls", 0)))  # fmt: skip
+                          job.get("options", b""), int(job.get("stalls", 0)),
+                          job.get("parent_results"))  # fmt: skip
 
     def _holds(self, queue: str, leased: Leased) -> dict[str, bytes] | None:
         """The job, if this attempt still holds it (the lease token fences it)."""
@@ -307,7 +345,7 @@ class InlineStore:
     def counts(self, queue: str) -> dict[str, int]:
         with self._lock:
             states = Counter(self._jobs[queue][i]["state"] for i in self._ids(queue))
-        names = ("queued", "scheduled", "active", "completed", "failed")
+        names = ("queued", "waiting", "scheduled", "active", "completed", "failed")
         return {name: states[name.encode()] for name in names}
 
     def failed_ids(self, queue: str, limit: int = 100) -> list[str]:

@@ -28,8 +28,9 @@ def test_a_rate_limit_holds_across_two_worker_processes(app, r, spawn_worker):
     # No window of one second ever holds more than 10 starts...
     for i, start in enumerate(starts):
         assert sum(1 for s in starts[i:] if s < start + 1.0) <= 10
-    # ...the 40 jobs took about 3 s, not more...
-    assert 2.9 < starts[-1] - starts[0] < 4.0
+    # ...so the 40 jobs took at least 3 s (and not much more, on a loaded machine)...
+    span = starts[-1] - starts[0]
+    assert 2.9 < span < 6.0, [round(s - starts[0], 3) for s in starts]
     # ...and the workers waited for the limit instead of polling it: a few calls
     # per worker per second (fetches, heartbeats), not thousands.
     assert evalsha_calls(r) - calls_before < 200

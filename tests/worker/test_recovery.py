@@ -22,7 +22,7 @@ from tarefa import App, JobFailed
 from ..conftest import wait_for_list
 from ..tasks import hold, record
 
-DONE_NOTHING_LEFT = {"queued": 0, "scheduled": 0, "active": 0, "failed": 0}
+DONE_NOTHING_LEFT = {"queued": 0, "waiting": 0, "scheduled": 0, "active": 0, "failed": 0}
 
 
 def wait_until(predicate, timeout: float = 10, what: str = "condition"):
@@ -117,7 +117,7 @@ def test_sigterm_lets_running_jobs_finish_and_fetches_nothing_new(app, r, spawn_
     assert sorted(runs(r)) == sorted(jobs)  # each ran once; "late" did not run
     assert late.info().state == "queued"
     assert app.queue("default").counts() == {
-        "queued": 1, "scheduled": 0, "active": 0, "completed": 2, "failed": 0,
+        "queued": 1, "waiting": 0, "scheduled": 0, "active": 0, "completed": 2, "failed": 0,
     }  # fmt: skip
 
 
@@ -132,7 +132,7 @@ def test_sigterm_past_the_grace_period_hands_the_job_back_without_an_attempt(app
     info = job.info()
     assert (info.state, info.attempts, info.stalls) == ("queued", 0, 0)
     assert app.queue("default").counts() == {
-        "queued": 1, "scheduled": 0, "active": 0, "completed": 0, "failed": 0,
+        "queued": 1, "waiting": 0, "scheduled": 0, "active": 0, "completed": 0, "failed": 0,
     }  # fmt: skip
     assert "handed back 1 jobs" in log_of(w)
 
@@ -231,7 +231,7 @@ def test_a_job_that_keeps_killing_its_worker_fails_after_max_stalls(app, r, spaw
     assert r.llen("test:started") == 0  # not started a 5th time
     assert runs(r) == []
     assert app.queue("default").counts() == {
-        "queued": 0, "scheduled": 0, "active": 0, "completed": 0, "failed": 1,
+        "queued": 0, "waiting": 0, "scheduled": 0, "active": 0, "completed": 0, "failed": 1,
     }  # fmt: skip
     assert [j.id for j in app.queue("default").failed_jobs()] == [job.id]
 
@@ -295,5 +295,5 @@ def test_a_frozen_worker_cannot_overwrite_the_attempt_that_took_over(app, r, spa
     assert job.info() == finished  # nothing overwritten
     assert runs(r) == ["f", "f"]  # both attempts ran to the end (at least once)
     assert app.queue("default").counts() == {
-        "queued": 0, "scheduled": 0, "active": 0, "completed": 1, "failed": 0,
+        "queued": 0, "waiting": 0, "scheduled": 0, "active": 0, "completed": 1, "failed": 0,
     }  # fmt: skip

@@ -27,7 +27,14 @@ def test_runs_sync_and_async_jobs(app, run_worker):
     assert [j.result(1) for j in jobs] == [2 * i for i in range(100)] + [i + 1 for i in range(100)]
     assert worker.processed == 200
     counts = app.queue("default").counts()
-    assert counts == {"queued": 0, "scheduled": 0, "active": 0, "completed": 200, "failed": 0}
+    assert counts == {
+        "queued": 0,
+        "waiting": 0,
+        "scheduled": 0,
+        "active": 0,
+        "completed": 200,
+        "failed": 0,
+    }
 
 
 def test_current_job_inside_a_job(app, run_worker):

@@ -61,6 +61,8 @@ class QueueKeys:
     lane_rate_prefix: str  # + job key -> zset of its recent starts (rate limit)
     rate: str  # zset of the queue's recent starts (rate limit)
     dedupe_prefix: str  # + task and key -> id of the job a throttle/debounce keeps
+    waiting: str  # zset id -> when to check its parents again (ms): jobs waiting for jobs
+    dependents_prefix: str  # + job id -> list of "queue|id" of the jobs waiting for it
     script_keys: tuple[str, ...] = ()  # all of the above, in order: a script's KEYS
 
     def job(self, job_id: str) -> str:
@@ -71,6 +73,9 @@ class QueueKeys:
 
     def done_signal(self, job_id: str) -> str:
         return self.done_prefix + job_id
+
+    def dependents(self, job_id: str) -> str:
+        return self.dependents_prefix + job_id
 
     def lane(self, key: str) -> str:
         return self.lane_prefix + key
@@ -91,3 +96,14 @@ def queue_keys(queue: str) -> QueueKeys:
         for name in SCRIPT_KEY_NAMES
     }
     return QueueKeys(name=queue, **names, script_keys=tuple(names.values()))
+
+
+def job_ref(queue: str, job_id: str) -> str:
+    """A job named across queues, as scripts store it: ``queue|id`` (queue names
+    have no ``|``)."""
+    return f"{queue}|{job_id}"
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    queue, _, job_id = ref.partition("|")
+    return queue, job_id

@@ -18,6 +18,7 @@ class Leased:
     token: bytes  # the lease's fencing token, sent back with the outcome
     options: bytes  # JSON of per-call overrides of the task's options, or b''
     stalls: int = 0  # times a worker died while running it (not failures)
+    parent_results: list[bytes | None] | None = None  # a group callback's inputs
 
 
 @dataclass(slots=True)
@@ -26,6 +27,7 @@ class Fetched:
     stale: list[str]  # outcomes discarded: the lease had been taken over
     next_due_ms: int  # until the next scheduled job is due; -1: none
     active: int  # jobs leased in the queue, by any worker
+    ended: list[tuple[str, str, list[str]]]  # (id, outcome, "queue|id" waiting for it)
 
 
 def time_left(deadline: float | None) -> float | None:
@@ -37,7 +39,7 @@ def time_left(deadline: float | None) -> float | None:
 
 
 def parse_fetched(reply: list) -> Fetched:
-    next_due, active, stale, flat = reply
+    next_due, active, stale, flat, ended = reply
     jobs = [
         Leased(
             id=flat[i].decode(),
@@ -47,10 +49,12 @@ def parse_fetched(reply: list) -> Fetched:
             token=str(flat[i + 4]).encode(),
             options=flat[i + 5],
             stalls=flat[i + 6],
+            parent_results=flat[i + 7] or None,
         )
-        for i in range(0, len(flat), 7)
+        for i in range(0, len(flat), 8)
     ]
-    return Fetched(jobs, [s.decode() for s in stale], next_due, active)
+    ended_jobs = [(i.decode(), o.decode(), [r.decode() for r in refs]) for i, o, refs in ended]
+    return Fetched(jobs, [s.decode() for s in stale], next_due, active, ended_jobs)
 
 
 def decode_hash(raw: dict[bytes, bytes]) -> dict[str, bytes]:

@@ -98,7 +98,9 @@ class Scripts:
     """Every script tarefa runs, assembled once per process."""
 
     def __init__(self) -> None:
+        self.add_dependent = load("add_dependent")
         self.cancel = load("cancel")
+        self.check_waiting = load("check_waiting")
         self.cron_mark = load("cron_mark")
         self.enqueue = load("enqueue")
         self.enqueue_many = load("enqueue_many")
@@ -109,6 +111,7 @@ class Scripts:
         self.resume = load("resume")
         self.recover = load("recover")
         self.requeue = load("requeue")
+        self.resolve = load("resolve")
         self.retry = load("retry")
         self.wait = load("wait")
 

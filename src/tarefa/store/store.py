@@ -11,10 +11,11 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from redis.exceptions import NoScriptError
 
 from .connection import Clients, async_client
-from .keys import QUEUES, WORKERS, queue_keys, worker_key
+from .keys import QUEUES, WORKERS, job_ref, queue_keys, split_ref, worker_key
 from .replies import Fetched, decode_hash, parse_fetched, time_left
 from .scripts import Script, scripts
 
@@ -22,7 +23,9 @@ Call = tuple[Script, Sequence[str], list[Any]]
 When = tuple[int, int, str]  # (delay in ms, priority, key): 0, 0, "" is "now, plain"
 Window = tuple[str, int, str]  # ('' | 'throttle' | 'debounce', ms, what it is per)
 NO_WINDOW: Window = ("", 0, "")
-NO_LIMITS = (0, 0, 0, 0, 0, 0)  # see Limits.as_args (tarefa.limits)
+NO_LIMITS = (0, 0, 0, 0, 0, 0)  # see QueueSettings.as_args (tarefa.limits)
+CANCELLED_KEEP_MS = 86_400_000  # how long a job cancelled with its parent is kept
+WAITING_CHECK_MS = 30_000  # how often a waiting job's parents are checked (safety net)
 
 FINAL_STATES = (b"completed", b"failed", b"cancelled")
 
@@ -49,26 +52,29 @@ class Store:
 
     # -- producing ---------------------------------------------------------
 
-    def _enqueue(self, queue, job_id, when: When, window: Window, fields: Sequence) -> Call:
-        args = [job_id, *when, *window, *fields]
+    def _enqueue(self, queue, job_id, when: When, window: Window, waits, fields) -> Call:
+        args = [job_id, *when, *window, waits, *fields]
         return self.scripts.enqueue, queue_keys(queue).script_keys, args
 
     def enqueue(
-        self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW
-    ) -> Any:
-        """Add one job. Returns 1; or the state of the job already holding the
-        id; or [id, state] of the job a throttle or debounce window kept."""
+        self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW,
+        waits: int = 0,
+    ) -> Any:  # fmt: skip
+        """Add one job (waiting for ``waits`` others, see ``wait_for``). Returns
+        1; or the state of the job already holding the id; or [id, state] of
+        the job a throttle or debounce window kept."""
         self._register_queue(queue)
-        return self._run(self._enqueue(queue, job_id, when, window, fields))
+        return self._run(self._enqueue(queue, job_id, when, window, waits, fields))
 
     async def aenqueue(
-        self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW
-    ) -> Any:
+        self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW,
+        waits: int = 0,
+    ) -> Any:  # fmt: skip
         await self._aregister_queue(queue)
-        return await self._arun(self._enqueue(queue, job_id, when, window, fields))
+        return await self._arun(self._enqueue(queue, job_id, when, window, waits, fields))
 
     def _enqueue_many(self, queue: str, when: When, jobs: Sequence[tuple[str, list]]) -> Call:
-        args: list[Any] = [*when, len(jobs[0][1])]
+        args: list[Any] = [*when, 0, len(jobs[0][1])]
         for job_id, fields in jobs:
             args.append(job_id)
             args.extend(fields)
@@ -123,10 +129,16 @@ class Store:
         k = queue_keys(queue)
         pipe = self.clients.sync.pipeline(transaction=False)
         pipe.llen(k.ready).zcard(k.prioritized).zcard(k.scheduled).zcard(k.active)
-        pipe.zcard(k.completed).zcard(k.failed)
-        ready, prioritized, scheduled, active, completed, failed = pipe.execute()
+        pipe.zcard(k.completed).zcard(k.failed).zcard(k.waiting)
+        ready, prioritized, scheduled, active, completed, failed, waiting = pipe.execute()
+        # Keyed jobs are counted per lane: one call per key with ready jobs.
+        lanes = pipe.zrange(k.lanes, 0, -1).zrange(k.lanes_waiting, 0, -1).execute()
+        keys = set(lanes[0]) | set(lanes[1]) | set(pipe.hkeys(k.lane_active).execute()[0])
+        for key in keys:
+            pipe.llen(k.lane(key.decode()))
         return {
-            "queued": ready + prioritized,
+            "queued": ready + prioritized + sum(pipe.execute()),
+            "waiting": waiting,
             "scheduled": scheduled,
             "active": active,
             "completed": completed,
@@ -188,11 +200,97 @@ class Store:
         return self.scripts.cancel, queue_keys(queue).script_keys, [job_id, keep_ms]
 
     def cancel(self, queue: str, job_id: str, keep_ms: int) -> Any:
-        """Cancel a job that has not ended: 1, or its state (b'' if missing)."""
-        return self._run(self._cancel(queue, job_id, keep_ms))
+        """Cancel a job that has not ended, and the jobs waiting for it: 1, or
+        its state (b'' if missing)."""
+        reply = self._run(self._cancel(queue, job_id, keep_ms))
+        if isinstance(reply, list):
+            self.resolve(job_ref(queue, job_id), "cancelled", b"", _refs(reply[1]))
+            return 1
+        return reply
 
     async def acancel(self, queue: str, job_id: str, keep_ms: int) -> Any:
-        return await self._arun(self._cancel(queue, job_id, keep_ms))
+        reply = await self._arun(self._cancel(queue, job_id, keep_ms))
+        if isinstance(reply, list):
+            await self.aresolve(job_ref(queue, job_id), "cancelled", b"", _refs(reply[1]))
+            return 1
+        return reply
+
+    # -- jobs waiting for jobs (chains, groups) --------------------------------
+    #
+    # A job enqueued with parents waits (state 'waiting') until each parent
+    # has ended and been reported to it (resolve.lua). A parent's end is
+    # reported by its worker right after recording it, by the producer when the
+    # parent had already ended, and, as a safety net, by the periodic check of
+    # waiting jobs (check_waiting). Parents may be in other queues (other
+    # cluster slots), so these steps are separate calls, each idempotent.
+
+    def _add_dependent(self, parent: str, children: list[str]) -> Call:
+        queue, parent_id = split_ref(parent)
+        return self.scripts.add_dependent, queue_keys(queue).script_keys, [parent_id, *children]
+
+    def _parent_end(self, parent: str) -> tuple[str, bytes] | None:
+        """How a parent that is no longer running ended: (outcome, result)."""
+        queue, parent_id = split_ref(parent)
+        state, result = self.clients.sync.hmget(queue_keys(queue).job(parent_id), "state", "result")
+        return _ended(state, result)
+
+    async def _aparent_end(self, parent: str) -> tuple[str, bytes] | None:
+        queue, parent_id = split_ref(parent)
+        key = queue_keys(queue).job(parent_id)
+        return _ended(*await self.clients.aio.hmget(key, "state", "result"))
+
+    def wait_for(self, child: str, parents: Sequence[str]) -> None:
+        """Have ``child`` (enqueued waiting) told when each parent ends."""
+        for parent in parents:
+            if self._run(self._add_dependent(parent, [child])) != 1:  # it has ended
+                self.resolve(parent, *self._parent_end(parent), [child])
+
+    async def await_for(self, child: str, parents: Sequence[str]) -> None:
+        for parent in parents:
+            if await self._arun(self._add_dependent(parent, [child])) != 1:
+                await self.aresolve(parent, *await self._aparent_end(parent), [child])
+
+    def _resolve(self, child: str, parent: str, outcome: str, result: bytes) -> Call:
+        queue, child_id = split_ref(child)
+        args = [child_id, parent, outcome, result, CANCELLED_KEEP_MS]
+        return self.scripts.resolve, queue_keys(queue).script_keys, args
+
+    def resolve(self, parent: str, outcome: str, result: bytes, children: list[str]) -> None:
+        """Report a parent's end to the jobs waiting for it, and, when that
+        cancels them, theirs to the jobs waiting for them, and so on."""
+        todo = [(parent, outcome, result, children)]
+        while todo:
+            parent, outcome, result, children = todo.pop()
+            for child in children:
+                reply = self._run(self._resolve(child, parent, outcome, result))
+                if reply[0] == b"cancelled":
+                    todo.append((child, "cancelled", b"", _refs(reply[1])))
+
+    async def aresolve(self, parent: str, outcome: str, result: bytes, children: list[str]):
+        todo = [(parent, outcome, result, children)]
+        while todo:
+            parent, outcome, result, children = todo.pop()
+            for child in children:
+                reply = await self._arun(self._resolve(child, parent, outcome, result))
+                if reply[0] == b"cancelled":
+                    todo.append((child, "cancelled", b"", _refs(reply[1])))
+
+    async def check_waiting(self, queue: str, limit: int = 100) -> int:
+        """Resolve the waiting jobs due a check whose parents have ended
+        unreported. Returns how many parents' ends were reported."""
+        keys = queue_keys(queue).script_keys
+        flat = await self.scripts.check_waiting.acall(
+            self.clients.aio, keys, [limit, WAITING_CHECK_MS]
+        )
+        reported = 0
+        for i in range(0, len(flat), 2):
+            child = job_ref(queue, flat[i].decode())
+            for parent in orjson.loads(flat[i + 1]).get("parents", []):
+                ended = await self._aparent_end(parent)
+                if ended is not None:
+                    await self.aresolve(parent, *ended, [child])
+                    reported += 1
+        return reported
 
     # -- cron marks ---------------------------------------------------------------
 
@@ -356,3 +454,18 @@ class Store:
             else:
                 client.srem(WORKERS, worker_id)
         return live
+
+
+def _refs(raw: list[bytes]) -> list[str]:
+    return [r.decode() for r in raw]
+
+
+def _ended(state: bytes | None, result: bytes | None) -> tuple[str, bytes] | None:
+    """A parent's end as resolve.lua takes it; None while it has not ended. A
+    parent that no longer exists counts as completed: a completed job's record
+    expires with its result (result_ttl), a failed one is kept until deleted."""
+    if state is None:
+        return "completed", b""
+    if state in FINAL_STATES:
+        return state.decode(), result or b""
+    return None

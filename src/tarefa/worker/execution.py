@@ -81,6 +81,9 @@ async def execute(
         )
     try:
         args, kwargs = _decode_call(app, job.payload)
+        if job.parent_results is not None:  # a group's callback: the results come first
+            results = [app.serializer.loads(r) if r else None for r in job.parent_results]
+            args = [results, *args]
         options = _options(task.options, job.options)
     except Exception as exc:
         return _failed("PayloadError", f"cannot decode the job's payload: {exc}")

@@ -41,6 +41,8 @@ async def beat(worker: Worker) -> None:
         if lost_ids:  # the attempts this call renewed, not newer ones of the same job
             stop_lost(worker, queue, {lease for lease in leases if lease[0] in lost_ids})
     await recover(worker)
+    for queue in worker.queues:  # a safety net for ends of parents never reported
+        await worker.store.check_waiting(queue)
     await worker.store.beat_worker(worker.id, worker.lease_ms, len(worker.running))
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from ..app import App
 from ..serializer import dump_error
 from ..store import Leased
-from ..store.keys import check_queue_name
+from ..store.keys import check_queue_name, job_ref
 from .execution import Outcome, execute
 from .heartbeat import heartbeat_loop, leases_by_queue, recover
 from .reconnect import REDIS_ERRORS, Backoff, retrying
@@ -228,12 +228,26 @@ class Worker:
                 self.processed += len(sent) - len(fetched.stale)
             for job_id in fetched.stale:
                 log.warning("job %s: outcome discarded, its lease had been taken over", job_id)
+            if fetched.ended:
+                await self._resolve_waiting(queue, fetched.ended, sent)
+                leased_total += 1  # jobs may have been released: look again at once
             await self._take(queue, fetched.jobs)
             leased_total += len(fetched.jobs)
             active_total += fetched.active
             if fetched.next_due_ms >= 0:
                 dues.append(fetched.next_due_ms)
         return leased_total, min(dues, default=-1), active_total
+
+    async def _resolve_waiting(self, queue: str, ended, sent) -> None:
+        """Tell the jobs waiting for the ones that just ended (chains, groups).
+        If Redis fails here, the periodic check of waiting jobs tells them."""
+        results = {o[0]: o[3] for o in sent if o[2] == "completed"}
+        for job_id, outcome, children in ended:
+            parent = job_ref(queue, job_id)
+            try:
+                await self.store.aresolve(parent, outcome, results.get(job_id, b""), children)
+            except REDIS_ERRORS as exc:
+                log.warning("job %s: could not tell the jobs waiting for it yet: %s", job_id, exc)
 
     def _pending(self) -> bool:
         return any(self.outcomes.values())

@@ -6,7 +6,8 @@ ARGV[2]  how long to keep the cancelled job, in ms
 
 A running attempt loses its lease (the token moves on): its worker's next
 heartbeat learns it and stops the job, and whatever it reports is discarded.
-Returns 1 when cancelled, else the job's state ('' when it does not exist).
+Returns {1, {"queue|id" of the jobs waiting for it: the caller resolves them}}
+when cancelled, else the job's state ('' when it does not exist).
 ]]
 --- @include "includes/now.lua"
 --- @include "includes/notify.lua"
@@ -16,7 +17,7 @@ local id = ARGV[1]
 local job_key = keys.job_prefix .. id
 local f = redis.call('HMGET', job_key, 'state', 'key', 'waiters')
 local state, key = f[1], f[2]
-if state ~= 'queued' and state ~= 'scheduled' and state ~= 'active' then
+if state ~= 'queued' and state ~= 'scheduled' and state ~= 'active' and state ~= 'waiting' then
   return state or ''
 end
 if key then
@@ -26,6 +27,7 @@ else
   redis.call('ZREM', keys.prioritized, id)
 end
 redis.call('ZREM', keys.scheduled, id)
+redis.call('ZREM', keys.waiting, id)
 if redis.call('ZREM', keys.active, id) == 1 and key then
   lane_done(key)
 end
@@ -33,4 +35,7 @@ redis.call('HINCRBY', job_key, 'lease', 1)
 redis.call('HSET', job_key, 'state', 'cancelled', 'finished_at', now_ms())
 notify_waiters(id, f[3])
 redis.call('PEXPIRE', job_key, ARGV[2])
-return 1
+local dependents = keys.dependents_prefix .. id
+local waiting_for_it = redis.call('LRANGE', dependents, 0, -1)
+redis.call('DEL', dependents)
+return {1, waiting_for_it}

@@ -8,7 +8,8 @@ ARGV[4]  key ('' none): the job waits in its key's lane (includes/lanes.lua)
 ARGV[5]  de-duplication window: '' none, 'throttle' or 'debounce'
 ARGV[6]  the window in ms
 ARGV[7]  what the window is per (task name and key)
-ARGV[8..] the job's fields as name/value pairs (task, payload, options)
+ARGV[8]  how many jobs it waits for (0: none; see resolve.lua)
+ARGV[9..] the job's fields as name/value pairs (task, payload, options, parents)
 
 Returns 1 when added. When a job with this id exists (queued, scheduled,
 active, or finished and still kept) nothing is added and its state is
@@ -21,11 +22,12 @@ returned. When a window kept another job instead, returns {its id, its state}:
 --- @include "includes/now.lua"
 --- @include "includes/add_job.lua"
 
-local id, delay, priority, key = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-local window, window_ms = ARGV[5], tonumber(ARGV[6])
+local id, window, window_ms = ARGV[1], ARGV[5], tonumber(ARGV[6])
+local how = { delay = tonumber(ARGV[2]), priority = tonumber(ARGV[3]), key = ARGV[4],
+  waits = tonumber(ARGV[8]) }
 local now = now_ms()
 if window == '' then
-  return add_job(id, delay, priority, key, now, ARGV, 8, #ARGV)
+  return add_job(id, how, now, ARGV, 9, #ARGV)
 end
 
 local holder = keys.dedupe_prefix .. ARGV[7]
@@ -34,19 +36,19 @@ if kept and window == 'throttle' then
   return {kept, redis.call('HGET', keys.job_prefix .. kept, 'state') or ''}
 end
 if window == 'debounce' then
-  delay = math.max(delay, window_ms)
+  how.delay = math.max(how.delay, window_ms)
   if kept and redis.call('HGET', keys.job_prefix .. kept, 'state') == 'scheduled' then
     -- Not started yet: it takes these arguments and waits the window again.
     local kept_key = keys.job_prefix .. kept
     redis.call('HDEL', kept_key, 'options')
-    redis.call('HSET', kept_key, unpack(ARGV, 8, #ARGV))
-    redis.call('ZADD', keys.scheduled, now + delay, kept)
-    redis.call('SET', holder, kept, 'PX', delay)
+    redis.call('HSET', kept_key, unpack(ARGV, 9, #ARGV))
+    redis.call('ZADD', keys.scheduled, now + how.delay, kept)
+    redis.call('SET', holder, kept, 'PX', how.delay)
     return {kept, 'scheduled'}
   end
 end
-local added = add_job(id, delay, priority, key, now, ARGV, 8, #ARGV)
+local added = add_job(id, how, now, ARGV, 9, #ARGV)
 if added == 1 then
-  redis.call('SET', holder, id, 'PX', math.max(delay, window_ms))
+  redis.call('SET', holder, id, 'PX', math.max(how.delay, window_ms))
 end
 return added

@@ -4,8 +4,9 @@ KEYS     the queue's keys (includes/queue_keys.lua)
 ARGV[1]  delay in ms (0: run now), the same for every job
 ARGV[2]  priority (0: none), the same for every job
 ARGV[3]  key ('' none), the same for every job
-ARGV[4]  n: how many name/value items each job has
-ARGV[5..] per job: its id, then its n items
+ARGV[4]  how many jobs each waits for (0: none; see resolve.lua)
+ARGV[5]  n: how many name/value items each job has
+ARGV[6..] per job: its id, then its n items
 
 Returns one entry per job, as enqueue does: 1 when added, else the state of the
 job that already holds that id.
@@ -14,11 +15,13 @@ job that already holds that id.
 --- @include "includes/add_job.lua"
 
 local now = now_ms()
-local delay, priority, key, n = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local how = { delay = tonumber(ARGV[1]), priority = tonumber(ARGV[2]), key = ARGV[3],
+  waits = tonumber(ARGV[4]) }
+local n = tonumber(ARGV[5])
 local replies = {}
-local i = 5
+local i = 6
 while i <= #ARGV do
-  replies[#replies + 1] = add_job(ARGV[i], delay, priority, key, now, ARGV, i + 1, i + n)
+  replies[#replies + 1] = add_job(ARGV[i], how, now, ARGV, i + 1, i + n)
   i = i + n + 1
 end
 return replies

@@ -21,8 +21,11 @@ FIFO), then with a key (keys take turns, one job per turn), then by priority.
 Returns {ms until this queue may have work again: the next scheduled job, a
          key's or the queue's rate limit (-1: nothing pending), how many jobs
          are active in the queue (leased by any worker), {stale job ids},
-         {leased jobs, 7 items each: id, task, payload, attempts, lease token,
-          options (JSON of per-call task options, or ''), stalls}}
+         {leased jobs, 8 items each: id, task, payload, attempts, lease token,
+          options (JSON of per-call task options, or ''), stalls, {results of
+          the jobs it waited for, when it takes them (a group's callback)}},
+         {jobs that ended with jobs waiting for them: {id, outcome,
+          {"queue|id" of those}} each, for the caller to resolve}}
 ]]
 --- @include "includes/now.lua"
 --- @include "includes/finish_job.lua"
@@ -42,12 +45,16 @@ if paused then
 end
 local now = now_ms()
 
-local stale = {}
+local stale, ended = {}, {}
 local n_outcomes = tonumber(ARGV[11])
 for i = 0, n_outcomes - 1 do
   local a = 12 + i * 5
-  if not finish_job(ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], now) then
+  local applied, dependents = finish_job(ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
+    ARGV[a + 4], now)
+  if not applied then
     stale[#stale + 1] = ARGV[a]
+  elseif dependents then
+    ended[#ended + 1] = {ARGV[a], ARGV[a + 2], dependents}
   end
 end
 
@@ -76,11 +83,25 @@ local leased = {}
 local count = 0
 local deadline = now + lease_ms
 
--- Lease one job, if it is still queued (else skip it). Returns its key, if any.
+-- The results of the jobs a group's callback waited for, in their order.
+-- parents: JSON {"takes_results": true|false, "parents": ["queue|id", ...]}
+local function parent_results(job_key, parents)
+  local spec = cjson.decode(parents)
+  if not spec.takes_results then
+    return {}
+  end
+  local results = {}
+  for i, parent in ipairs(spec.parents) do
+    results[i] = redis.call('HGET', job_key, 'parent:' .. parent)
+  end
+  return results
+end
+
+-- Lease one job, if it is still queued (else skip it).
 local function lease(id)
   local job_key = keys.job_prefix .. id
   local f = redis.call('HMGET', job_key,
-    'state', 'task', 'payload', 'options', 'attempts', 'lease', 'stalls', 'key')
+    'state', 'task', 'payload', 'options', 'attempts', 'lease', 'stalls', 'key', 'parents')
   if f[1] ~= 'queued' or not f[2] then
     return false
   end
@@ -107,6 +128,7 @@ local function lease(id)
   leased[n + 5] = token
   leased[n + 6] = f[4] or ''
   leased[n + 7] = tonumber(f[7]) or 0
+  leased[n + 8] = f[9] and parent_results(job_key, f[9]) or {}
   count = count + 1
   return true
 end
@@ -191,4 +213,4 @@ if count == 0 and not paused then
     next_due = math.max(0, math.min(unpack(dues)))
   end
 end
-return {next_due, redis.call('ZCARD', keys.active), stale, leased}
+return {next_due, redis.call('ZCARD', keys.active), stale, leased, ended}

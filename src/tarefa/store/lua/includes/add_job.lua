@@ -1,31 +1,39 @@
 --- @include "includes/make_ready.lua"
 -- Add one job, unless a job with this id exists already (de-duplication by id).
--- Its fields (task, payload, options: name/value pairs) are fields[first..last];
--- priority 0 means none, key '' none. Returns 1 when added, else the state of
--- the job that already holds the id.
-local function add_job(id, delay_ms, priority, key, now, fields, first, last)
+-- Its fields (task, payload, options: name/value pairs) are fields[first..last].
+-- how: {delay = ms (0: now), priority = n (0: none), key = '' (none) or its
+-- key, waits = how many jobs it waits for (0: none; see resolve.lua)}.
+-- Returns 1 when added, else the state of the job that already holds the id.
+local WAITING_CHECK_MS = 30000 -- how often a waiting job's parents are checked
+
+local function add_job(id, how, now, fields, first, last)
   local job_key = keys.job_prefix .. id
   local existing = redis.call('HGET', job_key, 'state')
   if existing then
     return existing
   end
-  local state = delay_ms > 0 and 'scheduled' or 'queued'
+  local state = how.waits > 0 and 'waiting' or (how.delay > 0 and 'scheduled' or 'queued')
   redis.call('HSET', job_key, 'state', state, 'enqueued_at', now, unpack(fields, first, last))
-  if priority > 0 then
-    redis.call('HSET', job_key, 'priority', priority)
+  if how.priority > 0 then
+    redis.call('HSET', job_key, 'priority', how.priority)
   end
-  if key ~= '' then
-    redis.call('HSET', job_key, 'key', key)
+  if how.key ~= '' then
+    redis.call('HSET', job_key, 'key', how.key)
   end
-  if delay_ms > 0 then
+  if how.waits > 0 then
+    -- Its parents' ends release it (resolve.lua); the check time is a safety
+    -- net for an end whose report was lost (a worker killed in between).
+    redis.call('HSET', job_key, 'pending', how.waits)
+    redis.call('ZADD', keys.waiting, now + WAITING_CHECK_MS, id)
+  elseif how.delay > 0 then
     local earliest = redis.call('ZRANGE', keys.scheduled, 0, 0, 'WITHSCORES')
-    redis.call('ZADD', keys.scheduled, now + delay_ms, id)
+    redis.call('ZADD', keys.scheduled, now + how.delay, id)
     -- Only a new earliest due time changes how long idle workers should sleep.
-    if earliest[2] == nil or now + delay_ms < tonumber(earliest[2]) then
+    if earliest[2] == nil or now + how.delay < tonumber(earliest[2]) then
       wake()
     end
   else
-    make_ready(id, priority, key, false)
+    make_ready(id, how.priority, how.key, false)
   end
   return 1
 end

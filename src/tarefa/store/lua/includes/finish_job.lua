@@ -8,8 +8,19 @@
 --                        (0: delete the job at once, -1: keep it forever)
 --   outcome 'retry':     value = error JSON, ms = back-off delay
 --   outcome 'failed':    value = error JSON (retries exhausted: dead-letter set)
--- Returns true when applied, false when stale.
+-- Returns false when stale; else true and, when jobs wait for this one and it
+-- ended (completed or failed), their "queue|id" (the caller resolves them).
 local FOREVER = 1e15
+
+local function take_dependents(id)
+  local list = keys.dependents_prefix .. id
+  local dependents = redis.call('LRANGE', list, 0, -1)
+  if #dependents > 0 then
+    redis.call('DEL', list)
+    return dependents
+  end
+  return nil
+end
 
 local function finish_job(id, token, outcome, value, ms, now)
   local job_key = keys.job_prefix .. id
@@ -42,5 +53,5 @@ local function finish_job(id, token, outcome, value, ms, now)
     redis.call('ZADD', keys.failed, now, id)
   end
   notify_waiters(id, current[3])
-  return true
+  return true, take_dependents(id)
 end

@@ -1,0 +1,20 @@
+--[[ add_dependent: a job that waits for this one (a parent) asks to be told
+when it ends. Called on the parent's queue right after the dependants are
+enqueued (they may live in other queues).
+
+KEYS     the parent's queue's keys (includes/queue_keys.lua)
+ARGV[1]  parent job id
+ARGV[2..] the dependants, each as "queue|id"
+
+Returns 1 when registered: the parent's end will be reported to them. When
+the parent has already ended, nothing is registered and its state is returned
+('' when it does not exist) for the caller to report at once.
+]]
+--- @include "includes/queue_keys.lua"
+
+local state = redis.call('HGET', keys.job_prefix .. ARGV[1], 'state')
+if not state or state == 'completed' or state == 'failed' or state == 'cancelled' then
+  return state or ''
+end
+redis.call('RPUSH', keys.dependents_prefix .. ARGV[1], unpack(ARGV, 2, #ARGV))
+return 1
