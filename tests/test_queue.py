@@ -1,4 +1,4 @@
-"""Queue controls: pause and resume."""
+"""Queue controls: pause, resume and purge."""
 
 from __future__ import annotations
 
@@ -53,3 +53,23 @@ def test_a_burst_worker_does_not_wait_on_a_paused_queue(app, run_worker):
     job = record.enqueue("x")
     run_worker()  # returns: paused work cannot run, so the queues count as drained
     assert job.status == "queued"
+
+
+def test_purge_deletes_every_job_of_the_queue_and_keeps_its_settings(app, run_worker, r):
+    queue = app.queue("default")
+    done = record.enqueue("done")
+    run_worker()
+    queued = record.enqueue("queued")
+    keyed = record.with_options(key="acct").enqueue("keyed")
+    later = record.with_options(delay=60).enqueue("later")
+    waiting = later.then(record, "waiting")
+    queue.pause()
+    other = record.with_options(queue="other").enqueue("other")
+    assert queue.purge() > 0
+    assert set(queue.counts().values()) == {0}
+    for job in (done, queued, keyed, later, waiting):
+        assert not app.store.job("default", job.id)
+    assert queue.paused  # settings stay
+    assert other.status == "queued"  # other queues are untouched
+    queue.resume()
+    assert record.enqueue("after").status == "queued"

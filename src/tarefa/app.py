@@ -55,6 +55,11 @@ class Queue:
         """Workers take jobs again (at once). False if it was not paused."""
         return self.app.store.resume(self.name)
 
+    def purge(self) -> int:
+        """Delete every job of the queue, in every state (jobs running now
+        finish, and their outcomes are discarded). Returns the keys deleted."""
+        return self.app.store.purge(self.name)
+
     @property
     def paused(self) -> bool:
         return self.app.store.is_paused(self.name)

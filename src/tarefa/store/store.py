@@ -146,18 +146,25 @@ class Store:
         }
 
     def purge(self, queue: str) -> int:
-        """Delete a queue's jobs and indexes (jobs running now finish, unrecorded)."""
+        """Delete every job of a queue, whatever its state, and their indexes.
+        Kept: the paused flag, cron marks and rate-limit logs (a purge must not
+        reset a limit). Jobs running now finish; their outcomes are discarded.
+        Returns how many keys were deleted."""
         k = queue_keys(queue)
+        kept = {k.paused, k.rate}
+        kept_prefixes = (k.cron_prefix, k.lane_rate_prefix)
         client = self.clients.sync
-        deleted = 0
-        batch = [k.ready, k.prioritized, k.priority_seq, k.scheduled, k.active, k.completed,
-                 k.failed, k.marker]  # fmt: skip
-        for key in client.scan_iter(match=k.job_prefix + "*", count=1000):
+        base = k.job_prefix.removesuffix("job:")  # tarefa:{q}:
+        deleted, batch = 0, []
+        for raw in client.scan_iter(match=base + "*", count=1000):
+            key = raw.decode()
+            if key in kept or key.startswith(kept_prefixes):
+                continue
             batch.append(key)
             if len(batch) >= 1000:
                 deleted += client.delete(*batch)
                 batch = []
-        return deleted + client.delete(*batch)
+        return deleted + (client.delete(*batch) if batch else 0)
 
     def pause(self, queue: str) -> None:
         self._run((self.scripts.pause, queue_keys(queue).script_keys, []))
