@@ -22,9 +22,11 @@ R = TypeVar("R")
 def task_name(fn: Callable) -> str:
     """``module:qualname``: how workers find a function, e.g. ``shop.jobs:send_email``."""
     module = fn.__module__
-    if module == "__main__":  # run as a script: name it as an import would
+    # Run as a script (or run again so in a process pool's child): name it as
+    # an import would.
+    if module in ("__main__", "__mp_main__"):
         spec = getattr(sys.modules["__main__"], "__spec__", None)
-        module = spec.name if spec else module
+        module = spec.name if spec else "__main__"
     return f"{module}:{fn.__qualname__}"
 
 
