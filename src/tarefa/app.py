@@ -120,7 +120,8 @@ class App:
         Options: ``queue`` ("default"), ``retries`` (3), ``timeout`` (seconds,
         none), ``backoff`` (1 s, doubling per attempt), ``backoff_max`` (1 h),
         ``result_ttl`` (how long a result is kept: 1 h; 0 drops it at once,
-        None keeps it forever).
+        None keeps it forever), ``pool`` (a sync task's: "thread" or "process";
+        default: the worker's ``--pool``).
         """
         task_options = TaskOptions(**_task_options(options))
 
@@ -128,6 +129,11 @@ class App:
             if not callable(fn):
                 raise TypeError(f"@app.task needs a function, not {type(fn).__name__}")
             task = Task(self, fn, name or task_name(fn), task_options)
+            if task_options.pool == "process" and task.is_async:
+                raise ValueError(
+                    f"{task.name} is async: it runs on the worker's event loop and cannot "
+                    "use pool='process' (for sync functions only)"
+                )
             if task_options.cron and task._arity != 0:
                 try:
                     task.signature.bind()
