@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 
 import redis
@@ -198,3 +199,49 @@ def keyed_overlap(key: str) -> None:
 def merge(results: list, label: str) -> str:
     """A group's callback: the members' results come first."""
     return f"{label}: {results}"
+
+
+# -- process pool -------------------------------------------------------------
+
+
+@app.task(retries=0)
+def pid() -> int:
+    """Where it ran: the worker's pid, or a child process's."""
+    return os.getpid()
+
+
+@app.task(retries=0, pool="thread")
+def pid_in_thread() -> int:
+    return os.getpid()
+
+
+@app.task(retries=0, pool="process")
+def pid_in_process() -> int:
+    return os.getpid()
+
+
+@app.task(retries=0, pool="process")
+def hold_in_process(tag: str, timeout: float = 30) -> str:
+    """Signals its pid, then holds until the test releases it."""
+    client = r()
+    client.rpush(f"test:pids:{tag}", os.getpid())
+    client.blpop([f"test:release:{tag}"], timeout=timeout)
+    client.rpush("test:runs", tag)
+    return tag
+
+
+@app.task(retries=1, backoff=0.01, timeout=0.5, pool="process")
+def stuck_in_process(tag: str) -> None:
+    """Signals its pid, then runs past its timeout."""
+    r().rpush(f"test:pids:{tag}", os.getpid())
+    time.sleep(30)
+    r().rpush("test:runs", tag)
+
+
+@app.task(retries=1, backoff=0.01, pool="process")
+def dies(how: str) -> None:
+    """Its process dies under it: os._exit(3), or SIGKILL (as the OOM killer does)."""
+    r().rpush("test:pids:dies", os.getpid())
+    if how == "exit":
+        os._exit(3)
+    os.kill(os.getpid(), signal.SIGKILL)

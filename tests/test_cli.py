@@ -9,12 +9,12 @@ import sys
 
 from tarefa import JobState
 
-from .conftest import ROOT
-from .tasks import add, always_fails, record
+from .conftest import PYTHONPATH, ROOT
+from .tasks import add, always_fails, pid, pid_in_thread, record
 
 
 def tarefa(*args: str, env: dict | None = None, cwd=ROOT, timeout=60):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    env = dict(os.environ, PYTHONPATH=PYTHONPATH, **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "tarefa", *args],
         capture_output=True,
@@ -40,6 +40,19 @@ def test_worker_burst_runs_the_queues_and_exits_0(app):
     assert [j.result(1) for j in jobs] == [i + 1 for i in range(50)]
     assert app.queue("high").counts()["completed"] == 1
     assert "stopped; 51 outcomes reported" in out.stderr
+
+
+def test_worker_pool_process_runs_sync_tasks_in_child_processes(app):
+    in_process = pid.enqueue_many([()] * 3)
+    in_thread = pid_in_thread.enqueue()  # its own pool="thread" wins over the flag
+    out = tarefa("worker", "tests.tasks:app", "--pool", "process", "-c", "2", "--burst")
+    assert out.returncode == 0, out.stderr
+    assert "concurrency 2, process pool, burst" in out.stderr
+    worker_pid = in_thread.result(1)
+    assert worker_pid != os.getpid()
+    assert worker_pid not in {job.result(1) for job in in_process}
+    out = tarefa("worker", "tests.tasks:app", "--pool", "fork", "--burst")
+    assert out.returncode == 2 and "Invalid value for '--pool'" in out.stderr
 
 
 def test_worker_with_a_bad_app_path_says_what_is_wrong(r):

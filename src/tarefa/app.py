@@ -27,9 +27,11 @@ R = TypeVar("R")
 def task_name(fn: Callable) -> str:
     """``module:qualname``: how workers find a function, e.g. ``shop.jobs:send_email``."""
     module = fn.__module__
-    if module == "__main__":  # run as a script: name it as an import would
+    # Run as a script (or run again so in a process pool's child): name it as
+    # an import would.
+    if module in ("__main__", "__mp_main__"):
         spec = getattr(sys.modules["__main__"], "__spec__", None)
-        module = spec.name if spec else module
+        module = spec.name if spec else "__main__"
     return f"{module}:{fn.__qualname__}"
 
 
@@ -151,7 +153,8 @@ class App:
         Options: ``queue`` ("default"), ``retries`` (3), ``timeout`` (seconds,
         none), ``backoff`` (1 s, doubling per attempt), ``backoff_max`` (1 h),
         ``result_ttl`` (how long a result is kept: 1 h; 0 drops it at once,
-        None keeps it forever).
+        None keeps it forever), ``pool`` (a sync task's: "thread" or "process";
+        default: the worker's ``--pool``).
         """
         task_options = TaskOptions(**_task_options(options))
 
@@ -159,6 +162,11 @@ class App:
             if not callable(fn):
                 raise TypeError(f"@app.task needs a function, not {type(fn).__name__}")
             task = Task(self, fn, name or task_name(fn), task_options)
+            if task_options.pool == "process" and task.is_async:
+                raise ValueError(
+                    f"{task.name} is async: it runs on the worker's event loop and cannot "
+                    "use pool='process' (for sync functions only)"
+                )
             if task_options.cron and task._arity != 0:
                 try:
                     task.signature.bind()

@@ -74,8 +74,16 @@ def main() -> None:
     type=click.FloatRange(0),
     help="Seconds running jobs get to finish on SIGTERM before they are handed back.",
 )
+@click.option(
+    "--pool",
+    type=click.Choice(["thread", "process"]),
+    default="thread",
+    show_default=True,
+    help="Where sync tasks run: threads, or child processes (killed on timeout or cancel). "
+    "A task's own @app.task(pool=...) wins.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every job.")
-def worker(app_path, queues, concurrency, burst, lease, grace, verbose) -> None:
+def worker(app_path, queues, concurrency, burst, lease, grace, pool, verbose) -> None:
     """Run jobs of APP (package.module:app) from the given queues."""
     from .worker import Worker
 
@@ -87,7 +95,7 @@ def worker(app_path, queues, concurrency, burst, lease, grace, verbose) -> None:
     try:
         url = app.store.url  # where Redis is: fail now on a bad TAREFA_URL
         w = Worker(app, queues or ["default"], concurrency=concurrency, burst=burst,
-                   lease=lease, grace=grace)  # fmt: skip
+                   lease=lease, grace=grace, pool=pool, app_path=app_path)  # fmt: skip
     except (ValueError, EmbeddedError) as exc:
         raise click.UsageError(str(exc)) from None
     logging.getLogger("tarefa.worker").info("Redis: %s", redacted(url))

@@ -53,9 +53,12 @@ class TaskOptions:
     on_success: Callable | None = None  # hooks, run in the worker (worker/hooks.py)
     on_failure: Callable | None = None
     on_retry: Callable | None = None
+    pool: str | None = None  # sync tasks: "thread" or "process"; None: the worker's
 
     def __post_init__(self) -> None:
         check_queue_name(self.queue)
+        if self.pool is not None and self.pool not in ("thread", "process"):
+            raise ValueError(f"pool must be 'thread' or 'process', not {self.pool!r}")
         _check_number("retries", self.retries, integer=True)
         if self.timeout is not None:
             _check_number("timeout", self.timeout, positive=True)
@@ -134,7 +137,7 @@ class CallOptions:
         return reply == 1 or self.job_id is None
 
 
-TASK_ONLY = {"cron", "tz", "on_success", "on_failure", "on_retry"}  # not per call
+TASK_ONLY = {"cron", "tz", "on_success", "on_failure", "on_retry", "pool"}  # not per call
 PRODUCER_ONLY = {"queue", "throttle", "debounce"}  # applied at enqueue, not by the worker
 CALL_OPTIONS = ("job_id", "delay", "at", "priority", "key", "depends_on")
 

@@ -27,6 +27,7 @@ from ..serializer import dump_error
 from ..store import Leased
 from ..task import TaskOptions
 from .hooks import run_hooks
+from .process_pool import ChildError, ChildRetry, Encoded, ProcessPool
 
 log = logging.getLogger("tarefa.worker")
 
@@ -66,12 +67,19 @@ def _options(task_options: TaskOptions, overrides: bytes) -> TaskOptions:
 
 
 async def execute(
-    app: App, queue: str, job: Leased, executor: Executor, *, cancel=None, thread_outlived=None
+    app: App,
+    queue: str,
+    job: Leased,
+    executor: Executor,
+    *,
+    cancel=None,
+    thread_outlived=None,
+    processes: ProcessPool | None = None,
 ) -> Outcome:
     """Run ``job`` to its outcome. Only the worker's own cancellation (shutdown,
     a lost lease) propagates; ``cancel`` is the event ``current_job().cancelled``
     reads; ``thread_outlived(future)`` is told of a sync job whose thread runs on
-    after its timeout."""
+    after its timeout; ``processes`` runs the sync jobs it says it runs."""
     task = app.tasks.get(job.task)
     if task is None or task.fn is None:
         return _failed(
@@ -98,7 +106,10 @@ async def execute(
     )  # fmt: skip
     token = _current.set(context)
     try:
-        result = await _call(task, args, kwargs, options.timeout, executor, thread_outlived)
+        if processes is not None and processes.runs(task):
+            result = await processes.run(queue, job, task, options.timeout)
+        else:
+            result = await _call(task, args, kwargs, options.timeout, executor, thread_outlived)
     except Retry as exc:
         outcome, value = _retry_or_fail(job, options, exc, exc.delay), exc
     except BaseException as exc:  # whatever a job raises becomes its outcome...
@@ -106,7 +117,10 @@ async def execute(
             raise  # ...but the worker cancelling it (shutdown) is not the job's doing
         outcome, value = _retry_or_fail(job, options, exc, None), exc
     else:
-        outcome, value = _completed(app, task, options, result), result
+        if type(result) is Encoded:  # serialized in its process already
+            outcome, value = _kept(options, result.data), result.decode(app.serializer)
+        else:
+            outcome, value = _completed(app, task, options, result), result
     finally:
         _current.reset(token)
         if context._outbox:  # a progress report may still be on its way
@@ -121,6 +135,10 @@ def _completed(app: App, task, options: TaskOptions, result: Any) -> Outcome:
     except TypeError as exc:
         # The job ran and its effects happened: do not run it again.
         return _failed("ResultError", f"{task.name} returned a value that cannot be stored: {exc}")
+    return _kept(options, value)
+
+
+def _kept(options: TaskOptions, value: bytes) -> Outcome:
     ttl = options.result_ttl
     return Outcome("completed", value, FOREVER if ttl is None else int(ttl * 1000))
 
@@ -153,11 +171,12 @@ async def _call(task, args, kwargs, timeout, executor: Executor, thread_outlived
 
 
 def _retry_or_fail(job: Leased, options: TaskOptions, exc: BaseException, delay) -> Outcome:
-    error = dump_error(
-        type(exc).__name__,
-        str(exc),
-        "".join(traceback.format_exception(exc)),
-    )
+    if isinstance(exc, ChildError | ChildRetry):  # raised in a child process: as it was there
+        error = dump_error(exc.error_type, exc.message, exc.traceback)
+        if exc.final:
+            return Outcome("failed", error, 0)
+    else:
+        error = dump_error(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
     failures = job.attempts - job.stalls  # a stalled attempt did not fail: not counted
     if failures <= options.retries:
         seconds = delay if delay is not None else options.retry_delay(job.attempts)

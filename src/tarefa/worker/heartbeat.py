@@ -48,13 +48,14 @@ async def beat(worker: Worker) -> None:
 
 def stop_lost(worker: Worker, queue: str, lost: set[tuple[str, bytes]]) -> None:
     """Stop the attempts (job id, lease token) whose lease this worker lost: an
-    async job is cancelled, a sync one sees ``current_job().cancelled``."""
+    async job is cancelled, a process-pool job's process is killed, a sync one
+    in a thread sees ``current_job().cancelled``."""
     for running in list(worker.running.values()):
         if running.queue == queue and (running.job.id, running.job.token) in lost:
             log.warning("job %s: lease lost (cancelled or taken over)", running.job.id)
             running.cancel.set()
             task = worker.app.tasks.get(running.job.task)
-            if task is not None and task.is_async:
+            if task is not None and (task.is_async or worker.processes.runs(task)):
                 running.task.cancel()
 
 

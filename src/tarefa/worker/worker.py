@@ -1,7 +1,8 @@
 """The worker: leases jobs, runs them, reports their outcomes, renews leases.
 
 One asyncio loop per process. Async jobs run as tasks on it; sync jobs run in a
-thread pool. Four coroutines share the work:
+thread pool, or in child processes (``process_pool.py``). Four coroutines share
+the work:
 
 - the exchange loop: one script call per queue that reports finished jobs and
   leases up to as many new ones as there are free slots; when nothing is
@@ -38,6 +39,7 @@ from ..store import Leased
 from ..store.keys import check_queue_name, job_ref
 from .execution import Outcome, execute
 from .heartbeat import heartbeat_loop, leases_by_queue, recover
+from .process_pool import ProcessPool, check_pool, find_app_path
 from .reconnect import REDIS_ERRORS, Backoff, retrying
 from .scheduler import cron_loop
 
@@ -56,7 +58,13 @@ class Running:
 
 
 class Worker:
-    """Runs the jobs of ``queues`` (listed first, served first)."""
+    """Runs the jobs of ``queues`` (listed first, served first).
+
+    ``pool``: where sync tasks that name no pool of their own run: ``"thread"``
+    or ``"process"`` (a task's ``@app.task(pool=...)`` wins). ``app_path``: the
+    app's ``package.module:attribute``, for child processes to import; found by
+    itself when the app is bound to a module-level name.
+    """
 
     def __init__(
         self,
@@ -69,6 +77,8 @@ class Worker:
         max_stalls: int = 3,
         grace: float = 30.0,
         name: str | None = None,
+        pool: str = "thread",
+        app_path: str | None = None,
     ):
         if isinstance(queues, str):
             queues = [queues]
@@ -78,6 +88,14 @@ class Worker:
             raise ValueError(f"concurrency must be an int >= 1, not {concurrency!r}")
         if lease < 0.1:
             raise ValueError(f"lease must be at least 0.1 s, not {lease!r}")
+        check_pool(pool)
+        if pool == "process" and app_path is None:
+            app_path = find_app_path(app)
+            if app_path is None:
+                raise ValueError(
+                    "pool='process': cannot tell where the app is imported from; "
+                    "pass app_path='package.module:app'"
+                )
         self.app = app
         self.queues = [check_queue_name(q) for q in dict.fromkeys(queues)]
         self.concurrency = concurrency
@@ -93,6 +111,7 @@ class Worker:
         self.limits: dict[str, tuple[int, ...]] = {}  # per queue, for the fetch script
         self.processed = 0  # outcomes (completed, retry, failed) Redis has recorded
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="tarefa-job")
+        self.processes = ProcessPool(app, default=pool, app_path=app_path)
         self._stopping = False
         self._stop_now = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -143,8 +162,10 @@ class Worker:
         await retrying(self._register)
         await retrying(recover, self)
         log.info(
-            "worker %s: queues %s, concurrency %d%s",
-            self.id, ",".join(self.queues), self.concurrency, ", burst" if self.burst else "",
+            "worker %s: queues %s, concurrency %d%s%s",
+            self.id, ",".join(self.queues), self.concurrency,
+            ", process pool" if self.processes.default == "process" else "",
+            ", burst" if self.burst else "",
         )  # fmt: skip
         heartbeat = asyncio.create_task(heartbeat_loop(self))
         # A burst worker runs what is there; it does not keep schedules going.
@@ -161,6 +182,7 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             await self._blocker.aclose()
+            await self.processes.close()
             self._executor.shutdown(wait=False, cancel_futures=True)
             try:
                 await self.store.unregister_worker(self.id)
@@ -276,8 +298,8 @@ class Worker:
     async def _run_job(self, queue: str, job: Leased, cancel: threading.Event) -> None:
         try:
             outcome: Outcome = await execute(
-                self.app, queue, job, self._executor,
-                cancel=cancel, thread_outlived=self._thread_outlived,
+                self.app, queue, job, self._executor, cancel=cancel,
+                thread_outlived=self._thread_outlived, processes=self.processes,
             )  # fmt: skip
         except asyncio.CancelledError:  # stopped: its lease was lost, or shutdown
             self.running.pop((job.id, job.token), None)
