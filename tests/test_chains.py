@@ -112,3 +112,9 @@ def test_bad_dependencies_are_refused_where_they_are_given(app):
         Group([])
     with pytest.raises(TypeError, match="missing a required argument"):
         Group([parent]).then(merge)  # merge(results, label): label is missing
+
+
+def test_a_group_callback_in_a_process_pool_gets_the_results_too(app, run_worker):
+    callback = Group([add.enqueue(1, 1), add.enqueue(2, 2)]).then(merge, "in a process")
+    run_worker(pool="process")
+    assert callback.result(0) == "in a process: [2, 4]"

@@ -107,6 +107,8 @@ async def execute(
     token = _current.set(context)
     try:
         if processes is not None and processes.runs(task):
+            if job.parent_results is not None:  # the child decodes the payload itself
+                job = replace(job, payload=app.serializer.dumps((args, kwargs)))
             result = await processes.run(queue, job, task, options.timeout)
         else:
             result = await _call(task, args, kwargs, options.timeout, executor, thread_outlived)
@@ -125,7 +127,8 @@ async def execute(
         _current.reset(token)
         if context._outbox:  # a progress report may still be on its way
             await context.flush()
-    await run_hooks(app, task, context, outcome, value, executor)
+    if not context.cancelled:  # cancelled or taken over: the outcome will be discarded
+        await run_hooks(app, task, context, outcome, value, executor)
     return outcome
 
 
