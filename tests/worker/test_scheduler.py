@@ -1,5 +1,6 @@
 """Cron tasks: each tick once however many workers run, one catch-up run for
-ticks missed while no worker ran, and clear errors for bad schedules."""
+ticks missed while no worker ran, daylight saving time, and clear errors for
+bad schedules."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from tarefa import App
 from tarefa.worker import Worker
-from tarefa.worker.scheduler import prev_tick, tick_job_id
+from tarefa.worker.scheduler import next_tick, prev_tick, tick_job_id
 
 from ..conftest import wait_for_list
 from ..tasks import every_second, hourly
@@ -73,6 +74,93 @@ def test_a_first_deployment_schedules_the_next_tick_and_runs_nothing_now(app, r)
     assert app.job(next_id, queue="cron-hourly").status == "scheduled"
     assert app.queue("cron-hourly").counts()["queued"] == 0
     assert r.llen("test:cron") == 0
+
+
+def cron_task(cron: str, tz: str):
+    return App("redis://unused").task(cron=cron, tz=tz)(lambda: None)
+
+
+def utc(when: str) -> datetime:
+    return datetime.fromisoformat(when).replace(tzinfo=UTC)
+
+
+def ticks_from(task, start: str, count: int) -> list[str]:
+    """``count`` ticks after ``start`` (UTC), as UTC times."""
+    ticks, after = [], utc(start)
+    for _ in range(count):
+        tick = next_tick(task, after)
+        ticks.append(datetime.fromtimestamp(tick, UTC).strftime("%Y-%m-%d %H:%M:%S"))
+        after = datetime.fromtimestamp(tick, UTC)
+    return ticks
+
+
+@pytest.mark.parametrize(
+    "tz, cron, start, expected",
+    [
+        # Lisbon, 2024-10-27: 02:00 WEST becomes 01:00 WET, so 01:30 comes twice
+        # (00:30 and 01:30 UTC). A daily 01:30 runs at the first only.
+        ("Europe/Lisbon", "30 1 * * *", "2024-10-25 12:00",
+         ["2024-10-26 00:30:00", "2024-10-27 00:30:00", "2024-10-28 01:30:00"]),
+        # New York, 2024-11-03: 01:30 EDT (05:30 UTC), then 01:30 EST (06:30 UTC).
+        ("America/New_York", "30 1 * * *", "2024-11-02 12:00",
+         ["2024-11-03 05:30:00", "2024-11-04 06:30:00"]),
+        # Every hour: both copies of the repeated hour run, an hour apart.
+        ("Europe/Lisbon", "30 * * * *", "2024-10-26 23:45",
+         ["2024-10-27 00:30:00", "2024-10-27 01:30:00", "2024-10-27 02:30:00"]),
+        # Every 20 s as well: the clock going back does not stop it for an hour.
+        ("Europe/Lisbon", "* * * * * */20", "2024-10-27 00:59:30",
+         ["2024-10-27 00:59:40", "2024-10-27 01:00:00", "2024-10-27 01:00:20"]),
+    ],
+)  # fmt: skip
+def test_the_repeated_hour_when_clocks_go_back_runs_a_fixed_time_once(tz, cron, start, expected):
+    assert ticks_from(cron_task(cron, tz), start, len(expected)) == expected
+
+
+@pytest.mark.parametrize(
+    "tz, cron, start, expected",
+    [
+        # Lisbon, 2024-03-31: 01:00 WET becomes 02:00 WEST; 01:30 never happens.
+        # It runs at the change (02:00 WEST, 01:00 UTC), not a day later.
+        ("Europe/Lisbon", "30 1 * * *", "2024-03-29 12:00",
+         ["2024-03-30 01:30:00", "2024-03-31 01:00:00", "2024-04-01 00:30:00"]),
+        # New York, 2024-03-10: 02:00 EST becomes 03:00 EDT; 02:30 runs at 03:00 EDT.
+        ("America/New_York", "30 2 * * *", "2024-03-09 12:00",
+         ["2024-03-10 07:00:00", "2024-03-11 06:30:00"]),
+        # Every hour: the hour that does not exist is not made up for.
+        ("Europe/Lisbon", "30 * * * *", "2024-03-31 00:00",
+         ["2024-03-31 00:30:00", "2024-03-31 01:30:00", "2024-03-31 02:30:00"]),
+    ],
+)  # fmt: skip
+def test_the_hour_skipped_when_clocks_go_forward_still_runs(tz, cron, start, expected):
+    assert ticks_from(cron_task(cron, tz), start, len(expected)) == expected
+
+
+@pytest.mark.parametrize(
+    "tz, cron, start",
+    [
+        ("Europe/Lisbon", "30 1 * * *", "2024-10-25 12:00"),
+        ("Europe/Lisbon", "30 1 * * *", "2024-03-29 12:00"),
+        ("America/New_York", "30 1 * * *", "2024-11-01 12:00"),
+        ("America/New_York", "30 2 * * *", "2024-03-08 12:00"),
+        ("Europe/Lisbon", "30 * * * *", "2024-10-26 22:00"),
+    ],
+)
+def test_previous_ticks_agree_with_next_ticks_across_transitions(tz, cron, start):
+    task = cron_task(cron, tz)
+    forward = [next_tick(task, utc(start))]
+    for _ in range(5):
+        forward.append(next_tick(task, datetime.fromtimestamp(forward[-1], UTC)))
+    backward = [forward[-1]]
+    for _ in range(5):
+        backward.append(prev_tick(task, datetime.fromtimestamp(backward[-1], UTC)))
+    assert backward[::-1] == forward
+
+
+def test_a_start_inside_the_repeated_hour_does_not_run_it_again():
+    # 01:15 WET (01:15 UTC) is in Lisbon's second 01:xx of 2024-10-27; 01:30 WEST ran.
+    task = cron_task("30 1 * * *", "Europe/Lisbon")
+    assert next_tick(task, utc("2024-10-27 01:15")) == int(utc("2024-10-28 01:30").timestamp())
+    assert prev_tick(task, utc("2024-10-27 01:45")) == int(utc("2024-10-27 00:30").timestamp())
 
 
 @pytest.mark.parametrize(

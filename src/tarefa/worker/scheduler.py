@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -38,14 +39,40 @@ def cron_tasks(worker: Worker) -> list[Task]:
 
 
 def next_tick(task: Task, after: datetime) -> int:
-    """The task's next tick after ``after``, in seconds since the epoch."""
-    local = after.astimezone(ZoneInfo(task.options.tz))
-    return int(croniter(task.options.cron, local).get_next(datetime).timestamp())
+    """The task's first tick after ``after``, in seconds since the epoch."""
+    ticks = croniter(task.options.cron, after.astimezone(ZoneInfo(task.options.tz)))
+    while True:
+        tick = ticks.get_next(datetime)
+        if not _repeated(task, tick):
+            return int(tick.timestamp())
 
 
 def prev_tick(task: Task, before: datetime) -> int:
-    local = before.astimezone(ZoneInfo(task.options.tz))
-    return int(croniter(task.options.cron, local).get_prev(datetime).timestamp())
+    """The task's last tick before ``before``, in seconds since the epoch."""
+    ticks = croniter(task.options.cron, before.astimezone(ZoneInfo(task.options.tz)))
+    while True:
+        tick = ticks.get_prev(datetime)
+        if not _repeated(task, tick):
+            return int(tick.timestamp())
+
+
+def _repeated(task: Task, tick: datetime) -> bool:
+    """Whether ``tick`` is a second run at the same wall-clock time, in the hour
+    that comes twice when clocks go back, of a schedule with fixed hours.
+
+    croniter runs such a schedule at both (01:30 summer time, then 01:30 winter
+    time, an hour later); a daily job would run twice. A schedule that runs
+    every hour keeps both: they are an hour apart. (When clocks go forward,
+    croniter runs a time that does not exist at the change: 01:30 runs at the
+    moment 01:00 becomes 02:00.)"""
+    local = datetime.fromtimestamp(tick.timestamp(), ZoneInfo(task.options.tz))
+    return local.fold == 1 and not _every_hour(task.options.cron)
+
+
+@lru_cache(maxsize=256)
+def _every_hour(cron: str) -> bool:
+    hours = croniter(cron).expanded[1]
+    return hours == ["*"] or len(hours) == 24
 
 
 def tick_job_id(task: Task, tick: int) -> str:
