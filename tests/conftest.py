@@ -22,6 +22,9 @@ from tarefa.worker import Worker
 from .redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
+# For subprocesses: this checkout's sources (not whichever copy of tarefa is
+# installed), and the tests package.
+PYTHONPATH = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
 
 
 @pytest.fixture(scope="session")
@@ -94,7 +97,7 @@ def spawn_worker(r, tmp_path):
     procs = []
 
     def spawn(*args: str, url: str | None = None) -> subprocess.Popen:
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        env = dict(os.environ, PYTHONPATH=PYTHONPATH)
         if url:
             env["TAREFA_URL"] = url
         log = open(tmp_path / f"worker{len(procs)}.log", "w")

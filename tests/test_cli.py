@@ -9,12 +9,12 @@ import sys
 
 from tarefa import JobState
 
-from .conftest import ROOT
+from .conftest import PYTHONPATH, ROOT
 from .tasks import add, always_fails, record
 
 
 def tarefa(*args: str, env: dict | None = None, cwd=ROOT, timeout=60):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    env = dict(os.environ, PYTHONPATH=PYTHONPATH, **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "tarefa", *args],
         capture_output=True,

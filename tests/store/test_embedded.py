@@ -25,6 +25,8 @@ import redis
 from tarefa import App
 from tarefa.store import Embedded
 
+from ..conftest import PYTHONPATH
+
 # A process that says "ready", waits for a line on stdin (the starting gun), then
 # does what a producer does first: enqueue through App() with no TAREFA_URL.
 FIRST_USE = r"""
@@ -116,7 +118,7 @@ def project(tmp_path, monkeypatch, homes) -> Path:
 
 
 def test_concurrent_first_use_starts_exactly_one_server(project):
-    env = env_without_url(PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env = env_without_url(PYTHONPATH=PYTHONPATH)
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", FIRST_USE, f"p{i}"],
