@@ -369,6 +369,46 @@ def test_wait_registers_a_waiter_that_the_outcome_wakes(store, r):
     assert store.scripts.wait(r, [K.job("missing")], []) == b""
 
 
+# -- cron ------------------------------------------------------------------------------
+
+
+def cron(store, previous, next_tick):
+    fields = ["task", "m:t", "payload", b"[[],{}]"]
+    return run(store.cron_schedule("q", "m:t", "cron:m:t:", previous, next_tick, fields))
+
+
+def test_cron_schedule_makes_the_next_tick_due_at_its_time_on_redis_clock(store, r):
+    now = r.time()[0]
+    assert cron(store, now - 60, now + 60) == (0, now + 60)
+    assert r.zscore(K.scheduled, f"cron:m:t:{now + 60}") == (now + 60) * 1000
+    assert r.get(K.cron_mark("m:t")) == str(now + 60).encode()
+    assert cron(store, now - 60, now + 60) == (0, 0)  # another worker: done already
+
+
+def test_cron_schedule_never_schedules_a_tick_at_or_before_the_mark(store, r):
+    now = r.time()[0]
+    cron(store, now - 60, now + 60)
+    assert store.cancel("q", f"cron:m:t:{now + 60}", 60_000) == 1
+    r.delete(K.job(f"cron:m:t:{now + 60}"))  # its kept record expired
+    assert cron(store, now - 60, now + 60) == (0, 0)  # a worker starting up
+    assert cron(store, now - 180, now - 120) == (0, 0)  # a stale view of the time
+    assert r.zcard(K.scheduled) == 0 and r.llen(K.ready) == 0
+
+
+def test_cron_schedule_catches_up_once_unless_the_last_tick_still_waits(store, r):
+    now = r.time()[0]
+    r.set(K.cron_mark("m:t"), now - 600)  # scheduled long ago; workers were down
+    assert cron(store, now - 60, now + 60) == (now - 60, now + 60)
+    assert state(r, f"cron:m:t:{now - 60}") == "queued"  # runs now
+    assert cron(store, now - 60, now + 60) == (0, 0)
+
+    r.flushall()
+    r.set(K.cron_mark("m:t"), now - 600)
+    add(store, f"cron:m:t:{now - 600}", task="m:t")  # still waiting to run: covers the gap
+    assert cron(store, now - 60, now + 60) == (0, now + 60)
+    assert r.llen(K.ready) == 1
+
+
 # -- a full Redis (maxmemory reached, noeviction) -------------------------------------
 
 

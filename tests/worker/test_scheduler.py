@@ -1,6 +1,6 @@
 """Cron tasks: each tick once however many workers run, one catch-up run for
-ticks missed while no worker ran, daylight saving time, and clear errors for
-bad schedules."""
+ticks missed while no worker ran, ticks judged by Redis's clock, no tick
+scheduled twice, daylight saving time, and clear errors for bad schedules."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ import asyncio
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tarefa import App
-from tarefa.worker import Worker
+from tarefa.store.keys import queue_keys
+from tarefa.worker import Worker, scheduler
 from tarefa.worker.scheduler import next_tick, prev_tick, tick_job_id
 
 from ..conftest import wait_for_list
-from ..tasks import every_second, hourly
+from ..tasks import every_second, guard_sentinel, guarded, hourly
 
 
 def start_workers(app, queues, count):
@@ -35,6 +36,28 @@ def stop_workers(workers, threads):
         t.join(10)
 
 
+def redis_now(r) -> datetime:
+    seconds, micros = r.time()
+    return datetime.fromtimestamp(seconds + micros / 1e6, UTC)
+
+
+def mark_key(task) -> str:
+    return queue_keys(task.options.queue).cron_mark(task.name)
+
+
+def mark(r, task) -> int | None:
+    raw = r.get(mark_key(task))
+    return int(raw) if raw else None
+
+
+def wait_until(condition, what: str, timeout: float = 10) -> None:
+    """Poll a condition nothing signals (a key Redis sets, time passing)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
 def test_three_workers_run_each_tick_once(app, r):
     workers, threads = start_workers(app, ["cron-test"], 3)
     try:
@@ -47,7 +70,7 @@ def test_three_workers_run_each_tick_once(app, r):
 
 
 def test_missed_ticks_run_once_at_start_up_not_as_a_burst(app, r):
-    now = datetime.now(UTC)
+    now = redis_now(r)
     previous = prev_tick(hourly, now)
     # The schedule last ran three hours before the latest tick; workers were down.
     r.set(f"tarefa:{{cron-hourly}}:cron:{hourly.name}", previous - 3 * 3600)
@@ -70,10 +93,57 @@ def test_a_first_deployment_schedules_the_next_tick_and_runs_nothing_now(app, r)
             time.sleep(0.02)
     finally:
         stop_workers(workers, threads)
-    next_id = tick_job_id(hourly, prev_tick(hourly, datetime.now(UTC)) + 3600)
+    next_id = tick_job_id(hourly, prev_tick(hourly, redis_now(r)) + 3600)
     assert app.job(next_id, queue="cron-hourly").status == "scheduled"
     assert app.queue("cron-hourly").counts()["queued"] == 0
     assert r.llen("test:cron") == 0
+
+
+@pytest.mark.parametrize("skew", [timedelta(hours=2, minutes=17), -timedelta(minutes=50)])
+def test_ticks_are_judged_by_the_redis_clock_not_the_workers(app, r, monkeypatch, skew):
+    class SkewedClock(datetime):
+        """The worker's clock, off by ``skew``."""
+
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.now(tz) + skew
+
+    monkeypatch.setattr(scheduler, "datetime", SkewedClock)
+    before = redis_now(r)
+    workers, threads = start_workers(app, ["cron-hourly"], 1)
+    try:
+        wait_until(lambda: mark(r, hourly) is not None, "the next tick to be scheduled")
+    finally:
+        stop_workers(workers, threads)
+    tick = mark(r, hourly)
+    assert tick in (next_tick(hourly, before), next_tick(hourly, redis_now(r)))
+    # Due exactly at the tick, on the clock that promotes scheduled jobs.
+    scheduled = queue_keys("cron-hourly").scheduled
+    assert r.zscore(scheduled, tick_job_id(hourly, tick)) == tick * 1000
+    assert r.llen("test:cron") == 0  # nothing ran early
+
+
+def test_a_cancelled_tick_is_never_scheduled_again(app, r):
+    workers, threads = start_workers(app, ["cron-guard"], 1)
+    try:
+        wait_until(lambda: mark(r, guard_sentinel) is not None, "both schedules")
+    finally:
+        stop_workers(workers, threads)
+    tick = mark(r, guarded)
+    job = app.job(tick_job_id(guarded, tick), queue="cron-guard")
+    assert job.cancel(keep=60)
+    r.delete(queue_keys("cron-guard").job(job.id))  # its kept record expired
+    # Make the sentinel look never deployed: its next run appearing again tells
+    # that a restarted worker has been through both schedules.
+    r.delete(mark_key(guard_sentinel), *r.keys("tarefa:{cron-guard}:job:cron:*guard_sentinel*"))
+    workers, threads = start_workers(app, ["cron-guard"], 1)
+    try:
+        wait_until(lambda: mark(r, guard_sentinel) is not None, "the restarted worker's pass")
+    finally:
+        stop_workers(workers, threads)
+    assert mark(r, guarded) >= tick
+    assert not r.exists(queue_keys("cron-guard").job(job.id))
+    assert r.zscore(queue_keys("cron-guard").scheduled, job.id) is None
 
 
 def cron_task(cron: str, tz: str):

@@ -85,7 +85,7 @@ class Scripts:
 
     def __init__(self) -> None:
         self.cancel = load("cancel")
-        self.cron_mark = load("cron_mark")
+        self.cron_schedule = load("cron_schedule")
         self.enqueue = load("enqueue")
         self.enqueue_many = load("enqueue_many")
         self.fetch = load("fetch")

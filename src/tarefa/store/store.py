@@ -196,15 +196,28 @@ class Store:
     async def acancel(self, queue: str, job_id: str, keep_ms: int) -> Any:
         return await self._arun(self._cancel(queue, job_id, keep_ms))
 
-    # -- cron marks ---------------------------------------------------------------
+    # -- cron -----------------------------------------------------------------------
 
-    async def cron_last(self, queue: str, task: str) -> int | None:
-        raw = await self.clients.aio.get(queue_keys(queue).cron_mark(task))
-        return int(raw) if raw else None
+    async def time_ms(self) -> int:
+        """Now, in ms since the epoch, on the Redis server's clock: the one clock
+        every due time is judged by."""
+        seconds, micros = await self.clients.aio.time()
+        return seconds * 1000 + micros // 1000
 
-    async def cron_mark(self, queue: str, task: str, tick: int) -> int:
-        keys = [queue_keys(queue).cron_mark(task)]
-        return await self.scripts.cron_mark.acall(self.clients.aio, keys, [tick])
+    async def cron_schedule(
+        self, queue: str, task: str, id_prefix: str, previous: int, next_tick: int,
+        fields: Sequence,
+    ) -> tuple[int, int]:  # fmt: skip
+        """Keep a cron task's next tick scheduled (cron_schedule.lua): ticks are
+        seconds since the epoch, and a tick's job id is ``id_prefix`` + tick.
+        Returns (the tick run now to catch up, the tick scheduled), 0 for none."""
+        await self._aregister_queue(queue)
+        k = queue_keys(queue)
+        keys = [k.cron_mark(task), k.job_prefix, k.ready, k.scheduled, k.marker,
+                k.prioritized, k.priority_seq]  # fmt: skip
+        args = [id_prefix, previous, next_tick, *fields]
+        caught_up, scheduled = await self._arun((self.scripts.cron_schedule, keys, args))
+        return int(caught_up), int(scheduled)
 
     # -- waiting for a job's end ----------------------------------------------
 

@@ -2,12 +2,19 @@
 
 Every (non-burst) worker serving a cron task's queue keeps that task's next
 tick enqueued ahead of time, as a delayed job whose id names the tick
-(``cron:<task>:<tick>``): the id de-duplicates, so the tick is enqueued once,
-and it starts on time like any delayed job. Each worker then sleeps until the
-tick has passed and schedules the one after.
+(``cron:<task>:<tick>``), due at the tick on Redis's clock. The bookkeeping is
+one script, ``cron_schedule.lua``, atomic and idempotent, so any number of
+workers can call it: it advances the task's *mark* (the latest tick
+scheduled) with the job, and never schedules a tick at or before the mark, so
+a tick cancelled or run is never scheduled again.
 
-Ticks missed while no worker ran: one catch-up run at start-up, not a burst,
-unless the last scheduled tick is still waiting to run (it covers the gap).
+Ticks missed while no worker ran: one catch-up run, not a burst, unless the
+last scheduled tick is still waiting to run (it covers the gap).
+
+Time is Redis's: each pass reads the server's clock once (TIME) and computes
+the ticks around it with croniter, in the task's time zone; sleeping between
+passes uses the event loop's monotonic clock. The worker's wall clock is
+never read.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ if TYPE_CHECKING:
     from .worker import Worker
 
 log = logging.getLogger("tarefa.scheduler")
+
+PASS_AFTER_MS = 10  # a pass comes this long after a tick is due, to schedule the next
 
 
 def cron_tasks(worker: Worker) -> list[Task]:
@@ -79,55 +88,51 @@ def tick_job_id(task: Task, tick: int) -> str:
     return f"cron:{task.name}:{tick}"
 
 
-async def schedule(task: Task, tick: int) -> None:
-    """Enqueue the task's job for ``tick`` (de-duplicated by its id)."""
-    delay = max(0.0, tick - datetime.now(UTC).timestamp())
-    await task.with_options(job_id=tick_job_id(task, tick), delay=delay).aenqueue()
-    await task.app.store.cron_mark(task.options.queue, task.name, tick)
+async def keep_scheduled(task: Task, now: datetime) -> int:
+    """Catch up on ticks missed before ``now`` (Redis's clock) and schedule the
+    next one (cron_schedule.lua). Returns the next tick."""
+    previous, tick = prev_tick(task, now), next_tick(task, now)
+    _, fields = task._one((), {})  # the job a tick runs: the task, no arguments
+    caught_up, _ = await task.app.store.cron_schedule(
+        task.options.queue, task.name, tick_job_id(task, ""), previous, tick, fields
+    )
+    if caught_up:
+        log.info("%s: ticks were missed; running once now", task.name)
+    return tick
 
 
-async def catch_up(task: Task) -> None:
-    """Run once now if ticks were missed while no worker ran."""
-    store, queue = task.app.store, task.options.queue
-    last = await store.cron_last(queue, task.name)
-    previous = prev_tick(task, datetime.now(UTC))
-    if last is None or last >= previous:
-        return  # first deployment, or nothing missed
-    pending = await store.ajob(queue, tick_job_id(task, last))
-    if pending and pending.get("state") in (b"queued", b"scheduled", b"active"):
-        return  # the last scheduled tick has yet to run: it covers the gap
-    log.info("%s: missed ticks since %s; running once now", task.name, last)
-    await schedule(task, previous)
+async def schedule_pass(tasks: list[Task], now_ms: int) -> int | None:
+    """Keep every task scheduled; returns when to pass again (Redis ms), None
+    when no schedule is left. A schedule that fails to compute is dropped."""
+    now = datetime.fromtimestamp(now_ms / 1000, UTC)
+    wake = None
+    for task in list(tasks):
+        try:
+            tick = await keep_scheduled(task, now)
+        except REDIS_ERRORS:
+            raise
+        except Exception:  # one broken schedule must not stop the others
+            log.exception("%s: cannot compute its next run; dropped", task.name)
+            tasks.remove(task)
+            continue
+        due = tick * 1000 + PASS_AFTER_MS  # pass again then, to schedule the one after
+        wake = due if wake is None else min(wake, due)
+    return wake
 
 
 async def cron_loop(worker: Worker) -> None:
+    """One pass at start-up, then one each time a tick comes due, all timed by
+    Redis's clock (one TIME per pass); the worker's own clock is never read."""
     tasks = cron_tasks(worker)
-    if not tasks:
-        return
     backoff = Backoff()
-    caught_up = False
     while tasks:
         try:
-            if not caught_up:
-                for task in tasks:
-                    await catch_up(task)
-                caught_up = True
-            now = datetime.now(UTC)
-            ticks = {}
-            for task in list(tasks):
-                try:
-                    ticks[task] = next_tick(task, now)
-                except Exception:  # one broken schedule must not stop the others
-                    log.exception("%s: cannot compute its next run; dropped", task.name)
-                    tasks.remove(task)
-            for task, tick in ticks.items():
-                await schedule(task, tick)
+            now_ms = await worker.store.time_ms()
+            wake_ms = await schedule_pass(tasks, now_ms)
         except REDIS_ERRORS as exc:
             await asyncio.sleep(backoff.next(exc))
             continue
         backoff.reset()
-        if not ticks:
+        if wake_ms is None:
             return
-        # Sleep past the earliest tick (its job is already scheduled), then
-        # schedule the next ones.
-        await asyncio.sleep(max(0.0, min(ticks.values()) - datetime.now(UTC).timestamp()) + 0.01)
+        await asyncio.sleep(max(0, wake_ms - now_ms) / 1000)
