@@ -1,6 +1,7 @@
 """Cron tasks: each tick once however many workers run, one catch-up run for
-ticks missed while no worker ran, ticks judged by Redis's clock, no tick
-scheduled twice, daylight saving time, and clear errors for bad schedules."""
+ticks missed while no worker ran, ticks judged by Redis's clock, at most one
+run waiting per task, no tick scheduled twice, daylight saving time, and clear
+errors for bad schedules."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tarefa.worker import Worker, scheduler
 from tarefa.worker.scheduler import next_tick, prev_tick, tick_job_id
 
 from ..conftest import wait_for_list
-from ..tasks import every_second, guard_sentinel, guarded, hourly
+from ..tasks import every_second, guard_sentinel, guarded, hold, hourly
 
 
 def start_workers(app, queues, count):
@@ -56,6 +57,10 @@ def wait_until(condition, what: str, timeout: float = 10) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.02)
+
+
+def ticks_of(job_ids) -> list[int]:
+    return [int(job_id.rsplit(":", 1)[1]) for job_id in job_ids]
 
 
 def test_three_workers_run_each_tick_once(app, r):
@@ -121,6 +126,52 @@ def test_ticks_are_judged_by_the_redis_clock_not_the_workers(app, r, monkeypatch
     scheduled = queue_keys("cron-hourly").scheduled
     assert r.zscore(scheduled, tick_job_id(hourly, tick)) == tick * 1000
     assert r.llen("test:cron") == 0  # nothing ran early
+
+
+def test_ticks_while_the_queue_is_paused_run_once_on_resume(app, r):
+    queue = app.queue("cron-test")
+    queue.pause()
+    workers, threads = start_workers(app, ["cron-test"], 2)
+    try:
+        wait_until(lambda: mark(r, every_second) is not None, "the first tick")
+        first = mark(r, every_second)
+        wait_until(lambda: mark(r, every_second) >= first + 4, "four ticks to pass")
+        counts = queue.counts()
+        # The first tick's run waits; the ticks since merged into it, only the
+        # next one is scheduled ahead.
+        assert counts["queued"] + counts["scheduled"] <= 2, counts
+        resumed = redis_now(r).timestamp()
+        queue.resume()
+        ran = wait_for_list(r, "test:cron", 2, timeout=10)  # the late run, then on time
+    finally:
+        stop_workers(workers, threads)
+    ran += [x.decode() for x in r.lrange("test:cron", 0, -1)]
+    ticks = ticks_of(ran)
+    assert len([t for t in ticks if t < resumed]) == 1  # one run for the paused ticks
+    assert len(set(ticks)) == len(ticks)
+
+
+def test_ticks_while_the_queue_is_busy_run_once_when_it_frees(app, r):
+    hold.with_options(queue="cron-test").enqueue("busy")  # takes the worker's one slot
+    worker = Worker(app, ["cron-test"], concurrency=1)
+    thread = threading.Thread(target=asyncio.run, args=(worker.run(),))
+    thread.start()
+    try:
+        assert wait_for_list(r, "test:started", 1) == ["busy"]
+        wait_until(lambda: mark(r, every_second) is not None, "the first tick")
+        first = mark(r, every_second)
+        wait_until(lambda: mark(r, every_second) >= first + 3, "three ticks to pass")
+        freed = redis_now(r).timestamp()
+        r.rpush("test:release:busy", 1)
+        ran = wait_for_list(r, "test:cron", 2, timeout=10)
+    finally:
+        r.rpush("test:release:busy", 1)
+        worker.stop()
+        thread.join(10)
+    ran += [x.decode() for x in r.lrange("test:cron", 0, -1)]
+    ticks = ticks_of(ran)
+    assert len([t for t in ticks if t < freed]) == 1  # one run for the ticks held up
+    assert len(set(ticks)) == len(ticks)
 
 
 def test_a_cancelled_tick_is_never_scheduled_again(app, r):

@@ -42,6 +42,7 @@ class QueueKeys:
     job_prefix: str  # + job id -> hash with the job's fields
     done_prefix: str  # + job id -> list a finishing job pushes to, for job.result()
     cron_prefix: str  # + task name -> the latest tick it was scheduled for
+    cron_run_prefix: str  # + task name -> the tick whose job is its latest run
     ready: str  # list of ids ready to run (LPUSH in, RPOP out: FIFO)
     prioritized: str  # zset of ready ids with a priority: score = priority, then arrival
     priority_seq: str  # counter of prioritized arrivals (FIFO within a priority)
@@ -58,6 +59,9 @@ class QueueKeys:
     def cron_mark(self, task: str) -> str:
         return self.cron_prefix + task
 
+    def cron_run(self, task: str) -> str:
+        return self.cron_run_prefix + task
+
     def done_signal(self, job_id: str) -> str:
         return self.done_prefix + job_id
 
@@ -70,6 +74,7 @@ def queue_keys(queue: str) -> QueueKeys:
         job_prefix=base + "job:",
         done_prefix=base + "done:",
         cron_prefix=base + "cron:",
+        cron_run_prefix=base + "cron_run:",
         ready=base + "ready",
         prioritized=base + "prioritized",
         priority_seq=base + "priority_seq",

@@ -206,18 +206,20 @@ class Store:
 
     async def cron_schedule(
         self, queue: str, task: str, id_prefix: str, previous: int, next_tick: int,
-        fields: Sequence,
-    ) -> tuple[int, int]:  # fmt: skip
+        lead_ms: int, fields: Sequence,
+    ) -> tuple[int, int, int]:  # fmt: skip
         """Keep a cron task's next tick scheduled (cron_schedule.lua): ticks are
         seconds since the epoch, and a tick's job id is ``id_prefix`` + tick.
-        Returns (the tick run now to catch up, the tick scheduled), 0 for none."""
+        Returns the ticks (0 for none) merged into a run still waiting, run now
+        to catch up, and scheduled."""
         await self._aregister_queue(queue)
         k = queue_keys(queue)
-        keys = [k.cron_mark(task), k.job_prefix, k.ready, k.scheduled, k.marker,
-                k.prioritized, k.priority_seq]  # fmt: skip
-        args = [id_prefix, previous, next_tick, *fields]
-        caught_up, scheduled = await self._arun((self.scripts.cron_schedule, keys, args))
-        return int(caught_up), int(scheduled)
+        keys = [k.cron_mark(task), k.cron_run(task), k.job_prefix, k.done_prefix, k.ready,
+                k.scheduled, k.marker, k.prioritized, k.priority_seq]  # fmt: skip
+        args = [id_prefix, previous, next_tick, lead_ms, *fields]
+        reply = await self._arun((self.scripts.cron_schedule, keys, args))
+        merged, caught_up, scheduled = (int(tick) for tick in reply)
+        return merged, caught_up, scheduled
 
     # -- waiting for a job's end ----------------------------------------------
 

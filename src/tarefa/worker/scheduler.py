@@ -8,8 +8,14 @@ workers can call it: it advances the task's *mark* (the latest tick
 scheduled) with the job, and never schedules a tick at or before the mark, so
 a tick cancelled or run is never scheduled again.
 
-Ticks missed while no worker ran: one catch-up run, not a burst, unless the
-last scheduled tick is still waiting to run (it covers the gap).
+At most one run per task waits to start. Shortly before a tick is due (its
+lead: a second, or half the gap between ticks if shorter) a pass *settles*
+it: if the run before it has still not started (the queue is paused or
+busy), the tick's job is dropped, merged into that run, which runs once,
+late. A pass comes then, and again once the tick is due, to schedule the next.
+
+Ticks missed while no worker ran: one catch-up run, not a burst, unless a run
+is still waiting (it covers the gap).
 
 Time is Redis's: each pass reads the server's clock once (TIME) and computes
 the ticks around it with croniter, in the task's time zone; sleeping between
@@ -36,7 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tarefa.scheduler")
 
-PASS_AFTER_MS = 10  # a pass comes this long after a tick is due, to schedule the next
+SETTLE_LEAD_MS = 1000  # a tick is settled this long before it is due (at most)
+PASS_AFTER_MS = 10  # a pass comes this long after the time it is meant for
 
 
 def cron_tasks(worker: Worker) -> list[Task]:
@@ -88,17 +95,21 @@ def tick_job_id(task: Task, tick: int) -> str:
     return f"cron:{task.name}:{tick}"
 
 
-async def keep_scheduled(task: Task, now: datetime) -> int:
-    """Catch up on ticks missed before ``now`` (Redis's clock) and schedule the
-    next one (cron_schedule.lua). Returns the next tick."""
+async def keep_scheduled(task: Task, now: datetime) -> tuple[int, int]:
+    """One pass for one task at ``now`` (Redis's clock): settle the tick about
+    to be due, catch up on missed ticks, schedule the next tick, all in
+    cron_schedule.lua. Returns the next tick and its lead (ms)."""
     previous, tick = prev_tick(task, now), next_tick(task, now)
+    lead_ms = min(SETTLE_LEAD_MS, (tick - previous) * 500)  # under half the gap
     _, fields = task._one((), {})  # the job a tick runs: the task, no arguments
-    caught_up, _ = await task.app.store.cron_schedule(
-        task.options.queue, task.name, tick_job_id(task, ""), previous, tick, fields
+    merged, caught_up, _ = await task.app.store.cron_schedule(
+        task.options.queue, task.name, tick_job_id(task, ""), previous, tick, lead_ms, fields
     )
+    if merged:
+        log.debug("%s: the previous run has not started; tick %s merged into it", task.name, merged)
     if caught_up:
         log.info("%s: ticks were missed; running once now", task.name)
-    return tick
+    return tick, lead_ms
 
 
 async def schedule_pass(tasks: list[Task], now_ms: int) -> int | None:
@@ -108,21 +119,25 @@ async def schedule_pass(tasks: list[Task], now_ms: int) -> int | None:
     wake = None
     for task in list(tasks):
         try:
-            tick = await keep_scheduled(task, now)
+            tick, lead_ms = await keep_scheduled(task, now)
         except REDIS_ERRORS:
             raise
         except Exception:  # one broken schedule must not stop the others
             log.exception("%s: cannot compute its next run; dropped", task.name)
             tasks.remove(task)
             continue
-        due = tick * 1000 + PASS_AFTER_MS  # pass again then, to schedule the one after
+        # Pass again to settle the next tick (shortly before it is due), then
+        # once it is due, to schedule the one after.
+        settle = tick * 1000 - lead_ms
+        due = (settle if now_ms < settle else tick * 1000) + PASS_AFTER_MS
         wake = due if wake is None else min(wake, due)
     return wake
 
 
 async def cron_loop(worker: Worker) -> None:
-    """One pass at start-up, then one each time a tick comes due, all timed by
-    Redis's clock (one TIME per pass); the worker's own clock is never read."""
+    """A pass at start-up, then at each tick's settle time and just after it
+    is due, all timed by Redis's clock (one TIME per pass): the worker's own
+    clock is never read."""
     tasks = cron_tasks(worker)
     backoff = Backoff()
     while tasks:

@@ -3,39 +3,52 @@ server's clock. Every worker serving the task's queue calls it; whoever comes
 first does the work, the others find it done.
 
 KEYS[1]  the task's cron mark (a string: the latest tick scheduled)
-KEYS[2]  job key prefix (tarefa:{q}:job:): a job's key is prefix .. id
-KEYS[3]  ready list
-KEYS[4]  scheduled zset
-KEYS[5]  marker zset
-KEYS[6]  prioritized zset
-KEYS[7]  priority arrival counter
+KEYS[2]  the task's cron run (a string: the tick whose job is its latest run)
+KEYS[3]  job key prefix (tarefa:{q}:job:): a job's key is prefix .. id
+KEYS[4]  done list prefix (tarefa:{q}:done:)
+KEYS[5]  ready list
+KEYS[6]  scheduled zset
+KEYS[7]  marker zset
+KEYS[8]  prioritized zset
+KEYS[9]  priority arrival counter
 ARGV[1]  job id prefix (cron:<task>:): a tick's job id is this .. tick
 ARGV[2]  the task's latest tick before now (seconds since the epoch)
 ARGV[3]  its next tick after now
-ARGV[4..] the job's fields as name/value pairs (task, payload, options)
+ARGV[4]  lead (ms): how long before it is due a tick is settled
+ARGV[5..] the job's fields as name/value pairs (task, payload, options)
 
 A tick's job is due at tick * 1000 ms on this server's clock (a tick already
 due is queued at once). No tick at or before the mark is ever scheduled again:
-a tick cancelled, run or dropped stays so, whatever a worker thinks the time is.
+a tick cancelled, run or merged stays so, whatever a worker thinks the time is.
 
-1. Catch-up: when the mark is older than the latest tick (ticks were missed:
-   no worker ran) and its job is not waiting to run, the latest tick runs now.
-2. The next tick is scheduled, unless the mark has reached it.
+1. Settle: once the latest tick scheduled is due within the lead, it becomes
+   the task's run, unless the run before it is still waiting to start (queued
+   or scheduled: the queue is paused or busy, or it waits for a retry). Then
+   the tick's job is removed, merged into that run, which runs once, late: at
+   most one run per task waits, however long the queue is held up.
+2. Catch-up: when the mark is older than the latest tick (ticks were missed:
+   no worker ran) and no run is waiting, the latest tick runs now.
+3. The next tick is scheduled, unless the mark has reached it.
 
-Returns {tick caught up or 0, tick scheduled or 0}.
+Returns {tick merged or 0, tick caught up or 0, tick scheduled or 0}.
 ]]
 --- @include "includes/now.lua"
+--- @include "includes/notify.lua"
 --- @include "includes/add_job.lua"
 
-local mark_key, prefix = KEYS[1], KEYS[2]
+local mark_key, run_key, prefix, done_prefix = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local keys = {
-  ready = KEYS[3], scheduled = KEYS[4], marker = KEYS[5],
-  prioritized = KEYS[6], priority_seq = KEYS[7],
+  ready = KEYS[5], scheduled = KEYS[6], marker = KEYS[7],
+  prioritized = KEYS[8], priority_seq = KEYS[9],
 }
-local id_prefix, previous, next_tick = ARGV[1], ARGV[2], ARGV[3]
+local id_prefix, previous, next_tick, lead = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local now = now_ms()
 
+-- Whether a tick's job has yet to start (an attempt, or its retry).
 local function waiting(tick)
+  if not tick then
+    return false
+  end
   local state = redis.call('HGET', prefix .. id_prefix .. tick, 'state')
   return state == 'queued' or state == 'scheduled'
 end
@@ -43,18 +56,41 @@ end
 local function schedule(tick)
   local id = id_prefix .. tick
   local delay = math.max(0, tonumber(tick) * 1000 - now)
-  add_job(prefix .. id, id, delay, 0, now, ARGV, 4, #ARGV, keys)
+  add_job(prefix .. id, id, delay, 0, now, ARGV, 5, #ARGV, keys)
   redis.call('SET', mark_key, tick)
 end
 
-local mark = redis.call('GET', mark_key)
-local caught_up, scheduled = 0, 0
-if mark and tonumber(mark) < tonumber(previous) and not waiting(mark) then
+local function remove(tick)
+  local id = id_prefix .. tick
+  local job_key = prefix .. id
+  redis.call('ZREM', keys.scheduled, id)
+  redis.call('LREM', keys.ready, 1, id)
+  redis.call('ZREM', keys.prioritized, id)
+  notify_waiters(job_key, done_prefix .. id, redis.call('HGET', job_key, 'waiters'))
+  redis.call('DEL', job_key)
+end
+
+local mark, run = redis.call('GET', mark_key), redis.call('GET', run_key)
+local merged, caught_up, scheduled = 0, 0, 0
+
+if mark and mark ~= run and now >= tonumber(mark) * 1000 - lead and waiting(mark) then
+  if waiting(run) then
+    remove(mark)
+    merged = mark
+  else
+    redis.call('SET', run_key, mark)
+    run = mark
+  end
+end
+
+if mark and tonumber(mark) < tonumber(previous) and not waiting(run) then
   schedule(previous)
+  redis.call('SET', run_key, previous)
   mark, caught_up = previous, previous
 end
+
 if not mark or tonumber(next_tick) > tonumber(mark) then
   schedule(next_tick)
   scheduled = next_tick
 end
-return {caught_up, scheduled}
+return {merged, caught_up, scheduled}
