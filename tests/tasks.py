@@ -168,6 +168,20 @@ def hourly() -> str:
     return current_job().id
 
 
+# Two schedules in one queue: a worker schedules them in this order, so the
+# sentinel's next run appearing tells a test the worker has dealt with
+# ``guarded`` too.
+@app.task(queue="cron-guard", cron="0 * * * *")
+def guarded() -> str:
+    r().rpush("test:cron", current_job().id)
+    return current_job().id
+
+
+@app.task(queue="cron-guard", cron="0 0 1 1 *")  # once a year: never runs in a test
+def guard_sentinel() -> None:
+    pass
+
+
 @app.task(retries=0)
 def progress_from_own_loop() -> str:
     """A sync job driving async code of its own, reporting progress from it."""

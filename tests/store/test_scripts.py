@@ -370,6 +370,78 @@ def test_wait_registers_a_waiter_that_the_outcome_wakes(store, r):
     assert store.scripts.wait(r, K.script_keys, ["missing"]) == b""
 
 
+# -- cron ------------------------------------------------------------------------------
+
+
+def cron(store, previous, next_tick, lead_ms=1000):
+    """One worker's pass: (tick merged, tick caught up, tick scheduled), 0 for none."""
+    fields = ["task", "m:t", "payload", b"[[],{}]"]
+    call = store.cron_schedule("q", "m:t", "cron:m:t:", previous, next_tick, lead_ms, fields)
+    return run(call)
+
+
+def test_cron_schedule_makes_the_next_tick_due_at_its_time_on_redis_clock(store, r):
+    now = r.time()[0]
+    assert cron(store, now - 60, now + 60) == (0, 0, now + 60)
+    assert r.zscore(K.scheduled, f"cron:m:t:{now + 60}") == (now + 60) * 1000
+    assert r.get(K.cron_mark("m:t")) == str(now + 60).encode()
+    assert cron(store, now - 60, now + 60) == (0, 0, 0)  # another worker: done already
+
+
+def test_cron_schedule_never_schedules_a_tick_at_or_before_the_mark(store, r):
+    now = r.time()[0]
+    cron(store, now - 60, now + 60)
+    assert store.cancel("q", f"cron:m:t:{now + 60}", 60_000) == 1
+    r.delete(K.job(f"cron:m:t:{now + 60}"))  # its kept record expired
+    assert cron(store, now - 60, now + 60) == (0, 0, 0)  # a worker starting up
+    assert cron(store, now - 180, now - 120) == (0, 0, 0)  # a stale view of the time
+    assert r.zcard(K.scheduled) == 0 and r.llen(K.ready) == 0
+
+
+def test_cron_schedule_catches_up_once_unless_the_last_tick_still_waits(store, r):
+    now = r.time()[0]
+    r.set(K.cron_mark("m:t"), now - 600)  # scheduled long ago; workers were down
+    assert cron(store, now - 60, now + 60) == (0, now - 60, now + 60)
+    assert state(r, f"cron:m:t:{now - 60}") == "queued"  # runs now
+    assert cron(store, now - 60, now + 60) == (0, 0, 0)
+
+    r.flushall()
+    r.set(K.cron_mark("m:t"), now - 600)
+    add(store, f"cron:m:t:{now - 600}", task="m:t")  # still waiting to run: covers the gap
+    assert cron(store, now - 60, now + 60) == (0, 0, now + 60)
+    assert r.llen(K.ready) == 1
+
+
+def test_cron_schedule_merges_a_tick_into_the_run_still_waiting(store, r):
+    now = r.time()[0]
+    before, tick, after = now - 60, now + 1, now + 61
+    assert cron(store, before, tick) == (0, 0, tick)  # scheduled ahead
+    add(store, f"cron:m:t:{before}", task="m:t")  # the run before: queued, not started
+    r.set(K.cron_run("m:t"), before)
+    # Due within the lead, while the run before still waits: dropped, merged.
+    assert cron(store, before, tick, lead_ms=5000) == (tick, 0, 0)
+    assert not r.exists(K.job(f"cron:m:t:{tick}"))
+    assert r.zcard(K.scheduled) == 0
+    assert cron(store, tick, after) == (0, 0, after)  # never scheduled again
+    assert r.lrange(K.ready, 0, -1) == [f"cron:m:t:{before}".encode()]  # one run waits
+
+    # Once that run has started, the next tick stands on its own.
+    fetch(store, want=1)
+    assert cron(store, tick, after, lead_ms=120_000) == (0, 0, 0)
+    assert state(r, f"cron:m:t:{after}") == "scheduled"
+    assert r.get(K.cron_run("m:t")) == str(after).encode()
+
+
+def test_cron_schedule_does_not_settle_a_tick_before_its_lead(store, r):
+    now = r.time()[0]
+    before, tick = now - 60, now + 60
+    assert cron(store, before, tick) == (0, 0, tick)
+    add(store, f"cron:m:t:{before}", task="m:t")
+    r.set(K.cron_run("m:t"), before)
+    assert cron(store, before, tick, lead_ms=1000) == (0, 0, 0)  # the run may yet start
+    assert state(r, f"cron:m:t:{tick}") == "scheduled"
+
+
 # -- a full Redis (maxmemory reached, noeviction) -------------------------------------
 
 

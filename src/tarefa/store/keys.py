@@ -45,6 +45,7 @@ class QueueKeys:
     job_prefix: str  # + job id -> hash with the job's fields
     done_prefix: str  # + job id -> list a finishing job pushes to, for job.result()
     cron_prefix: str  # + task name -> the latest tick it was scheduled for
+    cron_run_prefix: str  # + task name -> the tick whose job is its latest run
     ready: str  # list of ids ready to run (LPUSH in, RPOP out: FIFO)
     prioritized: str  # zset of ready ids with a priority: score = priority, then arrival
     priority_seq: str  # counter of arrivals (FIFO within a priority, turns of lanes)
@@ -70,6 +71,9 @@ class QueueKeys:
 
     def cron_mark(self, task: str) -> str:
         return self.cron_prefix + task
+
+    def cron_run(self, task: str) -> str:
+        return self.cron_run_prefix + task
 
     def done_signal(self, job_id: str) -> str:
         return self.done_prefix + job_id

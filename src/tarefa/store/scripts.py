@@ -101,7 +101,7 @@ class Scripts:
         self.add_dependent = load("add_dependent")
         self.cancel = load("cancel")
         self.check_waiting = load("check_waiting")
-        self.cron_mark = load("cron_mark")
+        self.cron_schedule = load("cron_schedule")
         self.enqueue = load("enqueue")
         self.enqueue_many = load("enqueue_many")
         self.fetch = load("fetch")

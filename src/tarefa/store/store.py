@@ -299,15 +299,27 @@ class Store:
                     reported += 1
         return reported
 
-    # -- cron marks ---------------------------------------------------------------
+    # -- cron -----------------------------------------------------------------------
 
-    async def cron_last(self, queue: str, task: str) -> int | None:
-        raw = await self.clients.aio.get(queue_keys(queue).cron_mark(task))
-        return int(raw) if raw else None
+    async def time_ms(self) -> int:
+        """Now, in ms since the epoch, on the Redis server's clock: the one clock
+        every due time is judged by."""
+        seconds, micros = await self.clients.aio.time()
+        return seconds * 1000 + micros // 1000
 
-    async def cron_mark(self, queue: str, task: str, tick: int) -> int:
-        keys = queue_keys(queue).script_keys
-        return await self.scripts.cron_mark.acall(self.clients.aio, keys, [task, tick])
+    async def cron_schedule(
+        self, queue: str, task: str, id_prefix: str, previous: int, next_tick: int,
+        lead_ms: int, fields: Sequence,
+    ) -> tuple[int, int, int]:  # fmt: skip
+        """Keep a cron task's next tick scheduled (cron_schedule.lua): ticks are
+        seconds since the epoch, and a tick's job id is ``id_prefix`` + tick.
+        Returns the ticks (0 for none) merged into a run still waiting, run now
+        to catch up, and scheduled."""
+        await self._aregister_queue(queue)
+        args = [task, id_prefix, previous, next_tick, lead_ms, *fields]
+        call = (self.scripts.cron_schedule, queue_keys(queue).script_keys, args)
+        merged, caught_up, scheduled = (int(tick) for tick in await self._arun(call))
+        return merged, caught_up, scheduled
 
     # -- waiting for a job's end ----------------------------------------------
 

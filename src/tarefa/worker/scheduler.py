@@ -2,12 +2,25 @@
 
 Every (non-burst) worker serving a cron task's queue keeps that task's next
 tick enqueued ahead of time, as a delayed job whose id names the tick
-(``cron:<task>:<tick>``): the id de-duplicates, so the tick is enqueued once,
-and it starts on time like any delayed job. Each worker then sleeps until the
-tick has passed and schedules the one after.
+(``cron:<task>:<tick>``), due at the tick on Redis's clock. The bookkeeping is
+one script, ``cron_schedule.lua``, atomic and idempotent, so any number of
+workers can call it: it advances the task's *mark* (the latest tick
+scheduled) with the job, and never schedules a tick at or before the mark, so
+a tick cancelled or run is never scheduled again.
 
-Ticks missed while no worker ran: one catch-up run at start-up, not a burst,
-unless the last scheduled tick is still waiting to run (it covers the gap).
+At most one run per task waits to start. Shortly before a tick is due (its
+lead: a second, or half the gap between ticks if shorter) a pass *settles*
+it: if the run before it has still not started (the queue is paused or
+busy), the tick's job is dropped, merged into that run, which runs once,
+late. A pass comes then, and again once the tick is due, to schedule the next.
+
+Ticks missed while no worker ran: one catch-up run, not a burst, unless a run
+is still waiting (it covers the gap).
+
+Time is Redis's: each pass reads the server's clock once (TIME) and computes
+the ticks around it with croniter, in the task's time zone; sleeping between
+passes uses the event loop's monotonic clock. The worker's wall clock is
+never read.
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -28,6 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tarefa.scheduler")
 
+SETTLE_LEAD_MS = 1000  # a tick is settled this long before it is due (at most)
+PASS_AFTER_MS = 10  # a pass comes this long after the time it is meant for
+
 
 def cron_tasks(worker: Worker) -> list[Task]:
     return [
@@ -38,69 +55,99 @@ def cron_tasks(worker: Worker) -> list[Task]:
 
 
 def next_tick(task: Task, after: datetime) -> int:
-    """The task's next tick after ``after``, in seconds since the epoch."""
-    local = after.astimezone(ZoneInfo(task.options.tz))
-    return int(croniter(task.options.cron, local).get_next(datetime).timestamp())
+    """The task's first tick after ``after``, in seconds since the epoch."""
+    ticks = croniter(task.options.cron, after.astimezone(ZoneInfo(task.options.tz)))
+    while True:
+        tick = ticks.get_next(datetime)
+        if not _repeated(task, tick):
+            return int(tick.timestamp())
 
 
 def prev_tick(task: Task, before: datetime) -> int:
-    local = before.astimezone(ZoneInfo(task.options.tz))
-    return int(croniter(task.options.cron, local).get_prev(datetime).timestamp())
+    """The task's last tick before ``before``, in seconds since the epoch."""
+    ticks = croniter(task.options.cron, before.astimezone(ZoneInfo(task.options.tz)))
+    while True:
+        tick = ticks.get_prev(datetime)
+        if not _repeated(task, tick):
+            return int(tick.timestamp())
+
+
+def _repeated(task: Task, tick: datetime) -> bool:
+    """Whether ``tick`` is a second run at the same wall-clock time, in the hour
+    that comes twice when clocks go back, of a schedule with fixed hours.
+
+    croniter runs such a schedule at both (01:30 summer time, then 01:30 winter
+    time, an hour later); a daily job would run twice. A schedule that runs
+    every hour keeps both: they are an hour apart. (When clocks go forward,
+    croniter runs a time that does not exist at the change: 01:30 runs at the
+    moment 01:00 becomes 02:00.)"""
+    local = datetime.fromtimestamp(tick.timestamp(), ZoneInfo(task.options.tz))
+    return local.fold == 1 and not _every_hour(task.options.cron)
+
+
+@lru_cache(maxsize=256)
+def _every_hour(cron: str) -> bool:
+    hours = croniter(cron).expanded[1]
+    return hours == ["*"] or len(hours) == 24
 
 
 def tick_job_id(task: Task, tick: int) -> str:
     return f"cron:{task.name}:{tick}"
 
 
-async def schedule(task: Task, tick: int) -> None:
-    """Enqueue the task's job for ``tick`` (de-duplicated by its id)."""
-    delay = max(0.0, tick - datetime.now(UTC).timestamp())
-    await task.with_options(job_id=tick_job_id(task, tick), delay=delay).aenqueue()
-    await task.app.store.cron_mark(task.options.queue, task.name, tick)
+async def keep_scheduled(task: Task, now: datetime) -> tuple[int, int]:
+    """One pass for one task at ``now`` (Redis's clock): settle the tick about
+    to be due, catch up on missed ticks, schedule the next tick, all in
+    cron_schedule.lua. Returns the next tick and its lead (ms)."""
+    previous, tick = prev_tick(task, now), next_tick(task, now)
+    lead_ms = min(SETTLE_LEAD_MS, (tick - previous) * 500)  # under half the gap
+    _, fields = task._one((), {})  # the job a tick runs: the task, no arguments
+    merged, caught_up, _ = await task.app.store.cron_schedule(
+        task.options.queue, task.name, tick_job_id(task, ""), previous, tick, lead_ms, fields
+    )
+    if merged:
+        log.debug("%s: the previous run has not started; tick %s merged into it", task.name, merged)
+    if caught_up:
+        log.info("%s: ticks were missed; running once now", task.name)
+    return tick, lead_ms
 
 
-async def catch_up(task: Task) -> None:
-    """Run once now if ticks were missed while no worker ran."""
-    store, queue = task.app.store, task.options.queue
-    last = await store.cron_last(queue, task.name)
-    previous = prev_tick(task, datetime.now(UTC))
-    if last is None or last >= previous:
-        return  # first deployment, or nothing missed
-    pending = await store.ajob(queue, tick_job_id(task, last))
-    if pending and pending.get("state") in (b"queued", b"scheduled", b"active"):
-        return  # the last scheduled tick has yet to run: it covers the gap
-    log.info("%s: missed ticks since %s; running once now", task.name, last)
-    await schedule(task, previous)
+async def schedule_pass(tasks: list[Task], now_ms: int) -> int | None:
+    """Keep every task scheduled; returns when to pass again (Redis ms), None
+    when no schedule is left. A schedule that fails to compute is dropped."""
+    now = datetime.fromtimestamp(now_ms / 1000, UTC)
+    wake = None
+    for task in list(tasks):
+        try:
+            tick, lead_ms = await keep_scheduled(task, now)
+        except REDIS_ERRORS:
+            raise
+        except Exception:  # one broken schedule must not stop the others
+            log.exception("%s: cannot compute its next run; dropped", task.name)
+            tasks.remove(task)
+            continue
+        # Pass again to settle the next tick (shortly before it is due), then
+        # once it is due, to schedule the one after.
+        settle = tick * 1000 - lead_ms
+        due = (settle if now_ms < settle else tick * 1000) + PASS_AFTER_MS
+        wake = due if wake is None else min(wake, due)
+    return wake
 
 
 async def cron_loop(worker: Worker) -> None:
+    """A pass at start-up, then at each tick's settle time and just after it
+    is due, all timed by Redis's clock (one TIME per pass): the worker's own
+    clock is never read."""
     tasks = cron_tasks(worker)
-    if not tasks:
-        return
     backoff = Backoff()
-    caught_up = False
     while tasks:
         try:
-            if not caught_up:
-                for task in tasks:
-                    await catch_up(task)
-                caught_up = True
-            now = datetime.now(UTC)
-            ticks = {}
-            for task in list(tasks):
-                try:
-                    ticks[task] = next_tick(task, now)
-                except Exception:  # one broken schedule must not stop the others
-                    log.exception("%s: cannot compute its next run; dropped", task.name)
-                    tasks.remove(task)
-            for task, tick in ticks.items():
-                await schedule(task, tick)
+            now_ms = await worker.store.time_ms()
+            wake_ms = await schedule_pass(tasks, now_ms)
         except REDIS_ERRORS as exc:
             await asyncio.sleep(backoff.next(exc))
             continue
         backoff.reset()
-        if not ticks:
+        if wake_ms is None:
             return
-        # Sleep past the earliest tick (its job is already scheduled), then
-        # schedule the next ones.
-        await asyncio.sleep(max(0.0, min(ticks.values()) - datetime.now(UTC).timestamp()) + 0.01)
+        await asyncio.sleep(max(0, wake_ms - now_ms) / 1000)
