@@ -12,7 +12,7 @@ import redis.asyncio.connection
 import redis.connection
 
 import tarefa
-import tarefa.store.store
+import tarefa.store.base
 from tarefa import (
     App,
     Job,
@@ -53,7 +53,7 @@ def no_redis(monkeypatch):
 
     monkeypatch.setattr(redis.connection.AbstractConnection, "connect", refuse)
     monkeypatch.setattr(redis.asyncio.connection.AbstractConnection, "connect", refuse)
-    monkeypatch.setattr(tarefa.store.store, "Clients", refuse)
+    monkeypatch.setattr(tarefa.store.base, "Clients", refuse)
 
 
 @pytest.fixture(autouse=True)

@@ -59,3 +59,7 @@ def parse_fetched(reply: list) -> Fetched:
 
 def decode_hash(raw: dict[bytes, bytes]) -> dict[str, bytes]:
     return {k.decode(): v for k, v in raw.items()}
+
+
+def decode_list(raw: list[bytes]) -> list[str]:
+    return [item.decode() for item in raw]

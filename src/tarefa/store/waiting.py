@@ -1,0 +1,105 @@
+"""Jobs waiting for jobs (chains, groups).
+
+A job enqueued with parents waits (state 'waiting') until each parent has
+ended and been reported to it (resolve.lua). A parent's end is reported by its
+worker right after recording it, by the producer when the parent had already
+ended, and, as a safety net, by the periodic check of waiting jobs
+(check_waiting.lua). Parents may be in other queues (other cluster slots), so
+these steps are separate calls, each idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+
+from .base import FINAL_STATES, Call, StoreBase
+from .keys import job_ref, queue_keys, split_ref
+from .replies import decode_list
+
+CANCELLED_KEEP_MS = 86_400_000  # how long a job cancelled with its parent is kept
+WAITING_CHECK_MS = 30_000  # how often a waiting job's parents are checked (safety net)
+
+
+class WaitingJobs(StoreBase):
+    """Registering a waiting job on its parents and reporting their ends."""
+
+    def _add_dependent(self, parent: str, children: list[str]) -> Call:
+        queue, parent_id = split_ref(parent)
+        return self.scripts.add_dependent, queue_keys(queue).script_keys, [parent_id, *children]
+
+    def _parent_end(self, parent: str) -> tuple[str, bytes] | None:
+        """How a parent that is no longer running ended: (outcome, result)."""
+        queue, parent_id = split_ref(parent)
+        state, result = self.clients.sync.hmget(queue_keys(queue).job(parent_id), "state", "result")
+        return _ended(state, result)
+
+    async def _aparent_end(self, parent: str) -> tuple[str, bytes] | None:
+        queue, parent_id = split_ref(parent)
+        key = queue_keys(queue).job(parent_id)
+        return _ended(*await self.clients.aio.hmget(key, "state", "result"))
+
+    def wait_for(self, child: str, parents: Sequence[str]) -> None:
+        """Have ``child`` (enqueued waiting) told when each parent ends."""
+        for parent in parents:
+            if self._run(self._add_dependent(parent, [child])) != 1:  # it has ended
+                self.resolve(parent, *self._parent_end(parent), [child])
+
+    async def await_for(self, child: str, parents: Sequence[str]) -> None:
+        for parent in parents:
+            if await self._arun(self._add_dependent(parent, [child])) != 1:
+                await self.aresolve(parent, *await self._aparent_end(parent), [child])
+
+    def _resolve(self, child: str, parent: str, outcome: str, result: bytes) -> Call:
+        queue, child_id = split_ref(child)
+        args = [child_id, parent, outcome, result, CANCELLED_KEEP_MS]
+        return self.scripts.resolve, queue_keys(queue).script_keys, args
+
+    def resolve(self, parent: str, outcome: str, result: bytes, children: list[str]) -> None:
+        """Report a parent's end to the jobs waiting for it, and, when that
+        cancels them, theirs to the jobs waiting for them, and so on."""
+        todo = [(parent, outcome, result, children)]
+        while todo:
+            parent, outcome, result, children = todo.pop()
+            for child in children:
+                reply = self._run(self._resolve(child, parent, outcome, result))
+                if reply[0] == b"cancelled":
+                    todo.append((child, "cancelled", b"", decode_list(reply[1])))
+
+    async def aresolve(self, parent: str, outcome: str, result: bytes, children: list[str]):
+        todo = [(parent, outcome, result, children)]
+        while todo:
+            parent, outcome, result, children = todo.pop()
+            for child in children:
+                reply = await self._arun(self._resolve(child, parent, outcome, result))
+                if reply[0] == b"cancelled":
+                    todo.append((child, "cancelled", b"", decode_list(reply[1])))
+
+    async def check_waiting(self, queue: str, limit: int = 100) -> int:
+        """Resolve the waiting jobs due a check whose parents have ended
+        unreported. Returns how many parents' ends were reported."""
+        keys = queue_keys(queue).script_keys
+        flat = await self.scripts.check_waiting.acall(
+            self.clients.aio, keys, [limit, WAITING_CHECK_MS]
+        )
+        reported = 0
+        for i in range(0, len(flat), 2):
+            child = job_ref(queue, flat[i].decode())
+            for parent in orjson.loads(flat[i + 1]).get("parents", []):
+                ended = await self._aparent_end(parent)
+                if ended is not None:
+                    await self.aresolve(parent, *ended, [child])
+                    reported += 1
+        return reported
+
+
+def _ended(state: bytes | None, result: bytes | None) -> tuple[str, bytes] | None:
+    """A parent's end as resolve.lua takes it; None while it has not ended. A
+    parent that no longer exists counts as completed: a completed job's record
+    expires with its result (result_ttl), a failed one is kept until deleted."""
+    if state is None:
+        return "completed", b""
+    if state in FINAL_STATES:
+        return state.decode(), result or b""
+    return None

@@ -1,0 +1,141 @@
+"""The worker's calls: leasing and reporting jobs, leases, and the registry
+of live workers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+from .base import Call, StoreBase
+from .connection import async_client
+from .keys import QUEUES, WORKERS, queue_keys, worker_key
+from .replies import Fetched, parse_fetched
+
+NO_LIMITS = (0, 0, 0, 0, 0, 0)  # see QueueSettings.as_args (tarefa.limits)
+
+
+class WorkerCalls(StoreBase):
+    """What a worker sends: fetches (with outcomes), heartbeats, recovery,
+    hand-backs, and its registration."""
+
+    def _fetch(self, queue, worker_id, want, lease_ms, max_stalls, limits, outcomes) -> Call:
+        args: list[Any] = [worker_id, lease_ms, want, max_stalls, *limits, len(outcomes)]
+        for outcome in outcomes:
+            args.extend(outcome)
+        return self.scripts.fetch, queue_keys(queue).script_keys, args
+
+    async def fetch(
+        self,
+        queue: str,
+        worker_id: str,
+        *,
+        want: int,
+        lease_ms: int,
+        max_stalls: int,
+        limits: Sequence[int] = NO_LIMITS,
+        outcomes: Sequence[tuple[str, bytes, str, bytes, int]] = (),
+    ) -> Fetched:
+        """Record outcomes and lease up to ``want`` jobs within the queue's
+        ``limits``, in one call."""
+        call = self._fetch(queue, worker_id, want, lease_ms, max_stalls, limits, outcomes)
+        return parse_fetched(await self._arun(call))
+
+    async def wait_then_fetch(
+        self, blocker, queues: Sequence[str], timeout: float, worker_id: str, *,
+        want: int, lease_ms: int, max_stalls: int, limits=lambda queue: NO_LIMITS,
+    ) -> tuple[list[tuple[str, Fetched]], list[Exception]]:  # fmt: skip
+        """Block on the queues' markers (on ``blocker``, a connection of its own)
+        until a producer or worker signals a change or ``timeout`` seconds pass,
+        then lease up to ``want`` jobs from each queue, in the same round trip:
+        Redis runs the fetches queued behind the blocking pop as soon as it
+        returns. The caller hands back what it cannot run. Returns what each
+        queue leased, and the errors of the queues whose call failed.
+        ``limits(queue)`` gives each queue's limits."""
+        markers = [queue_keys(q).marker for q in queues]
+        pipe = blocker.pipeline(transaction=False)
+        pipe.bzpopmin(markers, timeout=max(timeout, 0.001))
+        calls = [
+            self._fetch(q, worker_id, want, lease_ms, max_stalls, limits(q), ()) for q in queues
+        ]
+        for script, keys, args in calls:
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        replies = await pipe.execute(raise_on_error=False)
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        if any(isinstance(r, NoScriptError) for r in replies):
+            for script, _, _ in calls:  # the server lost its scripts (restart)
+                await blocker.execute_command("SCRIPT", "LOAD", script.source)
+        # Jobs leased from some queues stand even if another queue's call failed.
+        fetched, errors = [], []
+        for queue, reply in zip(queues, replies[1:], strict=True):
+            if not isinstance(reply, Exception):
+                fetched.append((queue, parse_fetched(reply)))
+            elif not isinstance(reply, NoScriptError):  # the exchange loop retries
+                errors.append(reply)
+        return fetched, errors
+
+    async def unblock(self, blocker_id: int) -> None:
+        """End another connection's blocking wait at once (as if it timed out)."""
+        await self.clients.aio.client_unblock(blocker_id)
+
+    async def heartbeat(self, queue: str, lease_ms: int, leases: Iterable[tuple[str, bytes]]):
+        """Renew this worker's leases in a queue; returns the ids it lost."""
+        args: list[Any] = [lease_ms]
+        for job_id, token in leases:
+            args += (job_id, token)
+        keys = queue_keys(queue).script_keys
+        lost = await self.scripts.heartbeat.acall(self.clients.aio, keys, args)
+        return [i.decode() for i in lost]
+
+    async def recover(self, queue: str, *, limit: int = 1000, max_stalls: int) -> int:
+        keys = queue_keys(queue).script_keys
+        return await self.scripts.recover.acall(self.clients.aio, keys, [limit, max_stalls])
+
+    async def requeue(self, queue: str, leases: Iterable[tuple[str, bytes]]) -> int:
+        args = [x for lease in leases for x in lease]
+        keys = queue_keys(queue).script_keys
+        return await self.scripts.requeue.acall(self.clients.aio, keys, args)
+
+    def blocking_client(self):
+        """A connection of its own for blocking calls, so they delay nothing else.
+        One connection in all, so that its id (for CLIENT UNBLOCK) is the one a
+        pipeline sent on it blocks."""
+        return async_client(self.url, retries=0, max_connections=1)
+
+    # -- the registry of workers ----------------------------------------------
+
+    async def register_worker(self, worker_id: str, info: dict[str, Any], ttl_ms: int) -> None:
+        pipe = self.clients.aio.pipeline(transaction=False)
+        pipe.sadd(QUEUES, *info["queues"].split(","))
+        pipe.hset(worker_key(worker_id), mapping=info)
+        pipe.pexpire(worker_key(worker_id), ttl_ms)
+        pipe.sadd(WORKERS, worker_id)
+        await pipe.execute()
+
+    async def beat_worker(self, worker_id: str, ttl_ms: int, running: int) -> None:
+        pipe = self.clients.aio.pipeline(transaction=False)
+        pipe.hset(worker_key(worker_id), "running", running)
+        pipe.pexpire(worker_key(worker_id), ttl_ms)
+        await pipe.execute()
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        pipe = self.clients.aio.pipeline(transaction=False)
+        pipe.delete(worker_key(worker_id)).srem(WORKERS, worker_id)
+        await pipe.execute()
+
+    def workers(self) -> list[dict[str, str]]:
+        """Live workers; those whose registration expired (dead) are pruned."""
+        client = self.clients.sync
+        ids = sorted(i.decode() for i in client.smembers(WORKERS))
+        pipe = client.pipeline(transaction=False)
+        for worker_id in ids:
+            pipe.hgetall(worker_key(worker_id))
+        live = []
+        for worker_id, raw in zip(ids, pipe.execute(), strict=True):
+            if raw:
+                live.append({k.decode(): v.decode() for k, v in raw.items()} | {"id": worker_id})
+            else:
+                client.srem(WORKERS, worker_id)
+        return live
