@@ -15,7 +15,10 @@ only the "x PING" column. For a rate it is the median divided by the median of
 a plain redis-py PING loop (the round-trip floor: 1.00x means "as fast as one
 PING per job"). For a latency it is the median expressed in PING round trips
 (latency x PING rate). The check lines under the table compare those ratios to
-the floors the project aims for; they are printed, never asserted.
+the floors the project aims for; they are printed, never asserted. The "Redis
+CPU" rows are the server's time per job (INFO commandstats): the cost of the
+scripts themselves, steadier than rates on a noisy machine, and what limits
+throughput when many producers or workers share one Redis.
 
 Progress goes to stderr; the table and the checks go to stdout.
 """
@@ -190,6 +193,15 @@ def log_problems(path: Path, limit: int = 5) -> list[str]:
 # -- the metrics ------------------------------------------------------------------
 
 
+def redis_cpu_us(client: redis.Redis) -> float:
+    """Microseconds Redis spent running commands since the last CONFIG RESETSTAT
+    (INFO commandstats): the server's side of a metric, which the client's and
+    the machine's noise barely touch. It is what limits throughput once many
+    producers or workers share one Redis."""
+    stats = client.info("commandstats")
+    return sum(v["usec"] for k, v in stats.items() if k not in ("cmdstat_info", "cmdstat_config"))
+
+
 def measure_ping(client: redis.Redis, seconds: float) -> float:
     """PING round trips per second: the floor every other metric is compared to."""
     client.ping()
@@ -258,6 +270,7 @@ def measure_enqueue_many(seconds: float) -> float:
 class WorkerResult:
     rate: float  # jobs / (last finished_at - first started_at), Redis clock
     wall: float  # seconds the worker process ran, start to exit
+    redis_us: float  # Redis CPU per job (µs): every call the worker made
     problems: list[str] = field(default_factory=list)
 
 
@@ -270,6 +283,7 @@ def measure_worker(task, n: int, client: redis.Redis, workers: Workers) -> Worke
         jobs = task.enqueue_many([(i,) for i in range(first, min(first + BATCH, n))])
         ids.extend(job.id for job in jobs)
     progress(f"  {n} jobs on queue {queue}; starting a --burst worker")
+    client.config_resetstat()
     start = time.perf_counter()
     proc, log_path = workers.start(queue, burst=True)
     try:
@@ -281,6 +295,7 @@ def measure_worker(task, n: int, client: redis.Redis, workers: Workers) -> Worke
         workers.live.remove(proc)
         problems = []
     wall = time.perf_counter() - start
+    redis_us = redis_cpu_us(client) / n
     if code != 0:
         problems.append(f"worker on {queue} exited with code {code}")
     problems += [f"worker log ({queue}): {line}" for line in log_problems(log_path)]
@@ -295,9 +310,10 @@ def measure_worker(task, n: int, client: redis.Redis, workers: Workers) -> Worke
         counts = task.app.queue(queue).counts()
         problems.append(f"{queue}: only {len(finished)} of {n} jobs finished; counts {counts}")
     if not started or not finished:
-        return WorkerResult(math.nan, wall, problems)
+        return WorkerResult(math.nan, wall, redis_us, problems)
     span = (max(finished) - min(started)) / 1000
-    return WorkerResult(len(finished) / span if span > 0 else math.nan, wall, problems)
+    rate = len(finished) / span if span > 0 else math.nan
+    return WorkerResult(rate, wall, redis_us, problems)
 
 
 @dataclass
@@ -368,12 +384,15 @@ ROWS = [  # key, label, unit, kind: "rate" (x PING) | "latency" (PING RTTs) | "c
     ("ping", "PING loop (redis-py)", "calls/s", "rate"),
     ("ping_end", "  PING again, end of run", "calls/s", "rate"),
     ("enqueue", "enqueue", "jobs/s", "rate"),
+    ("enqueue_redis_us", "  Redis CPU per enqueue", "µs", "context"),
     ("aenqueue", "aenqueue", "jobs/s", "rate"),
     ("enqueue_many", f"enqueue_many (batch {BATCH})", "jobs/s", "rate"),
     ("worker_async", "worker async no-op", "jobs/s", "rate"),
     ("worker_async_wall", "  worker process wall time", "s", "context"),
+    ("worker_async_redis_us", "  Redis CPU per job", "µs", "context"),
     ("worker_sync", "worker sync no-op", "jobs/s", "rate"),
     ("worker_sync_wall", "  worker process wall time", "s", "context"),
+    ("worker_sync_redis_us", "  Redis CPU per job", "µs", "context"),
     ("latency_p50", "start latency p50", "ms", "latency"),
     ("latency_p99", "start latency p99", "ms", "latency"),
 ]
@@ -387,8 +406,10 @@ def one_run(args, client: redis.Redis, workers: Workers, notes: list[str]) -> di
     r["ping"] = measure_ping(client, args.seconds)
     progress(f"  PING {r['ping']:,.0f}/s")
     client.flushall()
+    client.config_resetstat()
     r["enqueue"] = measure_enqueue(args.seconds)
-    progress(f"  enqueue {r['enqueue']:,.0f}/s")
+    r["enqueue_redis_us"] = redis_cpu_us(client) / client.llen("tarefa:{bench}:ready")
+    progress(f"  enqueue {r['enqueue']:,.0f}/s, Redis CPU {r['enqueue_redis_us']:.1f} µs/job")
     client.flushall()
     r["aenqueue"] = measure_aenqueue(args.seconds)
     progress(f"  aenqueue {r['aenqueue']:,.0f}/s")
@@ -398,7 +419,7 @@ def one_run(args, client: redis.Redis, workers: Workers, notes: list[str]) -> di
     for key, task in (("worker_async", noop), ("worker_sync", noop_sync)):
         client.flushall()
         result = measure_worker(task, args.jobs, client, workers)
-        r[key], r[key + "_wall"] = result.rate, result.wall
+        r[key], r[key + "_wall"], r[key + "_redis_us"] = result.rate, result.wall, result.redis_us
         notes += result.problems
         progress(f"  {key} {result.rate:,.0f}/s (process wall {result.wall:.2f} s)")
     client.flushall()
