@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -28,7 +29,7 @@ def tarefa(*args: str, env: dict | None = None, cwd=ROOT, timeout=60):
 def test_help_lists_the_commands():
     out = tarefa("--help")
     assert out.returncode == 0
-    for command in ("worker", "info", "cron", "demo", "embedded"):
+    for command in ("worker", "info", "cron", "tasks", "dashboard", "demo", "embedded"):
         assert command in out.stdout
 
 
@@ -124,3 +125,16 @@ def test_demo_runs_its_jobs_and_shows_the_counts(app, tmp_path):
     assert counts["demo.documents"]["failed"] == 1
     failed = app.queue("demo.documents").failed_jobs()[0]
     assert failed.status is JobState.FAILED and failed.attempts == 3
+
+
+def test_tasks_lists_them_and_prints_their_schemas():
+    out = tarefa("tasks", "tests.tasks:app")
+    assert out.returncode == 0 and "tests.tasks:add" in out.stdout
+    schemas = json.loads(tarefa("tasks", "tests.tasks:app", "--schema").stdout)
+    assert schemas["tests.tasks:add"]["properties"]["b"]["type"] == "integer"
+
+
+def test_dashboard_refuses_a_public_address_without_credentials():
+    env = {"TAREFA_DASHBOARD_TOKEN": "", "TAREFA_DASHBOARD_USER": ""}
+    out = tarefa("dashboard", "tests.tasks:app", "--host", "0.0.0.0", env=env)
+    assert out.returncode == 2 and "without credentials" in out.stderr

@@ -148,6 +148,53 @@ def cron(app_path: str) -> None:
 
 
 @main.command()
+@click.argument("app_path", metavar="APP")
+@click.option("--schema", is_flag=True, help="Print each task's argument JSON Schema (JSON).")
+def tasks(app_path: str, schema: bool) -> None:
+    """The tasks of APP: name, queue, and whether they can be enqueued over HTTP."""
+    import json
+
+    from rich.table import Table
+
+    from .schema import task_schema
+
+    app = _load(app_path)
+    registered = sorted((t for t in app.tasks.values() if t.fn is not None), key=lambda t: t.name)
+    if schema:
+        click.echo(json.dumps({t.name: task_schema(t) for t in registered}, indent=2))
+        return
+    table = Table(title="tasks")
+    for column in ("task", "queue", "over HTTP", "doc"):
+        table.add_column(column)
+    for task in registered:
+        http = "yes" if task_schema(task) is not None else "no (positional-only)"
+        doc = (task.__doc__ or "").strip().split("\n")[0]
+        table.add_row(task.name, task.options.queue, http, doc)
+    console.print(table)
+
+
+@main.command()
+@click.argument("app_path", metavar="APP")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Serve beyond this machine without credentials (TAREFA_DASHBOARD_TOKEN, or "
+    "TAREFA_DASHBOARD_USER and TAREFA_DASHBOARD_PASSWORD).",
+)
+def dashboard(app_path: str, host: str, port: int, insecure: bool) -> None:
+    """Serve the REST API (/api/v1, OpenAPI at /docs) for APP's Redis."""
+    from .web.server import serve
+
+    app = _load(app_path)
+    try:
+        serve(app, host, port, insecure=insecure)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@main.command()
 def demo() -> None:
     """Run a few hundred example jobs on a worker and show how they went."""
     from . import demo as demo_module

@@ -71,6 +71,8 @@ class JobInfo:
     worker: str | None
     error: dict[str, str] | None  # type, message, traceback of the last failure
     progress: dict | None  # the last reported: value, message, at (ms)
+    key: str | None = None  # its lane (with_options(key=...))
+    priority: int | None = None
 
     @classmethod
     def from_hash(cls, queue: str, job_id: str, raw: dict[str, bytes]) -> JobInfo:
@@ -87,6 +89,8 @@ class JobInfo:
             worker=raw["worker"].decode() if "worker" in raw else None,
             error=load_error(raw["error"]) if "error" in raw else None,
             progress=orjson.loads(raw["progress"]) if "progress" in raw else None,
+            key=raw["key"].decode() if "key" in raw else None,
+            priority=int(raw["priority"]) if "priority" in raw else None,
         )
 
 
@@ -192,6 +196,12 @@ class Job(Generic[R]):
         if reply == b"":
             raise JobNotFound(f"no job {self.id} in queue {self.queue!r}")
         raise TarefaError(f"only a failed job can be retried; job {self.id} is {reply.decode()}")
+
+    def delete(self) -> bool:
+        """Delete the job, whatever its state (a running attempt is stopped and
+        its outcome discarded). Jobs waiting for it are cancelled unless it had
+        ended. Returns False when there was no such job."""
+        return self.app.store.delete(self.queue, [self.id]) == 1
 
     def then(self, task: Task, *args: Any, **kwargs: Any) -> Job:
         """Enqueue ``task(*args, **kwargs)`` to run once this job has completed.

@@ -102,6 +102,7 @@ class Scripts:
         self.cancel = load("cancel")
         self.check_waiting = load("check_waiting")
         self.cron_schedule = load("cron_schedule")
+        self.delete = load("delete")
         self.enqueue = load("enqueue")
         self.enqueue_many = load("enqueue_many")
         self.fetch = load("fetch")

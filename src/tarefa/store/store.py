@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from .base import FINAL_STATES, Call
+from .browse import Browsing
 from .keys import QUEUES, job_ref, queue_keys
 from .replies import decode_hash, decode_list, time_left
-from .waiting import WaitingJobs
 from .workers import WorkerCalls
 
 When = tuple[int, int, str]  # (delay in ms, priority, key): 0, 0, "" is "now, plain"
@@ -20,10 +20,10 @@ Window = tuple[str, int, str]  # ('' | 'throttle' | 'debounce', ms, what it is p
 NO_WINDOW: Window = ("", 0, "")
 
 
-class Store(WaitingJobs, WorkerCalls):
+class Store(Browsing, WorkerCalls):
     """tarefa's view of one Redis: what producers, the API and the CLI do here;
     jobs waiting for jobs in ``waiting.py``, the worker's calls in
-    ``workers.py``."""
+    ``workers.py``, an operator's reads in ``browse.py``."""
 
     # -- producing ---------------------------------------------------------
 
@@ -94,11 +94,8 @@ class Store(WaitingJobs, WorkerCalls):
         pipe.llen(k.ready).zcard(k.prioritized).zcard(k.scheduled).zcard(k.active)
         pipe.zcard(k.completed).zcard(k.failed).zcard(k.waiting)
         ready, prioritized, scheduled, active, completed, failed, waiting = pipe.execute()
-        # Keyed jobs are counted per lane: one call per key with ready jobs.
-        lanes = pipe.zrange(k.lanes, 0, -1).zrange(k.lanes_waiting, 0, -1).execute()
-        keys = set(lanes[0]) | set(lanes[1]) | set(pipe.hkeys(k.lane_active).execute()[0])
-        for key in keys:
-            pipe.llen(k.lane(key.decode()))
+        for key in self.lane_keys(queue):  # keyed jobs wait in their lanes
+            pipe.llen(k.lane(key))
         return {
             "queued": ready + prioritized + sum(pipe.execute()),
             "waiting": waiting,

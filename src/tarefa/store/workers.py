@@ -3,6 +3,7 @@ of live workers."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -116,7 +117,9 @@ class WorkerCalls(StoreBase):
 
     async def beat_worker(self, worker_id: str, ttl_ms: int, running: int) -> None:
         pipe = self.clients.aio.pipeline(transaction=False)
-        pipe.hset(worker_key(worker_id), "running", running)
+        # beat_at: the worker's clock, for display only (leases use Redis's).
+        beat = {"running": running, "beat_at": int(time.time() * 1000)}
+        pipe.hset(worker_key(worker_id), mapping=beat)
         pipe.pexpire(worker_key(worker_id), ttl_ms)
         await pipe.execute()
 

@@ -11,7 +11,7 @@ when cancelled, else the job's state ('' when it does not exist).
 ]]
 --- @include "includes/now.lua"
 --- @include "includes/notify.lua"
---- @include "includes/lanes.lua"
+--- @include "includes/unlist.lua"
 
 local id = ARGV[1]
 local job_key = keys.job_prefix .. id
@@ -20,22 +20,9 @@ local state, key = f[1], f[2]
 if state ~= 'queued' and state ~= 'scheduled' and state ~= 'active' and state ~= 'waiting' then
   return state or ''
 end
-if key then
-  redis.call('LREM', keys.lane_prefix .. key, 1, id)
-else
-  redis.call('LREM', keys.ready, 1, id)
-  redis.call('ZREM', keys.prioritized, id)
-end
-redis.call('ZREM', keys.scheduled, id)
-redis.call('ZREM', keys.waiting, id)
-if redis.call('ZREM', keys.active, id) == 1 and key then
-  lane_done(key)
-end
+unlist(id, key)
 redis.call('HINCRBY', job_key, 'lease', 1)
 redis.call('HSET', job_key, 'state', 'cancelled', 'finished_at', now_ms())
 notify_waiters(id, f[3])
 redis.call('PEXPIRE', job_key, ARGV[2])
-local dependents = keys.dependents_prefix .. id
-local waiting_for_it = redis.call('LRANGE', dependents, 0, -1)
-redis.call('DEL', dependents)
-return {1, waiting_for_it}
+return {1, take_waiting_for(id)}

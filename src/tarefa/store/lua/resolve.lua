@@ -21,6 +21,7 @@ of the jobs that waited for it: the caller resolves them in turn}}.
 --- @include "includes/now.lua"
 --- @include "includes/notify.lua"
 --- @include "includes/make_ready.lua"
+--- @include "includes/unlist.lua"
 
 local id, parent, outcome = ARGV[1], ARGV[2], ARGV[3]
 local job_key = keys.job_prefix .. id
@@ -45,10 +46,7 @@ if outcome ~= 'completed' then
   redis.call('HSET', job_key, 'state', 'cancelled', 'finished_at', now, 'error', err)
   notify_waiters(id, redis.call('HGET', job_key, 'waiters'))
   redis.call('PEXPIRE', job_key, ARGV[5])
-  local dependents = keys.dependents_prefix .. id
-  local next = redis.call('LRANGE', dependents, 0, -1)
-  redis.call('DEL', dependents)
-  return {'cancelled', next}
+  return {'cancelled', take_waiting_for(id)}
 end
 
 if redis.call('HINCRBY', job_key, 'pending', -1) > 0 then

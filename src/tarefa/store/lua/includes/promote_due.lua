@@ -1,6 +1,6 @@
 --- @include "includes/make_ready.lua"
--- Move scheduled jobs whose time has come (retry back-off, delays) to ready,
--- and give keys whose rate limit has passed their turn again.
+-- Move scheduled jobs whose time has come (retry back-off, delays) to ready
+-- (ready_at: since when it waits to start, for the oldest-job age), and give keys whose rate limit has passed their turn again.
 local function promote_due(now, limit)
   local ids = redis.call('ZRANGEBYSCORE', keys.scheduled, '-inf', now, 'LIMIT', 0, limit)
   if #ids > 0 then
@@ -9,7 +9,7 @@ local function promote_due(now, limit)
       local job_key = keys.job_prefix .. id
       local f = redis.call('HMGET', job_key, 'state', 'priority', 'key')
       if f[1] then -- deleted meanwhile: drop it
-        redis.call('HSET', job_key, 'state', 'queued')
+        redis.call('HSET', job_key, 'state', 'queued', 'ready_at', now)
         make_ready(id, f[2], f[3], false)
       end
     end

@@ -1,0 +1,186 @@
+"""What an operator sees and does, as JSON-ready values: the one layer under
+the REST API, the dashboard and the CLI's ``--json``, so the three agree.
+
+Reads may be a moment stale; actions go through the same scripts as the
+Python API (job.cancel(), job.retry(), queue.purge(), ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from .job import JobInfo
+from .store.browse import LISTED_STATES
+
+if TYPE_CHECKING:
+    from .app import App
+
+MAX_PAGE = 500  # jobs per listing page
+SEARCH_SCAN = 10_000  # ids a search looks through, per state
+BATCH = 500  # ids per call when acting on a whole set (retry or delete all failed)
+
+
+class NotFound(LookupError):
+    """An unknown queue, job or task (the REST API answers 404)."""
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def job_json(info: JobInfo) -> dict[str, Any]:
+    return {k: _json_value(v) for k, v in dataclasses.asdict(info).items()}
+
+
+def check_queue(app: App, name: str) -> str:
+    if name not in app.queues():
+        raise NotFound(f"no queue {name!r}")
+    return name
+
+
+def queue_info(app: App, name: str) -> dict[str, Any]:
+    """A queue's counts per state, whether it is paused, and how long its
+    longest-waiting ready job has waited. The ``*_count`` and ``length``
+    names are those RQ-based tools use."""
+    store = app.store
+    counts = store.counts(name)
+    since = store.oldest_ready_ms(name)
+    age = None if since is None else max(0.0, (_redis_ms(app) - since) / 1000)
+    return {
+        "name": name,
+        "paused": store.is_paused(name),
+        "counts": counts,
+        "oldest_ready_age": age,
+        "length": counts["queued"],
+        "started_count": counts["active"],
+        "finished_count": counts["completed"],
+        "failed_count": counts["failed"],
+        "deferred_count": counts["waiting"],
+        "scheduled_count": counts["scheduled"],
+    }
+
+
+def _redis_ms(app: App) -> int:
+    seconds, micros = app.store.clients.sync.time()
+    return seconds * 1000 + micros // 1000
+
+
+def list_jobs(
+    app: App, queue: str, state: str, *, offset: int = 0, limit: int = 50, search: str = ""
+) -> dict[str, Any]:
+    """One page of a queue's jobs in one state (see store.browse for the
+    order). ``search`` keeps the jobs whose id or task name contains it,
+    looking through the first SEARCH_SCAN jobs of that state."""
+    if state not in LISTED_STATES:
+        raise ValueError(f"state must be one of {', '.join(LISTED_STATES)}, not {state!r}")
+    if not 1 <= limit <= MAX_PAGE or offset < 0:
+        raise ValueError(f"limit must be 1-{MAX_PAGE} and offset >= 0")
+    store = app.store
+    if search:
+        ids = store.job_ids(queue, state, 0, SEARCH_SCAN)
+        rows = store.job_rows(queue, ids)
+        found = [
+            (i, r) for i, r in zip(ids, rows, strict=True)
+            if r is not None and (search in i or search in r.get("task", b"").decode())
+        ]  # fmt: skip
+        total, page = len(found), found[offset : offset + limit]
+    else:
+        total = store.counts(queue)[state]
+        ids = store.job_ids(queue, state, offset, limit)
+        page = [(i, r) for i, r in zip(ids, store.job_rows(queue, ids), strict=True) if r]
+    jobs = [job_json(JobInfo.from_hash(queue, i, r)) for i, r in page]
+    return {"queue": queue, "state": state, "total": total, "offset": offset, "jobs": jobs}
+
+
+def find_job(app: App, job_id: str, queue: str | None = None) -> tuple[str, dict[str, bytes]]:
+    """The queue and stored fields of a job; NotFound if there is none."""
+    queue = queue or app.store.find_queue(job_id)
+    raw = app.store.job(queue, job_id) if queue else None
+    if raw is None:
+        raise NotFound(f"no job {job_id!r}" + (f" in queue {queue!r}" if queue else ""))
+    return queue, raw
+
+
+def job_detail(app: App, job_id: str, queue: str | None = None) -> dict[str, Any]:
+    """Everything about one job: its summary, arguments, options, parents and
+    result. Pickled values are not shown: loading them would run code."""
+    queue, raw = find_job(app, job_id, queue)
+    detail = job_json(JobInfo.from_hash(queue, job_id, raw))
+    args, kwargs = _decoded(raw.get("payload"), default=([], {}))
+    detail["args"], detail["kwargs"] = args, kwargs
+    detail["options"] = _decoded(raw.get("options"), default={})
+    detail["parents"] = _decoded(raw.get("parents"), default={}).get("parents", [])
+    detail["result"] = _decoded(raw.get("result"), default=None)
+    for name in ("ready_at", "enqueued_at"):
+        if name in raw:
+            detail[name + "_ms"] = int(raw[name])
+    return detail
+
+
+def _decoded(data: bytes | None, default: Any) -> Any:
+    if not data:
+        return default
+    if data[:1] == b"\x80":
+        return {"pickled": f"{len(data)} bytes, not shown"}
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return {"undecodable": data[:200].decode(errors="replace")}
+
+
+def retry_failed(app: App, queue: str) -> int:
+    """Send every job of the dead-letter set back to run; returns how many."""
+    retried = 0
+    while ids := app.store.failed_ids(queue, BATCH):
+        retried += sum(app.store.retry(queue, job_id) == 1 for job_id in ids)
+    return retried
+
+
+def delete_failed(app: App, queue: str) -> int:
+    """Delete every job of the dead-letter set; returns how many."""
+    deleted = 0
+    while ids := app.store.failed_ids(queue, BATCH):
+        deleted += app.store.delete(queue, ids)
+    return deleted
+
+
+def workers(app: App) -> list[dict[str, Any]]:
+    """Live workers: id, host, pid, queues, concurrency, running jobs, and
+    when they started and last beat (their own clocks)."""
+    now = time.time()
+    out = []
+    for w in app.store.workers():
+        started = int(w.get("started_at", 0)) / 1000
+        beat = int(w.get("beat_at", w.get("started_at", 0))) / 1000
+        out.append({
+            "id": w["id"],
+            "host": w.get("host", ""),
+            "pid": int(w.get("pid", 0)),
+            "queues": [q for q in w.get("queues", "").split(",") if q],
+            "concurrency": int(w.get("concurrency", 0)),
+            "running": int(w.get("running", 0)),
+            "started_at": datetime.fromtimestamp(started).astimezone().isoformat(),
+            "uptime": round(now - started, 1),
+            "last_beat_ago": round(max(0.0, now - beat), 1),
+        })  # fmt: skip
+    return out
+
+
+def health(app: App, max_ready_age: float | None = None) -> tuple[bool, dict[str, Any]]:
+    """Whether Redis answers, how many workers are alive, and each queue's
+    oldest ready job age. Healthy: Redis answers and, with
+    ``max_ready_age``, no queue's oldest ready job has waited longer."""
+    try:
+        app.store.clients.sync.ping()
+        queues = {q: queue_info(app, q)["oldest_ready_age"] for q in app.queues()}
+        live = len(app.store.workers())
+    except Exception as exc:  # any failure to read is "unhealthy", with the reason
+        return False, {"redis": "unreachable", "error": f"{type(exc).__name__}: {exc}"}
+    late = [q for q, age in queues.items() if max_ready_age and age and age > max_ready_age]
+    report = {"redis": "ok", "workers": live, "oldest_ready_age": queues, "late_queues": late}
+    return not late, report

@@ -1,0 +1,112 @@
+"""Reading and deleting jobs for operators (the REST API, the dashboard, the
+CLI): job ids by state with paging, a summary row per job, the age of the
+oldest ready job, and deletion.
+
+Reads are plain commands, not scripts: an operator's view may be a moment
+stale, and must never hold up the workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .keys import QueueKeys, job_ref, queue_keys
+from .replies import decode_list
+from .waiting import WaitingJobs
+
+# The states a queue indexes, and the order a listing shows them in: soonest
+# first for what is to come, newest first for what has ended. Cancelled jobs
+# are not indexed (they expire on their own), so they cannot be listed.
+LISTED_STATES = ("queued", "scheduled", "active", "waiting", "completed", "failed")
+_NEWEST_FIRST = ("completed", "failed")
+
+# The fields of a job's summary row (everything but its payload and result).
+ROW_FIELDS = ("task", "state", "attempts", "stalls", "enqueued_at", "ready_at", "started_at",
+              "finished_at", "worker", "error", "progress", "key", "priority")  # fmt: skip
+
+
+class Browsing(WaitingJobs):
+    """An operator's reads, and deleting jobs."""
+
+    def lane_keys(self, queue: str) -> list[str]:
+        """The keys that have a lane (jobs enqueued with ``key=``) in play."""
+        k = queue_keys(queue)
+        pipe = self.clients.sync.pipeline(transaction=False)
+        pipe.zrange(k.lanes, 0, -1).zrange(k.lanes_waiting, 0, -1).hkeys(k.lane_active)
+        return sorted({key.decode() for found in pipe.execute() for key in found})
+
+    def job_ids(self, queue: str, state: str, offset: int, limit: int) -> list[str]:
+        """Up to ``limit`` ids of the queue's jobs in ``state``, from ``offset``."""
+        if state not in LISTED_STATES:
+            raise ValueError(f"state must be one of {', '.join(LISTED_STATES)}, not {state!r}")
+        k = queue_keys(queue)
+        if state == "queued":
+            return self._queued_ids(k, offset, limit)
+        zset = getattr(k, state)
+        read = self.clients.sync.zrevrange if state in _NEWEST_FIRST else self.clients.sync.zrange
+        return decode_list(read(zset, offset, offset + limit - 1))
+
+    def _queued_ids(self, k: QueueKeys, offset: int, limit: int) -> list[str]:
+        """Queued jobs in the order workers take them: the ready list (oldest
+        first), then by priority, then each key's lane."""
+        client = self.clients.sync
+        lanes = [k.lane(key) for key in self.lane_keys(k.name)]
+        pipe = client.pipeline(transaction=False)
+        for name in (k.ready, *lanes):
+            pipe.llen(name)
+        lengths = pipe.execute()
+        segments = [(k.ready, lengths[0]), (k.prioritized, client.zcard(k.prioritized))]
+        segments += zip(lanes, lengths[1:], strict=True)
+        ids: list[str] = []
+        for name, length in segments:
+            if len(ids) >= limit:
+                break
+            if offset >= length:
+                offset -= length
+                continue
+            end = min(length, offset + limit - len(ids)) - 1
+            if name == k.prioritized:
+                ids += decode_list(client.zrange(name, offset, end))
+            else:  # lists are pushed on the left and taken from the right
+                ids += reversed(decode_list(client.lrange(name, -1 - end, -1 - offset)))
+            offset = 0
+        return ids
+
+    def job_rows(self, queue: str, ids: Sequence[str]) -> list[dict[str, bytes] | None]:
+        """Each job's summary fields (absent fields left out); None for a job
+        that no longer exists."""
+        k = queue_keys(queue)
+        pipe = self.clients.sync.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hmget(k.job(job_id), ROW_FIELDS)
+        rows = []
+        for values in pipe.execute():
+            row = {name: v for name, v in zip(ROW_FIELDS, values, strict=True) if v is not None}
+            rows.append(row if "state" in row else None)
+        return rows
+
+    def oldest_ready_ms(self, queue: str) -> int | None:
+        """Since when (ms, Redis clock) the longest-waiting ready job waits to
+        start, among the next in line of the ready list, the priorities and
+        each lane; None when nothing is ready."""
+        k = queue_keys(queue)
+        client = self.clients.sync
+        heads = [client.lindex(k.ready, -1), *client.zrange(k.prioritized, 0, 0)]
+        heads += [client.lindex(k.lane(key), -1) for key in self.lane_keys(queue)]
+        pipe = client.pipeline(transaction=False)
+        for job_id in filter(None, heads):
+            pipe.hmget(k.job(job_id.decode()), "enqueued_at", "ready_at")
+        since = [max(int(v) for v in pair if v) for pair in pipe.execute() if any(pair)]
+        return min(since, default=None)
+
+    def delete(self, queue: str, ids: Sequence[str]) -> int:
+        """Delete jobs in any state; returns how many existed. Jobs waiting for
+        one that had not ended are cancelled, as if it had been."""
+        if not ids:
+            return 0
+        keys = queue_keys(queue).script_keys
+        deleted, orphans = self._run((self.scripts.delete, keys, list(ids)))
+        orphans = decode_list(orphans)
+        for parent_id, child in zip(orphans[::2], orphans[1::2], strict=True):
+            self.resolve(job_ref(queue, parent_id), "cancelled", b"", [child])
+        return deleted

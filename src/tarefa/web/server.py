@@ -1,0 +1,129 @@
+"""The web server: the REST API (and, next, the dashboard and metrics) as one
+ASGI app, mountable in a user's own FastAPI or Starlette app, and the
+``tarefa dashboard`` command's server.
+
+Security: credentials come from the environment, as a bearer token
+(``TAREFA_DASHBOARD_TOKEN``) or basic auth (``TAREFA_DASHBOARD_USER`` and
+``TAREFA_DASHBOARD_PASSWORD``). With credentials set, every request but the
+health check needs them. Whatever the credentials, a state-changing request
+(POST, PUT, PATCH, DELETE) that a browser sends from another site is
+refused: a page elsewhere must not be able to retry or purge jobs with the
+operator's cookies or cached basic auth. The server binds 127.0.0.1 unless
+told otherwise, and refuses any other address without credentials unless
+``insecure``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from ..app import App
+from .api import install_error_handlers, router
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+OPEN_PATHS = ("/api/v1/health",)  # a load balancer checks it without credentials
+
+
+@dataclass(frozen=True)
+class Credentials:
+    token: str | None = None
+    user: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def from_env(cls) -> Credentials | None:
+        token = os.environ.get("TAREFA_DASHBOARD_TOKEN")
+        user = os.environ.get("TAREFA_DASHBOARD_USER")
+        password = os.environ.get("TAREFA_DASHBOARD_PASSWORD")
+        if user and not password or password and not user:
+            raise ValueError("set both TAREFA_DASHBOARD_USER and TAREFA_DASHBOARD_PASSWORD")
+        if not token and not user:
+            return None
+        return cls(token or None, user or None, password or None)
+
+    def accept(self, authorization: str) -> bool:
+        scheme, _, value = authorization.partition(" ")
+        if self.token and scheme.lower() == "bearer":
+            return hmac.compare_digest(value.encode(), self.token.encode())
+        if self.user and scheme.lower() == "basic":
+            try:
+                user, _, password = base64.b64decode(value).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return False
+            return hmac.compare_digest(user.encode(), self.user.encode()) & hmac.compare_digest(
+                password.encode(), (self.password or "").encode()
+            )
+        return False
+
+    @property
+    def challenge(self) -> str:
+        return 'Basic realm="tarefa"' if self.user else "Bearer"
+
+
+def _cross_site(request: Request) -> bool:
+    """Whether a browser sent this request from a page of another site."""
+    site = request.headers.get("sec-fetch-site")
+    if site in ("cross-site", "same-site"):
+        return True
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False  # not a browser's cross-origin request (curl, a service)
+    return origin == "null" or urlsplit(origin).netloc != request.headers.get("host")
+
+
+def create_app(app: App, credentials: Credentials | None = None) -> FastAPI:
+    """The ASGI app serving ``app``'s queues: mount it, or run it with uvicorn."""
+    api = FastAPI(
+        title="tarefa",
+        summary="Manage tarefa's queues, jobs and workers; enqueue tasks over HTTP.",
+        version=_version(),
+    )
+    api.state.tarefa = app
+    install_error_handlers(api)
+    api.include_router(router)
+
+    @api.middleware("http")
+    async def guard(request: Request, call_next):
+        if request.method not in SAFE_METHODS and _cross_site(request):
+            return JSONResponse({"detail": "cross-site request refused"}, status_code=403)
+        if credentials and request.url.path not in OPEN_PATHS:
+            if not credentials.accept(request.headers.get("authorization", "")):
+                return JSONResponse(
+                    {"detail": "credentials required"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": credentials.challenge},
+                )
+        return await call_next(request)
+
+    return api
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def check_bind(host: str, credentials: Credentials | None, insecure: bool) -> None:
+    """Refuse to serve beyond this machine without credentials."""
+    if host not in LOCAL_HOSTS and credentials is None and not insecure:
+        raise ValueError(
+            f"refusing to serve on {host} without credentials: set TAREFA_DASHBOARD_TOKEN "
+            "(or TAREFA_DASHBOARD_USER and TAREFA_DASHBOARD_PASSWORD), or pass --insecure"
+        )
+
+
+def serve(app: App, host: str = "127.0.0.1", port: int = 8000, *, insecure: bool = False) -> None:
+    import uvicorn
+
+    credentials = Credentials.from_env()
+    check_bind(host, credentials, insecure)
+    uvicorn.run(create_app(app, credentials), host=host, port=port, log_level="info")

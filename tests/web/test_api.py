@@ -1,0 +1,281 @@
+"""The REST API against a real Redis: every endpoint, unknown ids, bad bodies,
+Redis going away."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tarefa import App, JobState
+from tarefa.web.server import Credentials, check_bind, create_app
+
+from ..tasks import add, always_fails, record
+
+API = "/api/v1"
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(create_app(app)) as client:
+        yield client
+
+
+def test_queues_list_counts_and_rq_shaped_fields(client, app):
+    assert client.get(f"{API}/queues").json() == []
+    add.enqueue(1, 2)
+    add.with_options(delay=60).enqueue(1, 2)
+    [info] = client.get(f"{API}/queues").json()
+    assert info["name"] == "default" and info["paused"] is False
+    assert info["counts"]["queued"] == 1 and info["counts"]["scheduled"] == 1
+    assert info["length"] == 1 and info["scheduled_count"] == 1 and info["failed_count"] == 0
+    assert 0 <= info["oldest_ready_age"] < 60
+    assert client.get(f"{API}/queues/default").json()["counts"] == info["counts"]
+    missing = client.get(f"{API}/queues/nope")
+    assert missing.status_code == 404 and "nope" in missing.json()["detail"]
+
+
+def test_jobs_page_in_the_order_workers_take_them(client):
+    ids = [record.enqueue(f"t{i}").id for i in range(5)]
+    page = client.get(f"{API}/queues/default/jobs", params={"offset": 1, "limit": 2}).json()
+    assert page["total"] == 5 and [j["id"] for j in page["jobs"]] == ids[1:3]
+    assert page["jobs"][0]["task"] == "tests.tasks:record"
+    assert page["jobs"][0]["state"] == "queued"
+    prioritized = record.with_options(priority=1).enqueue("p").id
+    everything = client.get(f"{API}/queues/default/jobs", params={"limit": 10}).json()
+    assert [j["id"] for j in everything["jobs"]] == [*ids, prioritized]
+
+
+def test_jobs_search_by_id_and_task(client):
+    job = add.enqueue(1, 2)
+    record.enqueue("x")
+    by_task = client.get(f"{API}/queues/default/jobs", params={"search": "tasks:add"}).json()
+    assert [j["id"] for j in by_task["jobs"]] == [job.id]
+    by_id = client.get(f"{API}/queues/default/jobs", params={"search": job.id[5:15]}).json()
+    assert [j["id"] for j in by_id["jobs"]] == [job.id]
+
+
+@pytest.mark.parametrize(
+    "params", [{"state": "nope"}, {"limit": 0}, {"limit": 10_000}, {"offset": -1}]
+)
+def test_jobs_refuses_bad_paging(client, params):
+    add.enqueue(1, 2)
+    response = client.get(f"{API}/queues/default/jobs", params=params)
+    assert response.status_code == 422
+
+
+def test_job_detail_with_arguments_result_and_error(client, run_worker):
+    ok = add.with_options(job_id="sum").enqueue(2, 3)
+    bad = always_fails.with_options(retries=0).enqueue("boom")
+    queued = client.get(f"{API}/jobs/sum").json()
+    assert queued["args"] == [2, 3] and queued["kwargs"] == {} and queued["state"] == "queued"
+    run_worker()
+    done = client.get(f"{API}/jobs/{ok.id}", params={"queue": "default"}).json()
+    assert done["state"] == "completed" and done["result"] == 5 and done["attempts"] == 1
+    assert done["worker"] and done["started_at"] and done["finished_at"]
+    failed = client.get(f"{API}/jobs/{bad.id}").json()
+    assert failed["state"] == "failed" and failed["error"]["message"] == "boom"
+    assert "Traceback" in failed["error"]["traceback"]
+    assert client.get(f"{API}/jobs/ghost").status_code == 404
+    assert client.get(f"{API}/jobs/sum", params={"queue": "other"}).status_code == 404
+
+
+def test_retry_cancel_and_delete_one_job(client, app, run_worker):
+    bad = always_fails.with_options(retries=0).enqueue("boom")
+    run_worker()
+    assert client.post(f"{API}/jobs/{bad.id}/retry").json()["state"] == "queued"
+    assert bad.status is JobState.QUEUED
+    again = client.post(f"{API}/jobs/{bad.id}/retry")
+    assert again.status_code == 409 and "only a failed job" in again.json()["detail"]
+
+    waiting = add.with_options(delay=60).enqueue(1, 1)
+    assert client.post(f"{API}/jobs/{waiting.id}/cancel").json()["state"] == "cancelled"
+    assert waiting.status is JobState.CANCELLED
+    assert client.post(f"{API}/jobs/{waiting.id}/cancel").status_code == 409
+
+    assert client.delete(f"{API}/jobs/{bad.id}").json()["deleted"] is True
+    assert client.get(f"{API}/jobs/{bad.id}").status_code == 404
+    assert client.delete(f"{API}/jobs/{bad.id}").status_code == 404
+    assert client.post(f"{API}/jobs/ghost/cancel").status_code == 404
+
+
+def test_deleting_a_parent_cancels_the_jobs_waiting_for_it(client):
+    parent = add.with_options(delay=60).enqueue(1, 1)
+    child = parent.then(record, "after")
+    assert child.status is JobState.WAITING
+    client.delete(f"{API}/jobs/{parent.id}")
+    assert child.status is JobState.CANCELLED
+    assert child.error["type"] == "DependencyFailed"
+
+
+def test_queue_actions(client, app, run_worker):
+    for i in range(3):
+        always_fails.with_options(retries=0).enqueue(f"e{i}")
+    run_worker()
+    assert client.post(f"{API}/queues/default/retry-failed").json()["retried"] == 3
+    assert app.queue("default").counts()["queued"] == 3
+    run_worker()
+    assert client.delete(f"{API}/queues/default/failed").json()["deleted"] == 3
+    assert app.queue("default").counts()["failed"] == 0
+
+    assert client.post(f"{API}/queues/default/pause").json()["paused"] is True
+    assert client.get(f"{API}/queues/default").json()["paused"] is True
+    assert client.post(f"{API}/queues/default/resume").json()["was_paused"] is True
+    add.enqueue(1, 2)
+    assert client.post(f"{API}/queues/default/purge").json()["deleted_keys"] > 0
+    assert app.queue("default").counts()["queued"] == 0
+    for path in ("pause", "resume", "purge", "retry-failed"):
+        assert client.post(f"{API}/queues/nope/{path}").status_code == 404
+    assert client.delete(f"{API}/queues/nope/failed").status_code == 404
+
+
+def test_workers_lists_a_live_worker(client, spawn_worker, r):
+    proc = spawn_worker("-q", "default", "-c", "3")
+    deadline = time.monotonic() + 20
+    while not (workers := client.get(f"{API}/workers").json()):
+        assert proc.poll() is None and time.monotonic() < deadline, "worker did not register"
+        time.sleep(0.05)
+    [worker] = workers
+    assert worker["pid"] == proc.pid and worker["queues"] == ["default"]
+    assert worker["concurrency"] == 3 and worker["running"] == 0 and worker["host"]
+
+
+def test_health_reports_late_queues_with_503(client, app, r):
+    assert client.get(f"{API}/health").json() == {
+        "ok": True, "redis": "ok", "workers": 0, "oldest_ready_age": {}, "late_queues": []
+    }  # fmt: skip
+    job = add.enqueue(1, 2)
+    r.hset(f"tarefa:{{default}}:job:{job.id}", "enqueued_at", int(time.time() * 1000) - 120_000)
+    late = client.get(f"{API}/health", params={"max_ready_age": 60})
+    assert late.status_code == 503 and late.json()["late_queues"] == ["default"]
+    assert client.get(f"{API}/health", params={"max_ready_age": 600}).status_code == 200
+    assert client.get(f"{API}/health", params={"max_ready_age": -1}).status_code == 422
+
+
+def test_redis_unreachable_gives_503_with_the_reason(redis_url):
+    dead = App("redis://127.0.0.1:1/0")
+    with TestClient(create_app(dead)) as client:
+        queues = client.get(f"{API}/queues")
+        assert queues.status_code == 503 and "cannot reach Redis" in queues.json()["detail"]
+        health = client.get(f"{API}/health")
+        assert health.status_code == 503 and health.json()["redis"] == "unreachable"
+    dead.close()
+
+
+# -- tasks: schema and enqueue over HTTP ---------------------------------------------
+
+
+def test_tasks_publish_a_schema_from_the_signature(client):
+    tasks = {t["name"]: t for t in client.get(f"{API}/tasks").json()}
+    schema = tasks["tests.tasks:add"]["schema"]
+    assert schema["properties"]["a"]["type"] == "integer"
+    assert sorted(schema["required"]) == ["a", "b"]
+    assert tasks["tests.tasks:hold"]["schema"]["properties"]["timeout"]["default"] == 30
+    assert client.get(f"{API}/tasks/tests.tasks:nope").status_code == 404
+    assert "/api/v1/tasks/{name}/jobs" in client.get("/openapi.json").json()["paths"]
+
+
+def test_enqueue_over_http_runs_the_job(client, app, run_worker):
+    body = {"args": {"a": 2, "b": 40}, "options": {"job_id": "http-1"}}
+    created = client.post(f"{API}/tasks/tests.tasks:add/jobs", json=body)
+    assert created.status_code == 201
+    assert created.json() == {
+        "id": "http-1", "queue": "default", "task": "tests.tasks:add", "created": True
+    }  # fmt: skip
+    again = client.post(f"{API}/tasks/tests.tasks:add/jobs", json=body)
+    assert again.json()["created"] is False  # a retried request makes no second job
+    run_worker()
+    assert app.job("http-1").result(timeout=0) == 42
+    delayed = {"args": {"tag": "x"}, "options": {"delay": 60, "priority": 3}}
+    job_id = client.post(f"{API}/tasks/tests.tasks:hold/jobs", json=delayed).json()["id"]
+    assert app.job(job_id).status is JobState.SCHEDULED
+
+
+@pytest.mark.parametrize(
+    "body, where",
+    [
+        ({"args": {"a": "2", "b": 1}}, ["a"]),  # a str for an int: no silent coercion
+        ({"args": {"a": 1}}, ["b"]),
+        ({"args": {"a": 1, "b": 2, "c": 3}}, ["c"]),
+        ({"args": {"a": 1.5, "b": 2}}, ["a"]),
+    ],
+)
+def test_enqueue_refuses_arguments_that_do_not_match(client, app, body, where):
+    response = client.post(f"{API}/tasks/tests.tasks:add/jobs", json=body)
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["errors"]] == [where]
+    assert app.queues() == []  # nothing was enqueued
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"args": [1, 2]},
+        {"args": {"a": 1, "b": 2}, "options": {"delay": -1}},
+        {"args": {"a": 1, "b": 2}, "options": {"queue_name": "x"}},
+        {"args": {"a": 1, "b": 2}, "extra": True},
+    ],
+)
+def test_enqueue_refuses_malformed_bodies(client, app, body):
+    assert client.post(f"{API}/tasks/tests.tasks:add/jobs", json=body).status_code == 422
+    assert app.queues() == []
+
+
+def test_enqueue_refuses_non_json_and_unknown_tasks(client):
+    url = f"{API}/tasks/tests.tasks:add/jobs"
+    response = client.post(url, content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    unknown = client.post(f"{API}/tasks/tests.tasks:nope/jobs", json={"args": {}})
+    assert unknown.status_code == 404
+
+
+# -- security -------------------------------------------------------------------------
+
+
+def test_cross_site_changes_are_refused(client, app):
+    add.with_options(delay=60, job_id="j").enqueue(1, 2)
+    evil = {"origin": "http://evil.example"}
+    assert client.post(f"{API}/jobs/j/cancel", headers=evil).status_code == 403
+    assert (
+        client.post(f"{API}/jobs/j/cancel", headers={"sec-fetch-site": "cross-site"}).status_code
+        == 403
+    )
+    assert app.job("j").status is JobState.SCHEDULED
+    assert client.get(f"{API}/jobs/j", headers=evil).status_code == 200  # reads are fine
+    same = {"origin": "http://testserver"}
+    assert client.post(f"{API}/jobs/j/cancel", headers=same).status_code == 200
+
+
+def test_credentials_are_required_when_set(app):
+    creds = Credentials(token="s3cret", user="ops", password="pw")
+    with TestClient(create_app(app, creds)) as client:
+        denied = client.get(f"{API}/queues")
+        assert denied.status_code == 401 and denied.headers["www-authenticate"]
+        assert (
+            client.get(f"{API}/queues", headers={"authorization": "Bearer nope"}).status_code == 401
+        )
+        assert (
+            client.get(f"{API}/queues", headers={"authorization": "Bearer s3cret"}).status_code
+            == 200
+        )
+        basic = base64.b64encode(b"ops:pw").decode()
+        assert (
+            client.get(f"{API}/queues", headers={"authorization": f"Basic {basic}"}).status_code
+            == 200
+        )
+        assert client.get(f"{API}/queues", headers={"authorization": "Basic !!"}).status_code == 401
+        assert client.get(f"{API}/health").status_code == 200  # for load balancers
+
+
+def test_binding_beyond_localhost_needs_credentials_or_insecure(monkeypatch):
+    check_bind("127.0.0.1", None, insecure=False)
+    with pytest.raises(ValueError, match="without credentials"):
+        check_bind("0.0.0.0", None, insecure=False)
+    check_bind("0.0.0.0", None, insecure=True)
+    check_bind("0.0.0.0", Credentials(token="t"), insecure=False)
+    monkeypatch.setenv("TAREFA_DASHBOARD_USER", "ops")
+    monkeypatch.delenv("TAREFA_DASHBOARD_PASSWORD", raising=False)
+    with pytest.raises(ValueError, match="both"):
+        Credentials.from_env()
