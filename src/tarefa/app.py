@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from .errors import JobNotFound
 from .job import Job
 from .limits import DEFAULT_SETTINGS, QueueSettings
+from .options import TaskOptions, parse_call_options
 from .serializer import Serializer, get_serializer
 from .store import Store
 from .store.connection import check_url
 from .store.keys import check_queue_name
-from .task import Task, TaskOptions, _parse_call_options
+from .task import Task
 
 if TYPE_CHECKING:
     from .testing import InlineStore
@@ -248,7 +249,7 @@ class App:
 
 
 def _task_options(options: dict[str, Any]) -> dict[str, Any]:
-    task_opts, call_opts = _parse_call_options(options, schedule=True)
+    task_opts, call_opts = parse_call_options(options, schedule=True)
     if call_opts:
         raise TypeError(f"{', '.join(call_opts)} is set per call, with task.with_options(...)")
     return task_opts

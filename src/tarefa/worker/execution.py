@@ -23,9 +23,9 @@ import orjson
 from ..app import App
 from ..context import JobContext, _current
 from ..errors import Retry
+from ..options import TaskOptions
 from ..serializer import dump_error
 from ..store import Leased
-from ..task import TaskOptions
 from .hooks import run_hooks
 from .process_pool import ChildError, ChildRetry, Encoded, ProcessPool
 

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..context import JobContext, _current
 from ..errors import Retry
+from ..options import check_pool
 
 if TYPE_CHECKING:
     from ..app import App
@@ -58,7 +59,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tarefa.worker")
 
-POOLS = ("thread", "process")
 KILL_WAIT = 2.0  # seconds to wait for a killed child to be gone before moving on
 START_TIMEOUT = 60.0  # seconds a new child may take to import the app
 _SIZE = struct.Struct("!Q")  # the length prefix of every message
@@ -114,12 +114,6 @@ class Encoded:
             return serializer.loads(self.data)
         except Exception:
             return self.data
-
-
-def check_pool(pool: object) -> str:
-    if pool not in POOLS:
-        raise ValueError(f"pool must be 'thread' or 'process', not {pool!r}")
-    return pool
 
 
 def find_app_path(app: App) -> str | None:

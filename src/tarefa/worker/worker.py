@@ -34,12 +34,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..app import App
+from ..options import check_pool
 from ..serializer import dump_error
 from ..store import Leased
 from ..store.keys import check_queue_name, job_ref
 from .execution import Outcome, execute
 from .heartbeat import heartbeat_loop, leases_by_queue, recover
-from .process_pool import ProcessPool, check_pool, find_app_path
+from .process_pool import ProcessPool, find_app_path
 from .reconnect import REDIS_ERRORS, Backoff, retrying
 from .scheduler import cron_loop
 
