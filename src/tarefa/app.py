@@ -270,3 +270,24 @@ def load_app(path: str) -> App:
     if not isinstance(app, App):
         raise TypeError(f"{path} is a {type(app).__name__}, not a tarefa App")
     return app
+
+
+def find_app_path(app: App) -> str | None:
+    """``package.module:attribute`` of a module-level name bound to ``app``: the
+    path ``load_app`` takes, so a child process can import it. The modules of
+    its tasks are looked at first, then every loaded module."""
+    modules = [name.partition(":")[0] for name in app.tasks]
+    for module_name in dict.fromkeys([*modules, *list(sys.modules)]):
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        try:
+            names = [k for k, v in list(vars(module).items()) if v is app]
+        except TypeError:  # no __dict__
+            continue
+        if names:
+            if module_name == "__main__":  # run with -m: name it as an import would
+                spec = getattr(module, "__spec__", None)
+                module_name = spec.name if spec else module_name
+            return f"{module_name}:{sorted(names, key=lambda n: (n != 'app', n))[0]}"
+    return None

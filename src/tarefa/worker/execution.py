@@ -27,7 +27,8 @@ from ..options import TaskOptions
 from ..serializer import dump_error
 from ..store import Leased
 from .hooks import run_hooks
-from .process_pool import ChildError, ChildRetry, Encoded, ProcessPool
+from .process_child import ChildError, ChildRetry, Encoded
+from .process_pool import ProcessPool
 
 log = logging.getLogger("tarefa.worker")
 
@@ -48,7 +49,7 @@ def _failed(error_type: str, message: str, tb: str = "") -> Outcome:
     return Outcome("failed", dump_error(error_type, message, tb), 0)
 
 
-def _decode_call(app: App, payload: bytes) -> tuple[list, dict]:
+def decode_call(app: App, payload: bytes) -> tuple[list, dict]:
     call = app.serializer.loads(payload)
     if (
         not isinstance(call, list | tuple)
@@ -88,7 +89,7 @@ async def execute(
             "from the app's module or list it in App(include=[...])",
         )
     try:
-        args, kwargs = _decode_call(app, job.payload)
+        args, kwargs = decode_call(app, job.payload)
         if job.parent_results is not None:  # a group's callback: the results come first
             results = [app.serializer.loads(r) if r else None for r in job.parent_results]
             args = [results, *args]

@@ -34,13 +34,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..app import App
-from ..options import check_pool
 from ..serializer import dump_error
 from ..store import Leased
 from ..store.keys import check_queue_name, job_ref
 from .execution import Outcome, execute
 from .heartbeat import heartbeat_loop, leases_by_queue, recover
-from .process_pool import ProcessPool, find_app_path
+from .process_pool import ProcessPool
 from .reconnect import REDIS_ERRORS, Backoff, retrying
 from .scheduler import cron_loop
 
@@ -89,14 +88,7 @@ class Worker:
             raise ValueError(f"concurrency must be an int >= 1, not {concurrency!r}")
         if lease < 0.1:
             raise ValueError(f"lease must be at least 0.1 s, not {lease!r}")
-        check_pool(pool)
-        if pool == "process" and app_path is None:
-            app_path = find_app_path(app)
-            if app_path is None:
-                raise ValueError(
-                    "pool='process': cannot tell where the app is imported from; "
-                    "pass app_path='package.module:app'"
-                )
+        self.processes = ProcessPool(app, default=pool, app_path=app_path)  # checks both
         self.app = app
         self.queues = [check_queue_name(q) for q in dict.fromkeys(queues)]
         self.concurrency = concurrency
@@ -112,7 +104,6 @@ class Worker:
         self.limits: dict[str, tuple[int, ...]] = {}  # per queue, for the fetch script
         self.processed = 0  # outcomes (completed, retry, failed) Redis has recorded
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="tarefa-job")
-        self.processes = ProcessPool(app, default=pool, app_path=app_path)
         self._stopping = False
         self._stop_now = False
         self._loop: asyncio.AbstractEventLoop | None = None
