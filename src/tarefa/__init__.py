@@ -4,7 +4,8 @@ from .app import App, Queue
 from .context import JobContext, current_job
 from .errors import JobCancelled, JobFailed, JobNotFound, Retry, TarefaError
 from .job import Group, Job, JobInfo, JobState
-from .task import Task, TaskOptions
+from .options import TaskOptions
+from .task import Task
 
 __all__ = [
     "App",

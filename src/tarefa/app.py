@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from .errors import JobNotFound
 from .job import Job
 from .limits import DEFAULT_SETTINGS, QueueSettings
+from .options import TaskOptions, parse_call_options
 from .serializer import Serializer, get_serializer
 from .store import Store
 from .store.connection import check_url
 from .store.keys import check_queue_name
-from .task import Task, TaskOptions, _parse_call_options
+from .task import Task
 
 if TYPE_CHECKING:
     from .testing import InlineStore
@@ -248,7 +249,7 @@ class App:
 
 
 def _task_options(options: dict[str, Any]) -> dict[str, Any]:
-    task_opts, call_opts = _parse_call_options(options, schedule=True)
+    task_opts, call_opts = parse_call_options(options, schedule=True)
     if call_opts:
         raise TypeError(f"{', '.join(call_opts)} is set per call, with task.with_options(...)")
     return task_opts
@@ -269,3 +270,24 @@ def load_app(path: str) -> App:
     if not isinstance(app, App):
         raise TypeError(f"{path} is a {type(app).__name__}, not a tarefa App")
     return app
+
+
+def find_app_path(app: App) -> str | None:
+    """``package.module:attribute`` of a module-level name bound to ``app``: the
+    path ``load_app`` takes, so a child process can import it. The modules of
+    its tasks are looked at first, then every loaded module."""
+    modules = [name.partition(":")[0] for name in app.tasks]
+    for module_name in dict.fromkeys([*modules, *list(sys.modules)]):
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        try:
+            names = [k for k, v in list(vars(module).items()) if v is app]
+        except TypeError:  # no __dict__
+            continue
+        if names:
+            if module_name == "__main__":  # run with -m: name it as an import would
+                spec = getattr(module, "__spec__", None)
+                module_name = spec.name if spec else module_name
+            return f"{module_name}:{sorted(names, key=lambda n: (n != 'app', n))[0]}"
+    return None

@@ -16,18 +16,22 @@ import threading
 import traceback
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..app import App
 from ..context import JobContext, _current
 from ..errors import Retry
+from ..options import TaskOptions
 from ..serializer import dump_error
 from ..store import Leased
-from ..task import TaskOptions
 from .hooks import run_hooks
-from .process_pool import ChildError, ChildRetry, Encoded, ProcessPool
+from .process_child import ChildError, ChildRetry, Encoded
+from .process_pool import ProcessPool
+
+if TYPE_CHECKING:
+    from ..task import Task
 
 log = logging.getLogger("tarefa.worker")
 
@@ -48,7 +52,7 @@ def _failed(error_type: str, message: str, tb: str = "") -> Outcome:
     return Outcome("failed", dump_error(error_type, message, tb), 0)
 
 
-def _decode_call(app: App, payload: bytes) -> tuple[list, dict]:
+def decode_call(app: App, payload: bytes) -> tuple[list, dict]:
     call = app.serializer.loads(payload)
     if (
         not isinstance(call, list | tuple)
@@ -80,26 +84,10 @@ async def execute(
     a lost lease) propagates; ``cancel`` is the event ``current_job().cancelled``
     reads; ``thread_outlived(future)`` is told of a sync job whose thread runs on
     after its timeout; ``processes`` runs the sync jobs it says it runs."""
-    task = app.tasks.get(job.task)
-    if task is None or task.fn is None:
-        return _failed(
-            "UnknownTask",
-            f"no task named {job.task!r} in this worker's app; import its module "
-            "from the app's module or list it in App(include=[...])",
-        )
-    try:
-        args, kwargs = _decode_call(app, job.payload)
-        if job.parent_results is not None:  # a group's callback: the results come first
-            results = [app.serializer.loads(r) if r else None for r in job.parent_results]
-            args = [results, *args]
-        options = _options(task.options, job.options)
-    except Exception as exc:
-        return _failed("PayloadError", f"cannot decode the job's payload: {exc}")
-    try:
-        task.signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        return _failed("ArgumentError", f"{task.name}: {exc}")
-
+    prepared = _prepare(app, job)
+    if isinstance(prepared, Outcome):
+        return prepared  # it cannot run: it fails at once, and runs no hooks
+    task, args, kwargs, options = prepared
     context = JobContext(
         job.id, queue, task.name, job.attempts, store=app.store, token=job.token,
         _cancel=cancel or threading.Event(),
@@ -119,10 +107,7 @@ async def execute(
             raise  # ...but the worker cancelling it (shutdown) is not the job's doing
         outcome, value = _retry_or_fail(job, options, exc, None), exc
     else:
-        if type(result) is Encoded:  # serialized in its process already
-            outcome, value = _kept(options, result.data), result.decode(app.serializer)
-        else:
-            outcome, value = _completed(app, task, options, result), result
+        outcome, value = _completed(app, task, options, result)
     finally:
         _current.reset(token)
         if context._outbox:  # a progress report may still be on its way
@@ -132,13 +117,43 @@ async def execute(
     return outcome
 
 
-def _completed(app: App, task, options: TaskOptions, result: Any) -> Outcome:
+def _prepare(app: App, job: Leased) -> tuple[Task, list, dict, TaskOptions] | Outcome:
+    """The job's task, arguments and options; or the outcome of a job that
+    cannot run: an unknown task, a payload that does not decode, arguments that
+    do not fit the function."""
+    task = app.tasks.get(job.task)
+    if task is None or task.fn is None:
+        return _failed(
+            "UnknownTask",
+            f"no task named {job.task!r} in this worker's app; import its module "
+            "from the app's module or list it in App(include=[...])",
+        )
+    try:
+        args, kwargs = decode_call(app, job.payload)
+        if job.parent_results is not None:  # a group's callback: the results come first
+            results = [app.serializer.loads(r) if r else None for r in job.parent_results]
+            args = [results, *args]
+        options = _options(task.options, job.options)
+    except Exception as exc:
+        return _failed("PayloadError", f"cannot decode the job's payload: {exc}")
+    try:
+        task.signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        return _failed("ArgumentError", f"{task.name}: {exc}")
+    return task, args, kwargs, options
+
+
+def _completed(app: App, task: Task, options: TaskOptions, result: Any) -> tuple[Outcome, Any]:
+    """The outcome of a job that returned ``result``, and the value its hooks get."""
+    if type(result) is Encoded:  # serialized in its process already
+        return _kept(options, result.data), result.decode(app.serializer)
     try:
         value = app.serializer.dumps(result)
     except TypeError as exc:
         # The job ran and its effects happened: do not run it again.
-        return _failed("ResultError", f"{task.name} returned a value that cannot be stored: {exc}")
-    return _kept(options, value)
+        error = f"{task.name} returned a value that cannot be stored: {exc}"
+        return _failed("ResultError", error), result
+    return _kept(options, value), result
 
 
 def _kept(options: TaskOptions, value: bytes) -> Outcome:

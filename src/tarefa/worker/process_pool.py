@@ -10,23 +10,19 @@ or is still running when the worker stops.
   none): a fork server, started once and with tarefa already imported, forks
   each child, so a child starts in milliseconds, free of the worker's threads
   and event loop. A child then imports the App by its path (``package.module:
-  attribute``, found when the worker starts) and its ``include`` modules, and
-  finds tasks by name in it, as the worker does.
+  attribute``, found when the worker starts) and runs jobs: that side is
+  ``process_child.py``.
 - A job crosses over as its serialized payload and comes back as the serialized
   result, or as its error's type, message and traceback: nothing has to be
   picklable. One socket per child carries length-prefixed messages.
 - Kill policy: SIGKILL at once, no SIGTERM first. The attempt is over by then
   (timed out, cancelled, or handed back at shutdown), so a clean-up the job
-  could run would gain nothing, and the slot is free at once. Children ignore
-  SIGINT and SIGTERM (a Ctrl-C or a ``kill`` of the whole process group must
-  not end running jobs before the worker's grace period), and exit by
-  themselves when the worker goes away.
+  could run would gain nothing, and the slot is free at once. Only the worker
+  ends its children: they ignore SIGINT and SIGTERM, and exit by themselves
+  when the worker goes away.
 - A child that dies by itself (``os._exit``, a crash, the OOM killer) fails the
   attempt with ``WorkerProcessDied`` (counted per the task's retry policy) and
   is replaced by a new one on the next job.
-- ``current_job()`` in a child has the id, queue, task, attempt and logger;
-  ``progress()`` reports go through the worker; ``cancelled`` is always False
-  (a cancelled job's process is killed).
 """
 
 from __future__ import annotations
@@ -37,62 +33,24 @@ import logging
 import multiprocessing
 import os
 import pickle
-import select
 import signal
 import socket
-import struct
-import sys
-import threading
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..context import JobContext, _current
-from ..errors import Retry
+from ..app import App, find_app_path
+from ..context import _current
+from ..options import check_pool
+from .process_child import SIZE, ChildError, ChildFailed, Encoded, child_main, read_answer
 
 if TYPE_CHECKING:
-    from ..app import App
     from ..store import Leased
     from ..task import Task
 
 log = logging.getLogger("tarefa.worker")
 
-POOLS = ("thread", "process")
 KILL_WAIT = 2.0  # seconds to wait for a killed child to be gone before moving on
 START_TIMEOUT = 60.0  # seconds a new child may take to import the app
-_SIZE = struct.Struct("!Q")  # the length prefix of every message
-
-
-class ChildError(Exception):
-    """A job's error as it was raised in its child process: its type name,
-    message and traceback text (the exception itself does not cross over).
-    ``final``: the job fails at once, retries left or not (an unknown task, a
-    payload that does not decode, a result that cannot be stored)."""
-
-    final = False
-
-    def __init__(self, error_type: str, message: str, traceback: str = ""):
-        super().__init__(f"{error_type}: {message}" if message else error_type)
-        self.error_type = error_type
-        self.message = message
-        self.traceback = traceback
-
-
-class ChildFailed(ChildError):
-    final = True
-
-
-class ChildRetry(Retry):
-    """``raise Retry(...)`` in a child process."""
-
-    final = False
-
-    def __init__(self, delay: float | None, message: str, traceback: str = ""):
-        super().__init__(delay, message)
-        self.error_type = "Retry"
-        self.message = message
-        self.traceback = traceback
 
 
 class WorkerProcessDied(ChildError):
@@ -100,47 +58,6 @@ class WorkerProcessDied(ChildError):
 
     def __init__(self, message: str):
         super().__init__("WorkerProcessDied", message)
-
-
-@dataclass(slots=True)
-class Encoded:
-    """A result serialized in the child, stored as it is."""
-
-    data: bytes
-
-    def decode(self, serializer) -> Any:
-        """The value, for hooks (the raw bytes if it does not decode here)."""
-        try:
-            return serializer.loads(self.data)
-        except Exception:
-            return self.data
-
-
-def check_pool(pool: object) -> str:
-    if pool not in POOLS:
-        raise ValueError(f"pool must be 'thread' or 'process', not {pool!r}")
-    return pool
-
-
-def find_app_path(app: App) -> str | None:
-    """``package.module:attribute`` of a module-level name bound to ``app``, so
-    a child process can import it: the modules of its tasks are looked at
-    first, then every loaded module."""
-    modules = [name.partition(":")[0] for name in app.tasks]
-    for module_name in dict.fromkeys([*modules, *list(sys.modules)]):
-        module = sys.modules.get(module_name)
-        if module is None:
-            continue
-        try:
-            names = [k for k, v in list(vars(module).items()) if v is app]
-        except TypeError:  # no __dict__
-            continue
-        if names:
-            if module_name == "__main__":  # run with -m: name it as an import would
-                spec = getattr(module, "__spec__", None)
-                module_name = spec.name if spec else module_name
-            return f"{module_name}:{sorted(names, key=lambda n: (n != 'app', n))[0]}"
-    return None
 
 
 def _describe_exit(code: int | None) -> str:
@@ -180,7 +97,7 @@ class _Child:
         self.reply = asyncio.get_running_loop().create_future()
         body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            self.writer.writelines((_SIZE.pack(len(body)), body))  # one send
+            self.writer.writelines((SIZE.pack(len(body)), body))  # one send
         except (ConnectionError, OSError):  # gone: its exit fails the reply
             self.kill()
         return self.reply
@@ -188,7 +105,7 @@ class _Child:
     async def _listen(self) -> None:
         try:
             while True:
-                size = _SIZE.unpack(await self.reader.readexactly(_SIZE.size))[0]
+                size = SIZE.unpack(await self.reader.readexactly(SIZE.size))[0]
                 message = pickle.loads(await self.reader.readexactly(size))
                 if message[0] == "progress":
                     if self.on_progress is not None:
@@ -261,6 +178,14 @@ class ProcessPool:
     def __init__(self, app: App, *, default: str = "thread", app_path: str | None = None):
         self.app = app
         self.default = check_pool(default)
+        if default == "process" and app_path is None:
+            # Every sync job needs it: say so now, not at the first job.
+            app_path = find_app_path(app)
+            if app_path is None:
+                raise ValueError(
+                    "pool='process': cannot tell where the app is imported from; "
+                    "pass app_path='package.module:app'"
+                )
         self.app_path: str | None = app_path
         self._idle: list[_Child] = []
         self._children: set[_Child] = set()  # alive or not yet reaped
@@ -305,7 +230,7 @@ class ProcessPool:
             self._idle.append(child)
         else:
             await self._discard(child)
-        return _answer(answer)
+        return read_answer(answer)
 
     async def _acquire(self) -> _Child:
         while self._idle:
@@ -316,38 +241,8 @@ class ProcessPool:
         return await self._start()
 
     async def _start(self) -> _Child:
-        if self.app_path is None:
-            self.app_path = find_app_path(self.app)
-            if self.app_path is None:
-                raise ChildFailed(
-                    "ProcessPoolError",
-                    "cannot tell where the app is imported from: bind it to a module-level "
-                    "name, or give the worker its path (Worker(..., app_path='pkg.mod:app'))",
-                )
-        if self._starting is None:
-            self._starting = asyncio.Lock()
-        loop = asyncio.get_running_loop()
-        parent_sock, child_sock = socket.socketpair()
-        root = logging.getLogger()
-        logging_level = root.level if root.handlers else None
-        proc = _context().Process(
-            target=_child_main,
-            args=(child_sock, self.app_path, dict(os.environ), logging_level),
-            name="tarefa-job",
-        )
-        async with self._starting:  # one start at a time: multiprocessing's own state
-            started = loop.run_in_executor(None, _start_process, proc, child_sock)
-            try:
-                await asyncio.shield(started)
-            except asyncio.CancelledError:
-                parent_sock.close()  # the child reads end-of-file and exits
-                started.add_done_callback(lambda _: _kill_quietly(proc))
-                raise
-            except BaseException:
-                parent_sock.close()
-                raise
-        reader, writer = await asyncio.open_connection(sock=parent_sock)
-        child = _Child(proc, reader, writer)
+        """A new child, once it has loaded the app."""
+        child = await self._spawn()
         self._children.add(child)
         try:
             done, _ = await asyncio.wait({child.reply}, timeout=START_TIMEOUT)
@@ -371,6 +266,41 @@ class ProcessPool:
             raise ChildError(*answer[1:])
         log.debug("process %d started", child.pid)
         return child
+
+    async def _spawn(self) -> _Child:
+        """Start a child process and connect to its socket; it loads the app next."""
+        if self.app_path is None:
+            self.app_path = find_app_path(self.app)
+            if self.app_path is None:
+                raise ChildFailed(
+                    "ProcessPoolError",
+                    "cannot tell where the app is imported from: bind it to a module-level "
+                    "name, or give the worker its path (Worker(..., app_path='pkg.mod:app'))",
+                )
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        parent_sock, child_sock = socket.socketpair()
+        root = logging.getLogger()  # the child logs as the worker does, if it does
+        logging_level = root.level if root.handlers else None
+        proc = _context().Process(
+            target=child_main,
+            args=(child_sock, self.app_path, dict(os.environ), logging_level),
+            name="tarefa-job",
+        )
+        async with self._starting:  # one start at a time: multiprocessing's own state
+            started = loop.run_in_executor(None, _start_process, proc, child_sock)
+            try:
+                await asyncio.shield(started)
+            except asyncio.CancelledError:
+                parent_sock.close()  # the child reads end-of-file and exits
+                started.add_done_callback(lambda _: _kill_quietly(proc))
+                raise
+            except BaseException:
+                parent_sock.close()
+                raise
+        reader, writer = await asyncio.open_connection(sock=parent_sock)
+        return _Child(proc, reader, writer)
 
     async def _discard(self, child: _Child) -> None:
         """Kill a child (no-op if it is gone) and wait, briefly, until it is."""
@@ -404,17 +334,6 @@ class ProcessPool:
         self._closed = False  # the worker may run again
 
 
-def _answer(answer: tuple) -> Encoded:
-    kind = answer[0]
-    if kind == "ok":
-        return Encoded(answer[1])
-    if kind == "retry":
-        raise ChildRetry(*answer[1:])
-    if kind == "failed":
-        raise ChildFailed(*answer[1:])
-    raise ChildError(*answer[1:])  # "error"
-
-
 @functools.cache
 def _context():
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
@@ -437,129 +356,3 @@ def _kill_quietly(proc) -> None:
         proc.kill()
     except Exception:
         pass
-
-
-# -- in the child ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _ChildContext(JobContext):
-    """``current_job()`` in a child: progress goes to the worker, which stores it."""
-
-    _report: Callable | None = field(repr=False, default=None)
-
-    def progress(self, value: float, message: str | None = None) -> None:
-        super().progress(value, message)  # checks the values; no store here
-        self._report(("progress", value, message))
-
-
-class _Channel:
-    """The child's end of the socket: blocking, length-prefixed pickles."""
-
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
-        self.rfile = sock.makefile("rb")
-        self.lock = threading.Lock()  # progress may come from a job's own threads
-
-    def recv(self) -> tuple | None:
-        header = self.rfile.read(_SIZE.size)
-        if len(header) < _SIZE.size:
-            return None  # the worker closed it: time to go
-        body = self.rfile.read(_SIZE.unpack(header)[0])
-        return pickle.loads(body)
-
-    def send(self, message: tuple) -> None:
-        body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        with self.lock:
-            self.sock.sendall(_SIZE.pack(len(body)) + body)
-
-
-def _child_main(sock: socket.socket, app_path: str, env: dict, logging_level) -> None:
-    # Ctrl-C or a SIGTERM to the whole process group must not end a running
-    # job before the worker's grace period: the worker decides, with SIGKILL.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    os.environ.clear()  # the worker's environment now, not the fork server's
-    os.environ.update(env)
-    if logging_level is not None:
-        logging.basicConfig(
-            level=logging_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-    _exit_with_worker(sock)
-    channel = _Channel(sock)
-    try:
-        from ..app import load_app
-
-        app = load_app(app_path)
-        app.import_includes()
-    except BaseException as exc:
-        channel.send(
-            (
-                "error",
-                type(exc).__name__,
-                f"the job's process cannot load the app {app_path}: {_text(exc)}",
-                "".join(traceback.format_exception(exc)),
-            )
-        )
-        return
-    channel.send(("ready", os.getpid()))
-    while (request := channel.recv()) is not None:
-        channel.send(_run(app, app_path, channel, *request[1:]))
-
-
-def _run(app, app_path, channel, job_id, queue, name, attempt, payload) -> tuple:
-    from .execution import _decode_call
-
-    task = app.tasks.get(name)
-    if task is None or task.fn is None:
-        return (
-            "failed",
-            "UnknownTask",
-            f"no task named {name!r} in the app {app_path} as a new process imports it; "
-            "register it at import time, in the app's module or in App(include=[...])",
-        )
-    try:
-        args, kwargs = _decode_call(app, payload)
-    except Exception as exc:
-        return ("failed", "PayloadError", f"cannot decode the job's payload: {exc}")
-    context = _ChildContext(job_id, queue, name, attempt, _report=channel.send)
-    token = _current.set(context)
-    try:
-        result = task.fn(*args, **kwargs)
-    except Retry as exc:
-        return ("retry", exc.delay, _text(exc), "".join(traceback.format_exception(exc)))
-    except BaseException as exc:  # whatever a job raises becomes its outcome
-        return ("error", type(exc).__name__, _text(exc), "".join(traceback.format_exception(exc)))
-    finally:
-        _current.reset(token)
-    try:
-        return ("ok", app.serializer.dumps(result))
-    except TypeError as exc:
-        # The job ran and its effects happened: do not run it again.
-        return ("failed", "ResultError", f"{name} returned a value that cannot be stored: {exc}")
-
-
-def _text(exc: BaseException) -> str:
-    try:
-        return str(exc)
-    except Exception:
-        return f"<{type(exc).__name__}: str() failed>"
-
-
-def _exit_with_worker(sock: socket.socket) -> None:
-    """Exit as soon as the worker's end of the socket closes, even mid-job: a
-    worker that was killed must not leave its jobs running (they are recovered
-    and run elsewhere). Linux (POLLRDHUP); elsewhere a child notices when it
-    next reads, after its job."""
-    rdhup = getattr(select, "POLLRDHUP", None)
-    if rdhup is None:
-        return
-
-    def watch() -> None:
-        poller = select.poll()
-        poller.register(sock.fileno(), rdhup)
-        while True:
-            if poller.poll():  # data does not wake it: only a hang-up or an error
-                os._exit(0)
-
-    threading.Thread(target=watch, name="tarefa-watch-worker", daemon=True).start()

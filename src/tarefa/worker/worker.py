@@ -8,8 +8,9 @@ the work:
   leases up to as many new ones as there are free slots; when nothing is
   ready it sleeps until a job ends, a producer wakes it, or a scheduled job
   falls due;
-- the marker watch: blocks on Redis (BZPOPMIN, its own connection) so an idle
-  worker wakes within a round trip of an enqueue, and costs nothing meanwhile;
+- the marker watch (``idle.py``): blocks on Redis (BZPOPMIN, its own
+  connection) so an idle worker wakes within a round trip of an enqueue, and
+  costs nothing meanwhile;
 - the heartbeat: renews every lease this worker holds in one call per queue,
   and moves other workers' expired leases back to ready;
 - the jobs themselves (``execution.py``).
@@ -39,14 +40,14 @@ from ..store import Leased
 from ..store.keys import check_queue_name, job_ref
 from .execution import Outcome, execute
 from .heartbeat import heartbeat_loop, leases_by_queue, recover
-from .process_pool import ProcessPool, check_pool, find_app_path
+from .idle import IdleWait
+from .process_pool import ProcessPool
 from .reconnect import REDIS_ERRORS, Backoff, retrying
 from .scheduler import cron_loop
 
 log = logging.getLogger("tarefa.worker")
 
 MAX_BATCH = 200  # most jobs leased in one call
-IDLE_CHECK = 5.0  # longest sleep when idle (seconds), a safety net for lost wake-ups
 
 
 @dataclass(slots=True)
@@ -88,14 +89,7 @@ class Worker:
             raise ValueError(f"concurrency must be an int >= 1, not {concurrency!r}")
         if lease < 0.1:
             raise ValueError(f"lease must be at least 0.1 s, not {lease!r}")
-        check_pool(pool)
-        if pool == "process" and app_path is None:
-            app_path = find_app_path(app)
-            if app_path is None:
-                raise ValueError(
-                    "pool='process': cannot tell where the app is imported from; "
-                    "pass app_path='package.module:app'"
-                )
+        self.processes = ProcessPool(app, default=pool, app_path=app_path)  # checks both
         self.app = app
         self.queues = [check_queue_name(q) for q in dict.fromkeys(queues)]
         self.concurrency = concurrency
@@ -111,15 +105,11 @@ class Worker:
         self.limits: dict[str, tuple[int, ...]] = {}  # per queue, for the fetch script
         self.processed = 0  # outcomes (completed, retry, failed) Redis has recorded
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="tarefa-job")
-        self.processes = ProcessPool(app, default=pool, app_path=app_path)
         self._stopping = False
         self._stop_now = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._changed: asyncio.Event | None = None
-        self._watch: asyncio.Task | None = None  # the blocking wait, when one runs
-        self._blocker = None  # its connection, and the server's id for it
-        self._blocker_id: int | None = None
-        self._blocked = False  # the wait's pipeline is out, its reply not yet in
+        self.changed: asyncio.Event | None = None  # set when there may be work to do
+        self._idle: IdleWait | None = None
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -136,8 +126,8 @@ class Worker:
             now = True  # a second request: stop at once
         self._stopping = True
         self._stop_now = self._stop_now or now
-        if self._changed is not None:
-            self._changed.set()
+        if self.changed is not None:
+            self.changed.set()
 
     def _on_signal(self, signum: int) -> None:
         name = signal.Signals(signum).name
@@ -150,7 +140,7 @@ class Worker:
     async def run(self) -> None:
         """Run until stopped (or, in burst mode, until the queues are empty)."""
         self.app.import_includes()
-        self._changed = asyncio.Event()
+        self.changed = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             try:
@@ -170,18 +160,18 @@ class Worker:
         heartbeat = asyncio.create_task(heartbeat_loop(self))
         # A burst worker runs what is there; it does not keep schedules going.
         cron = None if self.burst else asyncio.create_task(cron_loop(self))
-        self._blocker = self.store.blocking_client()
+        self._idle = IdleWait(self)
         try:
             await self._exchange_loop()
             await self._shutdown()
         finally:
             # Cancel and await the background tasks before closing the connection
             # the blocking wait uses.
-            background = [t for t in (heartbeat, cron, self._watch) if t is not None]
+            background = [t for t in (heartbeat, cron, self._idle.watch) if t is not None]
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
-            await self._blocker.aclose()
+            await self._idle.client.aclose()
             await self.processes.close()
             self._executor.shutdown(wait=False, cancel_futures=True)
             try:
@@ -206,7 +196,7 @@ class Worker:
     async def _exchange_loop(self) -> None:
         backoff = Backoff()
         while not self._stopping:
-            self._changed.clear()
+            self.changed.clear()
             try:
                 leased, next_due, active = await self._exchange()
             except REDIS_ERRORS as exc:
@@ -221,17 +211,18 @@ class Worker:
                 continue  # maybe more is ready: ask again at once (free slots permitting)
             # All slots free, so every queue was just asked: nothing ready, running,
             # or scheduled anywhere in them.
-            idle = self._free_slots() == self.concurrency and not self._pending()
+            idle = self.free_slots() == self.concurrency and not self._pending()
             drained = idle and active == 0 and next_due < 0
             if self.burst and drained:
                 return
-            await self._idle(next_due)
+            if not self._pending():  # else loop: report the outcomes first
+                await self._idle.sleep(next_due)
 
     async def _exchange(self, *, lease: bool = True) -> tuple[int, int, int]:
         """Report outcomes and lease new jobs, queue by queue in priority order."""
         leased_total, active_total, dues = 0, 0, []
         for queue in self.queues:
-            want = min(self._free_slots(), MAX_BATCH) if lease else 0
+            want = min(self.free_slots(), MAX_BATCH) if lease else 0
             outcomes = self.outcomes.get(queue)
             if want <= 0 and not outcomes:
                 continue
@@ -253,7 +244,7 @@ class Worker:
             if fetched.ended:
                 await self._resolve_waiting(queue, fetched.ended, sent)
                 leased_total += 1  # jobs may have been released: look again at once
-            await self._take(queue, fetched.jobs)
+            await self.take(queue, fetched.jobs)
             leased_total += len(fetched.jobs)
             active_total += fetched.active
             if fetched.next_due_ms >= 0:
@@ -276,17 +267,17 @@ class Worker:
 
     def wake(self) -> None:
         """Have the exchange loop look again at once (something changed)."""
-        self._changed.set()
+        self.changed.set()
 
-    def _free_slots(self) -> int:
+    def free_slots(self) -> int:
         return self.concurrency - len(self.running) - self.stuck_threads
 
-    async def _take(self, queue: str, jobs: list[Leased]) -> None:
+    async def take(self, queue: str, jobs: list[Leased]) -> None:
         """Start the leased jobs that fit in the free slots; hand back the rest
         (two paths lease concurrently: the exchange loop and the blocking wait)."""
         surplus = []
         for job in jobs:
-            if self._stopping or self._free_slots() <= 0:
+            if self._stopping or self.free_slots() <= 0:
                 surplus.append(Running(queue, job, None))
             else:
                 cancel = threading.Event()
@@ -303,14 +294,14 @@ class Worker:
             )  # fmt: skip
         except asyncio.CancelledError:  # stopped: its lease was lost, or shutdown
             self.running.pop((job.id, job.token), None)
-            self._changed.set()
+            self.changed.set()
             return
         except Exception as exc:  # a bug of tarefa's own: still report the job
             log.exception("job %s: internal error", job.id)
             outcome = Outcome("failed", dump_error("InternalError", repr(exc)), 0)
         if self.running.pop((job.id, job.token), None) is not None:
             self.outcomes[queue].append(outcome.as_args(job))
-        self._changed.set()
+        self.changed.set()
 
     def _thread_outlived(self, future) -> None:
         """A sync job timed out but its thread runs on: it keeps its slot until
@@ -324,63 +315,12 @@ class Worker:
 
     def _thread_returned(self) -> None:
         self.stuck_threads -= 1
-        self._changed.set()
-
-    async def _idle(self, next_due_ms: int) -> None:
-        """Sleep until a job ends, new work is signalled, or a job falls due."""
-        if self._pending():
-            return
-        if self._watch is not None and self._watch.done():
-            self._watch = None
-            return  # a wake-up came while the loop was busy: look again first
-        timeout = IDLE_CHECK if next_due_ms < 0 else min(IDLE_CHECK, next_due_ms / 1000)
-        waiters = [asyncio.ensure_future(self._changed.wait())]
-        if self._free_slots() > 0:
-            if self._watch is None:
-                self._watch = asyncio.create_task(self._wait_for_work())
-            waiters.append(self._watch)
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        waiters[0].cancel()
-
-    async def _wait_for_work(self) -> None:
-        """Block on the queues' markers; the job leased in the same round trip
-        starts here (or goes back if the slots filled up meanwhile), and the
-        exchange loop, woken as this returns, fetches the rest.
-
-        One job, not a batch: a frozen or cut-off worker's connection stays
-        blocked in Redis, and the fetch queued behind it runs when a wake-up
-        comes; the job it leases waits out one lease before it is recovered.
-        """
-        try:
-            if self._blocker_id is None:
-                self._blocker_id = await self._blocker.client_id()
-            self._blocked = True
-            fetched, errors = await self.store.wait_then_fetch(
-                self._blocker, self.queues, IDLE_CHECK, self.id,
-                want=1, lease_ms=self.lease_ms, max_stalls=self.max_stalls,
-                limits=self.limits.__getitem__,
-            )  # fmt: skip
-        except REDIS_ERRORS as exc:
-            self._blocked = False
-            self._blocker_id = None  # a new connection gets a new id
-            log.debug("waiting for work: %s", exc)
-            await asyncio.sleep(0.5)  # the exchange loop reports the outage
-            return
-        except Exception:
-            self._blocked = False
-            log.exception("waiting for work failed")
-            await asyncio.sleep(1.0)
-            return
-        self._blocked = False
-        for error in errors:
-            log.warning("fetch after waiting for work failed: %r", error)
-        for queue, got in fetched:
-            await self._take(queue, got.jobs)
+        self.changed.set()
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, unless told to stop meanwhile."""
         try:
-            await asyncio.wait_for(self._changed.wait(), seconds)
+            await asyncio.wait_for(self.changed.wait(), seconds)
         except TimeoutError:
             pass
 
@@ -389,11 +329,11 @@ class Worker:
     async def _shutdown(self) -> None:
         """Let running jobs finish within the grace period, report every outcome,
         and hand back to ready whatever is still running."""
-        await self._end_wait()
+        await self._idle.end()
         if self.running and not self._stop_now:
             deadline = time.monotonic() + self.grace
             while self.running and not self._stop_now and time.monotonic() < deadline:
-                self._changed.clear()
+                self.changed.clear()
                 if self._pending():  # report now: an unreported job's lease runs out
                     await self._flush_outcomes()
                 await self._sleep(deadline - time.monotonic())
@@ -405,21 +345,6 @@ class Worker:
         if leftover:
             await retrying(self._hand_back, leftover, give_up_after=30)
         await self._flush_outcomes()
-
-    async def _end_wait(self) -> None:
-        """End a pending blocking wait now (CLIENT UNBLOCK): whatever it leased
-        is handed back rather than left to expire."""
-        if self._watch is None or self._watch.done():
-            return
-        try:
-            if self._blocker_id is not None:
-                await self.store.unblock(self._blocker_id)
-            await asyncio.wait_for(asyncio.shield(self._watch), 2.0)
-        except (TimeoutError, *REDIS_ERRORS):
-            if self._blocked:
-                self._watch.cancel()  # still blocked in Redis: it leased nothing
-            else:
-                await self._watch  # it is handing back what it leased: let it
 
     async def _hand_back(self, jobs: list[Running]) -> None:
         for queue, leases in leases_by_queue(jobs).items():

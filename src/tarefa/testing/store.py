@@ -1,28 +1,8 @@
-"""Testing mode: jobs run inline, in the caller, with no Redis and no worker.
+"""The ``InlineStore``: testing mode's in-memory stand-in for the Redis store.
 
-``App(testing=True)``, or ``with app.testing():``, puts an ``InlineStore``
-where the App keeps its Redis store. Producers and job handles call it as they
-call ``store.Store``, and it answers as Redis would: an enqueue has already gone
-through the task's argument check and the serializer; the job then runs at once
-through the worker's own ``execute()`` (decode, check, run, hooks, outcome),
-and the outcome is recorded in memory as ``fetch.lua`` records it. So a test
-sees what production would: a tuple arriving as a list, a result as stored, a
-failure as ``JobFailed`` with the error's type, message and traceback.
-
-What differs, because everything happens during the enqueue call:
-
-- delays, ``at=``, priorities, queue limits and throttle or debounce windows
-  are ignored: a job runs when it is enqueued (unless its queue is paused:
-  then ``resume()`` runs the jobs waiting there);
-- a retry runs at once, with no back-off (``on_retry`` is still told the delay
-  a worker would have waited); cron schedules do not fire;
-- a sync task runs in the caller's thread, with no event loop running (as in a
-  worker's thread), so thread-locals such as a test's database connection are
-  the caller's; its ``timeout`` cannot be enforced. An async task runs on the
-  caller's loop (``aenqueue``) or on a fresh one (``enqueue`` from sync code);
-  from inside a running loop it must be enqueued with ``aenqueue``;
-- cancelling a job while it runs (from the job itself, or another thread) sets
-  ``current_job().cancelled`` and discards its outcome; it does not interrupt it.
+An enqueue adds the job, then leases it, runs it through the worker's own
+``execute()`` and records its outcome, each step as the scripts would; see
+``tarefa.testing`` for what differs from a worker.
 """
 
 from __future__ import annotations
@@ -32,20 +12,20 @@ import itertools
 import threading
 import time
 from collections import Counter
-from collections.abc import Coroutine, Sequence
-from concurrent.futures import Executor, Future
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .serializer import dump_error
-from .store import Leased
-from .store.keys import split_ref
-from .worker.execution import execute
+from ..serializer import dump_error
+from ..store import Leased
+from ..store.keys import split_ref
+from ..worker.execution import execute
+from .inline import INLINE, run_blocking
 
 if TYPE_CHECKING:
-    from .app import App
-    from .worker.execution import Outcome
+    from ..app import App
+    from ..worker.execution import Outcome
 
 RUNNABLE = (b"queued", b"scheduled", b"active")  # states a job has not ended in
 WORKER_ID = b"inline"  # JobInfo.worker of an inline run
@@ -65,45 +45,6 @@ def _as_bytes(value: Any) -> bytes:
 def _task_of(fields: Sequence) -> str:
     """The task name among a job's fields (name/value pairs)."""
     return fields[list(fields[::2]).index("task") * 2 + 1]
-
-
-class InlineExecutor(Executor):
-    """Runs a sync function (a sync task or hook) at once, in the calling thread.
-    The event loop running there is set aside meanwhile, so the function sees
-    what it would in a worker's thread: no running loop (it may call
-    ``asyncio.run``; ``current_job().progress()`` reports synchronously)."""
-
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        future: Future = Future()
-        loop = asyncio._get_running_loop()
-        asyncio._set_running_loop(None)
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:  # as a pool thread does: the awaiting side gets it
-            future.set_exception(exc)
-        else:
-            future.set_result(result)
-        finally:
-            asyncio._set_running_loop(loop)
-        return future
-
-
-INLINE = InlineExecutor()
-
-
-def run_blocking(coro: Coroutine) -> Any:
-    """Run a coroutine to its end from sync code, on a fresh event loop (as
-    ``asyncio.run`` does, without touching the thread's current loop). Called
-    from sync code inside a running loop, that loop is set aside meanwhile: it
-    waits, as it would for any blocking call (such as the real enqueue's round
-    trip to Redis)."""
-    outer = asyncio._get_running_loop()
-    asyncio._set_running_loop(None)
-    try:
-        with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
-            return runner.run(coro)
-    finally:
-        asyncio._set_running_loop(outer)
 
 
 class InlineStore:

@@ -1,0 +1,102 @@
+"""How an idle worker waits for work.
+
+With nothing to do, the worker sleeps until one of its jobs ends, a scheduled
+job falls due (each fetch reply says when), or a producer enqueues. That last
+wake-up comes from Redis: on a connection of its own, the worker blocks on the
+queues' markers (BZPOPMIN) with a fetch of one job pipelined behind it, which
+Redis runs as soon as the pop returns. So an idle worker costs nothing, and
+starts a new job one round trip after the enqueue. At shutdown the wait is
+ended at once (CLIENT UNBLOCK), and whatever it leased is handed back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from .reconnect import REDIS_ERRORS
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+log = logging.getLogger("tarefa.worker")
+
+IDLE_CHECK = 5.0  # longest sleep when idle (seconds), a safety net for lost wake-ups
+
+
+class IdleWait:
+    """The worker's sleep when there is nothing to do, and the blocking wait
+    for work that can end it."""
+
+    def __init__(self, worker: Worker):
+        self.worker = worker
+        self.client = worker.store.blocking_client()  # the blocking wait's connection
+        self.watch: asyncio.Task | None = None  # the blocking wait, when one runs
+        self._client_id: int | None = None  # the server's id for the connection
+        self._blocked = False  # the wait's pipeline is out, its reply not yet in
+
+    async def sleep(self, next_due_ms: int) -> None:
+        """Sleep until a job ends, new work is signalled, or a job falls due."""
+        if self.watch is not None and self.watch.done():
+            self.watch = None
+            return  # a wake-up came while the loop was busy: look again first
+        timeout = IDLE_CHECK if next_due_ms < 0 else min(IDLE_CHECK, next_due_ms / 1000)
+        waiters = [asyncio.ensure_future(self.worker.changed.wait())]
+        if self.worker.free_slots() > 0:
+            if self.watch is None:
+                self.watch = asyncio.create_task(self._wait_for_work())
+            waiters.append(self.watch)
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        waiters[0].cancel()
+
+    async def _wait_for_work(self) -> None:
+        """Block on the queues' markers; the job leased in the same round trip
+        starts here (or goes back if the slots filled up meanwhile), and the
+        exchange loop, woken as this returns, fetches the rest.
+
+        One job, not a batch: a frozen or cut-off worker's connection stays
+        blocked in Redis, and the fetch queued behind it runs when a wake-up
+        comes; the job it leases waits out one lease before it is recovered.
+        """
+        worker = self.worker
+        try:
+            if self._client_id is None:
+                self._client_id = await self.client.client_id()
+            self._blocked = True
+            fetched, errors = await worker.store.wait_then_fetch(
+                self.client, worker.queues, IDLE_CHECK, worker.id,
+                want=1, lease_ms=worker.lease_ms, max_stalls=worker.max_stalls,
+                limits=worker.limits.__getitem__,
+            )  # fmt: skip
+        except REDIS_ERRORS as exc:
+            self._blocked = False
+            self._client_id = None  # a new connection gets a new id
+            log.debug("waiting for work: %s", exc)
+            await asyncio.sleep(0.5)  # the exchange loop reports the outage
+            return
+        except Exception:
+            self._blocked = False
+            log.exception("waiting for work failed")
+            await asyncio.sleep(1.0)
+            return
+        self._blocked = False
+        for error in errors:
+            log.warning("fetch after waiting for work failed: %r", error)
+        for queue, got in fetched:
+            await worker.take(queue, got.jobs)
+
+    async def end(self) -> None:
+        """End a pending blocking wait now (CLIENT UNBLOCK): whatever it leased
+        is handed back rather than left to expire."""
+        if self.watch is None or self.watch.done():
+            return
+        try:
+            if self._client_id is not None:
+                await self.worker.store.unblock(self._client_id)
+            await asyncio.wait_for(asyncio.shield(self.watch), 2.0)
+        except (TimeoutError, *REDIS_ERRORS):
+            if self._blocked:
+                self.watch.cancel()  # still blocked in Redis: it leased nothing
+            else:
+                await self.watch  # it is handing back what it leased: let it
