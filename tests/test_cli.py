@@ -18,6 +18,7 @@ def tarefa(*args: str, env: dict | None = None, cwd=ROOT, timeout=60):
     env = dict(os.environ, PYTHONPATH=PYTHONPATH, **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "tarefa", *args],
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         env=env,
@@ -29,7 +30,21 @@ def tarefa(*args: str, env: dict | None = None, cwd=ROOT, timeout=60):
 def test_help_lists_the_commands():
     out = tarefa("--help")
     assert out.returncode == 0
-    for command in ("worker", "info", "cron", "tasks", "dashboard", "demo", "embedded"):
+    for command in (
+        "worker",
+        "info",
+        "jobs",
+        "job",
+        "retry",
+        "cancel",
+        "purge",
+        "workers",
+        "cron",
+        "tasks",
+        "dashboard",
+        "demo",
+        "embedded",
+    ):
         assert command in out.stdout
 
 
@@ -82,16 +97,18 @@ def test_info_shows_queues_and_counts(app, run_worker):
     out = tarefa("info")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    row = {line.split()[1]: re.findall(r"\d+", line) for line in lines if "│" in line}
-    # queued, scheduled, active, completed, failed
-    assert row["default"] == ["3", "0", "0", "0", "0"]
-    assert row["mail"] == ["0", "0", "0", "0", "1"]
+    row = {line.split()[1]: re.findall(r"\d+", line) for line in lines if "│ default" in line}
+    # queued, waiting, scheduled, active, completed, failed
+    assert row["default"][:6] == ["3", "0", "0", "0", "0", "0"]
     assert "workers" in out.stdout
+    info = json.loads(tarefa("info", "--json").stdout)
+    counts = {q["name"]: q["counts"] for q in info["queues"]}
+    assert counts["default"]["queued"] == 3 and counts["mail"]["failed"] == 1
 
 
 def test_info_with_redis_unreachable_fails_clearly():
     out = tarefa("info", "--url", "redis://:secret@127.0.0.1:1/0")
-    assert out.returncode == 1
+    assert out.returncode == 4
     assert "cannot reach Redis at redis://***@127.0.0.1:1/0" in out.stderr
     assert "secret" not in out.stderr + out.stdout
 
@@ -138,3 +155,44 @@ def test_dashboard_refuses_a_public_address_without_credentials():
     env = {"TAREFA_DASHBOARD_TOKEN": "", "TAREFA_DASHBOARD_USER": ""}
     out = tarefa("dashboard", "tests.tasks:app", "--host", "0.0.0.0", env=env)
     assert out.returncode == 2 and "without credentials" in out.stderr
+
+
+def test_operator_commands_act_on_jobs_with_exit_codes_for_scripts(app, run_worker):
+    bad = always_fails.with_options(retries=0).enqueue("boom")
+    run_worker()
+    page = json.loads(tarefa("jobs", "default", "--state", "failed", "--json").stdout)
+    assert [j["id"] for j in page["jobs"]] == [bad.id] and page["total"] == 1
+    assert bad.id in tarefa("jobs", "default", "-s", "failed").stdout
+    detail = tarefa("job", bad.id)
+    assert detail.returncode == 0 and "boom" in detail.stdout and "Traceback" in detail.stdout
+    assert json.loads(tarefa("job", bad.id, "--json").stdout)["args"] == ["boom"]
+
+    assert tarefa("retry", bad.id).returncode == 0
+    assert bad.status is JobState.QUEUED
+    again = tarefa("retry", bad.id)
+    assert again.returncode == 1 and "only a failed job" in again.stderr
+    assert tarefa("cancel", bad.id).returncode == 0
+    assert tarefa("cancel", bad.id).returncode == 1  # it has ended: nothing to cancel
+    assert tarefa("delete", bad.id).returncode == 0
+    missing = tarefa("job", bad.id)
+    assert missing.returncode == 3 and "no job" in missing.stderr
+    assert tarefa("retry").returncode == 2  # neither an ID nor --all-failed
+
+
+def test_operator_commands_on_queues(app, run_worker):
+    for i in range(2):
+        always_fails.with_options(retries=0).enqueue(f"e{i}")
+    run_worker()
+    out = tarefa("retry", "--all-failed", "default")
+    assert out.returncode == 0 and "2 failed jobs" in out.stdout
+    assert app.queue("default").counts()["queued"] == 2
+    assert tarefa("pause", "default").returncode == 0 and app.queue("default").paused
+    assert tarefa("resume", "default").returncode == 0 and not app.queue("default").paused
+    refused = tarefa("purge", "default")  # no terminal to confirm on
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert app.queue("default").counts()["queued"] == 2
+    assert tarefa("purge", "default", "--yes").returncode == 0
+    assert app.queue("default").counts()["queued"] == 0
+    for args in (["pause", "nope"], ["jobs", "nope"], ["purge", "nope", "--yes"]):
+        assert tarefa(*args).returncode == 3
+    assert json.loads(tarefa("workers", "--json").stdout) == []

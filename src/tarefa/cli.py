@@ -9,11 +9,11 @@ import sys
 import threading
 
 import click
-import redis
 from rich.console import Console
 
 from .app import App, load_app
-from .store import Embedded, EmbeddedError, Store
+from .cli_ops import COMMANDS
+from .store import Embedded, EmbeddedError
 from .store.connection import redacted
 
 # Piped into a script or a log: no 80-column wrapping or truncation.
@@ -106,23 +106,6 @@ def worker(app_path, queues, concurrency, burst, lease, grace, pool, verbose) ->
         # job was handed back, so leave without waiting for it.
         sys.stdout.flush()
         os._exit(0)
-
-
-@main.command()
-@click.option("--url", help="Redis URL (default: TAREFA_URL, else the embedded server).")
-def info(url: str | None) -> None:
-    """Queues with their job counts, and live workers."""
-    from .cli_tables import queues_table, workers_table
-
-    store = Store(url)
-    try:
-        console.print(f"Redis: {redacted(store.url)}")
-        console.print(queues_table(store, store.queues()))
-        console.print(workers_table(store.workers()))
-    except (ValueError, EmbeddedError) as exc:
-        raise click.UsageError(str(exc)) from None
-    except redis.RedisError as exc:
-        raise click.ClickException(f"cannot reach Redis at {redacted(store.url)}: {exc}") from None
 
 
 @main.command()
@@ -233,3 +216,8 @@ def embedded_stop() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# The operator's commands (info, jobs, job, retry, cancel, ...): cli_ops.py.
+for command in COMMANDS:
+    main.add_command(command)

@@ -91,6 +91,7 @@ async def _run(total: int, console: Console) -> float:
 
 
 def main(console: Console | None = None) -> None:
+    from . import manage
     from .cli_tables import queues_table
 
     console = console or Console()
@@ -100,7 +101,7 @@ def main(console: Console | None = None) -> None:
     total = enqueue_all()
     console.print(f"enqueued {total} jobs: e-mails, webhooks, CRM syncs, documents")
     elapsed = asyncio.run(_run(total, console))
-    console.print(queues_table(app.store, QUEUES))
+    console.print(queues_table([manage.queue_info(app, q) for q in QUEUES]))
     failed = app.queue("demo.documents").failed_jobs()
     for job in failed:
         error = job.error or {}

@@ -1,0 +1,225 @@
+"""The operator's commands: look at queues, jobs and workers, and act on them.
+
+They need no APP, only Redis (``--url``, else TAREFA_URL, else the embedded
+server). Each prints a table, or JSON with ``--json`` (the REST API's shapes),
+and exits with a code a script can test:
+
+    0  done
+    1  the action did not apply (the job has ended, or has not failed)
+    2  bad usage
+    3  no such queue or job
+    4  Redis cannot be reached
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from typing import Any
+
+import click
+import redis
+from rich.console import Console
+
+from . import manage
+from .app import App
+from .cli_tables import job_table, jobs_table, queues_table, workers_table
+from .errors import JobNotFound, TarefaError
+from .job import Job
+from .store import EmbeddedError
+from .store.browse import LISTED_STATES
+from .store.connection import redacted
+
+console = Console(width=None if sys.stdout.isatty() else 200)
+
+NOT_APPLIED, USAGE, NOT_FOUND, UNREACHABLE = 1, 2, 3, 4
+
+url_option = click.option("--url", help="Redis URL (default: TAREFA_URL, else the embedded one).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
+queue_option = click.option("--queue", "-q", help="The job's queue (default: search them all).")
+
+
+class Failed(click.ClickException):
+    """An error with the exit code that says what went wrong."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.exit_code = code
+
+
+def operator_command(fn):
+    """Open the App for ``--url`` and turn errors into messages and exit codes."""
+
+    @functools.wraps(fn)
+    def run(url: str | None, **kwargs: Any) -> None:
+        app = None
+        try:
+            app = App(url)
+            fn(app, **kwargs)
+        except (manage.NotFound, JobNotFound) as exc:
+            raise Failed(str(exc).strip("'\""), NOT_FOUND) from None
+        except TarefaError as exc:
+            raise Failed(str(exc), NOT_APPLIED) from None
+        except (ValueError, EmbeddedError) as exc:
+            raise Failed(str(exc), USAGE) from None
+        except redis.RedisError as exc:
+            message = f"cannot reach Redis at {redacted(app.store.url)}: {exc}"
+            raise Failed(message, UNREACHABLE) from None
+        finally:
+            if app is not None:
+                app.close()
+
+    return url_option(run)
+
+
+def _print(data: Any, as_json: bool, table) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        console.print(table(data))
+
+
+@click.command()
+@click.option("--watch", type=click.FloatRange(0.1), help="Refresh every N seconds until Ctrl-C.")
+@json_option
+@operator_command
+def info(app: App, watch: float | None, as_json: bool) -> None:
+    """Queues with their job counts, and live workers."""
+
+    def snapshot() -> dict[str, Any]:
+        queues = [manage.queue_info(app, q) for q in app.queues()]
+        return {"redis": redacted(app.store.url), "queues": queues, "workers": manage.workers(app)}
+
+    def show(data: dict[str, Any]) -> None:
+        if as_json:
+            click.echo(json.dumps(data, default=str))
+            return
+        console.print(f"Redis: {data['redis']}")
+        console.print(queues_table(data["queues"]))
+        console.print(workers_table(data["workers"]))
+
+    if not watch:
+        return show(snapshot())
+    try:
+        while True:
+            data = snapshot()
+            if not as_json:
+                console.clear()
+            show(data)
+            time.sleep(watch)
+    except KeyboardInterrupt:
+        pass
+
+
+@click.command()
+@click.argument("queue")
+@click.option("--state", "-s", type=click.Choice(LISTED_STATES), default="queued")
+@click.option("--limit", type=click.IntRange(1, manage.MAX_PAGE), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--search", default="", help="Only jobs whose id or task name contains this.")
+@json_option
+@operator_command
+def jobs(app: App, queue: str, state: str, limit: int, offset: int, search: str, as_json: bool):
+    """A page of QUEUE's jobs in one state."""
+    manage.check_queue(app, queue)
+    page = manage.list_jobs(app, queue, state, offset=offset, limit=limit, search=search)
+    _print(page, as_json, jobs_table)
+
+
+@click.command()
+@click.argument("job_id", metavar="ID")
+@queue_option
+@json_option
+@operator_command
+def job(app: App, job_id: str, queue: str | None, as_json: bool) -> None:
+    """Everything about one job."""
+    _print(manage.job_detail(app, job_id, queue), as_json, job_table)
+
+
+def _job(app: App, job_id: str, queue: str | None) -> Job:
+    queue, _ = manage.find_job(app, job_id, queue)
+    return Job(app, queue, job_id)
+
+
+@click.command()
+@click.argument("job_id", metavar="[ID]", required=False)
+@queue_option
+@click.option("--all-failed", "all_failed", metavar="QUEUE", help="Retry every failed job.")
+@operator_command
+def retry(app: App, job_id: str | None, queue: str | None, all_failed: str | None) -> None:
+    """Run a failed job again (ID), or every failed job of a queue."""
+    if bool(job_id) == bool(all_failed):
+        raise ValueError("give a job ID or --all-failed QUEUE, not both")
+    if all_failed:
+        retried = manage.retry_failed(app, manage.check_queue(app, all_failed))
+        click.echo(f"{retried} failed jobs of {all_failed} queued again")
+        return
+    _job(app, job_id, queue).retry()
+    click.echo(f"job {job_id} queued again")
+
+
+@click.command()
+@click.argument("job_id", metavar="ID")
+@queue_option
+@operator_command
+def cancel(app: App, job_id: str, queue: str | None) -> None:
+    """Cancel a job that has not ended."""
+    found = _job(app, job_id, queue)
+    if not found.cancel():
+        raise TarefaError(f"job {job_id} has ended already ({found.status}); nothing to cancel")
+    click.echo(f"job {job_id} cancelled")
+
+
+@click.command()
+@click.argument("job_id", metavar="ID")
+@queue_option
+@operator_command
+def delete(app: App, job_id: str, queue: str | None) -> None:
+    """Delete a job, whatever its state."""
+    _job(app, job_id, queue).delete()
+    click.echo(f"job {job_id} deleted")
+
+
+@click.command()
+@click.argument("queue")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@operator_command
+def purge(app: App, queue: str, yes: bool) -> None:
+    """Delete every job of QUEUE, in every state."""
+    manage.check_queue(app, queue)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ValueError("purge deletes every job of the queue: add --yes to confirm")
+        click.confirm(f"Delete every job of {queue}?", abort=True)
+    click.echo(f"{app.queue(queue).purge()} keys of {queue} deleted")
+
+
+@click.command()
+@click.argument("queue")
+@operator_command
+def pause(app: App, queue: str) -> None:
+    """Workers stop taking jobs from QUEUE (running jobs finish)."""
+    app.queue(manage.check_queue(app, queue)).pause()
+    click.echo(f"{queue} paused")
+
+
+@click.command()
+@click.argument("queue")
+@operator_command
+def resume(app: App, queue: str) -> None:
+    """Workers take jobs from QUEUE again."""
+    was_paused = app.queue(manage.check_queue(app, queue)).resume()
+    click.echo(f"{queue} resumed" if was_paused else f"{queue} was not paused")
+
+
+@click.command()
+@json_option
+@operator_command
+def workers(app: App, as_json: bool) -> None:
+    """Live workers: host, pid, queues, concurrency, running jobs."""
+    _print(manage.workers(app), as_json, workers_table)
+
+
+COMMANDS = (info, jobs, job, retry, cancel, delete, purge, pause, resume, workers)
