@@ -1,5 +1,5 @@
-"""The web server: the REST API (and, next, the dashboard and metrics) as one
-ASGI app, mountable in a user's own FastAPI or Starlette app, and the
+"""The web server: the REST API and Prometheus metrics (and, next, the
+dashboard) as one ASGI app, mountable in a user's own FastAPI or Starlette app, and the
 ``tarefa dashboard`` command's server.
 
 Security: credentials come from the environment, as a bearer token
@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ..app import App
 from .api import install_error_handlers, router
+from .metrics import metrics_registry, render
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -89,6 +90,12 @@ def create_app(app: App, credentials: Credentials | None = None) -> FastAPI:
     api.state.tarefa = app
     install_error_handlers(api)
     api.include_router(router)
+    registry = metrics_registry(app)
+
+    @api.get("/metrics", tags=["metrics"], summary="Prometheus metrics", include_in_schema=False)
+    def metrics() -> Response:
+        body, content_type = render(registry)
+        return Response(body, media_type=content_type)
 
     @api.middleware("http")
     async def guard(request: Request, call_next):
