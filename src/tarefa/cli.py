@@ -167,7 +167,8 @@ def tasks(app_path: str, schema: bool) -> None:
     "TAREFA_DASHBOARD_USER and TAREFA_DASHBOARD_PASSWORD).",
 )
 def dashboard(app_path: str, host: str, port: int, insecure: bool) -> None:
-    """Serve the REST API (/api/v1, OpenAPI at /docs) for APP's Redis."""
+    """Serve the dashboard (/), the REST API (/api/v1, OpenAPI at /docs) and
+    Prometheus metrics (/metrics) for APP's Redis."""
     from .web.server import serve
 
     app = _load(app_path)

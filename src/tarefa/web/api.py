@@ -7,6 +7,7 @@ be reached.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, FastAPI, Query, Request
@@ -172,6 +173,24 @@ def health(
 ) -> JSONResponse:
     ok, report = manage.health(_app(request), max_ready_age)
     return JSONResponse({"ok": ok, **report}, status_code=200 if ok else 503)
+
+
+@router.get("/cron", tags=["tasks"], summary="Cron schedules with their next run")
+def list_cron(request: Request) -> list[dict[str, Any]]:
+    from ..worker.scheduler import next_tick
+
+    now = datetime.now(UTC)
+    return [
+        {
+            "task": task.name,
+            "schedule": task.options.cron,
+            "tz": task.options.tz,
+            "queue": task.options.queue,
+            "next_run": datetime.fromtimestamp(next_tick(task, now), UTC).isoformat(),
+        }
+        for _, task in sorted(_app(request).tasks.items())
+        if task.options.cron
+    ]
 
 
 # -- tasks --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""The web server: the REST API and Prometheus metrics (and, next, the
-dashboard) as one ASGI app, mountable in a user's own FastAPI or Starlette app, and the
-``tarefa dashboard`` command's server.
+"""The web server: the dashboard (``/``), the REST API (``/api/v1``) and
+Prometheus metrics (``/metrics``) as one ASGI app, mountable in a user's own
+FastAPI or Starlette app, and the ``tarefa dashboard`` command's server.
 
 Security: credentials come from the environment, as a bearer token
 (``TAREFA_DASHBOARD_TOKEN``) or basic auth (``TAREFA_DASHBOARD_USER`` and
@@ -19,15 +19,18 @@ import base64
 import hmac
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from ..app import App
 from .api import install_error_handlers, router
 from .metrics import metrics_registry, render
 
+STATIC = Path(__file__).parent / "static"  # the dashboard: plain HTML, CSS and JS
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 OPEN_PATHS = ("/api/v1/health",)  # a load balancer checks it without credentials
@@ -91,6 +94,11 @@ def create_app(app: App, credentials: Credentials | None = None) -> FastAPI:
     install_error_handlers(api)
     api.include_router(router)
     registry = metrics_registry(app)
+    api.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @api.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
 
     @api.get("/metrics", tags=["metrics"], summary="Prometheus metrics", include_in_schema=False)
     def metrics() -> Response:

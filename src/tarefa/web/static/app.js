@@ -1,0 +1,208 @@
+// tarefa's dashboard: plain JavaScript over the REST API (/api/v1), no build
+// step. Each view is a function that fetches what it shows and returns HTML;
+// the current view is drawn again every REFRESH_MS, so the page stays live.
+"use strict";
+
+const API = "api/v1";
+const REFRESH_MS = 2000;
+const STATES = ["queued", "waiting", "scheduled", "active", "completed", "failed"];
+const PAGE = 50;
+
+const esc = (value) => String(value ?? "").replace(/[&<>"']/g,
+  (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+const enc = encodeURIComponent;
+const time = (iso) => (iso ? esc(iso.slice(0, 19).replace("T", " ")) : "");
+
+async function api(path, options = {}) {
+  const response = await fetch(`${API}${path}`, {
+    ...options,
+    headers: { "content-type": "application/json", ...(options.headers || {}) },
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw new Error(body.detail || `${response.status} ${response.statusText}`);
+  }
+  return body;
+}
+
+function toast(message) {
+  let box = document.getElementById("toast");
+  if (!box) {
+    box = document.createElement("div");
+    box.id = "toast";
+    document.body.append(box);
+  }
+  box.textContent = message;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => box.remove(), 4000);
+}
+
+// -- views ---------------------------------------------------------------------
+
+async function queuesView() {
+  const queues = await api("/queues");
+  const rows = queues.map((q) => `
+    <tr data-queue="${esc(q.name)}">
+      <td><a href="#/queues/${enc(q.name)}">${esc(q.name)}</a>${q.paused ? ' <span class="muted">(paused)</span>' : ""}</td>
+      ${STATES.map((s) => `<td class="num"><a href="#/queues/${enc(q.name)}?state=${s}">${q.counts[s]}</a></td>`).join("")}
+      <td class="num">${q.oldest_ready_age == null ? "" : q.oldest_ready_age.toFixed(1) + " s"}</td>
+    </tr>`).join("");
+  return `<h1>Queues</h1>
+    <table><thead><tr><th>queue</th>${STATES.map((s) => `<th class="num">${s}</th>`).join("")}
+    <th class="num">oldest ready</th></tr></thead><tbody>${rows ||
+      '<tr><td colspan="8" class="muted">No queue has been used yet.</td></tr>'}</tbody></table>`;
+}
+
+async function queueView(name, params) {
+  const state = STATES.includes(params.get("state")) ? params.get("state") : "queued";
+  const offset = Math.max(0, Number(params.get("offset")) || 0);
+  const [queue, page] = await Promise.all([
+    api(`/queues/${enc(name)}`),
+    api(`/queues/${enc(name)}/jobs?state=${state}&offset=${offset}&limit=${PAGE}`),
+  ]);
+  const link = (s, o = 0) => `#/queues/${enc(name)}?state=${s}&offset=${o}`;
+  const tabs = STATES.map((s) =>
+    `<a class="${s === state ? "active" : ""}" href="${link(s)}">${s} (${queue.counts[s]})</a>`).join("");
+  const rows = page.jobs.map((j) => `
+    <tr data-job="${esc(j.id)}">
+      <td><a href="#/jobs/${enc(j.id)}?queue=${enc(name)}">${esc(j.id)}</a></td>
+      <td>${esc(j.task)}</td><td class="num">${j.attempts}</td>
+      <td>${time(j.enqueued_at)}</td><td>${time(j.finished_at)}</td>
+      <td class="error">${j.error ? esc(`${j.error.type}: ${j.error.message}`) : ""}</td>
+      <td>${jobActions(j)}</td>
+    </tr>`).join("");
+  const more = [];
+  if (offset > 0) more.push(`<a href="${link(state, Math.max(0, offset - PAGE))}">previous</a>`);
+  if (offset + page.jobs.length < page.total) more.push(`<a href="${link(state, offset + PAGE)}">next</a>`);
+  return `<h1>Queue ${esc(name)}${queue.paused ? " (paused)" : ""}</h1>
+    <div class="bar">
+      ${queue.paused ? `<button data-action="resume" data-queue="${esc(name)}">Resume</button>`
+                     : `<button data-action="pause" data-queue="${esc(name)}">Pause</button>`}
+      ${state === "failed" && page.total ? `<button data-action="retry-failed" data-queue="${esc(name)}">Retry all failed</button>
+        <button class="danger" data-action="delete-failed" data-queue="${esc(name)}">Delete all failed</button>` : ""}
+      <button class="danger" data-action="purge" data-queue="${esc(name)}">Purge</button>
+    </div>
+    <div class="tabs">${tabs}</div>
+    <p class="muted">${page.total} ${state} job(s); showing ${page.jobs.length ? offset + 1 : 0}–${offset + page.jobs.length}. ${more.join(" · ")}</p>
+    <table><thead><tr><th>id</th><th>task</th><th class="num">attempts</th><th>enqueued</th>
+    <th>finished</th><th>error</th><th></th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function jobActions(job) {
+  const data = `data-job="${esc(job.id)}" data-queue="${esc(job.queue)}"`;
+  const buttons = [];
+  if (job.state === "failed") buttons.push(`<button data-action="retry" ${data}>Retry</button>`);
+  if (["queued", "scheduled", "active", "waiting"].includes(job.state)) {
+    buttons.push(`<button data-action="cancel" ${data}>Cancel</button>`);
+  }
+  buttons.push(`<button class="danger" data-action="delete" ${data}>Delete</button>`);
+  return buttons.join(" ");
+}
+
+async function jobView(id, params) {
+  const queue = params.get("queue");
+  const job = await api(`/jobs/${enc(id)}${queue ? `?queue=${enc(queue)}` : ""}`);
+  const field = (name, value) => (value === null || value === undefined || value === "" ? ""
+    : `<tr><th>${name}</th><td>${value}</td></tr>`);
+  const json = (value) => `<code>${esc(JSON.stringify(value))}</code>`;
+  const progress = job.progress ? `${esc(job.progress.value)} ${esc(job.progress.message || "")}` : "";
+  return `<h1>Job ${esc(job.id)}</h1>
+    <div class="bar">${jobActions(job)}</div>
+    <table>
+      ${field("queue", `<a href="#/queues/${enc(job.queue)}?state=${job.state}">${esc(job.queue)}</a>`)}
+      ${field("task", esc(job.task))}
+      ${field("state", `<span class="state-${esc(job.state)}">${esc(job.state)}</span>`)}
+      ${field("attempts", job.attempts)}${field("stalls", job.stalls || "")}
+      ${field("args", json(job.args))}${field("kwargs", json(job.kwargs))}
+      ${field("options", Object.keys(job.options || {}).length ? json(job.options) : "")}
+      ${field("key", esc(job.key))}${field("priority", job.priority)}
+      ${field("parents", job.parents.length ? esc(job.parents.join(", ")) : "")}
+      ${field("progress", progress)}
+      ${field("enqueued", time(job.enqueued_at))}${field("started", time(job.started_at))}
+      ${field("finished", time(job.finished_at))}${field("worker", esc(job.worker))}
+      ${field("result", job.state === "completed" ? json(job.result) : "")}
+      ${field("error", job.error ? `<span class="error">${esc(job.error.type)}: ${esc(job.error.message)}</span>` : "")}
+    </table>
+    ${job.error && job.error.traceback ? `<h2>Traceback</h2><pre class="traceback">${esc(job.error.traceback)}</pre>` : ""}`;
+}
+
+async function workersView() {
+  const workers = await api("/workers");
+  const rows = workers.map((w) => `<tr><td>${esc(w.id)}</td><td>${esc(w.host)}</td>
+    <td class="num">${w.pid}</td><td>${esc(w.queues.join(", "))}</td>
+    <td class="num">${w.running} / ${w.concurrency}</td><td class="num">${Math.round(w.uptime)} s</td>
+    <td class="num">${Math.round(w.last_beat_ago)} s ago</td></tr>`).join("");
+  return `<h1>Workers</h1><table><thead><tr><th>worker</th><th>host</th><th class="num">pid</th>
+    <th>queues</th><th class="num">running</th><th class="num">up</th><th class="num">last beat</th>
+    </tr></thead><tbody>${rows || '<tr><td colspan="7" class="muted">No live worker.</td></tr>'}</tbody></table>`;
+}
+
+async function cronView() {
+  const schedules = await api("/cron");
+  const rows = schedules.map((c) => `<tr><td>${esc(c.task)}</td><td><code>${esc(c.schedule)}</code></td>
+    <td>${esc(c.tz)}</td><td>${esc(c.queue)}</td><td>${time(c.next_run)} UTC</td></tr>`).join("");
+  return `<h1>Cron schedules</h1><table><thead><tr><th>task</th><th>schedule</th><th>time zone</th>
+    <th>queue</th><th>next run</th></tr></thead><tbody>${rows ||
+      '<tr><td colspan="5" class="muted">No cron task in this app.</td></tr>'}</tbody></table>`;
+}
+
+// -- actions -------------------------------------------------------------------
+
+const ACTIONS = {
+  retry: (d) => api(`/jobs/${enc(d.job)}/retry?queue=${enc(d.queue)}`, { method: "POST" }),
+  cancel: (d) => api(`/jobs/${enc(d.job)}/cancel?queue=${enc(d.queue)}`, { method: "POST" }),
+  delete: (d) => api(`/jobs/${enc(d.job)}?queue=${enc(d.queue)}`, { method: "DELETE" }),
+  pause: (d) => api(`/queues/${enc(d.queue)}/pause`, { method: "POST" }),
+  resume: (d) => api(`/queues/${enc(d.queue)}/resume`, { method: "POST" }),
+  purge: (d) => api(`/queues/${enc(d.queue)}/purge`, { method: "POST" }),
+  "retry-failed": (d) => api(`/queues/${enc(d.queue)}/retry-failed`, { method: "POST" }),
+  "delete-failed": (d) => api(`/queues/${enc(d.queue)}/failed`, { method: "DELETE" }),
+};
+const CONFIRM = {
+  delete: "Delete this job?", purge: "Delete every job of this queue?",
+  "delete-failed": "Delete every failed job of this queue?",
+};
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-action]");
+  if (!button) return;
+  const { action } = button.dataset;
+  if (CONFIRM[action] && !window.confirm(CONFIRM[action])) return;
+  button.disabled = true;
+  try {
+    await ACTIONS[action](button.dataset);
+    toast(`${action}: done`);
+  } catch (error) {
+    toast(`${action}: ${error.message}`);
+  }
+  render();
+});
+
+// -- routing and refresh -----------------------------------------------------
+
+function route() {
+  const [path, query] = location.hash.replace(/^#/, "").split("?");
+  const params = new URLSearchParams(query || "");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === "queues" && parts[1]) return () => queueView(parts[1], params);
+  if (parts[0] === "jobs" && parts[1]) return () => jobView(parts[1], params);
+  if (parts[0] === "workers") return workersView;
+  if (parts[0] === "cron") return cronView;
+  return queuesView;
+}
+
+async function render() {
+  const status = document.getElementById("status");
+  try {
+    document.getElementById("view").innerHTML = await route()();
+    status.textContent = `updated ${new Date().toLocaleTimeString()}`;
+    status.className = "status";
+  } catch (error) {
+    status.textContent = error.message;
+    status.className = "status down";
+  }
+}
+
+window.addEventListener("hashchange", render);
+render();
+setInterval(render, REFRESH_MS);
