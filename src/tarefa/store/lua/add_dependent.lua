@@ -2,7 +2,7 @@
 when it ends. Called on the parent's queue right after the dependants are
 enqueued (they may live in other queues).
 
-KEYS     the parent's queue's keys (includes/queue_keys.lua)
+KEYS     the parent's queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  parent job id
 ARGV[2..] the dependants, each as "queue|id"
 

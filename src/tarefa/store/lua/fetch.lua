@@ -2,7 +2,7 @@
 recovers a few expired leases, promotes due scheduled jobs, and leases up to N
 ready jobs to this worker, within the queue's limits.
 
-KEYS     the queue's keys (includes/queue_keys.lua)
+KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  worker id
 ARGV[2]  lease in ms: how long a lease lasts unless the worker renews it
 ARGV[3]  how many jobs to lease at most (0: only record outcomes)

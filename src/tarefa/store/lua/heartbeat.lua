@@ -1,6 +1,6 @@
 --[[ heartbeat: renew the leases of all the jobs one worker runs in a queue.
 
-KEYS     the queue's keys (includes/queue_keys.lua)
+KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  lease in ms, counted from now
 ARGV[2..] pairs: job id, lease token
 
