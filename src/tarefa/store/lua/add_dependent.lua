@@ -12,9 +12,12 @@ the parent has already ended, nothing is registered and its state is returned
 ]]
 --- @include "includes/queue_keys.lua"
 
-local state = redis.call('HGET', keys.job_prefix .. ARGV[1], 'state')
+local job_key = keys.job_prefix .. ARGV[1]
+local state = redis.call('HGET', job_key, 'state')
 if not state or state == 'completed' or state == 'failed' or state == 'cancelled' then
   return state or ''
 end
 redis.call('RPUSH', keys.dependents_prefix .. ARGV[1], unpack(ARGV, 2, #ARGV))
+-- Its end looks for the list only when this is set (includes/finish_job.lua).
+redis.call('HSET', job_key, 'dependents', 1)
 return 1

@@ -23,7 +23,8 @@ Returns {ms until this queue may have work again: the next scheduled job, a
          are active in the queue (leased by any worker), {stale job ids},
          {leased jobs, 8 items each: id, task, payload, attempts, lease token,
           options (JSON of per-call task options, or ''), stalls, {results of
-          the jobs it waited for, when it takes them (a group's callback)}},
+          the jobs it waited for} when it takes them (a group's callback),
+          else nil},
          {jobs that ended with jobs waiting for them: {id, outcome,
           {"queue|id" of those}} each, for the caller to resolve}}
 ]]
@@ -83,12 +84,13 @@ local leased = {}
 local count = 0
 local deadline = now + lease_ms
 
--- The results of the jobs a group's callback waited for, in their order.
+-- The results of the jobs a group's callback waited for, in their order
+-- (false when the job takes none).
 -- parents: JSON {"takes_results": true|false, "parents": ["queue|id", ...]}
 local function parent_results(job_key, parents)
   local spec = cjson.decode(parents)
   if not spec.takes_results then
-    return {}
+    return false
   end
   local results = {}
   for i, parent in ipairs(spec.parents) do
@@ -101,7 +103,8 @@ end
 local function lease(id)
   local job_key = keys.job_prefix .. id
   local f = redis.call('HMGET', job_key,
-    'state', 'task', 'payload', 'options', 'attempts', 'lease', 'stalls', 'key', 'parents')
+    'state', 'task', 'payload', 'options', 'attempts', 'lease', 'stalls', 'key', 'parents',
+    'progress')
   if f[1] ~= 'queued' or not f[2] then
     return false
   end
@@ -109,7 +112,9 @@ local function lease(id)
   local token = (tonumber(f[6]) or 0) + 1
   redis.call('HSET', job_key, 'state', 'active', 'worker', worker, 'started_at', now,
     'attempts', attempts, 'lease', token)
-  redis.call('HDEL', job_key, 'progress') -- a new attempt starts from nothing
+  if f[10] then
+    redis.call('HDEL', job_key, 'progress') -- a new attempt starts from nothing
+  end
   redis.call('ZADD', keys.active, deadline, id)
   if rate_n > 0 then
     rate_record(keys.rate, now, id .. ':' .. token, rate_ms)
@@ -128,7 +133,9 @@ local function lease(id)
   leased[n + 5] = token
   leased[n + 6] = f[4] or ''
   leased[n + 7] = tonumber(f[7]) or 0
-  leased[n + 8] = f[9] and parent_results(job_key, f[9]) or {}
+  -- false (nil in the reply) when it takes no results: an empty table for
+  -- every job would cost the server about as much as a command.
+  leased[n + 8] = f[9] and parent_results(job_key, f[9])
   count = count + 1
   return true
 end

@@ -24,7 +24,7 @@ end
 
 local function finish_job(id, token, outcome, value, ms, now)
   local job_key = keys.job_prefix .. id
-  local current = redis.call('HMGET', job_key, 'state', 'lease', 'waiters', 'key')
+  local current = redis.call('HMGET', job_key, 'state', 'lease', 'waiters', 'key', 'dependents')
   if current[1] ~= 'active' or current[2] ~= token then
     return false
   end
@@ -53,5 +53,5 @@ local function finish_job(id, token, outcome, value, ms, now)
     redis.call('ZADD', keys.failed, now, id)
   end
   notify_waiters(id, current[3])
-  return true, take_dependents(id)
+  return true, current[5] and take_dependents(id) or nil
 end
