@@ -29,6 +29,7 @@ Returns {ms until this queue may have work again: the next scheduled job, a
           {"queue|id" of those}} each, for the caller to resolve}}
 ]]
 --- @include "includes/now.lua"
+--- @include "includes/int_text.lua"
 --- @include "includes/finish_job.lua"
 --- @include "includes/recover_expired.lua"
 --- @include "includes/promote_due.lua"
@@ -45,13 +46,14 @@ if paused then
   want = 0
 end
 local now = now_ms()
+local now_text = int_text(now)
 
 local stale, ended = {}, {}
 local n_outcomes = tonumber(ARGV[11])
 for i = 0, n_outcomes - 1 do
   local a = 12 + i * 5
   local applied, dependents = finish_job(ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
-    ARGV[a + 4], now)
+    ARGV[a + 4], now, now_text)
   if not applied then
     stale[#stale + 1] = ARGV[a]
   elseif dependents then
@@ -82,7 +84,7 @@ end
 
 local leased = {}
 local count = 0
-local deadline = now + lease_ms
+local deadline = int_text(now + lease_ms)
 
 -- The results of the jobs a group's callback waited for, in their order
 -- (false when the job takes none).
@@ -110,7 +112,7 @@ local function lease(id)
   end
   local attempts = (tonumber(f[5]) or 0) + 1
   local token = (tonumber(f[6]) or 0) + 1
-  redis.call('HSET', job_key, 'state', 'active', 'worker', worker, 'started_at', now,
+  redis.call('HSET', job_key, 'state', 'active', 'worker', worker, 'started_at', now_text,
     'attempts', attempts, 'lease', token)
   if f[10] then
     redis.call('HDEL', job_key, 'progress') -- a new attempt starts from nothing
