@@ -11,7 +11,7 @@ when cancelled, else the job's state ('' when it does not exist).
 ]]
 --- @include "includes/now.lua"
 --- @include "includes/notify.lua"
---- @include "includes/lanes.lua"
+--- @include "includes/lane_done.lua"
 
 local id = ARGV[1]
 local job_key = keys.job_prefix .. id

@@ -9,6 +9,7 @@ Returns how many jobs were handed back (a job whose lease this worker no longer
 holds is left alone).
 ]]
 --- @include "includes/make_ready.lua"
+--- @include "includes/lane_done.lua"
 
 local count = 0
 for i = 1, #ARGV, 2 do

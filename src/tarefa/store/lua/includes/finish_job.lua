@@ -1,5 +1,5 @@
 --- @include "includes/notify.lua"
---- @include "includes/lanes.lua"
+--- @include "includes/lane_done.lua"
 -- Record the outcome a worker reports for one job it leased.
 -- The lease token fences it: an outcome from a worker whose lease expired and
 -- was taken over (or whose job was cancelled) is discarded, never overwriting
