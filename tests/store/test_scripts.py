@@ -74,6 +74,16 @@ def test_every_shipped_script_assembles_and_loads(store):
         assert store.clients.sync.script_load(script.source) == script.sha
 
 
+def test_a_script_gets_in_keys_only_the_queue_keys_it_reads(store):
+    heartbeat = store.scripts.heartbeat
+    assert heartbeat.key_names == ("job_prefix", "active")  # in QueueKeys order
+    assert heartbeat.keys(K) == (K.job_prefix, K.active)
+    assert "  job_prefix = KEYS[1],\n  active = KEYS[2],\n}" in heartbeat.source
+    files = {"a.lua": '--- @include "includes/queue_keys.lua"\nreturn keys.redy'}
+    with pytest.raises(ScriptError, match="no such queue key: keys.redy"):
+        assemble("a", files.__getitem__)
+
+
 def test_scripts_are_reloaded_after_the_server_forgets_them(store, r):
     add(store, "a")
     r.script_flush()
@@ -265,7 +275,7 @@ def test_ghost_ids_without_a_job_hash_are_dropped(store, r):
 def test_a_job_id_ending_in_done_does_not_collide_with_a_done_list(store, r):
     add(store, "x")
     add(store, "x:done")
-    store.scripts.wait(r, K.script_keys, ["x"])  # x has a waiter: its end pushes a token
+    store.scripts.wait(r, K, ["x"])  # x has a waiter: its end pushes a token
     jobs = fetch(store, want=2).jobs
     outcomes = [(j.id, j.token, "completed", b"1", 1000) for j in jobs]
     assert fetch(store, want=0, outcomes=outcomes).stale == []
@@ -360,14 +370,14 @@ def test_retry_requeues_only_failed_jobs(store, r):
 
 def test_wait_registers_a_waiter_that_the_outcome_wakes(store, r):
     add(store, "a")
-    assert store.scripts.wait(r, K.script_keys, ["a"]) == b"queued"
+    assert store.scripts.wait(r, K, ["a"]) == b"queued"
     assert r.hget(K.job("a"), "waiters") == b"1"
     a = fetch(store).jobs[0]
     fetch(store, want=0, outcomes=[(a.id, a.token, "completed", b"1", 1000)])
     assert r.lpop(K.done_signal("a")) == b"1"
     assert r.hget(K.job("a"), "waiters") is None
-    assert store.scripts.wait(r, K.script_keys, ["a"]) == b"completed"
-    assert store.scripts.wait(r, K.script_keys, ["missing"]) == b""
+    assert store.scripts.wait(r, K, ["a"]) == b"completed"
+    assert store.scripts.wait(r, K, ["missing"]) == b""
 
 
 # -- cron ------------------------------------------------------------------------------

@@ -7,14 +7,13 @@ code (``op``) or asyncio code (``await aop``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from .connection import Clients
-from .keys import QUEUES
+from .keys import QUEUES, QueueKeys
 from .scripts import Script, scripts
 
-Call = tuple[Script, Sequence[str], list[Any]]
+Call = tuple[Script, QueueKeys, list[Any]]  # a script, the queue it runs on, its ARGV
 
 FINAL_STATES = (b"completed", b"failed", b"cancelled")
 
@@ -32,12 +31,12 @@ class StoreBase:
         return self.clients.url
 
     def _run(self, call: Call) -> Any:
-        script, keys, args = call
-        return script(self.clients.direct, keys, args)
+        script, queue, args = call
+        return script(self.clients.direct, queue, args)
 
     async def _arun(self, call: Call) -> Any:
-        script, keys, args = call
-        return await script.acall(self.clients.aio, keys, args)
+        script, queue, args = call
+        return await script.acall(self.clients.aio, queue, args)
 
     def _register_queue(self, queue: str) -> None:
         # The registry is a global key, outside the queue's slot: a separate

@@ -104,8 +104,7 @@ class Browsing(WaitingJobs):
         one that had not ended are cancelled, as if it had been."""
         if not ids:
             return 0
-        keys = queue_keys(queue).script_keys
-        deleted, orphans = self._run((self.scripts.delete, keys, list(ids)))
+        deleted, orphans = self._run((self.scripts.delete, queue_keys(queue), list(ids)))
         orphans = decode_list(orphans)
         for parent_id, child in zip(orphans[::2], orphans[1::2], strict=True):
             self.resolve(job_ref(queue, parent_id), "cancelled", b"", [child])

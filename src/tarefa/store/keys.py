@@ -36,10 +36,10 @@ def worker_key(worker_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class QueueKeys:
-    """The keys of one queue. Every script that touches a queue gets all of them
-    in KEYS (``script_keys``, in field order) and reads them by name from the
-    ``keys`` table that ``includes/queue_keys.lua`` builds; scripts never make
-    key names of their own beyond appending an id to a prefix."""
+    """The keys of one queue. A script that touches a queue gets in KEYS the
+    ones it reads, in field order, and reads them by name from the ``keys``
+    table that ``includes/queue_keys.lua`` builds (store/scripts.py); scripts
+    never make key names of their own beyond appending an id to a prefix."""
 
     name: str
     job_prefix: str  # + job id -> hash with the job's fields
@@ -64,7 +64,6 @@ class QueueKeys:
     dedupe_prefix: str  # + task and key -> id of the job a throttle/debounce keeps
     waiting: str  # zset id -> when to check its parents again (ms): jobs waiting for jobs
     dependents_prefix: str  # + job id -> list of "queue|id" of the jobs waiting for it
-    script_keys: tuple[str, ...] = ()  # all of the above, in order: a script's KEYS
 
     def job(self, job_id: str) -> str:
         return self.job_prefix + job_id
@@ -85,10 +84,8 @@ class QueueKeys:
         return self.lane_prefix + key
 
 
-# The order of KEYS for every script that touches a queue.
-SCRIPT_KEY_NAMES = tuple(
-    f for f in QueueKeys.__dataclass_fields__ if f not in ("name", "script_keys")
-)
+# The keys a script may read, in the order they come in its KEYS.
+SCRIPT_KEY_NAMES = tuple(f for f in QueueKeys.__dataclass_fields__ if f != "name")
 
 
 @lru_cache(maxsize=1024)
@@ -99,7 +96,7 @@ def queue_keys(queue: str) -> QueueKeys:
         name: base + (name.removesuffix("_prefix") + ":" if name.endswith("_prefix") else name)
         for name in SCRIPT_KEY_NAMES
     }
-    return QueueKeys(name=queue, **names, script_keys=tuple(names.values()))
+    return QueueKeys(name=queue, **names)
 
 
 def job_ref(queue: str, job_id: str) -> str:

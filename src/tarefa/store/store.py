@@ -29,7 +29,7 @@ class Store(Browsing, WorkerCalls):
 
     def _enqueue(self, queue, job_id, when: When, window: Window, waits, fields) -> Call:
         args = [job_id, *when, *window, waits, *fields]
-        return self.scripts.enqueue, queue_keys(queue).script_keys, args
+        return self.scripts.enqueue, queue_keys(queue), args
 
     def enqueue(
         self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW,
@@ -53,7 +53,7 @@ class Store(Browsing, WorkerCalls):
         for job_id, fields in jobs:
             args.append(job_id)
             args.extend(fields)
-        return self.scripts.enqueue_many, queue_keys(queue).script_keys, args
+        return self.scripts.enqueue_many, queue_keys(queue), args
 
     def enqueue_many(self, queue: str, when: When, jobs: Sequence[tuple[str, list]]) -> list:
         """Add a batch of jobs (all with the same fields) in one round trip."""
@@ -127,10 +127,10 @@ class Store(Browsing, WorkerCalls):
         return deleted + (client.delete(*batch) if batch else 0)
 
     def pause(self, queue: str) -> None:
-        self._run((self.scripts.pause, queue_keys(queue).script_keys, []))
+        self._run((self.scripts.pause, queue_keys(queue), []))
 
     def resume(self, queue: str) -> bool:
-        return self._run((self.scripts.resume, queue_keys(queue).script_keys, [])) == 1
+        return self._run((self.scripts.resume, queue_keys(queue), [])) == 1
 
     def is_paused(self, queue: str) -> bool:
         return bool(self.clients.sync.exists(queue_keys(queue).paused))
@@ -142,7 +142,7 @@ class Store(Browsing, WorkerCalls):
     # -- changing one job from outside a worker --------------------------------
 
     def _retry(self, queue: str, job_id: str) -> Call:
-        return self.scripts.retry, queue_keys(queue).script_keys, [job_id]
+        return self.scripts.retry, queue_keys(queue), [job_id]
 
     def retry(self, queue: str, job_id: str) -> Any:
         """Re-queue a failed job. Returns 1, or the job's state ('' if missing)."""
@@ -154,7 +154,7 @@ class Store(Browsing, WorkerCalls):
     # -- progress, reported by a running job -----------------------------------
 
     def _progress(self, queue: str, job_id: str, token: bytes, progress: bytes) -> Call:
-        return self.scripts.progress, queue_keys(queue).script_keys, [job_id, token, progress]
+        return self.scripts.progress, queue_keys(queue), [job_id, token, progress]
 
     def progress(self, queue: str, job_id: str, token: bytes, progress: bytes) -> bool:
         """Store a running attempt's progress; False if it no longer holds the job."""
@@ -164,7 +164,7 @@ class Store(Browsing, WorkerCalls):
         return await self._arun(self._progress(queue, job_id, token, progress)) == 1
 
     def _cancel(self, queue: str, job_id: str, keep_ms: int) -> Call:
-        return self.scripts.cancel, queue_keys(queue).script_keys, [job_id, keep_ms]
+        return self.scripts.cancel, queue_keys(queue), [job_id, keep_ms]
 
     def cancel(self, queue: str, job_id: str, keep_ms: int) -> Any:
         """Cancel a job that has not ended, and the jobs waiting for it: 1, or
@@ -200,14 +200,14 @@ class Store(Browsing, WorkerCalls):
         to catch up, and scheduled."""
         await self._aregister_queue(queue)
         args = [task, id_prefix, previous, next_tick, lead_ms, *fields]
-        call = (self.scripts.cron_schedule, queue_keys(queue).script_keys, args)
+        call = (self.scripts.cron_schedule, queue_keys(queue), args)
         merged, caught_up, scheduled = (int(tick) for tick in await self._arun(call))
         return merged, caught_up, scheduled
 
     # -- waiting for a job's end ----------------------------------------------
 
     def _wait(self, queue: str, job_id: str) -> Call:
-        return self.scripts.wait, queue_keys(queue).script_keys, [job_id]
+        return self.scripts.wait, queue_keys(queue), [job_id]
 
     def wait(self, queue: str, job_id: str, timeout: float | None) -> bytes:
         """Block until the job is final or ``timeout`` seconds pass (None: no

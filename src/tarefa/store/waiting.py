@@ -27,7 +27,7 @@ class WaitingJobs(StoreBase):
 
     def _add_dependent(self, parent: str, children: list[str]) -> Call:
         queue, parent_id = split_ref(parent)
-        return self.scripts.add_dependent, queue_keys(queue).script_keys, [parent_id, *children]
+        return self.scripts.add_dependent, queue_keys(queue), [parent_id, *children]
 
     def _parent_end(self, parent: str) -> tuple[str, bytes] | None:
         """How a parent that is no longer running ended: (outcome, result)."""
@@ -54,7 +54,7 @@ class WaitingJobs(StoreBase):
     def _resolve(self, child: str, parent: str, outcome: str, result: bytes) -> Call:
         queue, child_id = split_ref(child)
         args = [child_id, parent, outcome, result, CANCELLED_KEEP_MS]
-        return self.scripts.resolve, queue_keys(queue).script_keys, args
+        return self.scripts.resolve, queue_keys(queue), args
 
     def resolve(self, parent: str, outcome: str, result: bytes, children: list[str]) -> None:
         """Report a parent's end to the jobs waiting for it, and, when that
@@ -79,9 +79,8 @@ class WaitingJobs(StoreBase):
     async def check_waiting(self, queue: str, limit: int = 100) -> int:
         """Resolve the waiting jobs due a check whose parents have ended
         unreported. Returns how many parents' ends were reported."""
-        keys = queue_keys(queue).script_keys
         flat = await self.scripts.check_waiting.acall(
-            self.clients.aio, keys, [limit, WAITING_CHECK_MS]
+            self.clients.aio, queue_keys(queue), [limit, WAITING_CHECK_MS]
         )
         reported = 0
         for i in range(0, len(flat), 2):

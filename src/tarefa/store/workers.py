@@ -25,7 +25,7 @@ class WorkerCalls(StoreBase):
         args: list[Any] = [worker_id, lease_ms, want, max_stalls, *limits, len(outcomes)]
         for outcome in outcomes:
             args.extend(outcome)
-        return self.scripts.fetch, queue_keys(queue).script_keys, args
+        return self.scripts.fetch, queue_keys(queue), args
 
     async def fetch(
         self,
@@ -60,7 +60,8 @@ class WorkerCalls(StoreBase):
         calls = [
             self._fetch(q, worker_id, want, lease_ms, max_stalls, limits(q), ()) for q in queues
         ]
-        for script, keys, args in calls:
+        for script, keys_of_queue, args in calls:
+            keys = script.keys(keys_of_queue)
             pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
         replies = await pipe.execute(raise_on_error=False)
         if isinstance(replies[0], Exception):
@@ -86,18 +87,16 @@ class WorkerCalls(StoreBase):
         args: list[Any] = [lease_ms]
         for job_id, token in leases:
             args += (job_id, token)
-        keys = queue_keys(queue).script_keys
-        lost = await self.scripts.heartbeat.acall(self.clients.aio, keys, args)
+        lost = await self.scripts.heartbeat.acall(self.clients.aio, queue_keys(queue), args)
         return [i.decode() for i in lost]
 
     async def recover(self, queue: str, *, limit: int = 1000, max_stalls: int) -> int:
-        keys = queue_keys(queue).script_keys
-        return await self.scripts.recover.acall(self.clients.aio, keys, [limit, max_stalls])
+        args = [limit, max_stalls]
+        return await self.scripts.recover.acall(self.clients.aio, queue_keys(queue), args)
 
     async def requeue(self, queue: str, leases: Iterable[tuple[str, bytes]]) -> int:
         args = [x for lease in leases for x in lease]
-        keys = queue_keys(queue).script_keys
-        return await self.scripts.requeue.acall(self.clients.aio, keys, args)
+        return await self.scripts.requeue.acall(self.clients.aio, queue_keys(queue), args)
 
     def blocking_client(self):
         """A connection of its own for blocking calls, so they delay nothing else.

@@ -1,6 +1,6 @@
 --[[ cancel: end a job that has not finished, wherever it is.
 
-KEYS     the queue's keys (includes/queue_keys.lua)
+KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  job id
 ARGV[2]  how long to keep the cancelled job, in ms
 

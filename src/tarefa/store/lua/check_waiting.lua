@@ -3,7 +3,7 @@ net for a parent's end that was never reported (its worker was killed between
 recording the outcome and resolving the jobs waiting for it). Moves each one's
 next check later.
 
-KEYS     the queue's keys (includes/queue_keys.lua)
+KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  how many jobs at most
 ARGV[2]  ms until their next check
 

@@ -2,7 +2,7 @@
 server's clock. Every worker serving the task's queue calls it; whoever comes
 first does the work, the others find it done.
 
-KEYS     the queue's keys (includes/queue_keys.lua)
+KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  the task's name: its mark is cron_prefix .. name (the latest tick
          scheduled), its run cron_run_prefix .. name (the tick whose job is
          its latest run)

@@ -1,6 +1,6 @@
 --[[ enqueue: add one job to a queue, to run now or after a delay.
 
-KEYS     the queue's keys (includes/queue_keys.lua)
+KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  job id
 ARGV[2]  delay in ms (0: run now)
 ARGV[3]  priority (0: none; else smaller runs sooner)

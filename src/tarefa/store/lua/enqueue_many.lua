@@ -1,6 +1,6 @@
 --[[ enqueue_many: add a batch of jobs to one queue in one call.
 
-KEYS     the queue's keys (includes/queue_keys.lua)
+KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  delay in ms (0: run now), the same for every job
 ARGV[2]  priority (0: none), the same for every job
 ARGV[3]  key ('' none), the same for every job

@@ -2,7 +2,7 @@
 recovers a few expired leases, promotes due scheduled jobs, and leases up to N
 ready jobs to this worker, within the queue's limits.
 
-KEYS     the queue's keys (includes/queue_keys.lua)
+KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  worker id
 ARGV[2]  lease in ms: how long a lease lasts unless the worker renews it
 ARGV[3]  how many jobs to lease at most (0: only record outcomes)
@@ -23,11 +23,13 @@ Returns {ms until this queue may have work again: the next scheduled job, a
          are active in the queue (leased by any worker), {stale job ids},
          {leased jobs, 8 items each: id, task, payload, attempts, lease token,
           options (JSON of per-call task options, or ''), stalls, {results of
-          the jobs it waited for, when it takes them (a group's callback)}},
+          the jobs it waited for} when it takes them (a group's callback),
+          else nil},
          {jobs that ended with jobs waiting for them: {id, outcome,
           {"queue|id" of those}} each, for the caller to resolve}}
 ]]
 --- @include "includes/now.lua"
+--- @include "includes/int_text.lua"
 --- @include "includes/finish_job.lua"
 --- @include "includes/recover_expired.lua"
 --- @include "includes/promote_due.lua"
@@ -44,13 +46,14 @@ if paused then
   want = 0
 end
 local now = now_ms()
+local now_text = int_text(now)
 
 local stale, ended = {}, {}
 local n_outcomes = tonumber(ARGV[11])
 for i = 0, n_outcomes - 1 do
   local a = 12 + i * 5
   local applied, dependents = finish_job(ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
-    ARGV[a + 4], now)
+    ARGV[a + 4], now, now_text)
   if not applied then
     stale[#stale + 1] = ARGV[a]
   elseif dependents then
@@ -81,14 +84,15 @@ end
 
 local leased = {}
 local count = 0
-local deadline = now + lease_ms
+local deadline = int_text(now + lease_ms)
 
--- The results of the jobs a group's callback waited for, in their order.
+-- The results of the jobs a group's callback waited for, in their order
+-- (false when the job takes none).
 -- parents: JSON {"takes_results": true|false, "parents": ["queue|id", ...]}
 local function parent_results(job_key, parents)
   local spec = cjson.decode(parents)
   if not spec.takes_results then
-    return {}
+    return false
   end
   local results = {}
   for i, parent in ipairs(spec.parents) do
@@ -101,15 +105,18 @@ end
 local function lease(id)
   local job_key = keys.job_prefix .. id
   local f = redis.call('HMGET', job_key,
-    'state', 'task', 'payload', 'options', 'attempts', 'lease', 'stalls', 'key', 'parents')
+    'state', 'task', 'payload', 'options', 'attempts', 'lease', 'stalls', 'key', 'parents',
+    'progress')
   if f[1] ~= 'queued' or not f[2] then
     return false
   end
   local attempts = (tonumber(f[5]) or 0) + 1
   local token = (tonumber(f[6]) or 0) + 1
-  redis.call('HSET', job_key, 'state', 'active', 'worker', worker, 'started_at', now,
+  redis.call('HSET', job_key, 'state', 'active', 'worker', worker, 'started_at', now_text,
     'attempts', attempts, 'lease', token)
-  redis.call('HDEL', job_key, 'progress') -- a new attempt starts from nothing
+  if f[10] then
+    redis.call('HDEL', job_key, 'progress') -- a new attempt starts from nothing
+  end
   redis.call('ZADD', keys.active, deadline, id)
   if rate_n > 0 then
     rate_record(keys.rate, now, id .. ':' .. token, rate_ms)
@@ -128,7 +135,9 @@ local function lease(id)
   leased[n + 5] = token
   leased[n + 6] = f[4] or ''
   leased[n + 7] = tonumber(f[7]) or 0
-  leased[n + 8] = f[9] and parent_results(job_key, f[9]) or {}
+  -- false (nil in the reply) when it takes no results: an empty table for
+  -- every job would cost the server about as much as a command.
+  leased[n + 8] = f[9] and parent_results(job_key, f[9])
   count = count + 1
   return true
 end

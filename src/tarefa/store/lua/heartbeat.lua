@@ -1,6 +1,6 @@
 --[[ heartbeat: renew the leases of all the jobs one worker runs in a queue.
 
-KEYS     the queue's keys (includes/queue_keys.lua)
+KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  lease in ms, counted from now
 ARGV[2..] pairs: job id, lease token
 
@@ -9,6 +9,7 @@ worker after it expired, or cancelled): their outcome will be discarded.
 ]]
 --- @include "includes/queue_keys.lua"
 --- @include "includes/now.lua"
+--- @include "includes/int_text.lua"
 
 -- With memory full (maxmemory, noeviction) Redis refuses a script whose first
 -- write may allocate. Renewing leases allocates nothing and must go on (else
@@ -16,7 +17,7 @@ worker after it expired, or cancelled): their outcome will be discarded.
 -- cannot allocate: removing a member that is never there.
 redis.call('ZREM', keys.active, '')
 
-local deadline = now_ms() + tonumber(ARGV[1])
+local deadline = int_text(now_ms() + tonumber(ARGV[1]))
 local lost = {}
 for i = 2, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]

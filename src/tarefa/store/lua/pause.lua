@@ -1,7 +1,7 @@
 --[[ pause: stop workers taking jobs from a queue (running jobs finish; their
 outcomes, retries and recoveries go on as usual).
 
-KEYS     the queue's keys (includes/queue_keys.lua)
+KEYS     the queue's keys it reads (includes/queue_keys.lua)
 
 Returns 1.
 ]]

@@ -1,6 +1,6 @@
 --[[ progress: a running job reports how far it got.
 
-KEYS     the queue's keys (includes/queue_keys.lua)
+KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  job id
 ARGV[2]  lease token of the reporting attempt
 ARGV[3]  progress as JSON ({"value": ..., "message": ...})

@@ -3,7 +3,7 @@ was cut off), counting a stall; fail those that stalled too often. Run by every
 worker at start-up and on each heartbeat, so recovery needs no idle worker to
 fetch.
 
-KEYS     the queue's keys (includes/queue_keys.lua)
+KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  how many jobs at most
 ARGV[2]  max stalls before a job fails
 

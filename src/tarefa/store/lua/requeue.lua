@@ -2,13 +2,14 @@
 grace period over): they go to the front of where they wait, and the attempt
 does not count.
 
-KEYS     the queue's keys (includes/queue_keys.lua)
+KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1..] pairs: job id, lease token
 
 Returns how many jobs were handed back (a job whose lease this worker no longer
 holds is left alone).
 ]]
 --- @include "includes/make_ready.lua"
+--- @include "includes/lane_done.lua"
 
 local count = 0
 for i = 1, #ARGV, 2 do

@@ -3,7 +3,7 @@ has ended. Idempotent: each parent counts once, however often it is reported
 (by the parent's worker, by the producer that enqueued the job, or by the
 periodic check of waiting jobs).
 
-KEYS     the waiting job's queue's keys (includes/queue_keys.lua)
+KEYS     the waiting job's queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  the waiting job's id
 ARGV[2]  the parent, as "queue|id"
 ARGV[3]  how the parent ended: 'completed', 'failed' or 'cancelled'

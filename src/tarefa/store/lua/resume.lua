@@ -1,6 +1,6 @@
 --[[ resume: let workers take jobs from a paused queue again, and wake them.
 
-KEYS     the queue's keys (includes/queue_keys.lua)
+KEYS     the queue's keys it reads (includes/queue_keys.lua)
 
 Returns 1 when the queue was paused, 0 when it was not.
 ]]

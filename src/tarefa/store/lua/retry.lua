@@ -1,7 +1,7 @@
 --[[ retry: send a failed job (from the dead-letter set) back to run again,
 with a fresh count of attempts and stalls.
 
-KEYS     the queue's keys (includes/queue_keys.lua)
+KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  job id
 
 Returns 1 when the job was re-queued, else its state ('' when it does not exist).

@@ -1,7 +1,7 @@
 --[[ wait: register a caller about to block in job.result(), so that the job's
 end pushes a token to its done list (see includes/notify.lua).
 
-KEYS     the queue's keys (includes/queue_keys.lua)
+KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  job id
 
 Returns the job's state: when it is already final ('completed', 'failed',

@@ -6,7 +6,8 @@
 --
 -- A key with ready jobs is in exactly one of: the lanes zset (may run now),
 -- the lanes_waiting zset (rate-limited until a time), or neither (at its
--- concurrency limit: the end of one of its jobs gives it a turn again).
+-- concurrency limit: the end of one of its jobs gives it a turn again, see
+-- includes/lane_done.lua).
 
 -- Give a key a turn, unless it has one or waits for its rate limit.
 local function open_lane(key)
@@ -16,16 +17,5 @@ local function open_lane(key)
   redis.call('ZADD', keys.lanes, redis.call('INCR', keys.priority_seq), key)
   if redis.call('ZCARD', keys.lanes) == 1 then
     wake()
-  end
-end
-
--- One of the key's jobs stopped being active (finished, handed back,
--- recovered, cancelled): count it, and give the key a turn if it has work.
-local function lane_done(key)
-  if redis.call('HINCRBY', keys.lane_active, key, -1) <= 0 then
-    redis.call('HDEL', keys.lane_active, key)
-  end
-  if redis.call('LLEN', keys.lane_prefix .. key) > 0 then
-    open_lane(key)
   end
 end

@@ -1,5 +1,6 @@
 --- @include "includes/notify.lua"
 --- @include "includes/make_ready.lua"
+--- @include "includes/lane_done.lua"
 -- Move jobs whose lease expired (their worker stopped renewing it: killed,
 -- frozen, cut off) back to the front of where they wait, counting a stall.
 -- A job that stalls more than max_stalls times fails with a clear error.

@@ -1,4 +1,4 @@
---- @include "includes/lanes.lua"
+--- @include "includes/lane_done.lua"
 -- Take a job out of whichever index holds it while it has not ended: its lane
 -- or the ready list or prioritized zset, the scheduled, waiting and active
 -- zsets. key: the job's 'key' field (false: none). An active job's key gets
