@@ -27,7 +27,6 @@ from . import manage
 from .app import App
 from .cli_tables import job_table, jobs_table, queues_table, workers_table
 from .errors import JobNotFound, TarefaError
-from .job import Job
 from .store import EmbeddedError
 from .store.browse import LISTED_STATES
 from .store.connection import redacted
@@ -138,11 +137,6 @@ def job(app: App, job_id: str, queue: str | None, as_json: bool) -> None:
     _print(manage.job_detail(app, job_id, queue), as_json, job_table)
 
 
-def _job(app: App, job_id: str, queue: str | None) -> Job:
-    queue, _ = manage.find_job(app, job_id, queue)
-    return Job(app, queue, job_id)
-
-
 @click.command()
 @click.argument("job_id", metavar="[ID]", required=False)
 @queue_option
@@ -156,7 +150,7 @@ def retry(app: App, job_id: str | None, queue: str | None, all_failed: str | Non
         retried = manage.retry_failed(app, manage.check_queue(app, all_failed))
         click.echo(f"{retried} failed jobs of {all_failed} queued again")
         return
-    _job(app, job_id, queue).retry()
+    manage.job(app, job_id, queue).retry()
     click.echo(f"job {job_id} queued again")
 
 
@@ -166,7 +160,7 @@ def retry(app: App, job_id: str | None, queue: str | None, all_failed: str | Non
 @operator_command
 def cancel(app: App, job_id: str, queue: str | None) -> None:
     """Cancel a job that has not ended."""
-    found = _job(app, job_id, queue)
+    found = manage.job(app, job_id, queue)
     if not found.cancel():
         raise TarefaError(f"job {job_id} has ended already ({found.status}); nothing to cancel")
     click.echo(f"job {job_id} cancelled")
@@ -178,7 +172,7 @@ def cancel(app: App, job_id: str, queue: str | None) -> None:
 @operator_command
 def delete(app: App, job_id: str, queue: str | None) -> None:
     """Delete a job, whatever its state."""
-    _job(app, job_id, queue).delete()
+    manage.job(app, job_id, queue).delete()
     click.echo(f"job {job_id} deleted")
 
 

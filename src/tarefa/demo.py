@@ -95,7 +95,7 @@ def main(console: Console | None = None) -> None:
     from .cli_tables import queues_table
 
     console = console or Console()
-    console.print(f"[bold]tarefa demo[/] on {app.store.clients.url}")
+    console.print(f"[bold]tarefa demo[/] on {app.store.url}")
     for queue in QUEUES:
         app.store.purge(queue)
     total = enqueue_all()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .job import JobInfo
+from .job import Job, JobInfo
 from .store.browse import LISTED_STATES
 
 if TYPE_CHECKING:
@@ -49,13 +49,11 @@ def queue_info(app: App, name: str) -> dict[str, Any]:
     names are those RQ-based tools use."""
     store = app.store
     counts = store.counts(name)
-    since = store.oldest_ready_ms(name)
-    age = None if since is None else max(0.0, (_redis_ms(app) - since) / 1000)
     return {
         "name": name,
         "paused": store.is_paused(name),
         "counts": counts,
-        "oldest_ready_age": age,
+        "oldest_ready_age": store.oldest_ready_age(name),
         "length": counts["queued"],
         "started_count": counts["active"],
         "finished_count": counts["completed"],
@@ -63,11 +61,6 @@ def queue_info(app: App, name: str) -> dict[str, Any]:
         "deferred_count": counts["waiting"],
         "scheduled_count": counts["scheduled"],
     }
-
-
-def _redis_ms(app: App) -> int:
-    seconds, micros = app.store.clients.sync.time()
-    return seconds * 1000 + micros // 1000
 
 
 def list_jobs(
@@ -104,6 +97,12 @@ def find_job(app: App, job_id: str, queue: str | None = None) -> tuple[str, dict
     if raw is None:
         raise NotFound(f"no job {job_id!r}" + (f" in queue {queue!r}" if queue else ""))
     return queue, raw
+
+
+def job(app: App, job_id: str, queue: str | None = None) -> Job:
+    """A handle on an existing job (its queue searched if not given)."""
+    queue, _ = find_job(app, job_id, queue)
+    return Job(app, queue, job_id)
 
 
 def job_detail(app: App, job_id: str, queue: str | None = None) -> dict[str, Any]:
@@ -176,7 +175,7 @@ def health(app: App, max_ready_age: float | None = None) -> tuple[bool, dict[str
     oldest ready job age. Healthy: Redis answers and, with
     ``max_ready_age``, no queue's oldest ready job has waited longer."""
     try:
-        app.store.clients.sync.ping()
+        app.store.reachable()
         queues = {q: queue_info(app, q)["oldest_ready_age"] for q in app.queues()}
         live = len(app.store.workers())
     except Exception as exc:  # any failure to read is "unhealthy", with the reason

@@ -99,6 +99,19 @@ class Browsing(WaitingJobs):
         since = [max(int(v) for v in pair if v) for pair in pipe.execute() if any(pair)]
         return min(since, default=None)
 
+    def oldest_ready_age(self, queue: str) -> float | None:
+        """Seconds the longest-waiting ready job has waited (oldest_ready_ms),
+        by Redis's clock; None when nothing is ready."""
+        since = self.oldest_ready_ms(queue)
+        if since is None:
+            return None
+        seconds, micros = self.clients.sync.time()
+        return max(0.0, (seconds * 1000 + micros // 1000 - since) / 1000)
+
+    def reachable(self) -> None:
+        """Raise unless Redis answers (a PING)."""
+        self.clients.sync.ping()
+
     def delete(self, queue: str, ids: Sequence[str]) -> int:
         """Delete jobs in any state; returns how many existed. Jobs waiting for
         one that had not ended are cancelled, as if it had been."""

@@ -18,7 +18,6 @@ from redis.exceptions import RedisError
 from .. import manage
 from ..app import App, Queue
 from ..errors import TarefaError
-from ..job import Job
 from ..schema import ArgumentsError, check_arguments, task_schema
 from ..store.browse import LISTED_STATES
 from ..store.connection import redacted
@@ -129,14 +128,9 @@ def get_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str
     return manage.job_detail(_app(request), job_id, queue)
 
 
-def _job(request: Request, job_id: str, queue: str | None) -> Job:
-    queue, _ = manage.find_job(_app(request), job_id, queue)
-    return Job(_app(request), queue, job_id)
-
-
 @router.post("/jobs/{job_id}/cancel", tags=["jobs"], summary="Cancel a job that has not ended")
 def cancel_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
-    job = _job(request, job_id, queue)
+    job = manage.job(_app(request), job_id, queue)
     if not job.cancel():
         raise TarefaError(f"job {job_id} has ended already ({job.status}); nothing to cancel")
     return {"id": job_id, "queue": job.queue, "state": "cancelled"}
@@ -144,14 +138,14 @@ def cancel_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[
 
 @router.post("/jobs/{job_id}/retry", tags=["jobs"], summary="Run a failed job again")
 def retry_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
-    job = _job(request, job_id, queue)
+    job = manage.job(_app(request), job_id, queue)
     job.retry()
     return {"id": job_id, "queue": job.queue, "state": "queued"}
 
 
 @router.delete("/jobs/{job_id}", tags=["jobs"], summary="Delete a job in any state")
 def delete_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
-    job = _job(request, job_id, queue)
+    job = manage.job(_app(request), job_id, queue)
     job.delete()
     return {"id": job_id, "queue": job.queue, "deleted": True}
 

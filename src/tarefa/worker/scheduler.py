@@ -56,18 +56,20 @@ def cron_tasks(worker: Worker) -> list[Task]:
 
 def next_tick(task: Task, after: datetime) -> int:
     """The task's first tick after ``after``, in seconds since the epoch."""
-    ticks = croniter(task.options.cron, after.astimezone(ZoneInfo(task.options.tz)))
-    while True:
-        tick = ticks.get_next(datetime)
-        if not _repeated(task, tick):
-            return int(tick.timestamp())
+    return _tick(task, after, "get_next")
 
 
 def prev_tick(task: Task, before: datetime) -> int:
     """The task's last tick before ``before``, in seconds since the epoch."""
-    ticks = croniter(task.options.cron, before.astimezone(ZoneInfo(task.options.tz)))
+    return _tick(task, before, "get_prev")
+
+
+def _tick(task: Task, start: datetime, step: str) -> int:
+    """The nearest tick from ``start`` in the direction of ``step`` (croniter's
+    get_next or get_prev), skipping the repeats of an hour that comes twice."""
+    ticks = croniter(task.options.cron, start.astimezone(ZoneInfo(task.options.tz)))
     while True:
-        tick = ticks.get_prev(datetime)
+        tick = getattr(ticks, step)(datetime)
         if not _repeated(task, tick):
             return int(tick.timestamp())
 
