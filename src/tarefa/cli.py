@@ -82,8 +82,21 @@ def main() -> None:
     help="Where sync tasks run: threads, or child processes (killed on timeout or cancel). "
     "A task's own @app.task(pool=...) wins.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve this worker's Prometheus metrics at http://HOST:PORT/metrics.",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics port binds (0.0.0.0: every interface).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every job.")
-def worker(app_path, queues, concurrency, burst, lease, grace, pool, verbose) -> None:
+def worker(
+    app_path, queues, concurrency, burst, lease, grace, pool, metrics_port, metrics_host, verbose
+) -> None:
     """Run jobs of APP (package.module:app) from the given queues."""
     from .worker import Worker
 
@@ -98,7 +111,17 @@ def worker(app_path, queues, concurrency, burst, lease, grace, pool, verbose) ->
                    lease=lease, grace=grace, pool=pool, app_path=app_path)  # fmt: skip
     except (ValueError, EmbeddedError) as exc:
         raise click.UsageError(str(exc)) from None
-    logging.getLogger("tarefa.worker").info("Redis: %s", redacted(url))
+    log = logging.getLogger("tarefa.worker")
+    log.info("Redis: %s", redacted(url))
+    if metrics_port:
+        from .metrics import serve_worker_metrics
+
+        try:
+            serve_worker_metrics(w, metrics_host, metrics_port)
+        except OSError as exc:
+            where = f"{metrics_host}:{metrics_port}"
+            raise click.UsageError(f"cannot serve metrics on {where}: {exc}") from None
+        log.info("metrics: http://%s:%d/metrics", metrics_host, metrics_port)
     asyncio.run(w.run())
     logging.shutdown()
     if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):

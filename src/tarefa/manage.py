@@ -8,13 +8,15 @@ Python API (job.cancel(), job.retry(), queue.purge(), ...).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from .job import Job, JobInfo
+from .stats import EVENTS, split_field
 from .store.browse import LISTED_STATES
 
 if TYPE_CHECKING:
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 MAX_PAGE = 500  # jobs per listing page
 SEARCH_SCAN = 10_000  # ids a search looks through, per state
 BATCH = 500  # ids per call when acting on a whole set (retry or delete all failed)
+HISTORY_MINUTES = 1440  # how far back the charts go: the history Redis keeps
+MINUTE_MS = 60_000
 
 
 class NotFound(LookupError):
@@ -53,6 +57,7 @@ def queue_info(app: App, name: str) -> dict[str, Any]:
         "name": name,
         "paused": store.is_paused(name),
         "counts": counts,
+        "totals": totals(app, name),
         "oldest_ready_age": store.oldest_ready_age(name),
         "length": counts["queued"],
         "started_count": counts["active"],
@@ -61,6 +66,43 @@ def queue_info(app: App, name: str) -> dict[str, Any]:
         "deferred_count": counts["waiting"],
         "scheduled_count": counts["scheduled"],
     }
+
+
+def totals(app: App, queue: str) -> dict[str, int]:
+    """How many jobs the queue's workers ever started, completed, failed and
+    retried, and how many were enqueued (tarefa.stats)."""
+    sums = dict.fromkeys(EVENTS, 0)
+    for raw, n in app.store.stats(queue).items():
+        event, _ = split_field(raw)
+        if event in sums:
+            sums[event] += n
+    return sums
+
+
+def history(app: App, queue: str | None = None, minutes: int = 60) -> list[dict[str, Any]]:
+    """Jobs enqueued, started, completed, failed and retried in each of the
+    last ``minutes`` whole minutes (oldest first), in one queue or all. Where
+    no copy of the totals was taken for some minutes (no worker running), what
+    happened meanwhile is spread evenly over them."""
+    if not isinstance(minutes, int) or not 1 <= minutes <= HISTORY_MINUTES:
+        raise ValueError(f"minutes must be 1-{HISTORY_MINUTES}")
+    queues = [check_queue(app, queue)] if queue else app.queues()
+    now = app.store.clock_ms() // MINUTE_MS
+    first = now - minutes
+    per_minute = {m: [0.0] * len(EVENTS) for m in range(first, now)}
+    for name in queues:
+        for (t0, *before), (t1, *after) in itertools.pairwise(app.store.history(name, minutes)):
+            m0, m1 = t0 // MINUTE_MS, t1 // MINUTE_MS
+            span = max(m1 - m0, 1)  # (Redis's clock may have gone back: a failover)
+            for i, (a, b) in enumerate(zip(before, after, strict=True)):
+                change = (b - a if b >= a else b) / span  # b < a: the totals were reset
+                for m in range(max(m0, first), min(m1, now)):
+                    per_minute[m][i] += change
+    return [
+        {"time": datetime.fromtimestamp(m * 60, UTC).isoformat()}
+        | {event: round(n, 1) for event, n in zip(EVENTS, counts, strict=True)}
+        for m, counts in per_minute.items()
+    ]
 
 
 def list_jobs(

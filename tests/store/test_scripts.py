@@ -79,9 +79,14 @@ def test_a_script_gets_in_keys_only_the_queue_keys_it_reads(store):
     assert heartbeat.key_names == ("job_prefix", "active")  # in QueueKeys order
     assert heartbeat.keys(K) == (K.job_prefix, K.active)
     assert "  job_prefix = KEYS[1],\n  active = KEYS[2],\n}" in heartbeat.source
-    files = {"a.lua": '--- @include "includes/queue_keys.lua"\nreturn keys.redy'}
+    files = {
+        "a.lua": '--- @include "includes/queue_keys.lua"\nreturn keys.redy',
+        "b.lua": "return keys.ready",  # forgot the include: fails at load, not when called
+    }
     with pytest.raises(ScriptError, match="no such queue key: keys.redy"):
         assemble("a", files.__getitem__)
+    with pytest.raises(ScriptError, match="reads keys.ready but does not include"):
+        assemble("b", files.__getitem__)
 
 
 def test_scripts_are_reloaded_after_the_server_forgets_them(store, r):

@@ -279,28 +279,3 @@ def test_binding_beyond_localhost_needs_credentials_or_insecure(monkeypatch):
     monkeypatch.delenv("TAREFA_DASHBOARD_PASSWORD", raising=False)
     with pytest.raises(ValueError, match="both"):
         Credentials.from_env()
-
-
-# -- metrics --------------------------------------------------------------------------
-
-
-def test_metrics_parse_and_match_the_queues(client, run_worker):
-    from prometheus_client.parser import text_string_to_metric_families
-
-    add.enqueue_many([(1, 1)] * 3)
-    always_fails.with_options(queue="mail", retries=0).enqueue("x")
-    run_worker(["mail"])
-    client.post(f"{API}/queues/mail/pause")
-    response = client.get("/metrics")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(response.text)
-        for s in family.samples
-    }
-    assert samples[("tarefa_queue_jobs", (("queue", "default"), ("state", "queued")))] == 3
-    assert samples[("tarefa_queue_jobs", (("queue", "mail"), ("state", "failed")))] == 1
-    assert samples[("tarefa_queue_paused", (("queue", "mail"),))] == 1
-    assert samples[("tarefa_queue_paused", (("queue", "default"),))] == 0
-    assert samples[("tarefa_queue_oldest_ready_age_seconds", (("queue", "default"),))] >= 0
-    assert samples[("tarefa_workers", ())] == 0

@@ -1,6 +1,6 @@
 """Reading and deleting jobs for operators (the REST API, the dashboard, the
 CLI): job ids by state with paging, a summary row per job, the age of the
-oldest ready job, and deletion.
+oldest ready job, the counts behind metrics and charts, and deletion.
 
 Reads are plain commands, not scripts: an operator's view may be a moment
 stale, and must never hold up the workers.
@@ -105,8 +105,26 @@ class Browsing(WaitingJobs):
         since = self.oldest_ready_ms(queue)
         if since is None:
             return None
+        return max(0.0, (self.clock_ms() - since) / 1000)
+
+    def clock_ms(self) -> int:
+        """Now, in ms on Redis's clock (the one leases and due times use)."""
         seconds, micros = self.clients.sync.time()
-        return max(0.0, (seconds * 1000 + micros // 1000 - since) / 1000)
+        return seconds * 1000 + micros // 1000
+
+    def stats(self, queue: str) -> dict[str, int]:
+        """The queue's counts since it began, by field (tarefa.stats)."""
+        raw = self.clients.sync.hgetall(queue_keys(queue).stats)
+        return {name.decode(): int(n) for name, n in raw.items()}
+
+    def history(self, queue: str, minutes: int) -> list[tuple[int, ...]]:
+        """The queue's totals once a minute, oldest first, for the last
+        ``minutes``: (ms, enqueued, started, completed, failed, retried).
+        Takes this minute's copy first, if no worker has yet."""
+        k = queue_keys(queue)
+        self._run((self.scripts.record_stats, k, []))
+        rows = self.clients.sync.lrange(k.history, 0, minutes)
+        return [tuple(map(int, row.split())) for row in reversed(rows)]
 
     def reachable(self) -> None:
         """Raise unless Redis answers (a PING)."""

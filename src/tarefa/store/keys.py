@@ -64,6 +64,8 @@ class QueueKeys:
     dedupe_prefix: str  # + task and key -> id of the job a throttle/debounce keeps
     waiting: str  # zset id -> when to check its parents again (ms): jobs waiting for jobs
     dependents_prefix: str  # + job id -> list of "queue|id" of the jobs waiting for it
+    stats: str  # hash "event|task" -> count since the queue began (tarefa.stats)
+    history: str  # list of the stats' sums, one a minute, newest first (record_stats.lua)
 
     def job(self, job_id: str) -> str:
         return self.job_prefix + job_id

@@ -9,7 +9,7 @@ restart or failover empties its script cache).
 A script reads a queue's keys by name (``keys.ready``) from the table that the
 generated ``includes/queue_keys.lua`` builds. It gets in KEYS only the keys it
 reads, found in its assembled source: every key costs the server time on every
-call, and most scripts read far fewer than the queue's 22.
+call, and most scripts read far fewer than the queue's 24.
 """
 
 from __future__ import annotations
@@ -81,7 +81,10 @@ def assemble(name: str, read=_read) -> str:
         return _INCLUDE.sub(replace, _QUEUE_KEYS_HERE if path == QUEUE_KEYS else read(path))
 
     source = expand(f"{name}.lua", ())
-    return source.replace(_QUEUE_KEYS_HERE, queue_keys_lua(keys_read(source)))
+    names = keys_read(source)
+    if names and _QUEUE_KEYS_HERE not in source:
+        raise ScriptError(f"{name}.lua reads keys.{names[0]} but does not include {QUEUE_KEYS}")
+    return source.replace(_QUEUE_KEYS_HERE, queue_keys_lua(names))
 
 
 class Script:
@@ -142,6 +145,7 @@ class Scripts:
         self.progress = load("progress")
         self.resume = load("resume")
         self.recover = load("recover")
+        self.record_stats = load("record_stats")
         self.requeue = load("requeue")
         self.resolve = load("resolve")
         self.retry = load("retry")

@@ -4,7 +4,7 @@ of live workers."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from redis.exceptions import NoScriptError
@@ -97,6 +97,11 @@ class WorkerCalls(StoreBase):
     async def requeue(self, queue: str, leases: Iterable[tuple[str, bytes]]) -> int:
         args = [x for lease in leases for x in lease]
         return await self.scripts.requeue.acall(self.clients.aio, queue_keys(queue), args)
+
+    async def record_stats(self, queue: str, counts: Mapping[str, int]) -> None:
+        """Add a worker's counts (tarefa.stats) to the queue's totals."""
+        args = [x for item in counts.items() for x in item]
+        await self.scripts.record_stats.acall(self.clients.aio, queue_keys(queue), args)
 
     def blocking_client(self):
         """A connection of its own for blocking calls, so they delay nothing else.

@@ -1,1 +1,1 @@
-"""tarefa over HTTP: the REST management API (and, next, the dashboard and metrics)."""
+"""tarefa over HTTP: the REST management API, the dashboard and /metrics."""

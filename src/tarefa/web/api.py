@@ -89,6 +89,19 @@ def queue_jobs(
     return manage.list_jobs(app, queue, state, offset=offset, limit=limit, search=search)
 
 
+MinutesParam = Annotated[int, Query(ge=1, le=manage.HISTORY_MINUTES, description="how far back")]
+
+
+@router.get("/history", tags=["queues"], summary="Jobs per minute in every queue")
+def history(request: Request, minutes: MinutesParam = 60) -> list[dict[str, Any]]:
+    return manage.history(_app(request), minutes=minutes)
+
+
+@router.get("/queues/{queue}/history", tags=["queues"], summary="Jobs per minute in one queue")
+def queue_history(request: Request, queue: str, minutes: MinutesParam = 60) -> list[dict[str, Any]]:
+    return manage.history(_app(request), queue, minutes)
+
+
 @router.post("/queues/{queue}/pause", tags=["queues"], summary="Workers stop taking its jobs")
 def pause_queue(request: Request, queue: str) -> dict[str, Any]:
     _queue(request, queue).pause()

@@ -27,8 +27,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from ..app import App
+from ..metrics import metrics_registry, render
 from .api import install_error_handlers, router
-from .metrics import metrics_registry, render
 
 STATIC = Path(__file__).parent / "static"  # the dashboard: plain HTML, CSS and JS
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")

@@ -4,7 +4,8 @@ Every lease / 4 seconds, one call per queue renews the leases of all the jobs
 this worker runs. A lease it no longer holds (the job was cancelled, or its
 lease ran out and another worker took it over) means the job's outcome will be
 discarded: the job is stopped. Then expired leases of other workers go back to
-ready, and the worker's own registration is renewed.
+ready, the counts of what its jobs did go to Redis (tarefa.stats), and the
+worker's own registration is renewed.
 """
 
 from __future__ import annotations
@@ -43,7 +44,22 @@ async def beat(worker: Worker) -> None:
     await recover(worker)
     for queue in worker.queues:  # a safety net for ends of parents never reported
         await worker.store.check_waiting(queue)
+    await send_stats(worker)
     await worker.store.beat_worker(worker.id, worker.lease_ms, len(worker.running))
+
+
+async def send_stats(worker: Worker) -> None:
+    """Add the counts of what the worker's jobs did since the last beat to each
+    queue's totals; kept for the next beat if Redis cannot take them. Every
+    queue gets the call, counts or none: it also takes the minute's copy of
+    the totals for the charts."""
+    unsent = worker.stats.take_unsent()
+    try:
+        for queue in dict.fromkeys([*worker.queues, *unsent]):
+            await worker.store.record_stats(queue, unsent.get(queue, {}))
+            unsent.pop(queue, None)
+    finally:
+        worker.stats.put_back(unsent)
 
 
 def stop_lost(worker: Worker, queue: str, lost: set[tuple[str, bytes]]) -> None:

@@ -36,10 +36,11 @@ from dataclasses import dataclass
 
 from ..app import App
 from ..serializer import dump_error
+from ..stats import WorkerStats
 from ..store import Leased
 from ..store.keys import check_queue_name, job_ref
 from .execution import Outcome, execute
-from .heartbeat import heartbeat_loop, leases_by_queue, recover
+from .heartbeat import heartbeat_loop, leases_by_queue, recover, send_stats
 from .idle import IdleWait
 from .process_pool import ProcessPool
 from .reconnect import REDIS_ERRORS, Backoff, retrying
@@ -104,6 +105,7 @@ class Worker:
         self.outcomes: dict[str, list[tuple]] = defaultdict(list)
         self.limits: dict[str, tuple[int, ...]] = {}  # per queue, for the fetch script
         self.processed = 0  # outcomes (completed, retry, failed) Redis has recorded
+        self.stats = WorkerStats()  # what its jobs did, sent with each heartbeat
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="tarefa-job")
         self._stopping = False
         self._stop_now = False
@@ -287,6 +289,8 @@ class Worker:
             await retrying(self._hand_back, surplus, give_up_after=30)
 
     async def _run_job(self, queue: str, job: Leased, cancel: threading.Event) -> None:
+        self.stats.started(queue, job.task)
+        began = time.monotonic()
         try:
             outcome: Outcome = await execute(
                 self.app, queue, job, self._executor, cancel=cancel,
@@ -299,6 +303,7 @@ class Worker:
         except Exception as exc:  # a bug of tarefa's own: still report the job
             log.exception("job %s: internal error", job.id)
             outcome = Outcome("failed", dump_error("InternalError", repr(exc)), 0)
+        self.stats.ended(queue, job.task, outcome.kind, time.monotonic() - began)
         if self.running.pop((job.id, job.token), None) is not None:
             self.outcomes[queue].append(outcome.as_args(job))
         self.changed.set()
@@ -345,6 +350,10 @@ class Worker:
         if leftover:
             await retrying(self._hand_back, leftover, give_up_after=30)
         await self._flush_outcomes()
+        try:
+            await send_stats(self)
+        except REDIS_ERRORS as exc:
+            log.warning("could not send the last counts of jobs: %s", exc)
 
     async def _hand_back(self, jobs: list[Running]) -> None:
         for queue, leases in leases_by_queue(jobs).items():

@@ -1,6 +1,7 @@
 --- @include "includes/make_ready.lua"
 -- Add one job, unless a job with this id exists already (de-duplication by id).
--- Its fields (task, payload, options: name/value pairs) are fields[first..last].
+-- Its fields (task, payload, options: name/value pairs) are fields[first..last],
+-- the task's name first (fields[first + 1]).
 -- how: {delay = ms (0: now), priority = n (0: none), key = '' (none) or its
 -- key, waits = how many jobs it waits for (0: none; see resolve.lua)}.
 -- Returns 1 when added, else the state of the job that already holds the id.
@@ -14,6 +15,7 @@ local function add_job(id, how, now, fields, first, last)
   end
   local state = how.waits > 0 and 'waiting' or (how.delay > 0 and 'scheduled' or 'queued')
   redis.call('HSET', job_key, 'state', state, 'enqueued_at', now, unpack(fields, first, last))
+  redis.call('HINCRBY', keys.stats, 'enqueued|' .. fields[first + 1], 1) -- see tarefa.stats
   if how.priority > 0 then
     redis.call('HSET', job_key, 'priority', how.priority)
   end
