@@ -17,7 +17,7 @@ from collections import Counter
 import pytest
 import redis
 
-from tarefa import App, JobFailed
+from tarefa import App, JobFailed, manage
 
 from ..conftest import wait_for_list
 from ..tasks import hold, record
@@ -233,6 +233,7 @@ def test_a_job_that_keeps_killing_its_worker_fails_after_max_stalls(app, r, spaw
     assert app.queue("default").counts() == {
         "queued": 0, "waiting": 0, "scheduled": 0, "active": 0, "completed": 0, "failed": 1,
     }  # fmt: skip
+    assert manage.totals(app, "default")["failed"] == 1  # counted though no worker saw it end
     assert [j.id for j in app.queue("default").failed_jobs()] == [job.id]
 
 

@@ -10,7 +10,7 @@ local function recover_expired(now, limit, max_stalls)
   for _, id in ipairs(ids) do
     redis.call('ZREM', keys.active, id)
     local job_key = keys.job_prefix .. id
-    local f = redis.call('HMGET', job_key, 'state', 'priority', 'key', 'waiters')
+    local f = redis.call('HMGET', job_key, 'state', 'priority', 'key', 'waiters', 'task')
     if f[1] then
       local stalls = redis.call('HINCRBY', job_key, 'stalls', 1)
       if stalls > max_stalls then
@@ -21,6 +21,7 @@ local function recover_expired(now, limit, max_stalls)
         })
         redis.call('HSET', job_key, 'state', 'failed', 'finished_at', now, 'error', err)
         redis.call('ZADD', keys.failed, now, id)
+        redis.call('HINCRBY', keys.stats, 'failed|' .. (f[5] or ''), 1) -- no worker saw it end
         notify_waiters(id, f[4])
       else
         redis.call('HSET', job_key, 'state', 'queued')
