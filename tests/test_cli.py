@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 
@@ -97,9 +96,12 @@ def test_info_shows_queues_and_counts(app, run_worker):
     out = tarefa("info")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    row = {line.split()[1]: re.findall(r"\d+", line) for line in lines if "│ default" in line}
-    # queued, waiting, scheduled, active, completed, failed
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in lines if "│ " in line]
+    row = {c[0]: c[1:] for c in cells}
+    # queued, waiting, scheduled, active, completed, failed, oldest ready, ever completed / failed
     assert row["default"][:6] == ["3", "0", "0", "0", "0", "0"]
+    assert row["default"][6].endswith(" s") and row["default"][7] == "0 / 0"
+    assert row["mail"] == ["0", "0", "0", "0", "0", "1", "", "0 / 1"]
     assert "workers" in out.stdout
     info = json.loads(tarefa("info", "--json").stdout)
     counts = {q["name"]: q["counts"] for q in info["queues"]}

@@ -16,11 +16,13 @@ def queues_table(queues: list[dict[str, Any]]) -> Table:
     for state in STATES:
         table.add_column(state, justify="right")
     table.add_column("oldest ready", justify="right")
+    table.add_column("ever completed / failed", justify="right")
     for q in queues:
         age = q["oldest_ready_age"]
         name = q["name"] + (" (paused)" if q["paused"] else "")
         oldest = "" if age is None else f"{age:.1f} s"
-        table.add_row(name, *(str(q["counts"][s]) for s in STATES), oldest)
+        ever = f"{q['totals']['completed']} / {q['totals']['failed']}"
+        table.add_row(name, *(str(q["counts"][s]) for s in STATES), oldest, ever)
     return table
 
 

@@ -161,6 +161,8 @@ def test_redis_unreachable_gives_503_with_the_reason(redis_url):
         assert queues.status_code == 503 and "cannot reach Redis" in queues.json()["detail"]
         health = client.get(f"{API}/health")
         assert health.status_code == 503 and health.json()["redis"] == "unreachable"
+        for path in (f"{API}/history", "/metrics"):
+            assert client.get(path).status_code == 503
     dead.close()
 
 
