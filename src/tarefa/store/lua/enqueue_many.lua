@@ -16,12 +16,20 @@ job that already holds that id.
 
 local now = now_ms()
 local how = { delay = tonumber(ARGV[1]), priority = tonumber(ARGV[2]), key = ARGV[3],
-  waits = tonumber(ARGV[4]) }
+  waits = tonumber(ARGV[4]), counted_by_caller = true }
 local n = tonumber(ARGV[5])
-local replies = {}
+local replies, added = {}, {} -- added: task name -> jobs added
 local i = 6
 while i <= #ARGV do
-  replies[#replies + 1] = add_job(ARGV[i], how, now, ARGV, i + 1, i + n)
+  local reply = add_job(ARGV[i], how, now, ARGV, i + 1, i + n)
+  if reply == 1 then
+    local task = ARGV[i + 2] -- the job's first item is 'task', then its name
+    added[task] = (added[task] or 0) + 1
+  end
+  replies[#replies + 1] = reply
   i = i + n + 1
+end
+for task, count in pairs(added) do
+  redis.call('HINCRBY', keys.stats, 'enqueued|' .. task, count) -- see tarefa.stats
 end
 return replies

@@ -3,7 +3,9 @@
 -- Its fields (task, payload, options: name/value pairs) are fields[first..last],
 -- the task's name first (fields[first + 1]).
 -- how: {delay = ms (0: now), priority = n (0: none), key = '' (none) or its
--- key, waits = how many jobs it waits for (0: none; see resolve.lua)}.
+-- key, waits = how many jobs it waits for (0: none; see resolve.lua),
+-- counted_by_caller = true when the caller counts its enqueues itself (a
+-- batch: one HINCRBY per call)}.
 -- Returns 1 when added, else the state of the job that already holds the id.
 local WAITING_CHECK_MS = 30000 -- how often a waiting job's parents are checked
 
@@ -15,7 +17,9 @@ local function add_job(id, how, now, fields, first, last)
   end
   local state = how.waits > 0 and 'waiting' or (how.delay > 0 and 'scheduled' or 'queued')
   redis.call('HSET', job_key, 'state', state, 'enqueued_at', now, unpack(fields, first, last))
-  redis.call('HINCRBY', keys.stats, 'enqueued|' .. fields[first + 1], 1) -- see tarefa.stats
+  if not how.counted_by_caller then
+    redis.call('HINCRBY', keys.stats, 'enqueued|' .. fields[first + 1], 1) -- see tarefa.stats
+  end
   if how.priority > 0 then
     redis.call('HSET', job_key, 'priority', how.priority)
   end
