@@ -12,6 +12,7 @@ started, and how many it runs now.
 
 from __future__ import annotations
 
+import socket
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
@@ -50,16 +51,22 @@ def job_metrics(stats: Mapping[str, Mapping[str, int]]) -> Iterator[Metric]:
         labels=["queue", "task"],
     )
     for queue, counts in sorted(stats.items()):
+        events: dict[str, dict[str, int]] = defaultdict(dict)  # task -> event -> count
         buckets: dict[str, dict[str, int]] = defaultdict(dict)  # task -> le -> count
         sums: dict[str, int] = {}
         for raw, n in counts.items():
             name, task = split_field(raw)
             if name in counters:
-                counters[name].add_metric([queue, task], n)
+                events[task][name] = n
             elif name.startswith("le:"):
                 buckets[task][name[3:]] = n
             elif name == DURATION_SUM_MS:
                 sums[task] = n
+        # Every counter of a task, 0 until its first event: a series that only
+        # appears with its first failure hides that failure from rate().
+        for task, per_event in sorted(events.items()):
+            for event, counter in counters.items():
+                counter.add_metric([queue, task], per_event.get(event, 0))
         for task, per_bucket in sorted(buckets.items()):
             cumulative, running = [], 0
             for le in sorted(per_bucket, key=float):
@@ -117,8 +124,10 @@ class WorkerCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from job_metrics(self.worker.stats.snapshot())
-        running = GaugeMetricFamily("tarefa_worker_running_jobs", "Jobs this worker runs now")
-        running.add_metric([], len(self.worker.running))
+        running = GaugeMetricFamily(
+            "tarefa_worker_running_jobs", "Jobs a worker runs now", labels=["worker", "host"]
+        )  # labelled as on the dashboard's /metrics, so the two never mix
+        running.add_metric([self.worker.id, socket.gethostname()], len(self.worker.running))
         yield running
 
 

@@ -26,7 +26,10 @@ ENDED_AS = {"completed": "completed", "failed": "failed", "retry": "retried"}
 
 # Upper bounds (seconds) of the job duration histogram's buckets: from quick
 # webhooks to hour-long document processing.
-DURATION_BUCKETS = (0.005, 0.025, 0.1, 0.25, 1.0, 2.5, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+DURATION_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+    900.0, 3600.0,
+)  # fmt: skip
 _BUCKET_NAMES = (*(f"le:{b:g}" for b in DURATION_BUCKETS), "le:+Inf")
 DURATION_SUM_MS = "duration_ms"  # the sum of durations, in whole milliseconds
 
