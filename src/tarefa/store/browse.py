@@ -3,7 +3,8 @@ CLI): job ids by state with paging, a summary row per job, the age of the
 oldest ready job, the counts behind metrics and charts, and deletion.
 
 Reads are plain commands, not scripts: an operator's view may be a moment
-stale, and must never hold up the workers.
+stale, and must never hold up the workers. (One exception: reading the
+history first takes the minute's copy of the counts, if no worker has.)
 """
 
 from __future__ import annotations
