@@ -23,7 +23,7 @@ def test_no_request_gets_a_server_error(app, run_worker):
     add.with_options(delay=600).enqueue(3, 4)
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(app))
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 18  # every endpoint of the API
+    assert len(operations) == 20  # every endpoint of the API
 
     for operation, mode in itertools.product(operations, schemathesis.GenerationMode):
 
