@@ -8,6 +8,7 @@ import math
 import re
 import socket
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -275,3 +276,45 @@ def test_no_jobs_is_said_plainly(server, page):
     expect(page.locator(".panel")).to_have_attribute("data-range", "24h")
     expect(page.locator(".chart-empty")).to_have_text("No jobs in this period.")
     page.screenshot(path=SHOTS / "overview-empty.png", full_page=True)
+
+
+# -- a job's timeline -----------------------------------------------------------
+
+
+def shown_time(step) -> datetime:
+    return datetime.fromisoformat(step.locator("time").get_attribute("datetime"))
+
+
+def test_timeline_of_a_completed_job(server, page, app, drain):
+    from playwright.sync_api import expect
+
+    job = add.enqueue(2, 3)
+    drain()
+    page.goto(server + f"#/jobs/{job.id}?queue=default")
+    steps = page.locator("ol.timeline li")
+    expect(steps.locator(".step")).to_have_text(["enqueued", "started", "completed"])
+    info = job.info()
+    shown = [shown_time(steps.nth(i)) for i in range(3)]
+    assert shown == [info.enqueued_at, info.started_at, info.finished_at]
+    expect(steps.nth(1)).to_contain_text(re.compile(r"waited \d+ ms"))
+    expect(steps.nth(1)).to_contain_text(f"attempt 1 on {info.worker}")
+    expect(steps.nth(2)).to_contain_text(re.compile(r"ran \d+ ms"))
+    page.screenshot(path=SHOTS / "job-timeline.png", full_page=True)
+
+
+def test_timeline_of_a_retried_job_and_of_a_scheduled_one(server, page, app, drain):
+    from playwright.sync_api import expect
+
+    retried = flaky.enqueue("timeline", 1)  # fails once, runs again after its back-off
+    drain()
+    page.goto(server + f"#/jobs/{retried.id}?queue=default")
+    steps = page.locator("ol.timeline li")
+    expect(steps.locator(".step")).to_have_text(["enqueued", "ready", "started", "completed"])
+    expect(steps.nth(1)).to_contain_text("a back-off ended")
+    expect(steps.nth(2)).to_contain_text("attempt 2")
+
+    later = add.with_options(delay=600).enqueue(1, 1)
+    page.goto(server + f"#/jobs/{later.id}?queue=default")
+    expect(steps.locator(".step")).to_have_text(["enqueued", "scheduled"])
+    expect(steps.last).to_contain_text("waits for its time")
+    expect(steps.last.locator("time")).to_have_count(0)  # a state, not an event
