@@ -4,14 +4,17 @@ served by uvicorn on a free port, over a real Redis. Screenshots go to
 
 from __future__ import annotations
 
+import math
 import re
 import socket
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import uvicorn
 
+from tarefa.store.keys import queue_keys
 from tarefa.web.server import create_app
 
 from ..conftest import ROOT
@@ -147,3 +150,171 @@ def test_a_page_from_elsewhere_cannot_act(server, page):
     page.wait_for_load_state()
     assert "cross-site request refused" in page.content()
     assert add.app.job("target").status.value == "scheduled"
+
+
+# -- charts and totals ----------------------------------------------------------
+
+MINUTE_MS = 60_000
+# A bar's tooltip, e.g. "2024-05-01 12:34 UTC: 3 completed, 1 failed, 0 retried".
+TITLE = re.compile(
+    r"\d{4}-\d\d-\d\d \d\d:\d\d UTC: ([\d.]+) completed, ([\d.]+) failed, [\d.]+ retried"
+)
+
+
+def bar_sums(page) -> dict[str, float]:
+    """The chart's bars summed per series, from their data-value attributes."""
+    bars = page.locator("svg.chart rect.bar").evaluate_all(
+        "bars => bars.map((bar) => [bar.dataset.series, Number(bar.dataset.value)])"
+    )
+    sums: dict[str, float] = {}
+    for series, value in bars:
+        sums[series] = sums.get(series, 0) + value
+    return sums
+
+
+def test_overview_shows_totals_and_a_chart_of_real_jobs(server, page, app, r, drain):
+    from playwright.sync_api import expect
+
+    # A copy of the totals one minute ago, as a worker takes once a minute:
+    # the jobs below then count in a past minute, which the chart shows (the
+    # current one shows once it is over). See test_metrics.
+    for queue in ("default", "mail"):
+        r.lpush(queue_keys(queue).history, f"{app.store.clock_ms() - MINUTE_MS} 0 0 0 0 0")
+    add.enqueue_many([(1, 1)] * 3)
+    always_fails.with_options(queue="mail", retries=0).enqueue("smtp down")
+    drain(["default", "mail"])
+    page.goto(server)
+    for name, count in {"completed": 3, "failed": 1, "retried": 0, "enqueued": 4}.items():
+        expect(page.locator(f'[data-total="{name}"] .value')).to_have_text(str(count))
+    chart = page.locator("svg.chart")
+    expect(chart.locator(".legend")).to_have_text(["completed", "failed", "retried"])
+    expect(chart.locator("g.point")).to_have_count(60)  # a bar a minute, the last hour
+    # The run may straddle a minute's turn: its jobs may be split over two bars.
+    sums = bar_sums(page)
+    assert sums["completed"] == pytest.approx(3, abs=0.15)
+    assert sums["failed"] == pytest.approx(1, abs=0.15)
+    assert "retried" not in sums
+    # The tooltips of those bars give the same counts.
+    titles = chart.locator("g.point:has(rect.bar) > title").all_text_contents()
+    counts = [TITLE.fullmatch(title).groups() for title in titles]
+    assert sum(float(completed) for completed, _ in counts) == pytest.approx(3, abs=0.15)
+    assert sum(float(failed) for _, failed in counts) == pytest.approx(1, abs=0.15)
+    page.screenshot(path=SHOTS / "overview-chart.png", full_page=True)
+
+    page.goto(server + "#/queues/mail")
+    expect(page.locator("h1")).to_have_text("Queue mail")
+    expect(page.locator('[data-total="failed"] .value')).to_have_text("1")
+    expect(page.locator("svg.chart rect.bar").first).to_be_attached()
+    assert set(bar_sums(page)) == {"failed"}
+
+
+def made_up_day(r, app, queue: str = "default") -> None:
+    """A day of the queue's history as workers would have recorded it, with
+    the totals to match: a copy a minute for the last hour (tens of jobs a
+    minute, a few failing or retried), every half hour before that."""
+    now = app.store.clock_ms()
+    completed = failed = retried = 0
+    r.delete(queue_keys(queue).history)
+    for ago in range(1440, 0, -1):
+        completed += round(30 + 15 * math.sin(ago / 9) + ago % 7)
+        failed += ago % 11 == 0
+        retried += 2 * (ago % 5 == 0)
+        if ago <= 60 or ago % 30 == 0:
+            started = completed + failed + retried
+            copy = [now - ago * MINUTE_MS, started, started, completed, failed, retried]
+            r.lpush(queue_keys(queue).history, " ".join(map(str, copy)))  # newest first
+    task = "tests.tasks:add"
+    totals = {"enqueued": started, "started": started, "completed": completed}
+    totals |= {"failed": failed, "retried": retried}
+    r.hset(queue_keys(queue).stats, mapping={f"{event}|{task}": n for event, n in totals.items()})
+
+
+def test_the_chart_shows_an_hour_or_a_day(server, page, app, r, drain):
+    """The range is in the URL; a day is drawn as 10-minute bars. The first
+    screenshot is the one in the README (docs/dashboard.png)."""
+    from playwright.sync_api import expect
+
+    add.enqueue(1, 1)  # the queue exists
+    drain()
+    made_up_day(r, app)
+    page.goto(server)
+    heading, points = page.locator(".panel h2"), page.locator("svg.chart g.point")
+    expect(heading).to_have_text("Jobs per minute, last 1 h")
+    expect(points).to_have_count(60)
+    page.screenshot(path=SHOTS / "overview-hour.png")
+
+    page.get_by_role("link", name="24 h").click()
+    expect(page).to_have_url(re.compile(r"#/\?range=24h$"))
+    expect(heading).to_have_text("Jobs per 10 minutes, last 24 h")
+    # 1440 minutes cut at the clock's 10-minute marks: 145 bars unless the
+    # first starts on a mark. Each bar's tooltip gives the minutes it spans.
+    assert points.count() in (144, 145)
+    expect(points.nth(1).locator("title")).to_have_text(re.compile(r"\d\d:\d0–\d\d:\d9 UTC: "))
+    page.screenshot(path=SHOTS / "overview-day.png", full_page=True)
+
+    page.goto(server + "#/queues/default?state=completed&range=24h")
+    expect(page.locator("h1")).to_have_text("Queue default")
+    expect(page.locator(".panel")).to_have_attribute("data-range", "24h")
+    expect(points).not_to_have_count(0)
+    # Moving between a queue's tabs keeps the range.
+    expect(page.get_by_role("link", name="failed (0)")).to_have_attribute(
+        "href", re.compile(r"range=24h")
+    )
+    page.get_by_role("link", name="1 h").click()
+    expect(page).to_have_url(re.compile(r"state=completed&offset=0&range=1h$"))
+    expect(points).to_have_count(60)
+
+
+def test_no_jobs_is_said_plainly(server, page):
+    from playwright.sync_api import expect
+
+    page.goto(server)
+    expect(page.locator(".chart-empty")).to_have_text("No jobs in this period.")
+    expect(page.locator("svg.chart")).to_have_count(0)
+    expect(page.locator('[data-total="completed"] .value')).to_have_text("0")
+    page.goto(server + "#/?range=24h")
+    expect(page.locator(".panel")).to_have_attribute("data-range", "24h")
+    expect(page.locator(".chart-empty")).to_have_text("No jobs in this period.")
+    page.screenshot(path=SHOTS / "overview-empty.png", full_page=True)
+
+
+# -- a job's timeline -----------------------------------------------------------
+
+
+def shown_time(step) -> datetime:
+    return datetime.fromisoformat(step.locator("time").get_attribute("datetime"))
+
+
+def test_timeline_of_a_completed_job(server, page, app, drain):
+    from playwright.sync_api import expect
+
+    job = add.enqueue(2, 3)
+    drain()
+    page.goto(server + f"#/jobs/{job.id}?queue=default")
+    steps = page.locator("ol.timeline li")
+    expect(steps.locator(".step")).to_have_text(["enqueued", "started", "completed"])
+    info = job.info()
+    shown = [shown_time(steps.nth(i)) for i in range(3)]
+    assert shown == [info.enqueued_at, info.started_at, info.finished_at]
+    expect(steps.nth(1)).to_contain_text(re.compile(r"waited \d+ ms"))
+    expect(steps.nth(1)).to_contain_text(f"attempt 1 on {info.worker}")
+    expect(steps.nth(2)).to_contain_text(re.compile(r"ran \d+ ms"))
+    page.screenshot(path=SHOTS / "job-timeline.png", full_page=True)
+
+
+def test_timeline_of_a_retried_job_and_of_a_scheduled_one(server, page, app, drain):
+    from playwright.sync_api import expect
+
+    retried = flaky.enqueue("timeline", 1)  # fails once, runs again after its back-off
+    drain()
+    page.goto(server + f"#/jobs/{retried.id}?queue=default")
+    steps = page.locator("ol.timeline li")
+    expect(steps.locator(".step")).to_have_text(["enqueued", "ready", "started", "completed"])
+    expect(steps.nth(1)).to_contain_text("a back-off ended")
+    expect(steps.nth(2)).to_contain_text("attempt 2")
+
+    later = add.with_options(delay=600).enqueue(1, 1)
+    page.goto(server + f"#/jobs/{later.id}?queue=default")
+    expect(steps.locator(".step")).to_have_text(["enqueued", "scheduled"])
+    expect(steps.last).to_contain_text("waits for its time")
+    expect(steps.last.locator("time")).to_have_count(0)  # a state, not an event

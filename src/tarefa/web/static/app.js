@@ -7,6 +7,14 @@ const API = "api/v1";
 const REFRESH_MS = 2000;
 const STATES = ["queued", "waiting", "scheduled", "active", "completed", "failed"];
 const PAGE = 50;
+// The charts' time ranges (the URL's ?range=): how many minutes of history,
+// and how many minutes each bar sums up.
+const RANGES = {
+  "1h": { label: "1 h", minutes: 60, perBar: 1 },
+  "24h": { label: "24 h", minutes: 1440, perBar: 10 },
+};
+const ENDED = ["completed", "failed", "retried"]; // how a worker's attempts end
+const TOTALS = [...ENDED, "enqueued"];
 
 const esc = (value) => String(value ?? "").replace(/[&<>"']/g,
   (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -39,8 +47,37 @@ function toast(message) {
 
 // -- views ---------------------------------------------------------------------
 
-async function queuesView() {
-  const queues = await api("/queues");
+const rangeOf = (params) => (Object.hasOwn(RANGES, params.get("range")) ? params.get("range") : "1h");
+
+// Counts since the queues began, in a row of boxes (like Sidekiq's header).
+function totalsBar(totals) {
+  return `<div class="totals">${TOTALS.map((name) => `
+    <div class="total series-${name}" data-total="${name}">
+      <span class="value">${esc(Number(totals[name]).toLocaleString("en-US"))}</span>
+      <span class="label">${name}</span></div>`).join("")}</div>`;
+}
+
+// The jobs-per-minute chart with its range selector; `link(range)` is the
+// URL of this same view with the other range.
+function historyPanel(points, range, link) {
+  const choices = Object.entries(RANGES).map(([key, r]) =>
+    `<a class="${key === range ? "active" : ""}" href="${link(key)}">${r.label}</a>`).join("");
+  const per = RANGES[range].perBar > 1 ? `${RANGES[range].perBar} minutes` : "minute";
+  return `<section class="panel" data-range="${range}">
+    <div class="panel-head"><h2>Jobs per ${per}, last ${RANGES[range].label}</h2>
+    <div class="tabs">${choices}</div></div>
+    ${chart(perBars(points, RANGES[range].perBar), ENDED)}
+    <p class="muted">Times in UTC; the current minute shows once it is over.</p></section>`;
+}
+
+async function queuesView(params) {
+  const range = rangeOf(params);
+  const [queues, history] = await Promise.all([
+    api("/queues"),
+    api(`/history?minutes=${RANGES[range].minutes}`),
+  ]);
+  const sums = Object.fromEntries(TOTALS.map((name) =>
+    [name, queues.reduce((sum, q) => sum + q.totals[name], 0)]));
   const rows = queues.map((q) => `
     <tr data-queue="${esc(q.name)}">
       <td><a href="#/queues/${enc(q.name)}">${esc(q.name)}</a>${q.paused ? ' <span class="muted">(paused)</span>' : ""}</td>
@@ -48,6 +85,8 @@ async function queuesView() {
       <td class="num">${q.oldest_ready_age == null ? "" : q.oldest_ready_age.toFixed(1) + " s"}</td>
     </tr>`).join("");
   return `<h1>Queues</h1>
+    ${totalsBar(sums)}
+    ${historyPanel(history, range, (r) => `#/?range=${r}`)}
     <table><thead><tr><th>queue</th>${STATES.map((s) => `<th class="num">${s}</th>`).join("")}
     <th class="num">oldest ready</th></tr></thead><tbody>${rows ||
       '<tr><td colspan="8" class="muted">No queue has been used yet.</td></tr>'}</tbody></table>`;
@@ -56,11 +95,13 @@ async function queuesView() {
 async function queueView(name, params) {
   const state = STATES.includes(params.get("state")) ? params.get("state") : "queued";
   const offset = Math.max(0, Number(params.get("offset")) || 0);
-  const [queue, page] = await Promise.all([
+  const range = rangeOf(params);
+  const [queue, page, history] = await Promise.all([
     api(`/queues/${enc(name)}`),
     api(`/queues/${enc(name)}/jobs?state=${state}&offset=${offset}&limit=${PAGE}`),
+    api(`/queues/${enc(name)}/history?minutes=${RANGES[range].minutes}`),
   ]);
-  const link = (s, o = 0) => `#/queues/${enc(name)}?state=${s}&offset=${o}`;
+  const link = (s, o = 0, r = range) => `#/queues/${enc(name)}?state=${s}&offset=${o}&range=${r}`;
   const tabs = STATES.map((s) =>
     `<a class="${s === state ? "active" : ""}" href="${link(s)}">${s} (${queue.counts[s]})</a>`).join("");
   const rows = page.jobs.map((j) => `
@@ -75,6 +116,8 @@ async function queueView(name, params) {
   if (offset > 0) more.push(`<a href="${link(state, Math.max(0, offset - PAGE))}">previous</a>`);
   if (offset + page.jobs.length < page.total) more.push(`<a href="${link(state, offset + PAGE)}">next</a>`);
   return `<h1>Queue ${esc(name)}${queue.paused ? " (paused)" : ""}</h1>
+    ${totalsBar(queue.totals)}
+    ${historyPanel(history, range, (r) => link(state, offset, r))}
     <div class="bar">
       ${queue.paused ? `<button data-action="resume" data-queue="${esc(name)}">Resume</button>`
                      : `<button data-action="pause" data-queue="${esc(name)}">Pause</button>`}
@@ -123,7 +166,74 @@ async function jobView(id, params) {
       ${field("result", job.state === "completed" ? json(job.result) : "")}
       ${field("error", job.error ? `<span class="error">${esc(job.error.type)}: ${esc(job.error.message)}</span>` : "")}
     </table>
+    <h2>Timeline</h2>${timeline(job)}
     ${job.error && job.error.traceback ? `<h2>Traceback</h2><pre class="traceback">${esc(job.error.traceback)}</pre>` : ""}`;
+}
+
+// "850 ms", "3.4 s", "2 min 5 s", "3 h 20 min"
+function duration(ms) {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)} min ${Math.floor((ms % 60_000) / 1000)} s`;
+  return `${Math.floor(ms / 3_600_000)} h ${Math.floor((ms % 3_600_000) / 60_000)} min`;
+}
+
+// What happened to a job, in order, from the times it keeps: a step whose
+// time is not kept is not shown. A job keeps the times of its last attempt.
+// Each step: its name, when (ms), and since when (ms) the gap before it counts.
+function jobSteps(job) {
+  const ms = (iso) => (iso ? Date.parse(iso) : null);
+  const enqueued = job.enqueued_at_ms ?? ms(job.enqueued_at);
+  const ready = job.ready_at_ms ?? null; // set when a delay, back-off or retry ended
+  let started = ms(job.started_at);
+  if (job.attempts === 0 || started < (ready ?? enqueued)) {
+    started = null; // sent back to run (a retry): that start was of an earlier run
+  }
+  const steps = [{ name: "enqueued", at: enqueued }];
+  if (ready !== null) {
+    // Attempts count from the last retry by hand, so a later attempt's ready
+    // time can only be the end of a back-off.
+    const why = started !== null && job.attempts > 1 ? "a back-off ended" : "a delay ended, or a retry";
+    steps.push({ name: "ready", at: ready, since: enqueued, verb: "after", note: why });
+  }
+  if (started !== null) {
+    const earlier = job.attempts > 1 ? " (earlier attempts' times are not kept)" : "";
+    steps.push({ name: "started", at: started, since: ready ?? enqueued, verb: "waited",
+                 note: `attempt ${job.attempts}${job.worker ? ` on ${job.worker}` : ""}${earlier}` });
+  }
+  if (job.progress && started !== null) {
+    steps.push({ name: "progress", at: job.progress.at ?? null, since: started, verb: "after",
+                 note: `${job.progress.value}${job.progress.message ? `: ${job.progress.message}` : ""}` });
+  }
+  if (["completed", "failed", "cancelled"].includes(job.state)) {
+    const finished = ms(job.finished_at);
+    if (finished !== null) {
+      steps.push({ name: job.state, at: finished, since: started ?? ready ?? enqueued,
+                   verb: started !== null ? "ran" : "after" });
+    }
+  } else {
+    const now = {
+      queued: "waits for a worker",
+      scheduled: job.error ? `to run again after ${job.error.type}` : "waits for its time",
+      waiting: "waits for the jobs it depends on",
+      active: "running",
+    };
+    steps.push({ name: job.state, at: null, note: now[job.state] }); // where it is now
+  }
+  return steps;
+}
+
+function timeline(job) {
+  const items = jobSteps(job).map((step) => {
+    const iso = step.at === null ? null : new Date(step.at).toISOString();
+    const when = iso ? `<time datetime="${esc(iso)}">${esc(iso.replace("T", " ").slice(0, 23))}</time>` : "";
+    // A gap that went backwards (another machine's clock) is not shown.
+    const gap = iso && step.since != null && step.at >= step.since
+      ? `<span class="gap">${step.verb} ${duration(step.at - step.since)}</span>` : "";
+    return `<li data-step="${esc(step.name)}"><span class="step state-${esc(step.name)}">${esc(step.name)}</span>
+      ${when} ${gap} <span class="muted">${esc(step.note || "")}</span></li>`;
+  });
+  return `<ol class="timeline">${items.join("")}</ol>`;
 }
 
 async function workersView() {
@@ -188,7 +298,7 @@ function route() {
   if (parts[0] === "jobs" && parts[1]) return () => jobView(parts[1], params);
   if (parts[0] === "workers") return workersView;
   if (parts[0] === "cron") return cronView;
-  return queuesView;
+  return () => queuesView(params);
 }
 
 async function render() {
