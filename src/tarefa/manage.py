@@ -218,7 +218,7 @@ def health(app: App, max_ready_age: float | None = None) -> tuple[bool, dict[str
     ``max_ready_age``, no queue's oldest ready job has waited longer."""
     try:
         app.store.reachable()
-        queues = {q: queue_info(app, q)["oldest_ready_age"] for q in app.queues()}
+        queues = {q: app.store.oldest_ready_age(q) for q in app.queues()}
         live = len(app.store.workers())
     except Exception as exc:  # any failure to read is "unhealthy", with the reason
         return False, {"redis": "unreachable", "error": f"{type(exc).__name__}: {exc}"}

@@ -86,8 +86,9 @@ class QueueCollector(Collector):
         self.app = app
 
     def collect(self) -> Iterator[Metric]:
+        store = self.app.store
         queues = self.app.queues()
-        yield from job_metrics({name: self.app.store.stats(name) for name in queues})
+        yield from job_metrics({name: store.stats(name) for name in queues})
         jobs = GaugeMetricFamily(
             "tarefa_queue_jobs", "Jobs per queue and state", labels=["queue", "state"]
         )
@@ -99,12 +100,11 @@ class QueueCollector(Collector):
         paused = GaugeMetricFamily(
             "tarefa_queue_paused", "1 while the queue is paused", labels=["queue"]
         )
-        for name in queues:
-            info = manage.queue_info(self.app, name)
-            for state, count in info["counts"].items():
+        for name in queues:  # (not manage.queue_info: its totals were read just above)
+            for state, count in store.counts(name).items():
                 jobs.add_metric([name, state], count)
-            oldest.add_metric([name], info["oldest_ready_age"] or 0.0)
-            paused.add_metric([name], float(info["paused"]))
+            oldest.add_metric([name], store.oldest_ready_age(name) or 0.0)
+            paused.add_metric([name], float(store.is_paused(name)))
         workers = manage.workers(self.app)
         alive = GaugeMetricFamily("tarefa_workers", "Live workers")
         alive.add_metric([], len(workers))
