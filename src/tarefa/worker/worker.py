@@ -51,6 +51,9 @@ log = logging.getLogger("tarefa.worker")
 MAX_BATCH = 200  # most jobs leased in one call
 
 
+SOLO_AFTER_STALLS = 2  # a job caught in this many dead workers runs alone (Worker.suspect)
+
+
 @dataclass(slots=True)
 class Running:
     queue: str
@@ -102,6 +105,8 @@ class Worker:
         self.store = app.store
         self.running: dict[tuple[str, bytes], Running] = {}  # by (job id, lease token)
         self.stuck_threads = 0  # timed-out sync jobs whose thread has not returned
+        self.solo: tuple[str, bytes] | None = None  # a suspect job, running alone (take)
+        self.solo_wanted = False  # a suspect was handed back: drain, then take it alone
         self.outcomes: dict[str, list[tuple]] = defaultdict(list)
         self.limits: dict[str, tuple[int, ...]] = {}  # per queue, for the fetch script
         self.processed = 0  # outcomes (completed, retry, failed) Redis has recorded
@@ -272,21 +277,46 @@ class Worker:
         self.changed.set()
 
     def free_slots(self) -> int:
+        if self.solo is not None or (self.solo_wanted and self.running):
+            return 0  # a suspect job runs alone (see take)
         return self.concurrency - len(self.running) - self.stuck_threads
+
+    def suspect(self, job: Leased) -> bool:
+        """Whether the job was running in workers that died twice (once if a
+        single stall is allowed). It may be what kills them (a segfault, an
+        os._exit), or it may have been a bystander: either way it runs alone,
+        so an innocent job is never failed for stalls a poison job caused, and
+        a poison job takes no one else down with it."""
+        return job.stalls >= max(1, min(SOLO_AFTER_STALLS, self.max_stalls))
 
     async def take(self, queue: str, jobs: list[Leased]) -> None:
         """Start the leased jobs that fit in the free slots; hand back the rest
-        (two paths lease concurrently: the exchange loop and the blocking wait)."""
+        (two paths lease concurrently: the exchange loop and the blocking wait).
+        A suspect job starts only in an idle worker, which then leases nothing
+        until it ends; a busy worker hands it back and drains to take it."""
         surplus = []
+        if not self.running and not self._stopping:
+            self.solo_wanted = False
+            suspect = next((job for job in jobs if self.suspect(job)), None)
+            if suspect is not None:
+                self.solo = self._start(queue, suspect)
+                jobs = [job for job in jobs if job is not suspect]
         for job in jobs:
             if self._stopping or self.free_slots() <= 0:
                 surplus.append(Running(queue, job, None))
+            elif self.suspect(job):
+                self.solo_wanted = True
+                surplus.append(Running(queue, job, None))
             else:
-                cancel = threading.Event()
-                task = asyncio.create_task(self._run_job(queue, job, cancel))
-                self.running[job.id, job.token] = Running(queue, job, task, cancel)
+                self._start(queue, job)
         if surplus:
             await retrying(self._hand_back, surplus, give_up_after=30)
+
+    def _start(self, queue: str, job: Leased) -> tuple[str, bytes]:
+        cancel = threading.Event()
+        task = asyncio.create_task(self._run_job(queue, job, cancel))
+        self.running[job.id, job.token] = Running(queue, job, task, cancel)
+        return job.id, job.token
 
     async def _run_job(self, queue: str, job: Leased, cancel: threading.Event) -> None:
         self.stats.started(queue, job.task)
@@ -297,16 +327,21 @@ class Worker:
                 thread_outlived=self._thread_outlived, processes=self.processes,
             )  # fmt: skip
         except asyncio.CancelledError:  # stopped: its lease was lost, or shutdown
-            self.running.pop((job.id, job.token), None)
-            self.changed.set()
+            self._ended(job)
             return
         except Exception as exc:  # a bug of tarefa's own: still report the job
             log.exception("job %s: internal error", job.id)
             outcome = Outcome("failed", dump_error("InternalError", repr(exc)), 0)
         self.stats.ended(queue, job.task, outcome.kind, time.monotonic() - began)
-        if self.running.pop((job.id, job.token), None) is not None:
+        if self._ended(job):
             self.outcomes[queue].append(outcome.as_args(job))
+
+    def _ended(self, job: Leased) -> bool:
+        """Free the job's slot; False if it had been freed already."""
+        if self.solo == (job.id, job.token):
+            self.solo = None
         self.changed.set()
+        return self.running.pop((job.id, job.token), None) is not None
 
     def _thread_outlived(self, future) -> None:
         """A sync job timed out but its thread runs on: it keeps its slot until

@@ -1,0 +1,323 @@
+"""The fault-injection harness: real ``tarefa worker`` processes and a real
+redis-server under load, faults injected on purpose, and an account of every
+job afterwards.
+
+Each scenario runs its jobs on a private redis-server (the one under test: AOF
+on, so it can be killed and restarted) and records every execution in a
+second Redis that no fault touches (the ledger, see ``tasks.py``). At the end
+it checks, from the ledger and from the queue:
+
+- lost: enqueued jobs that never ran to the end — must be none;
+- duplicated: jobs that ran to the end more than once — only jobs *in flight
+  at a fault* may (a worker's leases when it was killed; the attempts running
+  while Redis was away), since delivery is at least once;
+- stuck: jobs not in a final state once the workers have had time — none;
+- recovery: for each fault, how long until every job in flight at it had
+  started again (the worst one is reported).
+
+Run the suite alone with ``pytest -m faults``; a table of the scenarios is
+printed at the end of every run that includes them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pytest
+import redis
+
+from tarefa import App
+from tarefa.store.keys import WORKERS, queue_keys
+
+from ..conftest import PYTHONPATH, ROOT
+from .tasks import ENDS, STARTS
+
+APP_PATH = "tests.faults.tasks:app"
+HOST = socket.gethostname()
+
+
+def pytest_collection_modifyitems(items):
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.path).startswith(here):
+            item.add_marker(pytest.mark.faults)
+
+
+@dataclass
+class Row:
+    scenario: str
+    jobs: int
+    faults: int
+    lost: int
+    duplicated: int
+    stuck: int
+    recovery: float | None  # seconds, the worst fault's
+
+
+ROWS: list[Row] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not ROWS:
+        return
+    write = terminalreporter.write_line
+    header = f"{'scenario':<46} {'jobs':>6} {'faults':>6} {'lost':>5} {'dup':>5} {'stuck':>5}"
+    terminalreporter.section("faults injected, and what became of the jobs")
+    write(header + f" {'recovery':>9}")
+    for row in ROWS:
+        recovery = "-" if row.recovery is None else f"{row.recovery:.2f} s"
+        write(
+            f"{row.scenario:<46} {row.jobs:>6} {row.faults:>6} {row.lost:>5} "
+            f"{row.duplicated:>5} {row.stuck:>5} {recovery:>9}"
+        )
+    write("dup: ran to the end more than once (each was in flight at a fault); recovery:")
+    write("the longest wait, over the faults, until the jobs in flight at one started again")
+
+
+@dataclass
+class Fault:
+    start: float  # time.time() when it struck
+    end: float  # when it was over (Redis back); recovery is counted from here
+    in_flight: set[str] = field(default_factory=set)  # jobs it may have cut short
+    pid: int | None = None  # a stopped worker: add the attempts running in it at `start`
+
+
+@dataclass
+class Ledger:
+    """Executions per job, from the ledger's log."""
+
+    starts: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # (time, pid)
+    ended: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, client: redis.Redis) -> Ledger:
+        ledger = cls()
+        for key, log in ((STARTS, ledger.starts), (ENDS, ledger.ended)):
+            for entry in client.lrange(key, 0, -1):
+                job_id, at, pid = entry.decode().split()
+                log.setdefault(job_id, []).append((float(at), int(pid)))
+        return ledger
+
+    @property
+    def ends(self) -> Counter:
+        return Counter({job_id: len(ends) for job_id, ends in self.ended.items()})
+
+    def running_in(self, pid: int, at: float) -> set[str]:
+        """Jobs whose attempt in process ``pid`` had started and not ended at ``at``."""
+        running = set()
+        for job_id, starts in self.starts.items():
+            ends = [t for t, p in self.ended.get(job_id, []) if p == pid]
+            for started, p in starts:
+                if p == pid and started <= at and not any(started <= t < at for t in ends):
+                    running.add(job_id)
+        return running
+
+
+class Harness:
+    """One scenario: its Redis, its workers, its jobs and the faults injected."""
+
+    def __init__(self, server, ledger: redis.Redis, logs):
+        self.server = server
+        self.ledger = ledger
+        self.logs = logs
+        self.app = App(server.url)
+        self.redis = redis.Redis.from_url(server.url, socket_timeout=None)
+        self.keys = queue_keys("default")
+        self.workers: list[subprocess.Popen] = []
+        self.faults: list[Fault] = []
+        self.jobs: list[str] = []  # ids that must run to the end
+
+    # -- workers ----------------------------------------------------------------
+
+    def spawn(self, *args: str, env: dict | None = None) -> subprocess.Popen:
+        """``tarefa worker`` on the Redis under test (lease 1 s unless given)."""
+        if "--lease" not in args:
+            args = ("--lease", "1", *args)
+        log_path = self.logs / f"worker{len(self.workers)}.log"
+        env = dict(os.environ, PYTHONPATH=PYTHONPATH, TAREFA_URL=self.server.url) | (env or {})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tarefa", "worker", APP_PATH, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=open(log_path, "w"),
+            stderr=subprocess.STDOUT,
+        )
+        proc.log_path = log_path
+        self.workers.append(proc)
+        return proc
+
+    def spawn_ready(self, *args: str, env: dict | None = None) -> subprocess.Popen:
+        """``spawn``, then wait until the worker has registered (it is serving)."""
+        proc = self.spawn(*args, env=env)
+        prefix = f"{HOST}:{proc.pid}:"
+        self.wait_until(
+            lambda: any(w.decode().startswith(prefix) for w in self.redis.smembers(WORKERS)),
+            what=f"worker {proc.pid} to register",
+        )
+        return proc
+
+    def running(self) -> list[subprocess.Popen]:
+        return [w for w in self.workers if w.poll() is None]
+
+    def leases_of(self, proc: subprocess.Popen) -> set[str]:
+        """The jobs leased to the worker with this process (it must be stopped
+        or dead, so that its leases cannot change while they are read)."""
+        prefix = f"{HOST}:{proc.pid}:"
+        ids = [i.decode() for i in self.redis.zrange(self.keys.active, 0, -1)]
+        owners = [self.redis.hget(self.keys.job(i), "worker") for i in ids]
+        return {i for i, w in zip(ids, owners, strict=True) if w and w.decode().startswith(prefix)}
+
+    def kill(self, proc: subprocess.Popen) -> Fault:
+        """SIGKILL a worker; its leases are the jobs in flight."""
+        at = time.time()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        fault = Fault(at, time.time(), self.leases_of(proc))
+        self.faults.append(fault)
+        return fault
+
+    def sigterm(self, proc: subprocess.Popen, grace: float) -> float:
+        """SIGTERM a worker (a deploy) and wait for it to leave; the attempts it
+        was running are in flight (those outliving the grace are handed back).
+        Returns how long it took to leave."""
+        at = time.time()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(grace + 5) == 0, proc.log_path.read_text()
+        self.faults.append(Fault(at, at, pid=proc.pid))
+        return time.time() - at
+
+    def stop_all(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+
+    # -- jobs -------------------------------------------------------------------
+
+    def enqueue(
+        self, count: int, ms: float = 0, task: str = "work", args: tuple | None = None
+    ) -> list[str]:
+        jobs = self.app.by_name(f"tests.faults.tasks:{task}").enqueue_many(
+            [args if args is not None else (ms,)] * count
+        )
+        ids = [job.id for job in jobs]
+        self.jobs.extend(ids)
+        return ids
+
+    @staticmethod
+    def wait_until(predicate, timeout: float = 30, what: str = "a condition"):
+        """Poll ``predicate`` until it is truthy: nothing signals these states."""
+        deadline = time.monotonic() + timeout
+        while not (value := predicate()):
+            assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+            time.sleep(0.02)
+        return value
+
+    def wait_for_runs(self, more: int, timeout: float = 30) -> None:
+        """Until ``more`` attempts have started from now on."""
+        count = self.ledger.llen(STARTS) + more
+        self.wait_until(lambda: self.ledger.llen(STARTS) >= count, timeout, f"{more} attempts")
+        assert self.unsettled(), "the jobs ran out: a fault now would test nothing"
+
+    def restarted(self, fault: Fault) -> bool:
+        """Whether every job the fault cut short has started again since."""
+        ledger = Ledger.read(self.ledger)
+        return all(
+            any(t > fault.start for t, _ in ledger.starts.get(job_id, ()))
+            for job_id in fault.in_flight
+        )
+
+    def unsettled(self) -> int:
+        """Jobs still ready, scheduled or active."""
+        counts = self.app.queue("default").counts()
+        return counts["queued"] + counts["scheduled"] + counts["active"]
+
+    def settled(self) -> bool:
+        return self.unsettled() == 0
+
+    def wait_until_settled(self, timeout: float = 60) -> int:
+        """Until no job is ready, scheduled or active; returns how many still
+        are after ``timeout`` (stuck). Polls: no event says "all done"."""
+        deadline = time.monotonic() + timeout
+        while (unsettled := self.unsettled()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return unsettled
+
+    def supervise(self, until, keep: int, args: tuple, timeout: float = 90) -> None:
+        """Replace each worker that dies (a fault: its leases were in flight)
+        until ``until()``, as systemd or Kubernetes would."""
+        deadline = time.monotonic() + timeout
+        while not until():
+            assert time.monotonic() < deadline, f"not done after {timeout} s"
+            for proc in self.running_or_dead():
+                if proc.poll() is not None:
+                    at = time.time()
+                    self.faults.append(Fault(at, at, self.leases_of(proc)))
+                    proc.reaped = True
+            while len(self.running()) < keep:
+                self.spawn(*args)
+            time.sleep(0.02)
+
+    def running_or_dead(self) -> list[subprocess.Popen]:
+        """Workers not yet seen dead."""
+        return [w for w in self.workers if not getattr(w, "reaped", False)]
+
+    # -- the account ------------------------------------------------------------
+
+    def account(self, scenario: str, *, settle: float = 60, may_fail: set[str] = frozenset()):
+        """Wait for the queue to settle, check every job, print the row.
+
+        ``may_fail``: jobs that are meant to end failed (poison), not completed.
+        """
+        stuck = self.wait_until_settled(settle)
+        ledger = Ledger.read(self.ledger)
+        for fault in self.faults:
+            if fault.pid is not None:
+                fault.in_flight |= ledger.running_in(fault.pid, fault.start)
+        must_complete = [i for i in self.jobs if i not in may_fail]
+        lost = [i for i in must_complete if ledger.ends[i] == 0]
+        duplicated = {i for i, n in ledger.ends.items() if n > 1}
+        in_flight = set().union(*(f.in_flight for f in self.faults))
+        recovery = [self._recovery(f, ledger) for f in self.faults]
+        worst = max((r for r in recovery if r is not None), default=None)
+        faults, jobs = len(self.faults), len(self.jobs)
+        ROWS.append(Row(scenario, jobs, faults, len(lost), len(duplicated), stuck, worst))
+
+        assert not lost, f"{len(lost)} jobs never ran to the end, e.g. {lost[:3]}"
+        assert duplicated <= in_flight, (
+            f"{len(duplicated - in_flight)} jobs ran twice without being in flight at a fault"
+        )
+        assert stuck == 0, f"{stuck} jobs still unsettled after {settle} s"
+        counts = self.app.queue("default").counts()
+        assert counts["completed"] == len(must_complete), counts
+        assert counts["failed"] == len(may_fail), counts
+        return ledger
+
+    @staticmethod
+    def _recovery(fault: Fault, ledger: Ledger) -> float | None:
+        """How long after the fault until every job it cut short started again
+        (jobs it cut short after their work was done need not run again)."""
+        waits = []
+        for job_id in fault.in_flight:
+            again = [t for t, _ in ledger.starts.get(job_id, []) if t > fault.start]
+            if again:
+                waits.append(max(0.0, min(again) - fault.end))
+        return max(waits, default=None)
+
+
+@pytest.fixture
+def harness(private_redis, r, redis_url, tmp_path, monkeypatch):
+    """A scenario's Redis (AOF, fsync always) and workers; ``r`` is the ledger."""
+    monkeypatch.setenv("TAREFA_LEDGER_URL", redis_url)
+    h = Harness(private_redis(), r, tmp_path)
+    yield h
+    h.stop_all()
+    h.app.close()
+    h.redis.close()

@@ -1,0 +1,67 @@
+"""The jobs the fault scenarios run, in worker subprocesses.
+
+The queue lives on the Redis under test (``TAREFA_URL``); each execution is
+written to a second Redis, the *ledger* (``TAREFA_LEDGER_URL``), which no fault
+touches: one entry when an attempt starts and one when it ends, each with the
+job's id, the time and the worker's pid, so the scenario can count executions
+per job and tell which attempts were running when it injected a fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import time
+
+import redis
+
+from tarefa import App, current_job
+
+app = App()  # TAREFA_URL: the Redis under test
+
+STARTS, ENDS = "faults:starts", "faults:ends"
+_ledger: tuple[int, redis.Redis] | None = None
+
+
+def ledger() -> redis.Redis:
+    """This process's client of the ledger (a new one after a fork)."""
+    global _ledger
+    if _ledger is None or _ledger[0] != os.getpid():
+        url = os.environ["TAREFA_LEDGER_URL"]
+        _ledger = (os.getpid(), redis.Redis.from_url(url, socket_timeout=None))
+    return _ledger[1]
+
+
+def _log(key: str) -> None:
+    ledger().rpush(key, f"{current_job().id} {time.time()} {os.getpid()}")
+
+
+@app.task(retries=0)
+def work(ms: float = 0) -> None:
+    _log(STARTS)
+    time.sleep(ms / 1000)  # the job's work: an e-mail, a webhook, a PDF
+    _log(ENDS)
+
+
+@app.task(retries=0)
+async def awork(ms: float = 0) -> None:
+    _log(STARTS)
+    await asyncio.sleep(ms / 1000)
+    _log(ENDS)
+
+
+@app.task(retries=0)
+def crash(how: str = "exit") -> None:
+    """Poison: takes its whole process down, every time."""
+    _log(STARTS)
+    if how == "segfault":
+        ctypes.string_at(0)  # reads address 0: SIGSEGV
+    os._exit(13)
+
+
+@app.task(queue="cron", cron="* * * * * *")
+def tick() -> None:
+    """Every second: logs its run (the job's id names its tick)."""
+    _log(STARTS)
+    _log(ENDS)
