@@ -42,6 +42,7 @@ from ..store.keys import check_queue_name, job_ref
 from .execution import Outcome, execute
 from .heartbeat import heartbeat_loop, leases_by_queue, recover, send_stats
 from .idle import IdleWait
+from .memory import format_size, parse_size
 from .process_pool import ProcessPool
 from .reconnect import REDIS_ERRORS, Backoff, retrying
 from .scheduler import cron_loop
@@ -65,7 +66,11 @@ class Worker:
     ``pool``: where sync tasks that name no pool of their own run: ``"thread"``
     or ``"process"`` (a task's ``@app.task(pool=...)`` wins). ``app_path``: the
     app's ``package.module:attribute``, for child processes to import; found by
-    itself when the app is bound to a module-level name.
+    itself when the app is bound to a module-level name. ``max_memory``: bytes
+    (or a size: ``"512M"``, ``"2G"``) of resident memory each process-pool job
+    may use; its process is killed past it and the attempt fails with
+    ``WorkerProcessDied``. Thread-pool and async jobs share the worker's own
+    memory: no limit applies to them.
     """
 
     def __init__(
@@ -81,6 +86,7 @@ class Worker:
         name: str | None = None,
         pool: str = "thread",
         app_path: str | None = None,
+        max_memory: int | str | None = None,
     ):
         if isinstance(queues, str):
             queues = [queues]
@@ -90,7 +96,11 @@ class Worker:
             raise ValueError(f"concurrency must be an int >= 1, not {concurrency!r}")
         if lease < 0.1:
             raise ValueError(f"lease must be at least 0.1 s, not {lease!r}")
-        self.processes = ProcessPool(app, default=pool, app_path=app_path)  # checks both
+        if max_memory is not None:
+            max_memory = parse_size(max_memory)
+        self.processes = ProcessPool(
+            app, default=pool, app_path=app_path, max_memory=max_memory
+        )  # checks them
         self.app = app
         self.queues = [check_queue_name(q) for q in dict.fromkeys(queues)]
         self.concurrency = concurrency
@@ -153,10 +163,12 @@ class Worker:
         self.limits = {q: self.app.settings(q).as_args() for q in self.queues}
         await retrying(self._register)
         await retrying(recover, self)
+        max_memory = self.processes.max_memory
         log.info(
-            "worker %s: queues %s, concurrency %d%s%s",
+            "worker %s: queues %s, concurrency %d%s%s%s",
             self.id, ",".join(self.queues), self.concurrency,
             ", process pool" if self.processes.default == "process" else "",
+            f", max memory {format_size(max_memory)} per job process" if max_memory else "",
             ", burst" if self.burst else "",
         )  # fmt: skip
         heartbeat = asyncio.create_task(heartbeat_loop(self))
