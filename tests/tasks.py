@@ -297,6 +297,22 @@ def hangs_in_thread(tag: str) -> None:
     client.rpush("test:returned", tag)
 
 
+def _hook(name: str):
+    def hook(job, error, *delay) -> None:
+        r().rpush("test:hooks", f"{name} {job.attempt} {type(error).__name__}")
+
+    return hook
+
+
+@app.task(
+    retries=1, backoff=0.01, timeout=0.3, pool="thread",
+    on_retry=_hook("retry"), on_failure=_hook("failure"),
+)  # fmt: skip
+def hangs_with_hooks(tag: str) -> None:
+    """hangs_in_thread, with sync hooks: they need a thread of their own."""
+    hangs_in_thread.fn(tag)
+
+
 @app.task(retries=1, backoff=0.01, pool="process")
 def allocates(how: str) -> int:
     """Allocates without bound (a leak in a loop), or one huge buffer (as an

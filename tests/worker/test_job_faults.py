@@ -145,6 +145,24 @@ def test_a_thread_job_that_never_returns_fails_at_its_timeout_and_holds_only_its
     assert w.wait(timeout=10) == 0, log_of(w)
 
 
+def test_sync_hooks_run_though_every_thread_is_held_by_a_job_that_never_returns(
+    app, r, spawn_worker
+):
+    """The job's outcome waits for its hooks: were they to wait for a thread
+    that a hung job holds, the outcome would never be reported."""
+    job = tasks.hangs_with_hooks.enqueue("k")  # timeout 0.3 s, retries=1
+    w = spawn_worker("-c", "2", "--lease", "0.5")
+    assert sorted(wait_for_list(r, "test:started", 2, timeout=15)) == ["k 1", "k 2"]
+    with pytest.raises(JobFailed, match="TimeoutError"):
+        job.result(timeout=10)  # both threads still held
+    assert r.lrange("test:hooks", 0, -1) == [b"retry 1 TimeoutError", b"failure 2 TimeoutError"]
+    r.rpush("test:release:k", 1, 1)
+    assert wait_for_list(r, "test:returned", 2) == ["k", "k"]
+    assert tasks.add.enqueue(1, 2).result(timeout=10) == 3  # the slots are back
+    w.terminate()
+    assert w.wait(timeout=10) == 0, log_of(w)
+
+
 def test_a_job_without_a_timeout_that_never_returns_keeps_its_lease(app, r, spawn_worker):
     """It holds its slot, but it is alive: its lease is renewed, and no other
     worker takes it over (it is not lost, nor run twice)."""

@@ -117,6 +117,10 @@ class Worker:
         self.processed = 0  # outcomes (completed, retry, failed) Redis has recorded
         self.stats = WorkerStats()  # what its jobs did, sent with each heartbeat
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="tarefa-job")
+        # Sync hooks get threads of their own: a job that outlived its timeout
+        # holds a job thread, and its outcome, reported after its hooks, must not
+        # wait for that thread to come back.
+        self._hook_executor = ThreadPoolExecutor(concurrency, thread_name_prefix="tarefa-hook")
         self._stopping = False
         self._stop_now = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -188,6 +192,7 @@ class Worker:
             await self._idle.client.aclose()
             await self.processes.close()
             self._executor.shutdown(wait=False, cancel_futures=True)
+            self._hook_executor.shutdown(wait=False, cancel_futures=True)
             try:
                 await self.store.unregister_worker(self.id)
             except Exception:
@@ -307,6 +312,7 @@ class Worker:
             outcome: Outcome = await execute(
                 self.app, queue, job, self._executor, cancel=cancel,
                 thread_outlived=self._thread_outlived, processes=self.processes,
+                hook_executor=self._hook_executor,
             )  # fmt: skip
         except asyncio.CancelledError:  # stopped: its lease was lost, or shutdown
             self.running.pop((job.id, job.token), None)
