@@ -156,6 +156,7 @@ def test_sync_hooks_run_though_every_thread_is_held_by_a_job_that_never_returns(
     with pytest.raises(JobFailed, match="TimeoutError"):
         job.result(timeout=10)  # both threads still held
     assert r.lrange("test:hooks", 0, -1) == [b"retry 1 TimeoutError", b"failure 2 TimeoutError"]
+    wait_until(lambda: "all 2 slots are held by sync jobs" in log_of(w), what="the alarm")
     r.rpush("test:release:k", 1, 1)
     assert wait_for_list(r, "test:returned", 2) == ["k", "k"]
     assert tasks.add.enqueue(1, 2).result(timeout=10) == 3  # the slots are back

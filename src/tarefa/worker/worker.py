@@ -168,11 +168,13 @@ class Worker:
         await retrying(self._register)
         await retrying(recover, self)
         max_memory = self.processes.max_memory
+        on_processes = self.processes.default == "process"
         log.info(
-            "worker %s: queues %s, concurrency %d%s%s%s",
+            "worker %s: queues %s, concurrency %d%s%s%s%s",
             self.id, ",".join(self.queues), self.concurrency,
-            ", process pool" if self.processes.default == "process" else "",
+            ", process pool" if on_processes else "",
             f", max memory {format_size(max_memory)} per job process" if max_memory else "",
+            " (pool='process' tasks only)" if max_memory and not on_processes else "",
             ", burst" if self.burst else "",
         )  # fmt: skip
         heartbeat = asyncio.create_task(heartbeat_loop(self))
@@ -330,6 +332,13 @@ class Worker:
         """A sync job timed out but its thread runs on: it keeps its slot until
         it returns, so no later job waits for a thread with its clock running."""
         self.stuck_threads += 1
+        if self.stuck_threads >= self.concurrency:
+            log.error(
+                "all %d slots are held by sync jobs that timed out and have not returned: "
+                "this worker runs nothing more until one does. A job that may hang is "
+                "better in the process pool (pool='process'), where its timeout kills it",
+                self.concurrency,
+            )
 
         def returned(_):
             self._loop.call_soon_threadsafe(self._thread_returned)
