@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -156,6 +158,22 @@ def test_a_max_memory_below_what_a_new_process_needs_fails_its_jobs_clearly(app,
     assert worker.processes.pids == []
     assert job.error["type"] == "ProcessPoolError"
     assert "more than the worker's max memory of 1 MiB: raise the limit" in job.error["message"]
+
+
+def test_the_memory_read_elsewhere_than_linux_agrees_with_proc():
+    """macOS and the rest read a process's memory with psutil: the same figure."""
+    pytest.importorskip("psutil")
+    from tarefa.worker.memory import _from_proc, _from_psutil
+
+    child = subprocess.Popen([sys.executable, "-c", "b = bytearray(64 << 20); input()"],
+                             stdin=subprocess.PIPE)  # fmt: skip
+    try:
+        wait_until(lambda: _from_proc(child.pid) > 64 << 20, what="the child to allocate")
+        assert abs(_from_psutil(child.pid) - _from_proc(child.pid)) < 4 << 20
+    finally:
+        child.kill()
+        child.wait()
+    assert _from_proc(child.pid) is None and _from_psutil(child.pid) is None  # gone
 
 
 def test_max_memory_is_checked(app):
