@@ -7,8 +7,11 @@ for an event (BLPOP) and count executions instead of sleeping.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
+import resource
 import signal
+import threading
 import time
 
 import redis
@@ -254,8 +257,86 @@ def stuck_in_process(tag: str) -> None:
 
 @app.task(retries=1, backoff=0.01, pool="process")
 def dies(how: str) -> None:
-    """Its process dies under it: os._exit(3), or SIGKILL (as the OOM killer does)."""
+    """Its process dies under it: os._exit(3), a segfault, or SIGKILL (as the
+    OOM killer does)."""
     r().rpush("test:pids:dies", os.getpid())
+    crash(how)
+
+
+def crash(how: str) -> None:
+    """End this process as a job can: os._exit(3), a segfault (reading address
+    0, as a bug in C code does), or SIGKILL."""
     if how == "exit":
         os._exit(3)
+    if how == "segfault":
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file left behind
+        ctypes.string_at(0)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@app.task(retries=0, pool="thread")
+def kills_worker(how: str) -> None:
+    """Kills the process it runs in: in a thread, the worker itself."""
+    r().rpush("test:started", f"kills_worker {os.getpid()}")
+    crash(how)
+
+
+@app.task(retries=0)
+async def kills_worker_async(how: str) -> None:
+    r().rpush("test:started", f"kills_worker {os.getpid()}")
+    crash(how)
+
+
+@app.task(retries=1, backoff=0.01, timeout=0.3, pool="thread")
+def hangs_in_thread(tag: str) -> None:
+    """Never returns, as far as its attempt can tell: it blocks past its timeout
+    until the test releases it (or for a minute)."""
+    client = r()
+    client.rpush("test:started", f"{tag} {current_job().attempt}")
+    client.blpop([f"test:release:{tag}"], timeout=60)
+    client.rpush("test:returned", tag)
+
+
+def _hook(name: str):
+    def hook(job, error, *delay) -> None:
+        r().rpush("test:hooks", f"{name} {job.attempt} {type(error).__name__}")
+
+    return hook
+
+
+@app.task(
+    retries=1, backoff=0.01, timeout=0.3, pool="thread",
+    on_retry=_hook("retry"), on_failure=_hook("failure"),
+)  # fmt: skip
+def hangs_with_hooks(tag: str) -> None:
+    """hangs_in_thread, with sync hooks: they need a thread of their own."""
+    hangs_in_thread.fn(tag)
+
+
+@app.task(retries=1, backoff=0.01, pool="process")
+def allocates(how: str) -> int:
+    """Allocates without bound (a leak in a loop), or one huge buffer (as an
+    array library does), touching every byte; gives up at 4 GiB."""
+    r().rpush("test:pids:allocates", os.getpid())
+    if how == "grow":
+        kept = []
+        while len(kept) < 256:
+            kept.append(bytearray(16 << 20))
+        return len(kept)
+    return len(bytearray(4 << 30))
+
+
+@app.task(retries=0, pool="process")
+def allocates_after_returning(megabytes: int) -> int:
+    """Returns at once, leaving a thread that allocates ``megabytes`` once the
+    test says so, and holds them: the process is bigger for the next job."""
+
+    def grow() -> None:
+        client = r()
+        client.blpop(["test:release:grow"], timeout=30)
+        kept = bytearray(megabytes << 20)
+        client.rpush("test:grown", len(kept))
+        time.sleep(60)
+
+    threading.Thread(target=grow, daemon=True).start()
+    return os.getpid()

@@ -10,7 +10,7 @@ import sys
 from tarefa import JobState
 
 from .conftest import PYTHONPATH, ROOT
-from .tasks import add, always_fails, pid, pid_in_thread, record
+from .tasks import add, always_fails, pid, pid_in_process, pid_in_thread, record
 
 
 def tarefa(*args: str, env: dict | None = None, cwd=ROOT, timeout=60):
@@ -87,6 +87,17 @@ def test_worker_with_bad_options_is_a_usage_error(r):
     assert tarefa("worker", "tests.tasks:app", "-c", "0").returncode == 2
     out = tarefa("worker", "tests.tasks:app", "-q", "bad queue", "--burst")
     assert out.returncode == 2 and "invalid queue name" in out.stderr
+
+
+def test_worker_max_memory_takes_a_size(app):
+    out = tarefa("worker", "tests.tasks:app", "--max-memory", "lots", "--burst")
+    assert out.returncode == 2
+    assert "Invalid value for '--max-memory': not a size: 'lots' (say 512M or 2G)" in out.stderr
+    job = pid_in_process.enqueue()
+    out = tarefa("worker", "tests.tasks:app", "--max-memory", "512M", "--burst")
+    assert out.returncode == 0, out.stderr
+    assert "max memory 512 MiB per job process" in out.stderr
+    assert job.result(1) > 0
 
 
 def test_info_shows_queues_and_counts(app, run_worker):

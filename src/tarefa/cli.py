@@ -27,6 +27,22 @@ def _load(path: str) -> App:
         raise click.BadParameter(str(exc), param_hint="APP") from None
 
 
+class SizeType(click.ParamType):
+    """A size in bytes: 512M, 2G, 1.5GiB (powers of 1024), or a number of bytes."""
+
+    name = "size"
+
+    def convert(self, value, param, ctx):
+        from .worker.memory import parse_size
+
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 @click.group()
 @click.version_option(package_name="tarefa")
 def main() -> None:
@@ -83,6 +99,14 @@ def main() -> None:
     "A task's own @app.task(pool=...) wins.",
 )
 @click.option(
+    "--max-memory",
+    type=SizeType(),
+    metavar="SIZE",
+    help="Kill a process-pool job's process once its resident memory passes SIZE (512M, 2G); "
+    "the attempt fails with WorkerProcessDied and is retried per the task's retries. "
+    "Thread and async jobs share the worker's memory: not bounded.",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(1, 65535),
     help="Serve this worker's Prometheus metrics at http://HOST:PORT/metrics.",
@@ -95,7 +119,17 @@ def main() -> None:
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log every job.")
 def worker(
-    app_path, queues, concurrency, burst, lease, grace, pool, metrics_port, metrics_host, verbose
+    app_path,
+    queues,
+    concurrency,
+    burst,
+    lease,
+    grace,
+    pool,
+    max_memory,
+    metrics_port,
+    metrics_host,
+    verbose,
 ) -> None:
     """Run jobs of APP (package.module:app) from the given queues."""
     from .worker import Worker
@@ -108,7 +142,8 @@ def worker(
     try:
         url = app.store.url  # where Redis is: fail now on a bad TAREFA_URL
         w = Worker(app, queues or ["default"], concurrency=concurrency, burst=burst,
-                   lease=lease, grace=grace, pool=pool, app_path=app_path)  # fmt: skip
+                   lease=lease, grace=grace, pool=pool, app_path=app_path,
+                   max_memory=max_memory)  # fmt: skip
     except (ValueError, EmbeddedError) as exc:
         raise click.UsageError(str(exc)) from None
     log = logging.getLogger("tarefa.worker")

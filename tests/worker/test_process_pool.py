@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -115,7 +117,10 @@ def test_a_timed_out_job_is_killed_retried_and_the_next_job_gets_a_fresh_child(a
     assert r.lrange("test:runs", 0, -1) == []  # no attempt got past its sleep
 
 
-@pytest.mark.parametrize("how, code", [("exit", "exit code 3"), ("kill", "exit code -9, SIGKILL")])
+@pytest.mark.parametrize(
+    "how, code",
+    [("exit", "exit code 3"), ("segfault", "exit code -11, SIGSEGV"), ("kill", "exit code -9")],
+)
 def test_a_child_that_dies_fails_the_attempt_and_the_worker_goes_on(app, run_worker, r, how, code):
     job = tasks.dies.enqueue(how)  # retries=1
     after = add.enqueue(1, 1)
@@ -126,6 +131,58 @@ def test_a_child_that_dies_fails_the_attempt_and_the_worker_goes_on(app, run_wor
     assert not any(alive(p) for p in pids(r, "dies", 2))
     assert after.result(1) == 2
     assert worker.processed == 3
+
+
+def test_a_process_that_outgrows_max_memory_between_jobs_is_replaced(app, r):
+    """Memory a job leaves behind (a cache, a thread it started) must not fail
+    the next job: a process above the limit is replaced before it gets one."""
+    worker = Worker(app, concurrency=1, max_memory="150M")
+    thread = run_in_thread(worker)
+    try:
+        first = tasks.allocates_after_returning.enqueue(200)
+        bloated = first.result(timeout=10)
+        r.rpush("test:release:grow", 1)  # its thread allocates 200 MiB, and holds them
+        assert wait_for_list(r, "test:grown", 1) == [str(200 << 20)]
+        after = tasks.pid_in_process.enqueue()
+        assert after.result(timeout=10) != bloated  # a new process
+        assert after.attempts == 1  # nothing failed for it
+        wait_until(lambda: not alive(bloated), timeout=5, what="the big process to be gone")
+    finally:
+        worker.stop()
+        thread.join(10)
+
+
+def test_a_max_memory_below_what_a_new_process_needs_fails_its_jobs_clearly(app, run_worker):
+    job = tasks.pid_in_process.enqueue()  # retries=0
+    worker = run_worker(max_memory="1M")
+    assert worker.processes.pids == []
+    assert job.error["type"] == "ProcessPoolError"
+    assert "more than the worker's max memory of 1 MiB: raise the limit" in job.error["message"]
+
+
+def test_the_memory_read_elsewhere_than_linux_agrees_with_proc():
+    """macOS and the rest read a process's memory with psutil: the same figure."""
+    pytest.importorskip("psutil")
+    from tarefa.worker.memory import _from_proc, _from_psutil
+
+    child = subprocess.Popen([sys.executable, "-c", "b = bytearray(64 << 20); input()"],
+                             stdin=subprocess.PIPE)  # fmt: skip
+    try:
+        wait_until(lambda: _from_proc(child.pid) > 64 << 20, what="the child to allocate")
+        assert abs(_from_psutil(child.pid) - _from_proc(child.pid)) < 4 << 20
+    finally:
+        child.kill()
+        child.wait()
+    assert _from_proc(child.pid) is None and _from_psutil(child.pid) is None  # gone
+
+
+def test_max_memory_is_checked(app):
+    assert Worker(app, max_memory="1.5G").processes.max_memory == 3 << 29
+    assert Worker(app, max_memory=1 << 20).processes.max_memory == 1 << 20
+    assert Worker(app).processes.max_memory is None
+    for bad in ("lots", "0", "-1G", 0):
+        with pytest.raises(ValueError, match="size"):
+            Worker(app, max_memory=bad)
 
 
 def test_a_task_the_child_does_not_know_fails_with_unknown_task(app, run_worker):

@@ -79,11 +79,13 @@ async def execute(
     cancel=None,
     thread_outlived=None,
     processes: ProcessPool | None = None,
+    hook_executor: Executor | None = None,
 ) -> Outcome:
     """Run ``job`` to its outcome. Only the worker's own cancellation (shutdown,
     a lost lease) propagates; ``cancel`` is the event ``current_job().cancelled``
     reads; ``thread_outlived(future)`` is told of a sync job whose thread runs on
-    after its timeout; ``processes`` runs the sync jobs it says it runs."""
+    after its timeout; ``processes`` runs the sync jobs it says it runs; sync
+    hooks run in ``hook_executor`` (else in ``executor``)."""
     prepared = _prepare(app, job)
     if isinstance(prepared, Outcome):
         return prepared  # it cannot run: it fails at once, and runs no hooks
@@ -113,7 +115,7 @@ async def execute(
         if context._outbox:  # a progress report may still be on its way
             await context.flush()
     if not context.cancelled:  # cancelled or taken over: the outcome will be discarded
-        await run_hooks(app, task, context, outcome, value, executor)
+        await run_hooks(app, task, context, outcome, value, hook_executor or executor)
     return outcome
 
 

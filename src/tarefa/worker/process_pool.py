@@ -23,6 +23,10 @@ or is still running when the worker stops.
 - A child that dies by itself (``os._exit``, a crash, the OOM killer) fails the
   attempt with ``WorkerProcessDied`` (counted per the task's retry policy) and
   is replaced by a new one on the next job.
+- ``max_memory``: a child running a job is killed once its resident memory
+  passes the limit, and its attempt fails with ``WorkerProcessDied``; a child
+  above it after a job is replaced. Why the worker watches rather than the
+  child setting an rlimit: ``memory.py``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from typing import TYPE_CHECKING
 from ..app import App, find_app_path
 from ..context import _current
 from ..options import check_pool
+from .memory import CHECK_INTERVAL, format_size, memory_reader
 from .process_child import SIZE, ChildError, ChildFailed, Encoded, child_main, read_answer
 
 if TYPE_CHECKING:
@@ -85,6 +90,7 @@ class _Child:
         self.exited: asyncio.Future = loop.create_future()  # its exit code
         self.reply: asyncio.Future = loop.create_future()  # the answer awaited now
         self.on_progress: Callable | None = None
+        self.over_limit: int | None = None  # bytes used when killed for using too much
         loop.add_reader(proc.sentinel, self._on_exit)
         self.listener = asyncio.create_task(self._listen())
 
@@ -172,12 +178,22 @@ class ProcessPool:
     running, so the worker's slots bound their number. Nothing starts until a
     job needs a process; an idle child waits for the next job.
 
-    ``default``: the worker's pool, for tasks that name none.
+    ``default``: the worker's pool, for tasks that name none. ``max_memory``:
+    bytes of resident memory a child may use while it runs a job.
     """
 
-    def __init__(self, app: App, *, default: str = "thread", app_path: str | None = None):
+    def __init__(
+        self,
+        app: App,
+        *,
+        default: str = "thread",
+        app_path: str | None = None,
+        max_memory: int | None = None,
+    ):
         self.app = app
         self.default = check_pool(default)
+        self.max_memory = max_memory
+        self._used = memory_reader() if max_memory is not None else None
         if default == "process" and app_path is None:
             # Every sync job needs it: say so now, not at the first job.
             app_path = find_app_path(app)
@@ -210,11 +226,15 @@ class ProcessPool:
         context = _current.get()
         child.on_progress = context.progress if context is not None else None
         reply = child.send(("job", job.id, queue, task.name, job.attempts, job.payload))
+        watch = asyncio.create_task(self._watch(child, job.id)) if self.max_memory else None
         try:
             done, _ = await asyncio.wait({reply}, timeout=timeout)
         except asyncio.CancelledError:  # cancelled (lost lease), or the worker stops
             await self._discard(child)
             raise
+        finally:
+            if watch is not None:
+                watch.cancel()
         if not done:
             await self._discard(child)
             raise TimeoutError(
@@ -225,18 +245,55 @@ class ProcessPool:
             answer = reply.result()
         except WorkerProcessDied:
             await self._discard(child)  # gone: free what it held
+            if child.over_limit is not None:
+                raise WorkerProcessDied(
+                    f"the job's process used {format_size(child.over_limit)}, more than the "
+                    f"worker's max memory of {format_size(self.max_memory)}; it was killed"
+                ) from None
             raise
-        if child.alive and not self._closed:
+        if (used := self._over_limit(child)) is not None:
+            log.info(
+                "process %d uses %s after job %s, more than the max memory of %s: replaced",
+                child.pid, format_size(used), job.id, format_size(self.max_memory),
+            )  # fmt: skip
+            await self._discard(child)
+        elif child.alive and not self._closed:
             self._idle.append(child)
         else:
             await self._discard(child)
         return read_answer(answer)
 
+    async def _watch(self, child: _Child, job_id: str) -> None:
+        """Kill the child once its memory passes ``max_memory``."""
+        while child.alive:
+            await asyncio.sleep(CHECK_INTERVAL)
+            used = self._used(child.pid)
+            if used is not None and used > self.max_memory:
+                log.warning(
+                    "job %s: its process %d used %s, more than the max memory of %s: killed",
+                    job_id, child.pid, format_size(used), format_size(self.max_memory),
+                )  # fmt: skip
+                child.over_limit = used
+                child.kill()
+                return
+
+    def _over_limit(self, child: _Child) -> int | None:
+        """The child's memory, if it is above ``max_memory``."""
+        if self.max_memory is None:
+            return None
+        used = self._used(child.pid)
+        return used if used is not None and used > self.max_memory else None
+
     async def _acquire(self) -> _Child:
         while self._idle:
             child = self._idle.pop()
-            if child.alive:
+            if child.alive and (used := self._over_limit(child)) is None:
                 return child
+            if child.alive:  # grown while idle: threads its last job left running
+                log.info(
+                    "process %d uses %s, more than the max memory of %s: replaced",
+                    child.pid, format_size(used), format_size(self.max_memory),
+                )  # fmt: skip
             await self._discard(child)
         return await self._start()
 
@@ -264,6 +321,14 @@ class ProcessPool:
         if answer[0] != "ready":  # the app did not import: ("error", type, message, tb)
             await self._discard(child)
             raise ChildError(*answer[1:])
+        if (used := self._over_limit(child)) is not None:
+            await self._discard(child)
+            raise ChildError(
+                "ProcessPoolError",
+                f"a new process uses {format_size(used)} once it has loaded the app "
+                f"{self.app_path}, more than the worker's max memory of "
+                f"{format_size(self.max_memory)}: raise the limit",
+            )
         log.debug("process %d started", child.pid)
         return child
 

@@ -42,6 +42,7 @@ from ..store.keys import check_queue_name, job_ref
 from .execution import Outcome, execute
 from .heartbeat import heartbeat_loop, leases_by_queue, recover, send_stats
 from .idle import IdleWait
+from .memory import format_size, parse_size
 from .process_pool import ProcessPool
 from .reconnect import REDIS_ERRORS, Backoff, retrying
 from .scheduler import cron_loop
@@ -68,7 +69,11 @@ class Worker:
     ``pool``: where sync tasks that name no pool of their own run: ``"thread"``
     or ``"process"`` (a task's ``@app.task(pool=...)`` wins). ``app_path``: the
     app's ``package.module:attribute``, for child processes to import; found by
-    itself when the app is bound to a module-level name.
+    itself when the app is bound to a module-level name. ``max_memory``: bytes
+    (or a size: ``"512M"``, ``"2G"``) of resident memory each process-pool job
+    may use; its process is killed past it and the attempt fails with
+    ``WorkerProcessDied``. Thread-pool and async jobs share the worker's own
+    memory: no limit applies to them.
     """
 
     def __init__(
@@ -84,6 +89,7 @@ class Worker:
         name: str | None = None,
         pool: str = "thread",
         app_path: str | None = None,
+        max_memory: int | str | None = None,
     ):
         if isinstance(queues, str):
             queues = [queues]
@@ -93,7 +99,11 @@ class Worker:
             raise ValueError(f"concurrency must be an int >= 1, not {concurrency!r}")
         if lease < 0.1:
             raise ValueError(f"lease must be at least 0.1 s, not {lease!r}")
-        self.processes = ProcessPool(app, default=pool, app_path=app_path)  # checks both
+        if max_memory is not None:
+            max_memory = parse_size(max_memory)
+        self.processes = ProcessPool(
+            app, default=pool, app_path=app_path, max_memory=max_memory
+        )  # checks them
         self.app = app
         self.queues = [check_queue_name(q) for q in dict.fromkeys(queues)]
         self.concurrency = concurrency
@@ -112,6 +122,10 @@ class Worker:
         self.processed = 0  # outcomes (completed, retry, failed) Redis has recorded
         self.stats = WorkerStats()  # what its jobs did, sent with each heartbeat
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="tarefa-job")
+        # Sync hooks get threads of their own: a job that outlived its timeout
+        # holds a job thread, and its outcome, reported after its hooks, must not
+        # wait for that thread to come back.
+        self._hook_executor = ThreadPoolExecutor(concurrency, thread_name_prefix="tarefa-hook")
         self._stopping = False
         self._stop_now = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -158,10 +172,14 @@ class Worker:
         self.limits = {q: self.app.settings(q).as_args() for q in self.queues}
         await retrying(self._register)
         await retrying(recover, self)
+        max_memory = self.processes.max_memory
+        on_processes = self.processes.default == "process"
         log.info(
-            "worker %s: queues %s, concurrency %d%s%s",
+            "worker %s: queues %s, concurrency %d%s%s%s%s",
             self.id, ",".join(self.queues), self.concurrency,
-            ", process pool" if self.processes.default == "process" else "",
+            ", process pool" if on_processes else "",
+            f", max memory {format_size(max_memory)} per job process" if max_memory else "",
+            " (pool='process' tasks only)" if max_memory and not on_processes else "",
             ", burst" if self.burst else "",
         )  # fmt: skip
         heartbeat = asyncio.create_task(heartbeat_loop(self))
@@ -181,6 +199,7 @@ class Worker:
             await self._idle.client.aclose()
             await self.processes.close()
             self._executor.shutdown(wait=False, cancel_futures=True)
+            self._hook_executor.shutdown(wait=False, cancel_futures=True)
             try:
                 await self.store.unregister_worker(self.id)
             except Exception:
@@ -325,6 +344,7 @@ class Worker:
             outcome: Outcome = await execute(
                 self.app, queue, job, self._executor, cancel=cancel,
                 thread_outlived=self._thread_outlived, processes=self.processes,
+                hook_executor=self._hook_executor,
             )  # fmt: skip
         except asyncio.CancelledError:  # stopped: its lease was lost, or shutdown
             self._ended(job)
@@ -347,6 +367,13 @@ class Worker:
         """A sync job timed out but its thread runs on: it keeps its slot until
         it returns, so no later job waits for a thread with its clock running."""
         self.stuck_threads += 1
+        if self.stuck_threads >= self.concurrency:
+            log.error(
+                "all %d slots are held by sync jobs that timed out and have not returned: "
+                "this worker runs nothing more until one does. A job that may hang is "
+                "better in the process pool (pool='process'), where its timeout kills it",
+                self.concurrency,
+            )
 
         def returned(_):
             self._loop.call_soon_threadsafe(self._thread_returned)
