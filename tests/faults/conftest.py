@@ -40,6 +40,7 @@ from ..conftest import PYTHONPATH, ROOT
 from .tasks import ENDS, STARTS
 
 APP_PATH = "tests.faults.tasks:app"
+ACK_MARGIN = 1.0  # seconds an attempt's outcome may take to reach Redis after it ends
 HOST = socket.gethostname()
 
 
@@ -71,7 +72,7 @@ def pytest_terminal_summary(terminalreporter):
     header = f"{'scenario':<46} {'jobs':>6} {'faults':>6} {'lost':>5} {'dup':>5} {'stuck':>5}"
     terminalreporter.section("faults injected, and what became of the jobs")
     write(header + f" {'recovery':>9}")
-    for row in ROWS:
+    for row in sorted(ROWS, key=lambda row: int(row.scenario.partition(".")[0])):
         recovery = "-" if row.recovery is None else f"{row.recovery:.2f} s"
         write(
             f"{row.scenario:<46} {row.jobs:>6} {row.faults:>6} {row.lost:>5} "
@@ -83,10 +84,11 @@ def pytest_terminal_summary(terminalreporter):
 
 @dataclass
 class Fault:
-    start: float  # time.time() when it struck
+    start: float  # when it struck (the ledger's clock, see Harness.now)
     end: float  # when it was over (Redis back); recovery is counted from here
     in_flight: set[str] = field(default_factory=set)  # jobs it may have cut short
     pid: int | None = None  # a stopped worker: add the attempts running in it at `start`
+    outage: bool = False  # Redis was away: add every attempt running meanwhile
 
 
 @dataclass
@@ -101,7 +103,7 @@ class Ledger:
         ledger = cls()
         for key, log in ((STARTS, ledger.starts), (ENDS, ledger.ended)):
             for entry in client.lrange(key, 0, -1):
-                job_id, at, pid = entry.decode().split()
+                job_id, pid, at = entry.decode().split()
                 log.setdefault(job_id, []).append((float(at), int(pid)))
         return ledger
 
@@ -109,14 +111,16 @@ class Ledger:
     def ends(self) -> Counter:
         return Counter({job_id: len(ends) for job_id, ends in self.ended.items()})
 
-    def running_in(self, pid: int, at: float) -> set[str]:
-        """Jobs whose attempt in process ``pid`` had started and not ended at ``at``."""
+    def running(self, since: float, until: float, pid: int | None = None) -> set[str]:
+        """Jobs with an attempt (in process ``pid``, or any) that had started by
+        ``until`` and had not ended before ``since``."""
         running = set()
         for job_id, starts in self.starts.items():
-            ends = [t for t, p in self.ended.get(job_id, []) if p == pid]
+            ends = [t for t, p in self.ended.get(job_id, []) if pid in (None, p)]
             for started, p in starts:
-                if p == pid and started <= at and not any(started <= t < at for t in ends):
-                    running.add(job_id)
+                if pid in (None, p) and started <= until:
+                    if not any(started <= t < since for t in ends):
+                        running.add(job_id)
         return running
 
 
@@ -134,16 +138,23 @@ class Harness:
         self.faults: list[Fault] = []
         self.jobs: list[str] = []  # ids that must run to the end
 
+    def now(self) -> float:
+        """The ledger's clock, which the jobs' entries use too."""
+        seconds, micros = self.ledger.time()
+        return seconds + micros / 1e6
+
     # -- workers ----------------------------------------------------------------
 
-    def spawn(self, *args: str, env: dict | None = None) -> subprocess.Popen:
-        """``tarefa worker`` on the Redis under test (lease 1 s unless given)."""
+    def spawn(self, *args: str, clock_skew: float = 0) -> subprocess.Popen:
+        """``tarefa worker`` on the Redis under test (lease 1 s unless given),
+        on a wall clock ``clock_skew`` seconds off."""
         if "--lease" not in args:
             args = ("--lease", "1", *args)
         log_path = self.logs / f"worker{len(self.workers)}.log"
-        env = dict(os.environ, PYTHONPATH=PYTHONPATH, TAREFA_URL=self.server.url) | (env or {})
+        env = dict(os.environ, PYTHONPATH=PYTHONPATH, TAREFA_URL=self.server.url)
+        tarefa = ["tests.faults.skewed", str(clock_skew)] if clock_skew else ["tarefa"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tarefa", "worker", APP_PATH, *args],
+            [sys.executable, "-m", *tarefa, "worker", APP_PATH, *args],
             cwd=ROOT,
             env=env,
             stdout=open(log_path, "w"),
@@ -153,9 +164,9 @@ class Harness:
         self.workers.append(proc)
         return proc
 
-    def spawn_ready(self, *args: str, env: dict | None = None) -> subprocess.Popen:
+    def spawn_ready(self, *args: str, clock_skew: float = 0) -> subprocess.Popen:
         """``spawn``, then wait until the worker has registered (it is serving)."""
-        proc = self.spawn(*args, env=env)
+        proc = self.spawn(*args, clock_skew=clock_skew)
         prefix = f"{HOST}:{proc.pid}:"
         self.wait_until(
             lambda: any(w.decode().startswith(prefix) for w in self.redis.smembers(WORKERS)),
@@ -176,10 +187,10 @@ class Harness:
 
     def kill(self, proc: subprocess.Popen) -> Fault:
         """SIGKILL a worker; its leases are the jobs in flight."""
-        at = time.time()
+        at = self.now()
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        fault = Fault(at, time.time(), self.leases_of(proc))
+        fault = Fault(at, self.now(), self.leases_of(proc))
         self.faults.append(fault)
         return fault
 
@@ -187,11 +198,29 @@ class Harness:
         """SIGTERM a worker (a deploy) and wait for it to leave; the attempts it
         was running are in flight (those outliving the grace are handed back).
         Returns how long it took to leave."""
-        at = time.time()
+        at = self.now()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(grace + 5) == 0, proc.log_path.read_text()
         self.faults.append(Fault(at, at, pid=proc.pid))
-        return time.time() - at
+        return self.now() - at
+
+    def redis_away(self, seconds: float, how: str) -> Fault:
+        """Make Redis unreachable for ``seconds``: ``"kill"`` (SIGKILL, then a
+        restart from its AOF: connections refused meanwhile) or ``"stop"``
+        (SIGSTOP, then SIGCONT: connections hang, like a network partition)."""
+        at = self.now()
+        if how == "kill":
+            self.server.kill()
+        else:
+            self.server.process.send_signal(signal.SIGSTOP)
+        time.sleep(seconds)  # the outage itself
+        if how == "kill":
+            self.server.start()
+        else:
+            self.server.process.send_signal(signal.SIGCONT)
+        fault = Fault(at, self.now(), outage=True)
+        self.faults.append(fault)
+        return fault
 
     def stop_all(self) -> None:
         for proc in self.workers:
@@ -258,7 +287,7 @@ class Harness:
             assert time.monotonic() < deadline, f"not done after {timeout} s"
             for proc in self.running_or_dead():
                 if proc.poll() is not None:
-                    at = time.time()
+                    at = self.now()
                     self.faults.append(Fault(at, at, self.leases_of(proc)))
                     proc.reaped = True
             while len(self.running()) < keep:
@@ -280,7 +309,9 @@ class Harness:
         ledger = Ledger.read(self.ledger)
         for fault in self.faults:
             if fault.pid is not None:
-                fault.in_flight |= ledger.running_in(fault.pid, fault.start)
+                fault.in_flight |= ledger.running(fault.start, fault.start, fault.pid)
+            if fault.outage:  # an outcome reported just before it may be lost too
+                fault.in_flight |= ledger.running(fault.start - ACK_MARGIN, fault.end)
         must_complete = [i for i in self.jobs if i not in may_fail]
         lost = [i for i in must_complete if ledger.ends[i] == 0]
         duplicated = {i for i, n in ledger.ends.items() if n > 1}
@@ -305,8 +336,9 @@ class Harness:
         """How long after the fault until every job it cut short started again
         (jobs it cut short after their work was done need not run again)."""
         waits = []
+        since = fault.end if fault.outage else fault.start  # nothing starts without Redis
         for job_id in fault.in_flight:
-            again = [t for t, _ in ledger.starts.get(job_id, []) if t > fault.start]
+            again = [t for t, _ in ledger.starts.get(job_id, []) if t > since]
             if again:
                 waits.append(max(0.0, min(again) - fault.end))
         return max(waits, default=None)

@@ -3,8 +3,9 @@
 The queue lives on the Redis under test (``TAREFA_URL``); each execution is
 written to a second Redis, the *ledger* (``TAREFA_LEDGER_URL``), which no fault
 touches: one entry when an attempt starts and one when it ends, each with the
-job's id, the time and the worker's pid, so the scenario can count executions
-per job and tell which attempts were running when it injected a fault.
+job's id, the worker's pid and the time on the ledger's clock (one clock for
+every process, whatever a worker's own says), so the scenario can count
+executions per job and tell which attempts were running at a fault.
 """
 
 from __future__ import annotations
@@ -33,8 +34,13 @@ def ledger() -> redis.Redis:
     return _ledger[1]
 
 
+# Appends "<job id> <pid> <seconds>" with the ledger server's time.
+LOG = """local t = redis.call('TIME')
+return redis.call('RPUSH', KEYS[1], ARGV[1] .. ' ' .. t[1] .. '.' .. string.format('%06d', t[2]))"""
+
+
 def _log(key: str) -> None:
-    ledger().rpush(key, f"{current_job().id} {time.time()} {os.getpid()}")
+    ledger().eval(LOG, 1, key, f"{current_job().id} {os.getpid()}")
 
 
 @app.task(retries=0)

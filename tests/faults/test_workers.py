@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import re
 import signal
-import time
 
 from .conftest import Fault
 
@@ -57,7 +56,7 @@ def test_a_worker_frozen_past_its_lease(harness):
     for _ in range(3):
         h.wait_for_runs(100)
         frozen.send_signal(signal.SIGSTOP)
-        at = time.time()
+        at = h.now()
         fault = Fault(at, at, h.leases_of(frozen))
         h.faults.append(fault)
         h.wait_until(lambda f=fault: h.restarted(f), what="the others to recover its jobs")

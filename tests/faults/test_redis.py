@@ -1,0 +1,83 @@
+"""Faults of Redis: killed and restarted from its append-only file, and away
+for ten seconds (refusing connections, or hanging like a partition), while
+producers enqueue and workers fetch, report and renew their leases."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+
+from tarefa.task import new_job_id
+
+
+class Producer(threading.Thread):
+    """Enqueues ``count`` jobs at a steady pace, as a web app would. An enqueue
+    that fails is sent again with the same job id once Redis answers (the
+    documented way: the id makes the retry unable to add the job twice)."""
+
+    def __init__(self, harness, count: int, per_second: float, ms: float = 20):
+        super().__init__(daemon=True)
+        self.h, self.count, self.pause, self.ms = harness, count, 1 / per_second, ms
+        self.acked: list[str] = []  # enqueues Redis acknowledged
+        self.errors: list[Exception] = []
+        self.slowest = 0.0  # seconds the longest enqueue call took, error or not
+
+    def run(self) -> None:
+        task = self.h.app.by_name("tests.faults.tasks:work")
+        for _ in range(self.count):
+            job_id = new_job_id()
+            while True:
+                began = time.monotonic()
+                try:
+                    task.with_options(job_id=job_id).enqueue(self.ms)
+                    break
+                except redis.RedisError as exc:
+                    self.errors.append(exc)
+                    time.sleep(0.2)  # back off, then send the same job again
+                finally:
+                    self.slowest = max(self.slowest, time.monotonic() - began)
+            self.acked.append(job_id)
+            time.sleep(self.pause)  # the pace of the requests that enqueue
+
+
+def run_with_producer(h, count: int, faults, *, per_second: float = 400):
+    producer = Producer(h, count, per_second)
+    for _ in range(3):
+        h.spawn("-c", "8")
+    producer.start()
+    h.wait_for_runs(100)
+    for fault in faults:
+        fault()
+        h.wait_for_runs(100)  # back at work before the next one
+    producer.join(120)
+    assert not producer.is_alive()
+    h.jobs.extend(producer.acked)
+    return producer
+
+
+def test_redis_killed_mid_enqueue_and_restarted_from_its_aof(harness):
+    """SIGKILL Redis three times while jobs are enqueued and run; every
+    acknowledged enqueue survives the restart (the AOF is fsynced before the
+    reply here: ``appendfsync always``)."""
+    h = harness
+    producer = run_with_producer(h, 2500, [lambda: h.redis_away(2, "kill")] * 3)
+    h.account("3. Redis SIGKILLed, restarted from AOF, x3")
+    assert producer.errors, "no enqueue met the outage: it tested nothing"
+
+
+@pytest.mark.parametrize("how", ["kill"])
+def test_redis_away_for_ten_seconds(harness, how):
+    """Redis unreachable for 10 s under enqueues, fetches, outcomes and
+    heartbeats: producers get errors (nothing is kept in memory for them),
+    workers keep their outcomes and report them, or their jobs run again."""
+    h = harness
+    producer = run_with_producer(h, 3000, [lambda: h.redis_away(10, how)], per_second=150)
+    what = "refusing" if how == "kill" else "hanging"
+    h.account(f"4. Redis away 10 s ({what} connections)")
+    assert producer.errors, "no enqueue met the outage: it tested nothing"
+    assert producer.slowest < 10, "an enqueue waited out the outage instead of failing"
+    for worker in h.workers:
+        assert worker.poll() is None, "a worker gave up on Redis"
