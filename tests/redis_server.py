@@ -199,6 +199,8 @@ class RedisServer:
         if self.process and self.process.poll() is None:
             self.process.send_signal(sig)
             self.process.wait(10)
+        if self.unix_socket:  # a killed server leaves its socket file behind
+            self.socket.unlink(missing_ok=True)
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
