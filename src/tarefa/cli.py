@@ -14,7 +14,7 @@ from rich.console import Console
 from .app import App, load_app
 from .cli_ops import COMMANDS
 from .store import Embedded, EmbeddedError
-from .store.connection import redacted
+from .store.connection import REFUSED, describe_error, redacted
 
 # Piped into a script or a log: no 80-column wrapping or truncation.
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -157,7 +157,12 @@ def worker(
             where = f"{metrics_host}:{metrics_port}"
             raise click.UsageError(f"cannot serve metrics on {where}: {exc}") from None
         log.info("metrics: http://%s:%d/metrics", metrics_host, metrics_port)
-    asyncio.run(w.run())
+    try:
+        asyncio.run(w.run())
+    except REFUSED as exc:  # wrong credentials, or an ACL without a command tarefa needs
+        failed = click.ClickException(describe_error(url, exc))
+        failed.exit_code = 4  # as the operator's commands: Redis cannot be used
+        raise failed from None
     logging.shutdown()
     if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
         # A sync job that outlived the grace period still holds a thread; its

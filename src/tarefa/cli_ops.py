@@ -29,7 +29,7 @@ from .cli_tables import job_table, jobs_table, queues_table, workers_table
 from .errors import JobNotFound, TarefaError
 from .store import EmbeddedError
 from .store.browse import LISTED_STATES
-from .store.connection import redacted
+from .store.connection import describe_error, redacted
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 
@@ -64,8 +64,7 @@ def operator_command(fn):
         except (ValueError, EmbeddedError) as exc:
             raise Failed(str(exc), USAGE) from None
         except redis.RedisError as exc:
-            message = f"cannot reach Redis at {redacted(app.store.url)}: {exc}"
-            raise Failed(message, UNREACHABLE) from None
+            raise Failed(describe_error(app.store.url, exc), UNREACHABLE) from None
         finally:
             if app is not None:
                 app.close()

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import App, Retry, current_job
+from .store.connection import redacted
 from .worker import Worker
 
 app = App()
@@ -95,7 +96,7 @@ def main(console: Console | None = None) -> None:
     from .cli_tables import queues_table
 
     console = console or Console()
-    console.print(f"[bold]tarefa demo[/] on {app.store.url}")
+    console.print(f"[bold]tarefa demo[/] on {redacted(app.store.url)}")
     for queue in QUEUES:
         app.store.purge(queue)
     total = enqueue_all()

@@ -152,8 +152,11 @@ def job_detail(app: App, job_id: str, queue: str | None = None) -> dict[str, Any
     result. Pickled values are not shown: loading them would run code."""
     queue, raw = find_job(app, job_id, queue)
     detail = job_json(JobInfo.from_hash(queue, job_id, raw))
-    args, kwargs = _decoded(raw.get("payload"), default=([], {}))
-    detail["args"], detail["kwargs"] = args, kwargs
+    call = _decoded(raw.get("payload"), default=([], {}))
+    if isinstance(call, list) and len(call) == 2 and isinstance(call[1], dict):
+        detail["args"], detail["kwargs"] = call
+    else:  # pickled, undecodable, or not [args, kwargs]: shown as it is
+        detail["args"], detail["kwargs"] = call, {}
     detail["options"] = _decoded(raw.get("options"), default={})
     detail["parents"] = _decoded(raw.get("parents"), default={}).get("parents", [])
     detail["result"] = _decoded(raw.get("result"), default=None)

@@ -52,8 +52,10 @@ class TaskOptions:
         _check_number("retries", self.retries, integer=True)
         if self.timeout is not None:
             _check_number("timeout", self.timeout, positive=True)
-        _check_number("backoff", self.backoff)
-        _check_number("backoff_max", self.backoff_max)
+        for name in ("backoff", "backoff_max"):
+            _check_number(name, getattr(self, name))
+            if getattr(self, name) > TEN_YEARS:  # also: past it, ms no longer count exactly
+                raise ValueError(f"{name} over ten years: {getattr(self, name)}")
         for window in ("throttle", "debounce"):
             if getattr(self, window) is not None:
                 _check_number(window, getattr(self, window), positive=True)
@@ -83,7 +85,8 @@ class TaskOptions:
     def retry_delay(self, attempt: int) -> float:
         """Back-off before retry number ``attempt`` (1-based): exponential,
         capped, with jitter so a burst of failures does not retry in lockstep."""
-        delay = min(self.backoff * 2 ** (attempt - 1), self.backoff_max)
+        # 2.0 ** 64 times any back-off is past any cap; a larger power overflows.
+        delay = min(self.backoff * 2.0 ** min(attempt - 1, 64), self.backoff_max)
         return delay * random.uniform(0.5, 1.0)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 import weakref
 
@@ -46,14 +47,44 @@ def resolve_url(url: str | None) -> str:
     return Embedded.here().ensure_running()
 
 
+# A query argument that carries a secret: ?password=... (redis-py takes it, as it
+# does unix:///path?password=...) or ssl_password=... (the key file's).
+_SECRET_ARGUMENT = re.compile(r"([?&][^=&#]*password[^=&#]*=)[^&#]*", re.IGNORECASE)
+
+
 def redacted(url: str) -> str:
-    """The URL with any password hidden, for logs and error messages."""
-    if "@" not in url:
+    """The URL with its secrets hidden, for logs and error messages: the
+    password, any ``password`` query argument, and a lone name before ``@``
+    (a password written without its ``:`` is one). Too much is hidden rather
+    than too little: a password with an unescaped ``@``, ``/`` or ``?`` in it
+    leaves no clear end."""
+    url = _SECRET_ARGUMENT.sub(r"\1***", url)
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
         return url
-    scheme, _, rest = url.partition("://")
     credentials, _, host = rest.rpartition("@")
-    user = credentials.partition(":")[0]
-    return f"{scheme}://{user + ':' if user else ''}***@{host}"
+    user, colon, _ = credentials.partition(":")
+    shown = f"{user}:" if user and colon else ""
+    return f"{scheme}{sep}{shown}***@{host}"
+
+
+# Refusals that waiting does not mend: wrong credentials, an ACL denying a command.
+AUTH_ERRORS = (redis.AuthenticationError, redis.exceptions.AuthenticationWrongNumberOfArgsError)
+REFUSED = (*AUTH_ERRORS, redis.exceptions.NoPermissionError)
+
+
+def describe_error(url: str, exc: BaseException) -> str:
+    """What went wrong with the Redis at ``url``, for a person: wrong
+    credentials, an ACL that denies a command tarefa sends, or no answer."""
+    where = redacted(url)
+    if isinstance(exc, AUTH_ERRORS):
+        return f"Redis at {where} refused the credentials (the URL's user and password): {exc}"
+    if isinstance(exc, redis.exceptions.NoPermissionError):
+        return (
+            f"Redis at {where} denies a command tarefa needs (its ACL user needs the "
+            f"commands and keys in tarefa.store.acl): {exc}"
+        )
+    return f"cannot reach Redis at {where}: {exc}"
 
 
 def sync_client(url: str, *, retries: int = 3) -> redis.Redis:

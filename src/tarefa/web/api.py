@@ -20,7 +20,7 @@ from ..app import App, Queue
 from ..errors import TarefaError
 from ..schema import ArgumentsError, check_arguments, task_schema
 from ..store.browse import LISTED_STATES
-from ..store.connection import redacted
+from ..store.connection import describe_error
 
 router = APIRouter(prefix="/api/v1")
 
@@ -44,8 +44,8 @@ def install_error_handlers(api: FastAPI) -> None:
         return handle
 
     async def redis_down(request: Request, exc: Exception) -> JSONResponse:
-        url = redacted(_app(request).store.url)
-        return JSONResponse({"detail": f"cannot reach Redis at {url}: {exc}"}, status_code=503)
+        detail = describe_error(_app(request).store.url, exc)
+        return JSONResponse({"detail": detail}, status_code=503)
 
     api.add_exception_handler(manage.NotFound, handler(404))
     api.add_exception_handler(ArgumentsError, handler(422))

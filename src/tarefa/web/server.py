@@ -80,7 +80,11 @@ def _cross_site(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None:
         return False  # not a browser's cross-origin request (curl, a service)
-    return origin == "null" or urlsplit(origin).netloc != request.headers.get("host")
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:  # not a URL ("http://[" and the like): no page of this site sent it
+        return True
+    return origin == "null" or netloc != request.headers.get("host")
 
 
 def create_app(app: App, credentials: Credentials | None = None) -> FastAPI:

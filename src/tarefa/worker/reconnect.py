@@ -1,8 +1,9 @@
 """Riding out a Redis outage: what counts as one, and how to wait it out.
 
-A worker never stops on a Redis error: it keeps its running jobs and their
-outcomes, and calls again with back-off (0.1 s doubling to 5 s) until Redis
-answers.
+A worker never stops on a Redis error once it runs: it keeps its running jobs
+and their outcomes, and calls again with back-off (0.1 s doubling to 5 s) until
+Redis answers. Starting, it stops at once if Redis refuses it (wrong
+credentials, an ACL that denies a command): waiting does not mend that.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import logging
 import time
 
 import redis.exceptions
+
+from ..store.connection import REFUSED
 
 log = logging.getLogger("tarefa.worker")
 
@@ -28,21 +31,27 @@ class Backoff:
 
     def next(self, exc: BaseException) -> float:
         self.delay = min(max(self.delay * 2, 0.1), 5.0)
-        log.warning("Redis error (%r); retrying in %.1f s", exc, self.delay)
+        # The type and message: redis-py's repr() of its errors leaves the message out.
+        log.warning("Redis error (%s: %s); retrying in %.1f s", type(exc).__name__, exc, self.delay)
         return self.delay
 
     def reset(self) -> None:
         self.delay = 0.0
 
 
-async def retrying(fn, *args, give_up_after: float | None = None, **kwargs):
-    """Call ``fn`` until Redis answers (or ``give_up_after`` seconds pass: None)."""
+async def retrying(
+    fn, *args, give_up_after: float | None = None, refused_ends: bool = False, **kwargs
+):
+    """Call ``fn`` until Redis answers (or ``give_up_after`` seconds pass: None).
+    With ``refused_ends``, a refusal (``REFUSED``) is raised rather than retried."""
     backoff = Backoff()
     deadline = None if give_up_after is None else time.monotonic() + give_up_after
     while True:
         try:
             return await fn(*args, **kwargs)
         except REDIS_ERRORS as exc:
+            if refused_ends and isinstance(exc, REFUSED):
+                raise
             if deadline is not None and time.monotonic() > deadline:
                 log.error("giving up on %s: %s", fn.__name__, exc)
                 return None

@@ -170,8 +170,9 @@ class Worker:
                 pass
         # Each queue's limits as the fetch script takes them (see tarefa.limits).
         self.limits = {q: self.app.settings(q).as_args() for q in self.queues}
-        await retrying(self._register)
-        await retrying(recover, self)
+        # Wrong credentials or a missing ACL permission end the start: raised.
+        await retrying(self._register, refused_ends=True)
+        await retrying(recover, self, refused_ends=True)
         max_memory = self.processes.max_memory
         on_processes = self.processes.default == "process"
         log.info(

@@ -1,0 +1,41 @@
+"""The least a Redis ACL user needs to run tarefa: its keys and the commands
+it sends (producers, workers, the dashboard and the operator's commands).
+
+Scripts count: Redis checks each command a Lua script calls against the
+caller's ACL, and a script stopped half-way by a denied command keeps what it
+wrote until then. So a user must have every command below, not only those a
+program seems to use. The pub/sub channels: none.
+"""
+
+from __future__ import annotations
+
+from .keys import PREFIX
+
+KEY_PATTERN = f"~{PREFIX}:*"
+
+COMMANDS = (
+    # connection, clock, scripts
+    "ping", "time", "evalsha", "script|load",
+    # an idle worker's wait for work, and its end at shutdown; job.result()
+    "bzpopmin", "client|id", "client|unblock", "blpop",
+    # purge: the queue's keys, found by pattern
+    "scan",
+    # strings
+    "get", "set", "incr", "del", "exists", "pexpire",
+    # hashes: jobs, workers, counts
+    "hget", "hset", "hsetnx", "hdel", "hmget", "hgetall", "hkeys", "hincrby",
+    # lists: ready jobs, lanes, history, done signals
+    "lpush", "rpush", "rpop", "llen", "lindex", "lrange", "lrem", "ltrim",
+    # sets: the registry of queues and workers
+    "sadd", "srem", "smembers",
+    # sorted sets: priorities, schedules, leases, results, failures, rate limits
+    "zadd", "zrem", "zcard", "zscore", "zrange", "zrevrange", "zrangebyscore",
+    "zremrangebyscore", "zpopmin",
+)  # fmt: skip
+
+
+def acl_rule(user: str, password: str) -> str:
+    """The ACL rule of a user that may run tarefa, for ``ACL SETUSER`` (after
+    the command's name) or an ACL file (after ``user``)."""
+    commands = " ".join(f"+{c}" for c in COMMANDS)
+    return f"{user} on >{password} resetchannels {KEY_PATTERN} -@all {commands}"
