@@ -229,12 +229,29 @@ def test_an_outcome_with_a_stale_token_is_discarded(store, r):
     r.zadd(K.active, {"a": 0})  # the lease expired...
     run(store.recover("q", max_stalls=3))  # ...and was recovered
     second = fetch(store, worker="w2").jobs[0]
-    assert second.token == b"2"
+    assert int(second.token) > int(first.token)
     got = fetch(store, want=0, outcomes=[(first.id, first.token, "completed", b"old", 0)])
     assert got.stale == ["a"]
     assert state(r, "a") == "active" and r.hget(K.job("a"), "worker") == b"w2"
     got = fetch(store, want=0, outcomes=[(second.id, second.token, "completed", b"new", 1000)])
     assert got.stale == [] and r.hget(K.job("a"), "result") == b"new"
+
+
+@pytest.mark.parametrize("removal", ["delete", "purge"])
+def test_a_job_removed_while_it_runs_and_enqueued_again_gets_a_lease_of_its_own(store, r, removal):
+    add(store, "a")
+    old = fetch(store).jobs[0]
+    if removal == "delete":
+        store.delete("q", ["a"])
+    else:
+        store.purge("q")
+    add(store, "a")  # the same id, e.g. an idempotency key, while the old attempt still runs
+    new = fetch(store, worker="w2").jobs[0]
+    assert new.token != old.token
+    assert run(store.heartbeat("q", 60_000, [("a", old.token)])) == ["a"]  # the old one stops
+    got = fetch(store, want=0, outcomes=[(old.id, old.token, "completed", b"old", 1000)])
+    assert got.stale == ["a"]
+    assert state(r, "a") == "active" and r.hget(K.job("a"), "worker") == b"w2"
 
 
 def test_a_paused_queue_leases_nothing_but_still_records_outcomes(store, r):

@@ -49,6 +49,7 @@ class QueueKeys:
     ready: str  # list of ids ready to run (LPUSH in, RPOP out: FIFO)
     prioritized: str  # zset of ready ids with a priority: score = priority, then arrival
     priority_seq: str  # counter of arrivals (FIFO within a priority, turns of lanes)
+    lease_seq: str  # the last lease token handed out: tokens never repeat in a queue
     scheduled: str  # zset id -> due time (ms): retry back-off, delays
     active: str  # zset id -> lease deadline (ms)
     completed: str  # zset id -> expiry time of the kept result (ms)

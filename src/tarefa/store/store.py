@@ -108,11 +108,12 @@ class Store(Browsing, WorkerCalls):
     def purge(self, queue: str) -> int:
         """Delete every job of a queue, whatever its state, and their indexes.
         Kept: the paused flag, cron marks, rate-limit logs (a purge must not
-        reset a limit) and the counts of jobs (metrics never go back). Jobs
-        running now finish; their outcomes are discarded. Returns how many keys
-        were deleted."""
+        reset a limit), the counts of jobs (metrics never go back) and the
+        lease counter (a job enqueued again under the id of one running now
+        must not get its lease token). Jobs running now finish; their outcomes
+        are discarded. Returns how many keys were deleted."""
         k = queue_keys(queue)
-        kept = {k.paused, k.rate, k.stats, k.history}
+        kept = {k.paused, k.rate, k.stats, k.history, k.lease_seq}
         kept_prefixes = (k.cron_prefix, k.lane_rate_prefix)
         client = self.clients.sync
         base = k.job_prefix.removesuffix("job:")  # tarefa:{q}:

@@ -85,6 +85,11 @@ end
 local leased = {}
 local count = 0
 local deadline = int_text(now + lease_ms)
+-- Lease tokens come from the queue's counter, not the job's own: a job deleted
+-- (or purged) while it runs and enqueued again under the same id must not hand
+-- its new attempt a token the old one still holds. One INCRBY per call
+-- reserves a token for each job it may lease; the ones left unused are skipped.
+local token_base = nil
 
 -- The results of the jobs a group's callback waited for, in their order
 -- (false when the job takes none).
@@ -111,7 +116,12 @@ local function lease(id)
     return false
   end
   local attempts = (tonumber(f[5]) or 0) + 1
-  local token = (tonumber(f[6]) or 0) + 1
+  if not token_base then
+    token_base = redis.call('INCRBY', keys.lease_seq, want) - want
+  end
+  -- Never at or below the job's own last token either (one leased before its
+  -- queue had the counter).
+  local token = math.max(token_base + count + 1, (tonumber(f[6]) or 0) + 1)
   redis.call('HSET', job_key, 'state', 'active', 'worker', worker, 'started_at', now_text,
     'attempts', attempts, 'lease', token)
   if f[10] then
