@@ -2,7 +2,7 @@
 
 from .app import App, Queue
 from .context import JobContext, current_job
-from .errors import JobCancelled, JobFailed, JobNotFound, Retry, TarefaError
+from .errors import JobCancelled, JobFailed, JobNotFound, PayloadTooLarge, Retry, TarefaError
 from .job import Group, Job, JobInfo, JobState
 from .options import TaskOptions
 from .task import Task
@@ -17,6 +17,7 @@ __all__ = [
     "JobInfo",
     "JobNotFound",
     "JobState",
+    "PayloadTooLarge",
     "Queue",
     "Retry",
     "TarefaError",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from .errors import JobNotFound
 from .job import Job
 from .limits import DEFAULT_SETTINGS, QueueSettings
-from .options import TaskOptions, parse_call_options
+from .options import MAX_PAYLOAD_BYTES, TaskOptions, check_payload_limit, parse_call_options
 from .serializer import Serializer, get_serializer
 from .store import Store
 from .store.connection import check_url
@@ -82,7 +82,9 @@ class App:
     write to). ``on_success(job, result)``, ``on_failure(job, error)``,
     ``on_retry(job, error, delay)``: hooks for every task, run in the worker.
     ``testing``: run every job inline when it is enqueued, in memory, with no
-    Redis and no worker (see ``App.testing()``).
+    Redis and no worker (see ``App.testing()``). ``max_payload_bytes``: the
+    largest a job's serialized arguments may be (1 MiB; None: no limit), checked
+    at the caller.
     """
 
     def __init__(
@@ -95,12 +97,14 @@ class App:
         on_failure: Callable | None = None,
         on_retry: Callable | None = None,
         testing: bool = False,
+        max_payload_bytes: int | None = MAX_PAYLOAD_BYTES,
     ):
         if url is not None:
             if not isinstance(url, str):
                 raise TypeError(f"url must be a str, not {type(url).__name__}")
             check_url(url)
         self._url = url
+        self.max_payload_bytes = check_payload_limit(max_payload_bytes)
         self.serializer: Serializer = get_serializer(serializer)
         self.include = tuple(include)
         # Hooks for every task, after the task's own (see worker/hooks.py).

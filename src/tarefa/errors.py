@@ -27,6 +27,20 @@ class JobCancelled(TarefaError):
     """The job was cancelled before it finished."""
 
 
+class PayloadTooLarge(ValueError, TarefaError):
+    """A job's serialized arguments are over the App's ``max_payload_bytes``.
+    Raised at the caller, before anything is sent: nothing was enqueued."""
+
+    def __init__(self, task: str, size: int, limit: int, where: str = ""):
+        self.task, self.size, self.limit = task, size, limit
+        super().__init__(
+            f"{task}: the job's arguments are {size:,} bytes serialized{where}, over the "
+            f"limit of {limit:,}: nothing was enqueued. Pass a reference to the data (an id, "
+            "a URL, a path) rather than the data itself, or raise the limit with "
+            "App(max_payload_bytes=N) (None: no limit)"
+        )
+
+
 class Retry(Exception):  # noqa: N818 - raised by user code as `raise Retry(delay=5)`
     """Raise inside a job to run it again after ``delay`` seconds (default: the
     task's back-off). Counts as an attempt, so ``retries`` bounds it."""

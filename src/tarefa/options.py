@@ -22,6 +22,10 @@ from .store.keys import check_queue_name
 DEFAULT_RESULT_TTL = 3600.0  # seconds a completed job and its result are kept
 TEN_YEARS = 10 * 365 * 86400.0
 MAX_PRIORITY = 1_000_000
+# The largest a job's serialized arguments may be, by default (App(max_payload_bytes=)):
+# Redis keeps every job in memory, and a job should carry ids, URLs or paths, not
+# documents.
+MAX_PAYLOAD_BYTES = 1024 * 1024
 POOLS = ("thread", "process")
 
 
@@ -97,6 +101,14 @@ def _check_number(name: str, value: object, *, integer=False, positive=False) ->
         raise TypeError(f"{name} must be {kind}, not {type(value).__name__}")
     if value < 0 or (positive and value == 0) or not math.isfinite(value):
         raise ValueError(f"{name} must be {'positive' if positive else '>= 0'}, not {value}")
+
+
+def check_payload_limit(limit: object) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise ValueError(f"max_payload_bytes must be a positive int or None, not {limit!r}")
+    return limit
 
 
 def check_pool(pool: object) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 import orjson
 
+from .errors import PayloadTooLarge
 from .job import Job
 from .options import PRODUCER_ONLY, CallOptions, TaskOptions, dedupe_window, parse_call_options
 from .store.keys import job_ref
@@ -117,9 +118,13 @@ class Task(Generic[P, R]):
             except TypeError as exc:
                 raise TypeError(f"{self.name}: {exc}") from None
         try:
-            return self.app.serializer.dumps((args, kwargs))
+            payload = self.app.serializer.dumps((args, kwargs))
         except TypeError as exc:
             raise TypeError(f"{self.name}: cannot serialize arguments: {exc}") from None
+        limit = self.app.max_payload_bytes
+        if limit is not None and len(payload) > limit:
+            raise PayloadTooLarge(self.name, len(payload), limit)
+        return payload
 
     def _fields(self) -> list[Any]:
         """The job fields every enqueue of this task (with these options) shares."""
@@ -197,7 +202,12 @@ class Task(Generic[P, R]):
                     f"{self.name}.enqueue_many: each call is a tuple of positional "
                     f"arguments or a dict of keyword arguments, not {type(call).__name__}"
                 )
-            batch.append((new_job_id(), [*self._fields(), "payload", self._payload(args, kwargs)]))
+            try:
+                payload = self._payload(args, kwargs)
+            except PayloadTooLarge as exc:
+                where = f" (call #{len(batch)} of enqueue_many, counting from 0)"
+                raise PayloadTooLarge(self.name, exc.size, exc.limit, where) from None
+            batch.append((new_job_id(), [*self._fields(), "payload", payload]))
         return batch
 
     def _handles(self, batch: list, replies: list) -> list[Job[R]]:
@@ -210,7 +220,8 @@ class Task(Generic[P, R]):
     def enqueue_many(self, calls: Iterable[Any]) -> list[Job[R]]:
         """Enqueue many jobs, one round trip per thousand: ``calls`` holds one
         tuple of positional arguments (or one dict of keyword arguments) per job.
-        All arguments are checked before anything is sent."""
+        All arguments are checked before anything is sent: one bad call, and
+        none of the batch is enqueued."""
         batch = self._many(calls)
         replies = []
         for chunk in _chunks(batch):  # one script call never blocks Redis for long
