@@ -36,11 +36,11 @@ def test_sigterm_during_long_jobs_drains_or_hands_back(harness):
         h.enqueue(30, ms=300)
         h.enqueue(1, ms=2500)  # longer than the grace period
     for _ in range(3):
-        h.spawn("-c", "6", "--grace", "1")
+        h.spawn_ready("-c", "6", "--grace", "1")  # its SIGTERM handler is in place
     h.wait_for_runs(20)
     for _ in range(6):
         old = h.running()[0]
-        h.spawn("-c", "6", "--grace", "1")
+        h.spawn_ready("-c", "6", "--grace", "1")
         assert h.sigterm(old, grace=1) < 1 + 2, "a worker outstayed its grace period"
     h.account("2. SIGTERM (a deploy) during long jobs")
     logs = "".join(w.log_path.read_text() for w in h.workers)
