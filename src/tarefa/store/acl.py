@@ -21,7 +21,7 @@ COMMANDS = (
     # purge: the queue's keys, found by pattern
     "scan",
     # strings
-    "get", "set", "incr", "del", "exists", "pexpire",
+    "get", "set", "incr", "incrby", "del", "exists", "pexpire",
     # hashes: jobs, workers, counts
     "hget", "hset", "hsetnx", "hdel", "hmget", "hgetall", "hkeys", "hincrby",
     # lists: ready jobs, lanes, history, done signals
