@@ -16,24 +16,15 @@ from tarefa import App
 
 from .. import tasks
 from ..conftest import PYTHONPATH, ROOT
-from ..redis_server import RedisServer, binary, make_tls_files, tls_supported
+from ..redis_server import binary, make_tls_files, tls_supported
 
 PASSWORD = "s3cr3t-Pa55:w/rd@x"  # with characters a URL must escape
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(private_redis):
     """Start a redis-server with RedisServer's options (password=, users=, tls=)."""
-    servers = []
-
-    def start(**options) -> RedisServer:
-        started = RedisServer(tmp_path / f"redis{len(servers)}", **options).start()
-        servers.append(started)
-        return started
-
-    yield start
-    for started in servers:
-        started.kill()
+    return private_redis
 
 
 @pytest.fixture
