@@ -2,7 +2,15 @@
 
 from .app import App, Queue
 from .context import JobContext, current_job
-from .errors import JobCancelled, JobFailed, JobNotFound, PayloadTooLarge, Retry, TarefaError
+from .errors import (
+    JobCancelled,
+    JobFailed,
+    JobNotFound,
+    PayloadTooLarge,
+    RedisUnavailable,
+    Retry,
+    TarefaError,
+)
 from .job import Group, Job, JobInfo, JobState
 from .options import TaskOptions
 from .task import Task
@@ -19,6 +27,7 @@ __all__ = [
     "JobState",
     "PayloadTooLarge",
     "Queue",
+    "RedisUnavailable",
     "Retry",
     "TarefaError",
     "Task",

@@ -108,6 +108,11 @@ def check_payload_limit(limit: object) -> int | None:
     return limit
 
 
+def check_timeout(seconds: object) -> float:
+    _check_number("redis_timeout", seconds, positive=True)
+    return float(seconds)
+
+
 def check_pool(pool: object) -> str:
     if pool not in POOLS:
         raise ValueError(f"pool must be 'thread' or 'process', not {pool!r}")

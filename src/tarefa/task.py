@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 import orjson
 
-from .errors import PayloadTooLarge
+from .errors import PayloadTooLarge, RedisUnavailable
 from .job import Job
 from .options import PRODUCER_ONLY, CallOptions, TaskOptions, dedupe_window, parse_call_options
 from .store.keys import job_ref
@@ -224,17 +224,23 @@ class Task(Generic[P, R]):
         none of the batch is enqueued."""
         batch = self._many(calls)
         replies = []
-        for chunk in _chunks(batch):  # one script call never blocks Redis for long
-            replies += self.app.store.enqueue_many(self.options.queue, self.call.when(), chunk)
+        for n, chunk in enumerate(_chunks(batch)):  # one script call never blocks Redis long
+            try:
+                replies += self.app.store.enqueue_many(self.options.queue, self.call.when(), chunk)
+            except RedisUnavailable as exc:
+                raise _batch_unavailable(exc, batch, n) from exc.__cause__
         return self._handles(batch, replies)
 
     async def aenqueue_many(self, calls: Iterable[Any]) -> list[Job[R]]:
         """``enqueue_many`` for asyncio code."""
         batch = self._many(calls)
         replies = []
-        for chunk in _chunks(batch):
+        for n, chunk in enumerate(_chunks(batch)):
             store = self.app.store
-            replies += await store.aenqueue_many(self.options.queue, self.call.when(), chunk)
+            try:
+                replies += await store.aenqueue_many(self.options.queue, self.call.when(), chunk)
+            except RedisUnavailable as exc:
+                raise _batch_unavailable(exc, batch, n) from exc.__cause__
         return self._handles(batch, replies)
 
 
@@ -252,6 +258,20 @@ def _parent_refs(depends_on: Any, queue: str) -> tuple[str, ...]:
     if not refs:
         raise ValueError("depends_on needs at least one job")
     return tuple(dict.fromkeys(refs))
+
+
+def _batch_unavailable(exc: RedisUnavailable, batch: list, failed: int) -> RedisUnavailable:
+    """A batch's chunks before ``failed`` were enqueued; that one's fate is
+    unknown, and the later ones were not sent."""
+    done = failed * BATCH
+    if done == 0:
+        return exc
+    ids = [job_id for job_id, _ in batch[done:]]
+    return type(exc)(
+        f"the first {done} jobs of the batch were enqueued; the other {len(ids)} "
+        f"(.job_ids) were not, or not all: {exc}",
+        ids,
+    )
 
 
 def _chunks(batch: list) -> Iterable[list]:

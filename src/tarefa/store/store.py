@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .base import FINAL_STATES, Call
+from .base import FINAL_STATES, UNREACHABLE, Call
 from .browse import Browsing
 from .keys import QUEUES, job_ref, queue_keys
 from .replies import decode_hash, decode_list, time_left
@@ -26,6 +26,10 @@ class Store(Browsing, WorkerCalls):
     ``workers.py``, an operator's reads in ``browse.py``."""
 
     # -- producing ---------------------------------------------------------
+    #
+    # An enqueue that cannot reach Redis raises RedisUnavailable, with the ids
+    # of the jobs whose fate is unknown: enqueueing them again with those ids
+    # is safe.
 
     def _enqueue(self, queue, job_id, when: When, window: Window, waits, fields) -> Call:
         args = [job_id, *when, *window, waits, *fields]
@@ -38,15 +42,23 @@ class Store(Browsing, WorkerCalls):
         """Add one job (waiting for ``waits`` others, see ``wait_for``). Returns
         1; or the state of the job already holding the id; or [id, state] of
         the job a throttle or debounce window kept."""
-        self._register_queue(queue)
-        return self._run(self._enqueue(queue, job_id, when, window, waits, fields))
+        call = self._enqueue(queue, job_id, when, window, waits, fields)
+        try:
+            self._register_queue(queue)
+            return self._run(call)
+        except UNREACHABLE as exc:
+            raise self.unavailable(exc, [job_id], _task_of(fields)) from exc
 
     async def aenqueue(
         self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW,
         waits: int = 0,
     ) -> Any:  # fmt: skip
-        await self._aregister_queue(queue)
-        return await self._arun(self._enqueue(queue, job_id, when, window, waits, fields))
+        call = self._enqueue(queue, job_id, when, window, waits, fields)
+        try:
+            await self._aregister_queue(queue)
+            return await self._arun(call)
+        except UNREACHABLE as exc:
+            raise self.unavailable(exc, [job_id], _task_of(fields)) from exc
 
     def _enqueue_many(self, queue: str, when: When, jobs: Sequence[tuple[str, list]]) -> Call:
         args: list[Any] = [*when, 0, len(jobs[0][1])]
@@ -57,12 +69,20 @@ class Store(Browsing, WorkerCalls):
 
     def enqueue_many(self, queue: str, when: When, jobs: Sequence[tuple[str, list]]) -> list:
         """Add a batch of jobs (all with the same fields) in one round trip."""
-        self._register_queue(queue)
-        return self._run(self._enqueue_many(queue, when, jobs))
+        call = self._enqueue_many(queue, when, jobs)
+        try:
+            self._register_queue(queue)
+            return self._run(call)
+        except UNREACHABLE as exc:
+            raise self.unavailable(exc, [i for i, _ in jobs], _task_of(jobs[0][1])) from exc
 
     async def aenqueue_many(self, queue: str, when: When, jobs: Sequence) -> list:
-        await self._aregister_queue(queue)
-        return await self._arun(self._enqueue_many(queue, when, jobs))
+        call = self._enqueue_many(queue, when, jobs)
+        try:
+            await self._aregister_queue(queue)
+            return await self._arun(call)
+        except UNREACHABLE as exc:
+            raise self.unavailable(exc, [i for i, _ in jobs], _task_of(jobs[0][1])) from exc
 
     # -- reading jobs and queues --------------------------------------------
 
@@ -224,7 +244,7 @@ class Store(Browsing, WorkerCalls):
             left = time_left(deadline)
             if state in FINAL_STATES or state == b"" or left == 0:
                 return state
-            self.clients.sync.blpop([signal], timeout=left)
+            self.clients.sync_blocking.blpop([signal], timeout=left)
 
     async def await_(self, queue: str, job_id: str, timeout: float | None) -> bytes:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -234,4 +254,10 @@ class Store(Browsing, WorkerCalls):
             left = time_left(deadline)
             if state in FINAL_STATES or state == b"" or left == 0:
                 return state
-            await self.clients.aio.blpop([signal], timeout=left)
+            await self.clients.aio_blocking.blpop([signal], timeout=left)
+
+
+def _task_of(fields: Sequence) -> str:
+    """The task name among a job's fields (name/value pairs)."""
+    names = list(fields[::2])
+    return fields[names.index("task") * 2 + 1] if "task" in names else "?"
