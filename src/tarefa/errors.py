@@ -78,6 +78,30 @@ class RedisTimedOut(RedisUnavailable, RedisTimeoutError):
     connection but did not answer (a hung or overloaded server, a partition)."""
 
 
+class NotDurable(TarefaError):
+    """A ``durable`` enqueue added its job, but Redis could not confirm that
+    the write reached its disk (no append-only file, or no fsync in time): a
+    crash of the Redis machine now could lose it. ``job_ids`` holds the jobs
+    concerned (one, ``job_id``, for an enqueue); ``jobs`` the handles of every
+    job the call enqueued, as the call would have returned them."""
+
+    def __init__(self, message: str, job_ids: Sequence[str], reason: str = ""):
+        self.job_ids = list(job_ids)
+        self.reason = reason or message  # why, without which jobs
+        self.jobs: list = []
+        self.reply: object = None  # the enqueue script's reply (the store's, for the Task)
+        super().__init__(message)
+
+    @property
+    def job_id(self) -> str | None:
+        return self.job_ids[0] if self.job_ids else None
+
+
+class DurableUnsupported(TarefaError):
+    """``durable`` was asked of a Redis without WAITAOF (older than 7.2).
+    Raised before anything is sent: nothing was enqueued."""
+
+
 class Retry(Exception):  # noqa: N818 - raised by user code as `raise Retry(delay=5)`
     """Raise inside a job to run it again after ``delay`` seconds (default: the
     task's back-off). Counts as an attempt, so ``retries`` bounds it."""

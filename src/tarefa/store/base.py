@@ -31,6 +31,7 @@ class StoreBase:
         self.clients = Clients(url, retries=retries, timeout=timeout)
         self.scripts = scripts()
         self._known_queues: set[str] = set()
+        self._waitaof: bool | None = None  # whether the server has WAITAOF (durable)
 
     @property
     def url(self) -> str:

@@ -128,6 +128,28 @@ class ThreadConnections:
             conn.disconnect()
             raise
 
+    def pipeline(self, *commands: tuple) -> list:
+        """Send ``commands`` in one round trip, on this thread's connection (no
+        transaction); their replies in order, an error reply as its exception."""
+        conn = self._connection()
+        packed = conn.pack_commands(commands)
+
+        def send():
+            conn.send_packed_command(packed)
+            replies = []
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except redis.ResponseError as exc:
+                    replies.append(exc)
+            return replies
+
+        try:
+            return conn.retry.call_with_retry(send, lambda _error: conn.disconnect())
+        except BaseException:
+            conn.disconnect()
+            raise
+
 
 class Clients:
     """Clients of one Redis, made on first use: a sync client, per-thread
