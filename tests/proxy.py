@@ -44,6 +44,7 @@ class Proxy:
                 cut.set()
 
     def close(self) -> None:
+        _shut(self.listener)  # wakes the accepting thread (a close alone would not)
         self.listener.close()
         for sock in self._sockets:
             sock.close()

