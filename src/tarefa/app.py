@@ -11,10 +11,16 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from .errors import JobNotFound
 from .job import Job
 from .limits import DEFAULT_SETTINGS, QueueSettings
-from .options import MAX_PAYLOAD_BYTES, TaskOptions, check_payload_limit, parse_call_options
+from .options import (
+    MAX_PAYLOAD_BYTES,
+    TaskOptions,
+    check_payload_limit,
+    check_timeout,
+    parse_call_options,
+)
 from .serializer import Serializer, get_serializer
 from .store import Store
-from .store.connection import check_url
+from .store.connection import TIMEOUT, check_url
 from .store.keys import check_queue_name
 from .task import Task
 
@@ -84,7 +90,11 @@ class App:
     ``testing``: run every job inline when it is enqueued, in memory, with no
     Redis and no worker (see ``App.testing()``). ``max_payload_bytes``: the
     largest a job's serialized arguments may be (1 MiB; None: no limit), checked
-    at the caller.
+    at the caller. ``durable``: every enqueue returns only once Redis has
+    fsynced it (WAITAOF, Redis 7.2+; a task or a call may say otherwise).
+    ``redis_timeout``: seconds to connect to Redis and to wait for each reply
+    (3), beyond which a call is retried, then fails (blocking waits such as
+    ``job.result()`` wait as long as they are asked).
     """
 
     def __init__(
@@ -98,6 +108,8 @@ class App:
         on_retry: Callable | None = None,
         testing: bool = False,
         max_payload_bytes: int | None = MAX_PAYLOAD_BYTES,
+        durable: bool = False,
+        redis_timeout: float = TIMEOUT,
     ):
         if url is not None:
             if not isinstance(url, str):
@@ -105,6 +117,10 @@ class App:
             check_url(url)
         self._url = url
         self.max_payload_bytes = check_payload_limit(max_payload_bytes)
+        if not isinstance(durable, bool):
+            raise TypeError(f"durable must be True or False, not {durable!r}")
+        self.durable = durable
+        self.redis_timeout = check_timeout(redis_timeout)
         self.serializer: Serializer = get_serializer(serializer)
         self.include = tuple(include)
         # Hooks for every task, after the task's own (see worker/hooks.py).
@@ -120,7 +136,7 @@ class App:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self._url)
+            self._store = Store(self._url, timeout=self.redis_timeout)
         return self._store
 
     def close(self) -> None:

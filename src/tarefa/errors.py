@@ -1,6 +1,17 @@
-"""The exceptions tarefa raises, and the one a job raises to ask for a retry."""
+"""The exceptions tarefa raises, and the one a job raises to ask for a retry.
+
+A pure leaf: it imports nothing of tarefa, so every layer (the store too) can
+raise these. Errors about reaching Redis also subclass redis-py's own
+(``redis.ConnectionError``, ``redis.TimeoutError``), so code that caught those
+before keeps working.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 class TarefaError(Exception):
@@ -39,6 +50,56 @@ class PayloadTooLarge(ValueError, TarefaError):
             "a URL, a path) rather than the data itself, or raise the limit with "
             "App(max_payload_bytes=N) (None: no limit)"
         )
+
+
+class RedisUnavailable(RedisConnectionError, TarefaError):
+    """An enqueue could not reach Redis, or Redis did not answer in time, and
+    its retries ran out. Nothing was kept in memory to send later.
+
+    The job may or may not have been enqueued (Redis may have received it just
+    before the connection failed, or run it late, once it recovers). Enqueueing
+    it again with the same id is safe: an id that exists adds nothing.
+    ``job_ids`` holds the ids whose fate is unknown (one, ``job_id``, for an
+    enqueue). Also a ``redis.ConnectionError``; when the last attempt timed
+    out, a ``RedisTimedOut``, also a ``redis.TimeoutError``."""
+
+    def __init__(self, message: str, job_ids: Sequence[str] = ()):
+        self.job_ids = list(job_ids)
+        super().__init__(message)
+
+    @property
+    def job_id(self) -> str | None:
+        """The job's id, for one enqueue (the first of a batch's)."""
+        return self.job_ids[0] if self.job_ids else None
+
+
+class RedisTimedOut(RedisUnavailable, RedisTimeoutError):
+    """``RedisUnavailable`` whose last attempt timed out: Redis took the
+    connection but did not answer (a hung or overloaded server, a partition)."""
+
+
+class NotDurable(TarefaError):
+    """A ``durable`` enqueue added its job, but Redis could not confirm that
+    the write reached its disk (no append-only file, or no fsync in time): a
+    crash of the Redis machine now could lose it. ``job_ids`` holds the jobs
+    concerned (one, ``job_id``, for an enqueue); ``jobs`` the handles of every
+    job the call enqueued, as the call would have returned them."""
+
+    def __init__(self, message: str, job_ids: Sequence[str], reason: str = ""):
+        self.job_ids = list(job_ids)
+        self.reason = reason or message  # why, without which jobs
+        self.jobs: list = []
+        self.reply: object = None  # the enqueue script's reply (the store's, for the Task)
+        super().__init__(message)
+
+    @property
+    def job_id(self) -> str | None:
+        return self.job_ids[0] if self.job_ids else None
+
+
+class DurableUnsupported(TarefaError):
+    """``durable`` was asked of a Redis without WAITAOF (older than 7.2).
+    Raised before anything is sent: nothing was enqueued."""
 
 
 class Retry(Exception):  # noqa: N818 - raised by user code as `raise Retry(delay=5)`

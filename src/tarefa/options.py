@@ -48,11 +48,14 @@ class TaskOptions:
     on_failure: Callable | None = None
     on_retry: Callable | None = None
     pool: str | None = None  # sync tasks: "thread" or "process"; None: the worker's
+    durable: bool | None = None  # enqueue returns once Redis fsynced it; None: the App's
 
     def __post_init__(self) -> None:
         check_queue_name(self.queue)
         if self.pool is not None:
             check_pool(self.pool)
+        if self.durable is not None and not isinstance(self.durable, bool):
+            raise TypeError(f"durable must be True or False, not {self.durable!r}")
         _check_number("retries", self.retries, integer=True)
         if self.timeout is not None:
             _check_number("timeout", self.timeout, positive=True)
@@ -111,6 +114,11 @@ def check_payload_limit(limit: object) -> int | None:
     return limit
 
 
+def check_timeout(seconds: object) -> float:
+    _check_number("redis_timeout", seconds, positive=True)
+    return float(seconds)
+
+
 def check_pool(pool: object) -> str:
     if pool not in POOLS:
         raise ValueError(f"pool must be 'thread' or 'process', not {pool!r}")
@@ -149,7 +157,7 @@ class CallOptions:
 
 
 TASK_ONLY = {"cron", "tz", "on_success", "on_failure", "on_retry", "pool"}  # not per call
-PRODUCER_ONLY = {"queue", "throttle", "debounce"}  # applied at enqueue, not by the worker
+PRODUCER_ONLY = {"queue", "throttle", "debounce", "durable"}  # at enqueue, not in the worker
 CALL_OPTIONS = ("job_id", "delay", "at", "priority", "key", "depends_on")
 
 

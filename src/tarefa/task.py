@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 import orjson
 
-from .errors import PayloadTooLarge
+from .errors import NotDurable, PayloadTooLarge, RedisUnavailable
 from .job import Job
 from .options import PRODUCER_ONLY, CallOptions, TaskOptions, dedupe_window, parse_call_options
 from .store.keys import job_ref
@@ -139,22 +139,36 @@ class Task(Generic[P, R]):
         job_id = self.call.job_id or new_job_id()
         return job_id, [*self._fields(), "payload", self._payload(args, kwargs)]
 
+    def _durable(self) -> bool:
+        durable = self.options.durable
+        return self.app.durable if durable is None else durable
+
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
-        """Put one job on the queue; returns its handle at once."""
+        """Put one job on the queue; returns its handle at once (with
+        ``durable``, once Redis has fsynced it)."""
         job_id, fields = self._one(args, kwargs)
-        queue = self.options.queue
         if self.call.parents:
             return self._enqueue_waiting(job_id, fields)
-        reply = self.app.store.enqueue(queue, job_id, self.call.when(), fields, self._window)
+        queue, when, window = self.options.queue, self.call.when(), self._window
+        try:
+            reply = self.app.store.enqueue(queue, job_id, when, fields, window, 0, self._durable())
+        except NotDurable as exc:
+            exc.jobs = [self._handle(job_id, exc.reply)]
+            raise
         return self._handle(job_id, reply)
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """``enqueue`` for asyncio code."""
         job_id, fields = self._one(args, kwargs)
-        queue = self.options.queue
         if self.call.parents:
             return await self._aenqueue_waiting(job_id, fields)
-        reply = await self.app.store.aenqueue(queue, job_id, self.call.when(), fields, self._window)
+        queue, when, window = self.options.queue, self.call.when(), self._window
+        try:
+            store = self.app.store
+            reply = await store.aenqueue(queue, job_id, when, fields, window, 0, self._durable())
+        except NotDurable as exc:
+            exc.jobs = [self._handle(job_id, exc.reply)]
+            raise
         return self._handle(job_id, reply)
 
     def _waiting_fields(self, fields: list) -> list:
@@ -166,7 +180,14 @@ class Task(Generic[P, R]):
         when they end (a crash in between is caught by the periodic check)."""
         queue, store, parents = self.options.queue, self.app.store, self.call.parents
         fields = self._waiting_fields(fields)
-        reply = store.enqueue(queue, job_id, self.call.when(), fields, waits=len(parents))
+        when, durable = self.call.when(), self._durable()
+        try:
+            reply = store.enqueue(queue, job_id, when, fields, waits=len(parents), durable=durable)
+        except NotDurable as exc:  # enqueued all the same: register it on its parents
+            exc.jobs = [self._handle(job_id, exc.reply)]
+            if exc.reply == 1:
+                store.wait_for(job_ref(queue, job_id), parents)
+            raise
         if reply == 1:
             store.wait_for(job_ref(queue, job_id), parents)
         return self._handle(job_id, reply)
@@ -174,7 +195,16 @@ class Task(Generic[P, R]):
     async def _aenqueue_waiting(self, job_id: str, fields: list) -> Job[R]:
         queue, store, parents = self.options.queue, self.app.store, self.call.parents
         fields = self._waiting_fields(fields)
-        reply = await store.aenqueue(queue, job_id, self.call.when(), fields, waits=len(parents))
+        when, durable = self.call.when(), self._durable()
+        try:
+            reply = await store.aenqueue(
+                queue, job_id, when, fields, waits=len(parents), durable=durable
+            )
+        except NotDurable as exc:  # enqueued all the same: register it on its parents
+            exc.jobs = [self._handle(job_id, exc.reply)]
+            if exc.reply == 1:
+                await store.await_for(job_ref(queue, job_id), parents)
+            raise
         if reply == 1:
             await store.await_for(job_ref(queue, job_id), parents)
         return self._handle(job_id, reply)
@@ -223,19 +253,48 @@ class Task(Generic[P, R]):
         All arguments are checked before anything is sent: one bad call, and
         none of the batch is enqueued."""
         batch = self._many(calls)
-        replies = []
-        for chunk in _chunks(batch):  # one script call never blocks Redis for long
-            replies += self.app.store.enqueue_many(self.options.queue, self.call.when(), chunk)
-        return self._handles(batch, replies)
+        store, queue, durable = self.app.store, self.options.queue, self._durable()
+        replies, doubts = [], []
+        for n, chunk in enumerate(_chunks(batch)):  # one script call never blocks Redis long
+            try:
+                replies += store.enqueue_many(queue, self.call.when(), chunk, durable)
+            except NotDurable as exc:  # enqueued: go on with the batch, then say so
+                replies += exc.reply
+                doubts.append(exc)
+            except RedisUnavailable as exc:
+                raise _batch_unavailable(exc, batch, n) from exc.__cause__
+        return self._durable_handles(batch, replies, doubts)
 
     async def aenqueue_many(self, calls: Iterable[Any]) -> list[Job[R]]:
         """``enqueue_many`` for asyncio code."""
         batch = self._many(calls)
-        replies = []
-        for chunk in _chunks(batch):
-            store = self.app.store
-            replies += await store.aenqueue_many(self.options.queue, self.call.when(), chunk)
-        return self._handles(batch, replies)
+        store, queue, durable = self.app.store, self.options.queue, self._durable()
+        replies, doubts = [], []
+        for n, chunk in enumerate(_chunks(batch)):
+            try:
+                replies += await store.aenqueue_many(queue, self.call.when(), chunk, durable)
+            except NotDurable as exc:
+                replies += exc.reply
+                doubts.append(exc)
+            except RedisUnavailable as exc:
+                raise _batch_unavailable(exc, batch, n) from exc.__cause__
+        return self._durable_handles(batch, replies, doubts)
+
+    def _durable_handles(self, batch: list, replies: list, doubts: list) -> list[Job[R]]:
+        """The batch's handles; or, when Redis could not confirm that some of
+        it reached its disk, ``NotDurable`` for those, carrying every handle."""
+        jobs = self._handles(batch, replies)
+        if not doubts:
+            return jobs
+        ids = [i for exc in doubts for i in exc.job_ids]
+        error = NotDurable(
+            f"all {len(batch)} jobs of the batch were enqueued, but {len(ids)} of them may not "
+            f"be durable: {doubts[0].reason}",
+            ids,
+            doubts[0].reason,
+        )
+        error.jobs = jobs
+        raise error
 
 
 def _parent_refs(depends_on: Any, queue: str) -> tuple[str, ...]:
@@ -252,6 +311,20 @@ def _parent_refs(depends_on: Any, queue: str) -> tuple[str, ...]:
     if not refs:
         raise ValueError("depends_on needs at least one job")
     return tuple(dict.fromkeys(refs))
+
+
+def _batch_unavailable(exc: RedisUnavailable, batch: list, failed: int) -> RedisUnavailable:
+    """A batch's chunks before ``failed`` were enqueued; that one's fate is
+    unknown, and the later ones were not sent."""
+    done = failed * BATCH
+    if done == 0:
+        return exc
+    ids = [job_id for job_id, _ in batch[done:]]
+    return type(exc)(
+        f"the first {done} jobs of the batch were enqueued; the other {len(ids)} "
+        f"(.job_ids) were not, or not all: {exc}",
+        ids,
+    )
 
 
 def _chunks(batch: list) -> Iterable[list]:

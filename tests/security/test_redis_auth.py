@@ -4,6 +4,7 @@ a missing permission fails at once, clearly, and loses no job."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shlex
 from pathlib import Path
@@ -50,6 +51,8 @@ def test_a_wrong_or_missing_password_fails_clearly_and_never_shows_it(server, sp
         made = producer(url)
         with pytest.raises(redis.AuthenticationError) as refused:
             made.add.enqueue(1, 2)
+        with pytest.raises(redis.AuthenticationError):  # not RedisUnavailable: no outage
+            asyncio.run(made.add.aenqueue(1, 2))
         made.app.close()
         info = tarefa("info", "--url", url)
         assert info.returncode == 4

@@ -5,6 +5,9 @@ Scripts count: Redis checks each command a Lua script calls against the
 caller's ACL, and a script stopped half-way by a denied command keeps what it
 wrote until then. So a user must have every command below, not only those a
 program seems to use. The pub/sub channels: none.
+
+Durable enqueues also need WAITAOF. It is not in the base rule because a
+server older than 7.2 refuses an ACL rule that names a command it lacks.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ COMMANDS = (
     "zadd", "zrem", "zcard", "zscore", "zrange", "zrevrange", "zrangebyscore",
     "zremrangebyscore", "zpopmin",
 )  # fmt: skip
+DURABLE_COMMANDS = ("waitaof",)  # enqueues with durable=True (Redis 7.2+)
 
 
-def acl_rule(user: str, password: str) -> str:
+def acl_rule(user: str, password: str, durable: bool = False) -> str:
     """The ACL rule of a user that may run tarefa, for ``ACL SETUSER`` (after
-    the command's name) or an ACL file (after ``user``)."""
-    commands = " ".join(f"+{c}" for c in COMMANDS)
+    the command's name) or an ACL file (after ``user``); ``durable``: with the
+    commands of durable enqueues."""
+    commands = " ".join(f"+{c}" for c in COMMANDS + (DURABLE_COMMANDS if durable else ()))
     return f"{user} on >{password} resetchannels {KEY_PATTERN} -@all {commands}"

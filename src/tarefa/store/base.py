@@ -7,24 +7,32 @@ code (``op``) or asyncio code (``await aop``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from .connection import Clients
+from redis import exceptions as redis_errors
+
+from ..errors import RedisTimedOut, RedisUnavailable
+from .connection import RETRIES, TIMEOUT, Clients, redacted
 from .keys import QUEUES, QueueKeys
 from .scripts import Script, scripts
 
 Call = tuple[Script, QueueKeys, list[Any]]  # a script, the queue it runs on, its ARGV
 
 FINAL_STATES = (b"completed", b"failed", b"cancelled")
+# redis-py's errors once its retries ran out (RedisUnavailable is one of them).
+# REFUSED (wrong credentials, an ACL) are ConnectionErrors too: catch them first.
+UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError)
 
 
 class StoreBase:
     """One Redis: its clients and tarefa's scripts."""
 
-    def __init__(self, url: str | None = None, *, retries: int = 3):
-        self.clients = Clients(url, retries=retries)
+    def __init__(self, url: str | None = None, *, retries: int = RETRIES, timeout: float = TIMEOUT):
+        self.clients = Clients(url, retries=retries, timeout=timeout)
         self.scripts = scripts()
         self._known_queues: set[str] = set()
+        self._waitaof: bool | None = None  # whether the server has WAITAOF (durable)
 
     @property
     def url(self) -> str:
@@ -49,3 +57,24 @@ class StoreBase:
         if queue not in self._known_queues:
             await self.clients.aio.sadd(QUEUES, queue)
             self._known_queues.add(queue)
+
+    def unavailable(
+        self, exc: Exception, job_ids: Sequence[str], task: str, what: str = ""
+    ) -> RedisUnavailable:
+        """The error for an enqueue that could not reach Redis: where, why, and
+        which jobs to enqueue again with their ids (safe: an id that exists
+        adds nothing). ``what``: what became of them, if not "unknown"."""
+        clients = self.clients
+        kind = RedisTimedOut if isinstance(exc, redis_errors.TimeoutError) else RedisUnavailable
+        if len(job_ids) == 1:
+            what = what or f"job {job_ids[0]} of {task} may or may not have been enqueued"
+            again = f"enqueueing it again with .with_options(job_id={job_ids[0]!r})"
+        else:
+            what = what or f"{len(job_ids)} jobs of {task} may or may not have been enqueued"
+            again = "enqueueing each again with .with_options(job_id=...) (.job_ids has them)"
+        return kind(
+            f"could not reach Redis at {redacted(clients.url)} after {clients.retries + 1} "
+            f"attempts ({exc}; each waits up to {clients.timeout:g} s): {what}. Nothing is "
+            f"kept to send later; {again} is safe: an id that exists adds nothing",
+            job_ids,
+        )

@@ -4,9 +4,14 @@
 (TLS) or ``unix://``, with password and db as redis-py reads them. With neither,
 the embedded default starts (see ``embedded.py``).
 
-A producer's client retries a failed command a few times over about a second
-(safe: every enqueue carries its own job id, so a retried enqueue cannot add a
-job twice), then raises ``redis.ConnectionError``. Nothing is buffered in memory.
+Every call waits at most ``timeout`` seconds (``App(redis_timeout=...)``, 3 s
+by default) to connect and for each reply, so a hung Redis (a stopped process,
+a partition) cannot block a producer or a worker for ever; only the blocking
+waits of ``job.result()`` use clients with no reply timeout. A failed or
+timed-out command is retried a few times, the same command with the same
+arguments (safe: every enqueue carries its own job id, so a retried enqueue
+cannot add a job twice), then the error is raised: at most about
+``(retries + 1) * timeout`` seconds in all. Nothing is buffered in memory.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from redis.retry import Retry
 from .embedded import Embedded
 
 _RETRY_ON = [redis.ConnectionError, redis.TimeoutError]
+TIMEOUT = 3.0  # seconds to connect, and to wait for each reply (App(redis_timeout=...))
+RETRIES = 3  # attempts after the first, 0.1 s, 0.2 s and 0.4 s apart
 
 
 SCHEMES = ("redis://", "rediss://", "unix://")
@@ -87,22 +94,28 @@ def describe_error(url: str, exc: BaseException) -> str:
     return f"cannot reach Redis at {where}: {exc}"
 
 
-def sync_client(url: str, *, retries: int = 3) -> redis.Redis:
+def sync_client(
+    url: str, *, retries: int = RETRIES, timeout: float = TIMEOUT, blocking: bool = False
+) -> redis.Redis:
+    """A client whose calls wait ``timeout`` s for a reply; ``blocking``: no
+    limit on replies (for blocking waits, which last as long as asked)."""
     return redis.Redis.from_url(
         url,
-        socket_connect_timeout=5,
-        socket_timeout=None,  # blocking waits (job.result) may last as long as asked
+        socket_connect_timeout=timeout,
+        socket_timeout=None if blocking else timeout,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
         retry_on_error=_RETRY_ON if retries else [],
     )
 
 
-def async_client(url: str, *, retries: int = 3, **kwargs) -> redis.asyncio.Redis:
+def async_client(
+    url: str, *, retries: int = RETRIES, timeout: float = TIMEOUT, blocking: bool = False, **kwargs
+) -> redis.asyncio.Redis:
     return redis.asyncio.Redis.from_url(
         url,
         **kwargs,
-        socket_connect_timeout=5,
-        socket_timeout=None,
+        socket_connect_timeout=timeout,
+        socket_timeout=None if blocking else timeout,
         retry=redis.asyncio.retry.Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
         retry_on_error=_RETRY_ON if retries else [],
     )
@@ -114,8 +127,9 @@ class ThreadConnections:
     A command goes straight to this thread's socket, skipping the pool lookup,
     locking and instrumentation redis-py's client does per command (about a
     fifth of a round trip). Same connection settings and retry policy as the
-    client; a connection is dropped whenever a call is cut short, so no stale
-    reply is ever read, and replaced in a forked child.
+    client: a retry sends the very bytes packed for the first attempt. A
+    connection is dropped whenever a call is cut short, so no stale reply is
+    ever read, and replaced in a forked child.
     """
 
     def __init__(self, client: redis.Redis):
@@ -145,21 +159,48 @@ class ThreadConnections:
             conn.disconnect()
             raise
 
+    def pipeline(self, *commands: tuple) -> list:
+        """Send ``commands`` in one round trip, on this thread's connection (no
+        transaction); their replies in order, an error reply as its exception."""
+        conn = self._connection()
+        packed = conn.pack_commands(commands)
+
+        def send():
+            conn.send_packed_command(packed)
+            replies = []
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except redis.ResponseError as exc:
+                    replies.append(exc)
+            return replies
+
+        try:
+            return conn.retry.call_with_retry(send, lambda _error: conn.disconnect())
+        except BaseException:
+            conn.disconnect()
+            raise
+
 
 class Clients:
-    """One sync client and one asyncio client per event loop, made on first use.
+    """Clients of one Redis, made on first use: a sync client, per-thread
+    connections (``direct``), one asyncio client per event loop, and, for the
+    blocking waits of ``job.result()``, clients with no reply timeout.
 
     An asyncio connection pool belongs to the loop that opened it, so a program
     that runs several loops (tests, ``asyncio.run`` in a script) gets one each.
     """
 
-    def __init__(self, url: str | None, *, retries: int = 3):
+    def __init__(self, url: str | None, *, retries: int = RETRIES, timeout: float = TIMEOUT):
         self._url = url
         self._resolved: str | None = None
-        self._retries = retries
+        self.retries = retries
+        self.timeout = timeout
         self._sync: redis.Redis | None = None
+        self._sync_blocking: redis.Redis | None = None
         self._direct: ThreadConnections | None = None
         self._async: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._async_blocking: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     @property
     def url(self) -> str:
@@ -170,8 +211,17 @@ class Clients:
     @property
     def sync(self) -> redis.Redis:
         if self._sync is None:
-            self._sync = sync_client(self.url, retries=self._retries)
+            self._sync = sync_client(self.url, retries=self.retries, timeout=self.timeout)
         return self._sync
+
+    @property
+    def sync_blocking(self) -> redis.Redis:
+        """For blocking waits: no limit on how long a reply takes."""
+        if self._sync_blocking is None:
+            self._sync_blocking = sync_client(
+                self.url, retries=self.retries, timeout=self.timeout, blocking=True
+            )
+        return self._sync_blocking
 
     @property
     def direct(self) -> ThreadConnections:
@@ -185,11 +235,25 @@ class Clients:
         loop = asyncio.get_running_loop()
         client = self._async.get(loop)
         if client is None:
-            client = self._async[loop] = async_client(self.url, retries=self._retries)
+            client = async_client(self.url, retries=self.retries, timeout=self.timeout)
+            self._async[loop] = client
+        return client
+
+    @property
+    def aio_blocking(self) -> redis.asyncio.Redis:
+        """For blocking waits from asyncio code: no limit on how long a reply takes."""
+        loop = asyncio.get_running_loop()
+        client = self._async_blocking.get(loop)
+        if client is None:
+            client = async_client(
+                self.url, retries=self.retries, timeout=self.timeout, blocking=True
+            )
+            self._async_blocking[loop] = client
         return client
 
     def close(self) -> None:
-        if self._sync is not None:
-            self._sync.close()
-            self._sync = None
-            self._direct = None
+        for client in (self._sync, self._sync_blocking):
+            if client is not None:
+                client.close()
+        self._sync = self._sync_blocking = None
+        self._direct = None

@@ -107,6 +107,11 @@ class Script:
             keys = self._keys[queue.name] = tuple(getattr(queue, n) for n in self.key_names)
         return keys
 
+    def command(self, queue: QueueKeys, args: list[Any]) -> tuple:
+        """The EVALSHA command of a call on ``queue``, to send in a pipeline."""
+        keys = self.keys(queue)
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
+
     def __call__(self, client, queue: QueueKeys, args: list[Any]) -> Any:
         keys = self.keys(queue)
         try:

@@ -9,8 +9,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .base import FINAL_STATES, Call
+from redis import exceptions as redis_errors
+
+from .base import FINAL_STATES, UNREACHABLE, Call
 from .browse import Browsing
+from .connection import REFUSED
+from .durable import PROBE, not_fsynced, unsupported, waitaof
 from .keys import QUEUES, job_ref, queue_keys
 from .replies import decode_hash, decode_list, time_left
 from .workers import WorkerCalls
@@ -26,6 +30,10 @@ class Store(Browsing, WorkerCalls):
     ``workers.py``, an operator's reads in ``browse.py``."""
 
     # -- producing ---------------------------------------------------------
+    #
+    # An enqueue that cannot reach Redis raises RedisUnavailable, with the ids
+    # of the jobs whose fate is unknown: enqueueing them again with those ids
+    # is safe. A durable one sends WAITAOF behind its script (durable.py).
 
     def _enqueue(self, queue, job_id, when: When, window: Window, waits, fields) -> Call:
         args = [job_id, *when, *window, waits, *fields]
@@ -33,20 +41,35 @@ class Store(Browsing, WorkerCalls):
 
     def enqueue(
         self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW,
-        waits: int = 0,
+        waits: int = 0, durable: bool = False,
     ) -> Any:  # fmt: skip
         """Add one job (waiting for ``waits`` others, see ``wait_for``). Returns
         1; or the state of the job already holding the id; or [id, state] of
-        the job a throttle or debounce window kept."""
-        self._register_queue(queue)
-        return self._run(self._enqueue(queue, job_id, when, window, waits, fields))
+        the job a throttle or debounce window kept. ``durable``: return once
+        the write is on disk (WAITAOF), else raise ``NotDurable``."""
+        call = self._enqueue(queue, job_id, when, window, waits, fields)
+        try:
+            self._register_queue(queue)
+            return self._run_durable(call, [job_id]) if durable else self._run(call)
+        except REFUSED:  # not an outage: as Redis said it
+            raise
+        except UNREACHABLE as exc:
+            raise self.unavailable(exc, [job_id], _task_of(fields)) from exc
 
     async def aenqueue(
         self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW,
-        waits: int = 0,
+        waits: int = 0, durable: bool = False,
     ) -> Any:  # fmt: skip
-        await self._aregister_queue(queue)
-        return await self._arun(self._enqueue(queue, job_id, when, window, waits, fields))
+        call = self._enqueue(queue, job_id, when, window, waits, fields)
+        try:
+            await self._aregister_queue(queue)
+            if durable:
+                return await self._arun_durable(call, [job_id])
+            return await self._arun(call)
+        except REFUSED:  # not an outage: as Redis said it
+            raise
+        except UNREACHABLE as exc:
+            raise self.unavailable(exc, [job_id], _task_of(fields)) from exc
 
     def _enqueue_many(self, queue: str, when: When, jobs: Sequence[tuple[str, list]]) -> Call:
         args: list[Any] = [*when, 0, len(jobs[0][1])]
@@ -55,14 +78,91 @@ class Store(Browsing, WorkerCalls):
             args.extend(fields)
         return self.scripts.enqueue_many, queue_keys(queue), args
 
-    def enqueue_many(self, queue: str, when: When, jobs: Sequence[tuple[str, list]]) -> list:
+    def enqueue_many(
+        self, queue: str, when: When, jobs: Sequence[tuple[str, list]], durable: bool = False
+    ) -> list:
         """Add a batch of jobs (all with the same fields) in one round trip."""
-        self._register_queue(queue)
-        return self._run(self._enqueue_many(queue, when, jobs))
+        call = self._enqueue_many(queue, when, jobs)
+        try:
+            self._register_queue(queue)
+            if durable:
+                return self._run_durable(call, [i for i, _ in jobs])
+            return self._run(call)
+        except REFUSED:  # not an outage: as Redis said it
+            raise
+        except UNREACHABLE as exc:
+            raise self.unavailable(exc, [i for i, _ in jobs], _task_of(jobs[0][1])) from exc
 
-    async def aenqueue_many(self, queue: str, when: When, jobs: Sequence) -> list:
-        await self._aregister_queue(queue)
-        return await self._arun(self._enqueue_many(queue, when, jobs))
+    async def aenqueue_many(
+        self, queue: str, when: When, jobs: Sequence, durable: bool = False
+    ) -> list:
+        call = self._enqueue_many(queue, when, jobs)
+        try:
+            await self._aregister_queue(queue)
+            if durable:
+                return await self._arun_durable(call, [i for i, _ in jobs])
+            return await self._arun(call)
+        except REFUSED:  # not an outage: as Redis said it
+            raise
+        except UNREACHABLE as exc:
+            raise self.unavailable(exc, [i for i, _ in jobs], _task_of(jobs[0][1])) from exc
+
+    def _run_durable(self, call: Call, job_ids: list[str]) -> Any:
+        """Run a script, then WAITAOF on the same connection, in one round trip."""
+        self._check_waitaof()
+        script, queue, args = call
+        direct, timeout = self.clients.direct, self.clients.timeout
+        replies = direct.pipeline(script.command(queue, args), waitaof(timeout))
+        if isinstance(replies[0], redis_errors.NoScriptError):  # the server restarted
+            direct.execute_command("SCRIPT", "LOAD", script.source)
+            replies = direct.pipeline(script.command(queue, args), waitaof(timeout))
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        return _fsynced(replies, self.clients.url, timeout, job_ids)
+
+    async def _arun_durable(self, call: Call, job_ids: list[str]) -> Any:
+        await self._acheck_waitaof()
+        script, queue, args = call
+        timeout = self.clients.timeout
+        for _ in range(2):
+            pipe = self.clients.aio.pipeline(transaction=False)
+            pipe.execute_command(*script.command(queue, args))
+            pipe.execute_command(*waitaof(timeout))
+            replies = await pipe.execute(raise_on_error=False)
+            if not isinstance(replies[0], redis_errors.NoScriptError):
+                break
+            await self.clients.aio.execute_command("SCRIPT", "LOAD", script.source)
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        return _fsynced(replies, self.clients.url, timeout, job_ids)
+
+    def _check_waitaof(self) -> None:
+        """Once per store: refuse durable before sending anything where the
+        server has no WAITAOF."""
+        if self._waitaof is None:
+            try:
+                self.clients.direct.execute_command(*PROBE)
+                self._waitaof = True
+            except redis_errors.ResponseError as exc:
+                if "unknown command" not in str(exc).lower():
+                    raise  # e.g. an ACL that forbids it: say so, as Redis does
+                self._waitaof = False
+        if not self._waitaof:
+            version = self.clients.sync.info("server").get("redis_version", "unknown")
+            raise unsupported(self.clients.url, f"Redis {version}")
+
+    async def _acheck_waitaof(self) -> None:
+        if self._waitaof is None:
+            try:
+                await self.clients.aio.execute_command(*PROBE)
+                self._waitaof = True
+            except redis_errors.ResponseError as exc:
+                if "unknown command" not in str(exc).lower():
+                    raise  # e.g. an ACL that forbids it: say so, as Redis does
+                self._waitaof = False
+        if not self._waitaof:
+            version = (await self.clients.aio.info("server")).get("redis_version", "unknown")
+            raise unsupported(self.clients.url, f"Redis {version}")
 
     # -- reading jobs and queues --------------------------------------------
 
@@ -225,7 +325,7 @@ class Store(Browsing, WorkerCalls):
             left = time_left(deadline)
             if state in FINAL_STATES or state == b"" or left == 0:
                 return state
-            self.clients.sync.blpop([signal], timeout=left)
+            self.clients.sync_blocking.blpop([signal], timeout=left)
 
     async def await_(self, queue: str, job_id: str, timeout: float | None) -> bytes:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -235,4 +335,20 @@ class Store(Browsing, WorkerCalls):
             left = time_left(deadline)
             if state in FINAL_STATES or state == b"" or left == 0:
                 return state
-            await self.clients.aio.blpop([signal], timeout=left)
+            await self.clients.aio_blocking.blpop([signal], timeout=left)
+
+
+def _fsynced(replies: list, url: str, timeout: float, job_ids: list[str]) -> Any:
+    """The script's reply, once WAITAOF's says the write is on disk; else
+    ``NotDurable``, carrying the script's reply (the job was enqueued)."""
+    error = not_fsynced(replies[1], url, timeout, job_ids)
+    if error is not None:
+        error.reply = replies[0]
+        raise error
+    return replies[0]
+
+
+def _task_of(fields: Sequence) -> str:
+    """The task name among a job's fields (name/value pairs)."""
+    names = list(fields[::2])
+    return fields[names.index("task") * 2 + 1] if "task" in names else "?"

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import orjson
 
-from .base import FINAL_STATES, Call, StoreBase
+from .base import FINAL_STATES, UNREACHABLE, Call, StoreBase
+from .connection import REFUSED
 from .keys import job_ref, queue_keys, split_ref
 from .replies import decode_list
 
@@ -42,14 +43,33 @@ class WaitingJobs(StoreBase):
 
     def wait_for(self, child: str, parents: Sequence[str]) -> None:
         """Have ``child`` (enqueued waiting) told when each parent ends."""
-        for parent in parents:
-            if self._run(self._add_dependent(parent, [child])) != 1:  # it has ended
-                self.resolve(parent, *self._parent_end(parent), [child])
+        try:
+            for parent in parents:
+                if self._run(self._add_dependent(parent, [child])) != 1:  # it has ended
+                    self.resolve(parent, *self._parent_end(parent), [child])
+        except REFUSED:  # not an outage: as Redis said it
+            raise
+        except UNREACHABLE as exc:
+            raise self._unregistered(exc, child) from exc
 
     async def await_for(self, child: str, parents: Sequence[str]) -> None:
-        for parent in parents:
-            if await self._arun(self._add_dependent(parent, [child])) != 1:
-                await self.aresolve(parent, *await self._aparent_end(parent), [child])
+        try:
+            for parent in parents:
+                if await self._arun(self._add_dependent(parent, [child])) != 1:
+                    await self.aresolve(parent, *await self._aparent_end(parent), [child])
+        except REFUSED:  # not an outage: as Redis said it
+            raise
+        except UNREACHABLE as exc:
+            raise self._unregistered(exc, child) from exc
+
+    def _unregistered(self, exc: Exception, child: str):
+        child_id = split_ref(child)[1]
+        what = (
+            f"job {child_id} was enqueued, waiting for other jobs, but is not yet registered "
+            f"on all of them: the periodic check of waiting jobs does it (every "
+            f"{WAITING_CHECK_MS // 1000} s)"
+        )
+        return self.unavailable(exc, [child_id], "", what)
 
     def _resolve(self, child: str, parent: str, outcome: str, result: bytes) -> Call:
         queue, child_id = split_ref(child)

@@ -3,6 +3,7 @@ of live workers."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -53,7 +54,8 @@ class WorkerCalls(StoreBase):
         Redis runs the fetches queued behind the blocking pop as soon as it
         returns. The caller hands back what it cannot run. Returns what each
         queue leased, and the errors of the queues whose call failed.
-        ``limits(queue)`` gives each queue's limits."""
+        ``limits(queue)`` gives each queue's limits. Raises ``TimeoutError``
+        when no reply came in ``timeout`` plus the reply timeout."""
         markers = [queue_keys(q).marker for q in queues]
         pipe = blocker.pipeline(transaction=False)
         pipe.bzpopmin(markers, timeout=max(timeout, 0.001))
@@ -63,7 +65,13 @@ class WorkerCalls(StoreBase):
         for script, keys_of_queue, args in calls:
             keys = script.keys(keys_of_queue)
             pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        replies = await pipe.execute(raise_on_error=False)
+        # The blocking connection has no reply timeout of its own: the pop may
+        # rightly last ``timeout`` s. Past that plus the usual reply timeout, the
+        # connection is dead (a hung Redis, a partition) and is dropped (the
+        # cancelled read closes it): the next wait connects afresh.
+        replies = await asyncio.wait_for(
+            pipe.execute(raise_on_error=False), timeout + self.clients.timeout
+        )
         if isinstance(replies[0], Exception):
             raise replies[0]
         if any(isinstance(r, NoScriptError) for r in replies):
@@ -107,7 +115,8 @@ class WorkerCalls(StoreBase):
         """A connection of its own for blocking calls, so they delay nothing else.
         One connection in all, so that its id (for CLIENT UNBLOCK) is the one a
         pipeline sent on it blocks."""
-        return async_client(self.url, retries=0, max_connections=1)
+        timeout = self.clients.timeout
+        return async_client(self.url, retries=0, timeout=timeout, blocking=True, max_connections=1)
 
     # -- the registry of workers ----------------------------------------------
 

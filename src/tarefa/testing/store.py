@@ -76,9 +76,12 @@ class InlineStore:
 
     # -- producing ---------------------------------------------------------
 
+    # ``durable`` changes nothing here: there is no disk to wait for.
+
     def enqueue(
-        self, queue: str, job_id: str, when: tuple, fields: Sequence, window=None, waits=0
-    ) -> Any:
+        self, queue: str, job_id: str, when: tuple, fields: Sequence, window=None, waits=0,
+        durable=False,
+    ) -> Any:  # fmt: skip
         self._check_can_block(_task_of(fields), instead="`await task.aenqueue(...)`")
         reply = self._add(queue, job_id, when, fields, waits)
         if reply == 1:
@@ -86,21 +89,24 @@ class InlineStore:
         return reply
 
     async def aenqueue(
-        self, queue: str, job_id: str, when: tuple, fields: Sequence, window=None, waits=0
-    ) -> Any:
+        self, queue: str, job_id: str, when: tuple, fields: Sequence, window=None, waits=0,
+        durable=False,
+    ) -> Any:  # fmt: skip
         reply = self._add(queue, job_id, when, fields, waits)
         if reply == 1:
             await self._work(queue, [job_id])
         return reply
 
-    def enqueue_many(self, queue: str, when: tuple, jobs: Sequence[tuple[str, list]]) -> list:
+    def enqueue_many(
+        self, queue: str, when: tuple, jobs: Sequence[tuple[str, list]], durable=False
+    ) -> list:
         if jobs:  # one task for the whole batch
             self._check_can_block(_task_of(jobs[0][1]), instead="`await task.aenqueue_many(...)`")
         replies = [self._add(queue, job_id, when, fields) for job_id, fields in jobs]
         self._run_blocking(queue, [i for (i, _), r in zip(jobs, replies, strict=True) if r == 1])
         return replies
 
-    async def aenqueue_many(self, queue: str, when: tuple, jobs: Sequence) -> list:
+    async def aenqueue_many(self, queue: str, when: tuple, jobs: Sequence, durable=False) -> list:
         replies = [self._add(queue, job_id, when, fields) for job_id, fields in jobs]
         await self._work(queue, [i for (i, _), r in zip(jobs, replies, strict=True) if r == 1])
         return replies

@@ -1,0 +1,64 @@
+"""Durable enqueues (``durable=True``): WAITAOF after the enqueue script, in
+the same round trip.
+
+``WAITAOF 1 0 <ms>`` blocks the connection that sends it until the local
+append-only file has been fsynced past every write that connection made, or
+the time runs out; it answers ``[local, replicas]``: ``local`` is 1 once the
+fsync happened. Sent right after the script, on the same connection (a
+pipeline, no transaction), it covers the job's write. Redis 7.2 has it (so has
+Valkey, from 7.2); an older server does not know the command, and a server
+without an append-only file refuses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..errors import DurableUnsupported, NotDurable
+from .connection import redacted
+
+WAIT = 2.0  # seconds a durable enqueue waits for the fsync (below the reply timeout)
+# Asks nothing (0 local, 0 replicas): answers at once where WAITAOF exists.
+PROBE = ("WAITAOF", 0, 0, 1)
+
+
+def wait_ms(reply_timeout: float) -> int:
+    """How long WAITAOF may wait: ``WAIT``, and always well within the client's
+    reply timeout, so the fsync's answer arrives before the socket gives up."""
+    return max(1, round(min(WAIT, reply_timeout * 2 / 3) * 1000))
+
+
+def waitaof(reply_timeout: float) -> tuple:
+    return ("WAITAOF", 1, 0, wait_ms(reply_timeout))
+
+
+def unsupported(url: str, version: str) -> DurableUnsupported:
+    return DurableUnsupported(
+        f"durable enqueues need WAITAOF, which Redis has from 7.2 on (Valkey too); the "
+        f"Redis at {redacted(url)} is {version}: nothing was enqueued. Upgrade it, or "
+        "keep durability in the server instead: `appendonly yes` with `appendfsync "
+        "always` fsyncs every write before Redis answers, and enqueue without durable"
+    )
+
+
+def not_fsynced(
+    reply: object, url: str, reply_timeout: float, job_ids: Sequence[str]
+) -> NotDurable | None:
+    """The error to raise when ``reply`` (WAITAOF's) does not say the local
+    fsync happened; None when it does."""
+    if isinstance(reply, list) and reply and reply[0] >= 1:
+        return None
+    what = f"job {job_ids[0]} was" if len(job_ids) == 1 else f"{len(job_ids)} jobs were"
+    if isinstance(reply, Exception):
+        why = (
+            f"Redis answered WAITAOF with {str(reply)!r} (is its append-only file off, "
+            "`appendonly no`?). Turn on `appendonly yes`, or enqueue without durable"
+        )
+    else:
+        why = (
+            f"Redis did not fsync its append-only file within {wait_ms(reply_timeout) / 1000:g} "
+            "s (a slow or stalled disk? `appendfsync no`, which leaves it to the OS?), so a "
+            "crash of its machine before the next fsync could lose it"
+        )
+    why = f"{why} (Redis at {redacted(url)})"
+    return NotDurable(f"{what} enqueued, but may not be durable: {why}", job_ids, why)
