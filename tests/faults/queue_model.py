@@ -121,8 +121,9 @@ class QueueModel:
         if window == "debounce":
             delay = max(delay, FAR_MS)
             if kept is not None and self.state(kept) == b"scheduled":
+                # It takes the last call's fields, and waits the window again.
                 job = self.jobs[kept]
-                job.payload, job.due = payload, False  # new arguments, the window again
+                job.task, job.payload, job.due = task, payload, False
                 return [kept.encode(), b"scheduled"]
         added = self.add(job_id, task, payload, delay, priority, key)
         if window and added == 1:
