@@ -71,13 +71,14 @@ def pytest_terminal_summary(terminalreporter):
     if not ROWS:
         return
     write = terminalreporter.write_line
-    header = f"{'scenario':<46} {'jobs':>6} {'faults':>6} {'lost':>5} {'dup':>5} {'stuck':>5}"
+    width = max(len(row.scenario) for row in ROWS)
+    header = f"{'scenario':<{width}} {'jobs':>6} {'faults':>6} {'lost':>5} {'dup':>5} {'stuck':>5}"
     terminalreporter.section("faults injected, and what became of the jobs")
     write(header + f" {'recovery':>9}")
     for row in sorted(ROWS, key=lambda row: int(row.scenario.partition(".")[0])):
         recovery = "-" if row.recovery is None else f"{row.recovery:.2f} s"
         write(
-            f"{row.scenario:<46} {row.jobs:>6} {row.faults:>6} {row.lost:>5} "
+            f"{row.scenario:<{width}} {row.jobs:>6} {row.faults:>6} {row.lost:>5} "
             f"{row.duplicated:>5} {row.stuck:>5} {recovery:>9}"
         )
     write("dup: ran to the end more than once (each in flight at a fault, or its lease ran out)")
