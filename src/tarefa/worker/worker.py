@@ -15,6 +15,8 @@ the work:
   and moves other workers' expired leases back to ready;
 - the jobs themselves (``execution.py``).
 
+Stopping (SIGTERM, ``stop()``): ``shutdown.py``.
+
 Redis errors never stop the worker: running jobs go on, outcomes wait in
 memory, and every call is retried with back-off until Redis answers again.
 """
@@ -40,12 +42,13 @@ from ..stats import WorkerStats
 from ..store import Leased
 from ..store.keys import check_queue_name, job_ref
 from .execution import Outcome, execute
-from .heartbeat import heartbeat_loop, leases_by_queue, recover, send_stats
+from .heartbeat import heartbeat_loop, recover
 from .idle import IdleWait
 from .memory import format_size, parse_size
 from .process_pool import ProcessPool
 from .reconnect import REDIS_ERRORS, Backoff, retrying
 from .scheduler import cron_loop
+from .shutdown import REPORT_FOR, hand_back, shutdown
 
 log = logging.getLogger("tarefa.worker")
 
@@ -127,10 +130,10 @@ class Worker:
         # wait for that thread to come back.
         self._hook_executor = ThreadPoolExecutor(concurrency, thread_name_prefix="tarefa-hook")
         self._stopping = False
-        self._stop_now = False
+        self.stop_now = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.changed: asyncio.Event | None = None  # set when there may be work to do
-        self._idle: IdleWait | None = None
+        self.idle: IdleWait | None = None
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -146,7 +149,7 @@ class Worker:
         if self._stopping:
             now = True  # a second request: stop at once
         self._stopping = True
-        self._stop_now = self._stop_now or now
+        self.stop_now = self.stop_now or now
         if self.changed is not None:
             self.changed.set()
 
@@ -186,18 +189,18 @@ class Worker:
         heartbeat = asyncio.create_task(heartbeat_loop(self))
         # A burst worker runs what is there; it does not keep schedules going.
         cron = None if self.burst else asyncio.create_task(cron_loop(self))
-        self._idle = IdleWait(self)
+        self.idle = IdleWait(self)
         try:
             await self._exchange_loop()
-            await self._shutdown()
+            await shutdown(self)
         finally:
             # Cancel and await the background tasks before closing the connection
             # the blocking wait uses.
-            background = [t for t in (heartbeat, cron, self._idle.watch) if t is not None]
+            background = [t for t in (heartbeat, cron, self.idle.watch) if t is not None]
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
-            await self._idle.client.aclose()
+            await self.idle.client.aclose()
             await self.processes.close()
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._hook_executor.shutdown(wait=False, cancel_futures=True)
@@ -225,27 +228,27 @@ class Worker:
         while not self._stopping:
             self.changed.clear()
             try:
-                leased, next_due, active = await self._exchange()
+                leased, next_due, active = await self.exchange()
             except REDIS_ERRORS as exc:
-                await self._sleep(backoff.next(exc))
+                await self.sleep(backoff.next(exc))
                 continue
             except Exception as exc:  # a bug of tarefa's own: log it, never die of it
                 log.exception("exchange failed")
-                await self._sleep(backoff.next(exc))
+                await self.sleep(backoff.next(exc))
                 continue
             backoff.reset()
             if leased:
                 continue  # maybe more is ready: ask again at once (free slots permitting)
             # All slots free, so every queue was just asked: nothing ready, running,
             # or scheduled anywhere in them.
-            idle = self.free_slots() == self.concurrency and not self._pending()
+            idle = self.free_slots() == self.concurrency and not self.pending()
             drained = idle and active == 0 and next_due < 0
             if self.burst and drained:
                 return
-            if not self._pending():  # else loop: report the outcomes first
-                await self._idle.sleep(next_due)
+            if not self.pending():  # else loop: report the outcomes first
+                await self.idle.sleep(next_due)
 
-    async def _exchange(self, *, lease: bool = True) -> tuple[int, int, int]:
+    async def exchange(self, *, lease: bool = True) -> tuple[int, int, int]:
         """Report outcomes and lease new jobs, queue by queue in priority order."""
         leased_total, active_total, dues = 0, 0, []
         for queue in self.queues:
@@ -289,7 +292,8 @@ class Worker:
             except REDIS_ERRORS as exc:
                 log.warning("job %s: could not tell the jobs waiting for it yet: %s", job_id, exc)
 
-    def _pending(self) -> bool:
+    def pending(self) -> bool:
+        """Whether outcomes wait to be reported."""
         return any(self.outcomes.values())
 
     def wake(self) -> None:
@@ -330,7 +334,7 @@ class Worker:
             else:
                 self._start(queue, job)
         if surplus:
-            await retrying(self._hand_back, surplus, give_up_after=30)
+            await retrying(hand_back, self, surplus, give_up_after=REPORT_FOR)
 
     def _start(self, queue: str, job: Leased) -> tuple[str, bytes]:
         cancel = threading.Event()
@@ -385,53 +389,9 @@ class Worker:
         self.stuck_threads -= 1
         self.changed.set()
 
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep, unless told to stop meanwhile."""
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, unless something changes meanwhile (a job ends, a stop)."""
         try:
             await asyncio.wait_for(self.changed.wait(), seconds)
         except TimeoutError:
             pass
-
-    # -- shutdown -----------------------------------------------------------------
-
-    async def _shutdown(self) -> None:
-        """Let running jobs finish within the grace period, report every outcome,
-        and hand back to ready whatever is still running."""
-        await self._idle.end()
-        if self.running and not self._stop_now:
-            deadline = time.monotonic() + self.grace
-            while self.running and not self._stop_now and time.monotonic() < deadline:
-                self.changed.clear()
-                if self._pending():  # report now: an unreported job's lease runs out
-                    await self._flush_outcomes()
-                await self._sleep(deadline - time.monotonic())
-        leftover = list(self.running.values())
-        self.running.clear()
-        for running in leftover:
-            running.task.cancel()
-        await asyncio.gather(*(r.task for r in leftover), return_exceptions=True)
-        if leftover:
-            await retrying(self._hand_back, leftover, give_up_after=30)
-        await self._flush_outcomes()
-        try:
-            await send_stats(self)
-        except REDIS_ERRORS as exc:
-            log.warning("could not send the last counts of jobs: %s", exc)
-
-    async def _hand_back(self, jobs: list[Running]) -> None:
-        for queue, leases in leases_by_queue(jobs).items():
-            count = await self.store.requeue(queue, leases)
-            log.info("queue %s: handed back %s jobs", queue, count)
-
-    async def _flush_outcomes(self) -> None:
-        deadline = time.monotonic() + 30
-        backoff = Backoff()
-        while self._pending():
-            try:
-                await self._exchange(lease=False)
-            except REDIS_ERRORS as exc:
-                if time.monotonic() > deadline:
-                    lost = sum(map(len, self.outcomes.values()))
-                    log.error("could not report %d outcomes: Redis unreachable", lost)
-                    return
-                await asyncio.sleep(backoff.next(exc))
