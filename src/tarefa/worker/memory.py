@@ -43,8 +43,12 @@ Linux reads ``/proc/<pid>/status``; elsewhere ``psutil`` does (it comes with
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import sys
+
+log = logging.getLogger("tarefa.worker")
 
 CHECK_INTERVAL = 0.1  # seconds between two reads of a busy child's memory
 
@@ -109,3 +113,33 @@ def memory_reader():
             "max_memory needs /proc (Linux) or the psutil package to read a process's memory"
         ) from None
     return _from_psutil
+
+
+class MemoryLimit:
+    """``limit`` bytes of resident memory (plus swap) a child process may use."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._used = memory_reader()
+
+    def __str__(self) -> str:
+        return format_size(self.limit)
+
+    def exceeded(self, pid: int) -> int | None:
+        """The process's memory, if it is above the limit; else None."""
+        used = self._used(pid)
+        return used if used is not None and used > self.limit else None
+
+    async def watch(self, child, job_id: str) -> None:
+        """Kill ``child`` (a ``process_handle.Child``) once its memory passes
+        the limit while it runs the job; ``child.over_limit`` says how much."""
+        while child.alive:
+            await asyncio.sleep(CHECK_INTERVAL)
+            if (used := self.exceeded(child.pid)) is not None:
+                log.warning(
+                    "job %s: its process %d used %s, more than the max memory of %s: killed",
+                    job_id, child.pid, format_size(used), self,
+                )  # fmt: skip
+                child.over_limit = used
+                child.kill()
+                return

@@ -14,7 +14,8 @@ or is still running when the worker stops.
   ``process_child.py``.
 - A job crosses over as its serialized payload and comes back as the serialized
   result, or as its error's type, message and traceback: nothing has to be
-  picklable. One socket per child carries length-prefixed messages.
+  picklable. One socket per child carries length-prefixed messages; the
+  worker's end of it, and of the child, is ``process_handle.py``.
 - Kill policy: SIGKILL at once, no SIGTERM first. The attempt is over by then
   (timed out, cancelled, or handed back at shutdown), so a clean-up the job
   could run would gain nothing, and the slot is free at once. Only the worker
@@ -36,17 +37,15 @@ import functools
 import logging
 import multiprocessing
 import os
-import pickle
-import signal
 import socket
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..app import App, find_app_path
 from ..context import _current
 from ..options import check_pool
-from .memory import CHECK_INTERVAL, format_size, memory_reader
-from .process_child import SIZE, ChildError, ChildFailed, Encoded, child_main, read_answer
+from .memory import MemoryLimit, format_size
+from .process_child import ChildError, ChildFailed, Encoded, child_main, read_answer
+from .process_handle import KILL_WAIT, Child, WorkerProcessDied
 
 if TYPE_CHECKING:
     from ..store import Leased
@@ -54,123 +53,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tarefa.worker")
 
-KILL_WAIT = 2.0  # seconds to wait for a killed child to be gone before moving on
 START_TIMEOUT = 60.0  # seconds a new child may take to import the app
-
-
-class WorkerProcessDied(ChildError):
-    """The child process running a job died before it answered."""
-
-    def __init__(self, message: str):
-        super().__init__("WorkerProcessDied", message)
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "the job's process is gone (exit code unknown)"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        hint = " (killed: out of memory?)" if -code == signal.SIGKILL else ""
-        return f"the job's process died: exit code {code}, {name}{hint}"
-    return f"the job's process died: exit code {code}"
-
-
-class _Child:
-    """One child process, and its socket seen from the worker's event loop."""
-
-    def __init__(self, proc, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        self.proc = proc
-        self.pid: int = proc.pid
-        self.reader = reader
-        self.writer = writer
-        loop = asyncio.get_running_loop()
-        self.exited: asyncio.Future = loop.create_future()  # its exit code
-        self.reply: asyncio.Future = loop.create_future()  # the answer awaited now
-        self.on_progress: Callable | None = None
-        self.over_limit: int | None = None  # bytes used when killed for using too much
-        loop.add_reader(proc.sentinel, self._on_exit)
-        self.listener = asyncio.create_task(self._listen())
-
-    @property
-    def alive(self) -> bool:
-        return not self.exited.done()
-
-    def send(self, message: tuple) -> asyncio.Future:
-        """Send a request; the future is the child's answer."""
-        self.reply = asyncio.get_running_loop().create_future()
-        body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            self.writer.writelines((SIZE.pack(len(body)), body))  # one send
-        except (ConnectionError, OSError):  # gone: its exit fails the reply
-            self.kill()
-        return self.reply
-
-    async def _listen(self) -> None:
-        try:
-            while True:
-                size = SIZE.unpack(await self.reader.readexactly(SIZE.size))[0]
-                message = pickle.loads(await self.reader.readexactly(size))
-                if message[0] == "progress":
-                    if self.on_progress is not None:
-                        try:
-                            self.on_progress(*message[1:])
-                        except Exception as exc:  # best effort, like any progress report
-                            log.warning("progress report failed: %r", exc)
-                elif not self.reply.done():
-                    self.reply.set_result(message)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            pass  # its end closed: it died or is dying
-        except Exception:
-            log.exception("process %d: bad message", self.pid)
-        # Make sure it is gone, and answer with its exit code.
-        self.kill()
-        await asyncio.wait({self.exited}, timeout=KILL_WAIT)
-        self._fail_reply()
-
-    def _on_exit(self) -> None:
-        loop = asyncio.get_running_loop()
-        loop.remove_reader(self.proc.sentinel)
-        if not self.exited.done():
-            self.exited.set_result(self.proc.exitcode)
-        self._fail_reply()
-
-    def _fail_reply(self) -> None:
-        if not self.reply.done():
-            code = self.exited.result() if self.exited.done() else None
-            self.reply.set_exception(WorkerProcessDied(_describe_exit(code)))
-
-    def kill(self) -> None:
-        """SIGKILL, unless it has already exited."""
-        if self.alive and self.proc.exitcode is None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-    def close_socket(self) -> None:
-        try:
-            self.writer.close()
-        except Exception:
-            pass
-
-    async def reap(self, timeout: float) -> bool:
-        """Wait until it has exited (True), then free what it holds."""
-        if self.alive:
-            await asyncio.wait({self.exited}, timeout=timeout)
-        if self.alive:
-            return False
-        self.close_socket()
-        if not self.listener.done():
-            self.listener.cancel()
-        try:
-            self.proc.join(0)  # known to have exited: does not block
-            self.proc.close()
-        except Exception:
-            pass
-        return True
 
 
 class ProcessPool:
@@ -193,7 +76,7 @@ class ProcessPool:
         self.app = app
         self.default = check_pool(default)
         self.max_memory = max_memory
-        self._used = memory_reader() if max_memory is not None else None
+        self.memory = MemoryLimit(max_memory) if max_memory is not None else None
         if default == "process" and app_path is None:
             # Every sync job needs it: say so now, not at the first job.
             app_path = find_app_path(app)
@@ -203,8 +86,8 @@ class ProcessPool:
                     "pass app_path='package.module:app'"
                 )
         self.app_path: str | None = app_path
-        self._idle: list[_Child] = []
-        self._children: set[_Child] = set()  # alive or not yet reaped
+        self._idle: list[Child] = []
+        self._children: set[Child] = set()  # alive or not yet reaped
         self._starting: asyncio.Lock | None = None
         self._closed = False
 
@@ -226,7 +109,9 @@ class ProcessPool:
         context = _current.get()
         child.on_progress = context.progress if context is not None else None
         reply = child.send(("job", job.id, queue, task.name, job.attempts, job.payload))
-        watch = asyncio.create_task(self._watch(child, job.id)) if self.max_memory else None
+        watch = None
+        if self.memory is not None:
+            watch = asyncio.create_task(self.memory.watch(child, job.id))
         try:
             done, _ = await asyncio.wait({reply}, timeout=timeout)
         except asyncio.CancelledError:  # cancelled (lost lease), or the worker stops
@@ -248,13 +133,13 @@ class ProcessPool:
             if child.over_limit is not None:
                 raise WorkerProcessDied(
                     f"the job's process used {format_size(child.over_limit)}, more than the "
-                    f"worker's max memory of {format_size(self.max_memory)}; it was killed"
+                    f"worker's max memory of {self.memory}; it was killed"
                 ) from None
             raise
         if (used := self._over_limit(child)) is not None:
             log.info(
                 "process %d uses %s after job %s, more than the max memory of %s: replaced",
-                child.pid, format_size(used), job.id, format_size(self.max_memory),
+                child.pid, format_size(used), job.id, self.memory,
             )  # fmt: skip
             await self._discard(child)
         elif child.alive and not self._closed:
@@ -263,28 +148,11 @@ class ProcessPool:
             await self._discard(child)
         return read_answer(answer)
 
-    async def _watch(self, child: _Child, job_id: str) -> None:
-        """Kill the child once its memory passes ``max_memory``."""
-        while child.alive:
-            await asyncio.sleep(CHECK_INTERVAL)
-            used = self._used(child.pid)
-            if used is not None and used > self.max_memory:
-                log.warning(
-                    "job %s: its process %d used %s, more than the max memory of %s: killed",
-                    job_id, child.pid, format_size(used), format_size(self.max_memory),
-                )  # fmt: skip
-                child.over_limit = used
-                child.kill()
-                return
-
-    def _over_limit(self, child: _Child) -> int | None:
+    def _over_limit(self, child: Child) -> int | None:
         """The child's memory, if it is above ``max_memory``."""
-        if self.max_memory is None:
-            return None
-        used = self._used(child.pid)
-        return used if used is not None and used > self.max_memory else None
+        return self.memory.exceeded(child.pid) if self.memory is not None else None
 
-    async def _acquire(self) -> _Child:
+    async def _acquire(self) -> Child:
         while self._idle:
             child = self._idle.pop()
             if child.alive and (used := self._over_limit(child)) is None:
@@ -292,12 +160,12 @@ class ProcessPool:
             if child.alive:  # grown while idle: threads its last job left running
                 log.info(
                     "process %d uses %s, more than the max memory of %s: replaced",
-                    child.pid, format_size(used), format_size(self.max_memory),
+                    child.pid, format_size(used), self.memory,
                 )  # fmt: skip
             await self._discard(child)
         return await self._start()
 
-    async def _start(self) -> _Child:
+    async def _start(self) -> Child:
         """A new child, once it has loaded the app."""
         child = await self._spawn()
         self._children.add(child)
@@ -327,12 +195,12 @@ class ProcessPool:
                 "ProcessPoolError",
                 f"a new process uses {format_size(used)} once it has loaded the app "
                 f"{self.app_path}, more than the worker's max memory of "
-                f"{format_size(self.max_memory)}: raise the limit",
+                f"{self.memory}: raise the limit",
             )
         log.debug("process %d started", child.pid)
         return child
 
-    async def _spawn(self) -> _Child:
+    async def _spawn(self) -> Child:
         """Start a child process and connect to its socket; it loads the app next."""
         if self.app_path is None:
             self.app_path = find_app_path(self.app)
@@ -365,9 +233,9 @@ class ProcessPool:
                 parent_sock.close()
                 raise
         reader, writer = await asyncio.open_connection(sock=parent_sock)
-        return _Child(proc, reader, writer)
+        return Child(proc, reader, writer)
 
-    async def _discard(self, child: _Child) -> None:
+    async def _discard(self, child: Child) -> None:
         """Kill a child (no-op if it is gone) and wait, briefly, until it is."""
         if child in self._idle:
             self._idle.remove(child)
