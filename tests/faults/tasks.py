@@ -66,6 +66,32 @@ def crash(how: str = "exit") -> None:
     os._exit(13)
 
 
+@app.task(retries=1, timeout=1)
+def hang() -> None:
+    """Never returns: its timeout ends it, twice (one retry)."""
+    _log(STARTS)
+    while True:
+        time.sleep(1)
+
+
+@app.task(retries=1)
+def hog() -> None:
+    """Allocates without bound, 16 MiB at a time, each page written."""
+    _log(STARTS)
+    held = []
+    while True:
+        held.append(b"x" * (16 << 20))
+        time.sleep(0.005)
+
+
+@app.task(retries=0)
+def unstorable() -> object:
+    """Runs, then returns what JSON cannot hold."""
+    _log(STARTS)
+    _log(ENDS)
+    return object()
+
+
 @app.task(queue="cron", cron="* * * * * *")
 def tick() -> None:
     """Every second: logs its run (the job's id names its tick)."""
