@@ -197,13 +197,13 @@ class QueueModel:
         job.attempts += 1
         job.lease = int(attempt.token)
 
-    def heartbeat(self, attempts: list[Attempt]) -> list[str]:
+    def heartbeat(self, attempts: list[Attempt]) -> list[tuple[str, bytes]]:
         lost = []
         for attempt in attempts:
             if self.current(attempt):
                 self.jobs[attempt.job_id].expired = False
             else:
-                lost.append(attempt.job_id)
+                lost.append((attempt.job_id, attempt.token))
         return lost
 
     def requeue(self, attempts: list[Attempt]) -> int:

@@ -248,7 +248,9 @@ def test_a_job_removed_while_it_runs_and_enqueued_again_gets_a_lease_of_its_own(
     add(store, "a")  # the same id, e.g. an idempotency key, while the old attempt still runs
     new = fetch(store, worker="w2").jobs[0]
     assert new.token != old.token
-    assert run(store.heartbeat("q", 60_000, [("a", old.token)])) == ["a"]  # the old one stops
+    # the old attempt stops; the new one goes on, even in the same worker
+    leases = [("a", old.token), ("a", new.token)]
+    assert run(store.heartbeat("q", 60_000, leases)) == [("a", old.token)]
     got = fetch(store, want=0, outcomes=[(old.id, old.token, "completed", b"old", 1000)])
     assert got.stale == ["a"]
     assert state(r, "a") == "active" and r.hget(K.job("a"), "worker") == b"w2"
@@ -333,7 +335,7 @@ def test_heartbeat_renews_held_leases_and_reports_lost_ones(store, r):
     a, b = fetch(store, lease_ms=1000).jobs
     before = r.zscore(K.active, "a")
     lost = run(store.heartbeat("q", 60_000, [(a.id, a.token), (b.id, b"99")]))
-    assert lost == ["b"]
+    assert lost == [("b", b"99")]
     assert r.zscore(K.active, "a") > before + 50_000
     assert r.zscore(K.active, "b") <= before + 1000
 

@@ -91,12 +91,13 @@ class WorkerCalls(StoreBase):
         await self.clients.aio.client_unblock(blocker_id)
 
     async def heartbeat(self, queue: str, lease_ms: int, leases: Iterable[tuple[str, bytes]]):
-        """Renew this worker's leases in a queue; returns the ids it lost."""
+        """Renew this worker's leases in a queue; returns the (id, token) pairs
+        of the attempts whose lease it lost."""
         args: list[Any] = [lease_ms]
         for job_id, token in leases:
             args += (job_id, token)
         lost = await self.scripts.heartbeat.acall(self.clients.aio, queue_keys(queue), args)
-        return [i.decode() for i in lost]
+        return [(lost[i].decode(), lost[i + 1]) for i in range(0, len(lost), 2)]
 
     async def recover(self, queue: str, *, limit: int = 1000, max_stalls: int) -> int:
         args = [limit, max_stalls]

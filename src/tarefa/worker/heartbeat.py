@@ -38,9 +38,9 @@ async def heartbeat_loop(worker: Worker) -> None:
 
 async def beat(worker: Worker) -> None:
     for queue, leases in leases_by_queue(worker.running.values()).items():
-        lost_ids = set(await worker.store.heartbeat(queue, worker.lease_ms, leases))
-        if lost_ids:  # the attempts this call renewed, not newer ones of the same job
-            stop_lost(worker, queue, {lease for lease in leases if lease[0] in lost_ids})
+        lost = set(await worker.store.heartbeat(queue, worker.lease_ms, leases))
+        if lost:
+            stop_lost(worker, queue, lost)
     await recover(worker)
     for queue in worker.queues:  # a safety net for ends of parents never reported
         await worker.store.check_waiting(queue)

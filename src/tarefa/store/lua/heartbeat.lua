@@ -4,8 +4,10 @@ KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  lease in ms, counted from now
 ARGV[2..] pairs: job id, lease token
 
-Returns the ids whose lease this worker no longer holds (recovered by another
-worker after it expired, or cancelled): their outcome will be discarded.
+Returns id, token, id, token...: the attempts whose lease this worker no
+longer holds (recovered by another worker after it expired, or cancelled):
+their outcome will be discarded. Tokens, not ids alone: the same worker may
+hold a newer attempt of the same job, which must go on.
 ]]
 --- @include "includes/queue_keys.lua"
 --- @include "includes/now.lua"
@@ -26,6 +28,7 @@ for i = 2, #ARGV, 2 do
     redis.call('ZADD', keys.active, 'XX', deadline, id)
   else
     lost[#lost + 1] = id
+    lost[#lost + 1] = token
   end
 end
 return lost
