@@ -56,6 +56,27 @@ def test_a_failed_parent_cancels_the_chain_below_it(app, run_worker):
     assert "failed" in child.error["message"]
 
 
+def test_a_parent_failed_by_stalls_cancels_the_chain_below_it_at_once(app, run_worker, r):
+    """Its workers died (a poison job): the worker that fails it tells the jobs
+    waiting for it, as it does for an outcome, not the periodic check later."""
+    parent = record.enqueue("parent")
+    child = parent.then(record, "child")
+    k = queue_keys("default")
+
+    async def leased_by_a_worker_that_dies():
+        await app.store.fetch("default", "dying", want=1, lease_ms=1, max_stalls=0)
+
+    asyncio.run(leased_by_a_worker_that_dies())
+    r.zadd(k.active, {parent.id: 0})  # its lease ran out long ago
+    run_worker(max_stalls=0)  # recovers it at start: a stall, one more than allowed
+    assert parent.status is JobState.FAILED
+    assert parent.error["type"] == "StalledJobError"
+    assert child.status is JobState.CANCELLED
+    assert child.error["type"] == "DependencyFailed"
+    assert r.zscore(k.waiting, child.id) is None  # not left to the check
+    assert r.lrange("test:runs", 0, -1) == []
+
+
 def test_cancelling_a_parent_cancels_the_jobs_waiting_for_it(app, run_worker):
     parent = record.with_options(delay=60).enqueue("parent")
     child = parent.then(record, "child")

@@ -154,21 +154,24 @@ class QueueModel:
         told, job.dependents = job.dependents, []
         return True, told or None
 
-    def recover_expired(self) -> int:
+    def recover_expired(self) -> tuple[int, list[tuple[str, str, list[str]]]]:
         """recover_expired.lua, for every expired lease (the test keeps them
-        few enough for one fetch to take them all)."""
+        few enough for one fetch to take them all): how many, and the jobs
+        failed by stalls that others wait for, with those others' ids."""
         expired = [job for job in self.in_state("active") if job.expired]
+        ended = []
         for job in expired:
             job.attempt, job.expired = None, False
             job.stalls += 1
             if job.stalls > self.max_stalls:
                 job.state = "failed"
                 self.stalled_out[job.task] += 1
-                # Its dependants are not told (recover_expired.lua returns no
-                # one): they wait for the periodic check (check_waiting.lua).
+                told, job.dependents = job.dependents, []
+                if told:
+                    ended.append((job.id, "failed", told))
             else:
                 job.state = "queued"
-        return len(expired)
+        return len(expired), ended
 
     def keep_completed(self, keep: int) -> list[str]:
         """fetch.lua's keep_completed: the jobs beyond it deleted, those whose

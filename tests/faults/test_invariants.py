@@ -85,7 +85,8 @@ SETTINGS = settings(
 CASES = (
     "enqueue: the id exists", "enqueue: kept throttle window", "enqueue: kept debounce window",
     "waiting job: its parent runs", "waiting job: its parent completed",
-    "expired leases recovered", "a job failed by stalls", "fetch: stale outcomes discarded",
+    "expired leases recovered", "a job failed by stalls",
+    "a job failed by stalls, with dependants", "fetch: stale outcomes discarded",
     "fetch: ended jobs with dependants", "fetch: a key held back by its concurrency limit",
     "keep_completed: completed jobs dropped", "heartbeat: leases lost",
     "hand back: jobs requeued", "cancel: a job not ended", "retry: a failed job",
@@ -330,8 +331,8 @@ class QueueMachine(RuleBasedStateMachine):
             held.remove(attempt)
         # ... recover the expired leases and promote due jobs when it leases ...
         leasing = want > 0 and not m.paused
+        recovered_ended = self.recover_expired()[1] if leasing else []
         if leasing:
-            self.recover_expired()
             m.promote_due()
         queued = m.in_state("queued")
         plain = [j for j in queued if not j.key and not j.priority]
@@ -348,7 +349,9 @@ class QueueMachine(RuleBasedStateMachine):
         if m.keep_completed(self.keep_completed):
             reached("keep_completed: completed jobs dropped")
         assert fetched.stale == stale, "an outcome was recorded (or discarded) wrongly"
-        assert fetched.ended == ended
+        # the outcomes' first, then those of jobs failed by stalls (in no set order)
+        assert fetched.ended[: len(ended)] == ended
+        assert sorted(fetched.ended[len(ended) :]) == sorted(recovered_ended)
         if stale:
             reached("fetch: stale outcomes discarded")
         if ended:
@@ -390,10 +393,7 @@ class QueueMachine(RuleBasedStateMachine):
         else:
             assert fetched.next_due_ms >= 0
 
-        for parent, outcome, children in fetched.ended:
-            result = RESULT if outcome == "completed" else b""
-            self.call(self.store.aresolve(job_ref(QUEUE, parent), outcome, result, children))
-            m.resolve(outcome, [c.partition("|")[2] for c in children])
+        self.resolve(fetched.ended)
         if retried_soon:
             self.made_due(retried_soon)
         if short and fetched.jobs:
@@ -401,15 +401,25 @@ class QueueMachine(RuleBasedStateMachine):
             for leased in fetched.jobs:
                 m.jobs[leased.id].expired = True
 
-    def recover_expired(self) -> int:
-        """The model's recovery (a fetch's, or recover.lua's)."""
+    def recover_expired(self) -> tuple[int, list]:
+        """The model's recovery (a fetch's, or recover.lua's), with the jobs
+        failed by stalls that others wait for, as the store gives them."""
         stalled_out = self.model.stalled_out.total()
-        recovered = self.model.recover_expired()
+        recovered, ended = self.model.recover_expired()
         if recovered:
             reached("expired leases recovered")
         if self.model.stalled_out.total() > stalled_out:
             reached("a job failed by stalls")
-        return recovered
+        if ended:
+            reached("a job failed by stalls, with dependants")
+        return recovered, [(i, o, [job_ref(QUEUE, c) for c in told]) for i, o, told in ended]
+
+    def resolve(self, ended) -> None:
+        """Tell the jobs waiting for those that ended, as the worker does."""
+        for parent, outcome, children in ended:
+            result = RESULT if outcome == "completed" else b""
+            self.call(self.store.aresolve(job_ref(QUEUE, parent), outcome, result, children))
+            self.model.resolve(outcome, [c.partition("|")[2] for c in children])
 
     def holding(self) -> bool:
         return any(self.running.values())
@@ -430,8 +440,10 @@ class QueueMachine(RuleBasedStateMachine):
                 reached("heartbeat: leases lost")
             # It stops the attempts it lost (stop_lost), and keeps the others.
             held[:] = [a for a in held if self.model.current(a)]
-        expected = self.recover_expired()
-        assert self.call(self.store.recover(QUEUE, max_stalls=self.model.max_stalls)) == expected
+        count, ended = self.recover_expired()
+        recovered = self.call(self.store.recover(QUEUE, max_stalls=self.model.max_stalls))
+        assert (recovered[0], sorted(recovered[1])) == (count, sorted(ended))
+        self.resolve(recovered[1])
 
     def worker_stops(self, data):
         """A worker stops: it hands back what it will not finish, or it is

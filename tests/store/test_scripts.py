@@ -345,7 +345,7 @@ def test_recover_requeues_expired_leases_first_in_line_and_counts_a_stall(store,
     add(store, "b")
     fetch(store, want=1)  # a is active
     r.zadd(K.active, {"a": 0})
-    assert run(store.recover("q", max_stalls=3)) == 1
+    assert run(store.recover("q", max_stalls=3)) == (1, [])
     assert state(r, "a") == "queued" and r.hget(K.job("a"), "stalls") == b"1"
     assert [j.id for j in fetch(store, want=1).jobs] == ["a"]  # ahead of b
 
@@ -353,7 +353,7 @@ def test_recover_requeues_expired_leases_first_in_line_and_counts_a_stall(store,
 def test_recover_leaves_live_leases_alone(store, r):
     add(store, "a")
     fetch(store, lease_ms=60_000)
-    assert run(store.recover("q", max_stalls=3)) == 0
+    assert run(store.recover("q", max_stalls=3)) == (0, [])
     assert state(r, "a") == "active"
 
 

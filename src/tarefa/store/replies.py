@@ -53,8 +53,12 @@ def parse_fetched(reply: list) -> Fetched:
         )
         for i in range(0, len(flat), 8)
     ]
-    ended_jobs = [(i.decode(), o.decode(), [r.decode() for r in refs]) for i, o, refs in ended]
-    return Fetched(jobs, [s.decode() for s in stale], next_due, active, ended_jobs)
+    return Fetched(jobs, [s.decode() for s in stale], next_due, active, parse_ended(ended))
+
+
+def parse_ended(ended: list) -> list[tuple[str, str, list[str]]]:
+    """Jobs that ended with jobs waiting for them: (id, outcome, "queue|id"s)."""
+    return [(i.decode(), o.decode(), [r.decode() for r in refs]) for i, o, refs in ended]
 
 
 def decode_hash(raw: dict[bytes, bytes]) -> dict[str, bytes]:

@@ -13,7 +13,7 @@ from redis.exceptions import NoScriptError
 from .base import Call, StoreBase
 from .connection import async_client
 from .keys import QUEUES, WORKERS, queue_keys, worker_key
-from .replies import Fetched, parse_fetched
+from .replies import Fetched, parse_ended, parse_fetched
 
 NO_LIMITS = (0, 0, 0, 0, 0, 0)  # see QueueSettings.as_args (tarefa.limits)
 
@@ -99,9 +99,14 @@ class WorkerCalls(StoreBase):
         lost = await self.scripts.heartbeat.acall(self.clients.aio, queue_keys(queue), args)
         return [(lost[i].decode(), lost[i + 1]) for i in range(0, len(lost), 2)]
 
-    async def recover(self, queue: str, *, limit: int = 1000, max_stalls: int) -> int:
+    async def recover(
+        self, queue: str, *, limit: int = 1000, max_stalls: int
+    ) -> tuple[int, list[tuple[str, str, list[str]]]]:
+        """Move expired leases back to ready. Returns how many, and the jobs
+        failed by stalls that others wait for (as ``Fetched.ended``)."""
         args = [limit, max_stalls]
-        return await self.scripts.recover.acall(self.clients.aio, queue_keys(queue), args)
+        count, ended = await self.scripts.recover.acall(self.clients.aio, queue_keys(queue), args)
+        return count, parse_ended(ended)
 
     async def requeue(self, queue: str, leases: Iterable[tuple[str, bytes]]) -> int:
         args = [x for lease in leases for x in lease]

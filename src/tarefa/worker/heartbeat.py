@@ -77,12 +77,15 @@ def stop_lost(worker: Worker, queue: str, lost: set[tuple[str, bytes]]) -> None:
 
 async def recover(worker: Worker) -> None:
     """Move other workers' expired leases back to ready, and fetch them: the
-    wake-up the recovery sends may go to a frozen worker's connection."""
+    wake-up the recovery sends may go to a frozen worker's connection. Tell
+    the jobs waiting for one that failed by stalls."""
     for queue in worker.queues:
-        recovered = await worker.store.recover(queue, max_stalls=worker.max_stalls)
+        recovered, ended = await worker.store.recover(queue, max_stalls=worker.max_stalls)
         if recovered:
             log.warning("queue %s: recovered %d jobs from dead workers", queue, recovered)
             worker.wake()
+        if ended:
+            await worker.resolve_waiting(queue, ended, [])
 
 
 def leases_by_queue(jobs: Iterable[Running]) -> dict[str, list[tuple[str, bytes]]]:

@@ -272,7 +272,7 @@ class Worker:
             for job_id in fetched.stale:
                 log.warning("job %s: outcome discarded, its lease had been taken over", job_id)
             if fetched.ended:
-                await self._resolve_waiting(queue, fetched.ended, sent)
+                await self.resolve_waiting(queue, fetched.ended, sent)
                 leased_total += 1  # jobs may have been released: look again at once
             await self.take(queue, fetched.jobs)
             leased_total += len(fetched.jobs)
@@ -281,8 +281,9 @@ class Worker:
                 dues.append(fetched.next_due_ms)
         return leased_total, min(dues, default=-1), active_total
 
-    async def _resolve_waiting(self, queue: str, ended, sent) -> None:
-        """Tell the jobs waiting for the ones that just ended (chains, groups).
+    async def resolve_waiting(self, queue: str, ended, sent) -> None:
+        """Tell the jobs waiting for the ones that just ended (chains, groups);
+        ``sent``: the outcomes just reported (the results of completed ones).
         If Redis fails here, the periodic check of waiting jobs tells them."""
         results = {o[0]: o[3] for o in sent if o[2] == "completed"}
         for job_id, outcome, children in ended:

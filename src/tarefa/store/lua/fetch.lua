@@ -25,8 +25,9 @@ Returns {ms until this queue may have work again: the next scheduled job, a
           options (JSON of per-call task options, or ''), stalls, {results of
           the jobs it waited for} when it takes them (a group's callback),
           else nil},
-         {jobs that ended with jobs waiting for them: {id, outcome,
-          {"queue|id" of those}} each, for the caller to resolve}}
+         {jobs that ended (an outcome, or too many stalls) with jobs waiting
+          for them: {id, outcome, {"queue|id" of those}} each, for the caller
+          to resolve}}
 ]]
 --- @include "includes/now.lua"
 --- @include "includes/int_text.lua"
@@ -62,7 +63,7 @@ for i = 0, n_outcomes - 1 do
 end
 
 if want > 0 then
-  recover_expired(now, 10, tonumber(ARGV[4]))
+  recover_expired(now, 10, tonumber(ARGV[4]), ended)
   promote_due(now, 1000)
 end
 -- Kept results expire with their job hash; drop their ids from the index too.

@@ -13,16 +13,6 @@
 -- now: ms on the Redis clock; now_text: the same as text (includes/int_text.lua).
 local FOREVER = 1e15
 
-local function take_dependents(id)
-  local list = keys.dependents_prefix .. id
-  local dependents = redis.call('LRANGE', list, 0, -1)
-  if #dependents > 0 then
-    redis.call('DEL', list)
-    return dependents
-  end
-  return nil
-end
-
 local function finish_job(id, token, outcome, value, ms, now, now_text)
   local job_key = keys.job_prefix .. id
   local current = redis.call('HMGET', job_key, 'state', 'lease', 'waiters', 'key', 'dependents')

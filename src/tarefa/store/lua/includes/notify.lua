@@ -12,3 +12,15 @@ local function notify_waiters(id, waiters)
     redis.call('HDEL', keys.job_prefix .. id, 'waiters')
   end
 end
+
+-- The "queue|id" of the jobs waiting for this one to end (chains, groups),
+-- taken off its list: the caller resolves them (resolve.lua). nil: none.
+local function take_dependents(id)
+  local list = keys.dependents_prefix .. id
+  local dependents = redis.call('LRANGE', list, 0, -1)
+  if #dependents > 0 then
+    redis.call('DEL', list)
+    return dependents
+  end
+  return nil
+end

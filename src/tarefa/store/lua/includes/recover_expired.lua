@@ -3,14 +3,16 @@
 --- @include "includes/lane_done.lua"
 -- Move jobs whose lease expired (their worker stopped renewing it: killed,
 -- frozen, cut off) back to the front of where they wait, counting a stall.
--- A job that stalls more than max_stalls times fails with a clear error.
--- Returns how many jobs were recovered.
-local function recover_expired(now, limit, max_stalls)
+-- A job that stalls more than max_stalls times fails with a clear error; if
+-- jobs wait for it, {id, 'failed', their "queue|id"} is added to ended, for
+-- the caller to resolve. Returns how many jobs were recovered.
+local function recover_expired(now, limit, max_stalls, ended)
   local ids = redis.call('ZRANGEBYSCORE', keys.active, '-inf', now, 'LIMIT', 0, limit)
   for _, id in ipairs(ids) do
     redis.call('ZREM', keys.active, id)
     local job_key = keys.job_prefix .. id
-    local f = redis.call('HMGET', job_key, 'state', 'priority', 'key', 'waiters', 'task')
+    local f = redis.call('HMGET', job_key, 'state', 'priority', 'key', 'waiters', 'task',
+      'dependents')
     if f[1] then
       local stalls = redis.call('HINCRBY', job_key, 'stalls', 1)
       if stalls > max_stalls then
@@ -23,6 +25,10 @@ local function recover_expired(now, limit, max_stalls)
         redis.call('ZADD', keys.failed, now, id)
         redis.call('HINCRBY', keys.stats, 'failed|' .. (f[5] or ''), 1) -- no worker saw it end
         notify_waiters(id, f[4])
+        local dependents = f[6] and take_dependents(id)
+        if dependents then
+          ended[#ended + 1] = {id, 'failed', dependents}
+        end
       else
         redis.call('HSET', job_key, 'state', 'queued')
         make_ready(id, f[2], f[3], true)
