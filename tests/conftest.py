@@ -12,6 +12,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import traceback
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,24 @@ ROOT = Path(__file__).resolve().parent.parent
 # For subprocesses: this checkout's sources first (not an installed copy), and
 # the tests package.
 PYTHONPATH = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+
+
+@pytest.fixture(autouse=True)
+def no_worker_thread_left():
+    """A test that runs a worker in a thread must have stopped it by its end:
+    one left running outlives the suite's Redis and keeps the run from exiting."""
+    before = set(threading.enumerate())
+    yield
+    left = [
+        t for t in threading.enumerate()
+        if t not in before and not t.daemon and t.name.endswith("(run)")
+    ]  # fmt: skip
+    for thread in left:
+        thread.join(5)  # a worker finishing its shutdown
+    stuck = [t for t in left if t.is_alive()]
+    frames = sys._current_frames()
+    stacks = ["".join(traceback.format_stack(frames[t.ident])) for t in stuck if t.ident in frames]
+    assert not stuck, "a worker thread is still running, at:\n" + "\n".join(stacks)
 
 
 @pytest.fixture(scope="session")

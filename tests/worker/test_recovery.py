@@ -208,6 +208,24 @@ def test_redis_restarted_under_a_running_worker_loses_nothing(private_redis, spa
         client.close()
 
 
+def test_a_worker_started_while_redis_is_down_waits_for_it_and_stops_when_told(
+    private_redis, spawn_worker
+):
+    server = private_redis()
+    server.kill()  # down before the workers start
+    waiting = spawn_worker(url=server.url)
+    stopped = spawn_worker(url=server.url)
+    for w in (waiting, stopped):
+        wait_until(lambda w=w: "retrying in" in log_of(w), what="the worker to meet the outage")
+    stopped.send_signal(signal.SIGTERM)  # a deploy while Redis is down: it stops, at once
+    assert stopped.wait(timeout=10) == 0, log_of(stopped)
+    server.start()
+    job = App(server.url).by_name("tests.tasks:add").enqueue(2, 3)
+    assert job.result(timeout=20) == 5  # the other one connected once Redis came
+    waiting.send_signal(signal.SIGTERM)
+    assert waiting.wait(timeout=10) == 0, log_of(waiting)
+
+
 def test_a_job_that_keeps_killing_its_worker_fails_after_max_stalls(app, r, spawn_worker):
     job = hold.enqueue("s")
     for attempt in range(1, 5):  # max_stalls is 3: the 4th recovery fails the job

@@ -14,8 +14,6 @@ import time
 
 import redis.exceptions
 
-from ..store.connection import REFUSED
-
 log = logging.getLogger("tarefa.worker")
 
 # Errors from Redis or the way to it. None stops a worker: connection errors,
@@ -39,19 +37,14 @@ class Backoff:
         self.delay = 0.0
 
 
-async def retrying(
-    fn, *args, give_up_after: float | None = None, refused_ends: bool = False, **kwargs
-):
-    """Call ``fn`` until Redis answers (or ``give_up_after`` seconds pass: None).
-    With ``refused_ends``, a refusal (``REFUSED``) is raised rather than retried."""
+async def retrying(fn, *args, give_up_after: float | None = None, **kwargs):
+    """Call ``fn`` until Redis answers (or ``give_up_after`` seconds pass: None)."""
     backoff = Backoff()
     deadline = None if give_up_after is None else time.monotonic() + give_up_after
     while True:
         try:
             return await fn(*args, **kwargs)
         except REDIS_ERRORS as exc:
-            if refused_ends and isinstance(exc, REFUSED):
-                raise
             if deadline is not None and time.monotonic() > deadline:
                 log.error("giving up on %s: %s", fn.__name__, exc)
                 return None

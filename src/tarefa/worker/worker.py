@@ -40,6 +40,7 @@ from ..app import App
 from ..serializer import dump_error
 from ..stats import WorkerStats
 from ..store import Leased
+from ..store.connection import REFUSED
 from ..store.keys import check_queue_name, job_ref
 from .execution import Outcome, execute
 from .heartbeat import heartbeat_loop, recover
@@ -173,9 +174,55 @@ class Worker:
                 pass
         # Each queue's limits as the fetch script takes them (see tarefa.limits).
         self.limits = {q: self.app.settings(q).as_args() for q in self.queues}
-        # Wrong credentials or a missing ACL permission end the start: raised.
-        await retrying(self._register, refused_ends=True)
-        await retrying(recover, self, refused_ends=True)
+        heartbeat = cron = None
+        try:
+            if not await self._connect():
+                return
+            self._log_start()
+            heartbeat = asyncio.create_task(heartbeat_loop(self))
+            # A burst worker runs what is there; it does not keep schedules going.
+            cron = None if self.burst else asyncio.create_task(cron_loop(self))
+            self.idle = IdleWait(self)
+            await self._exchange_loop()
+            await shutdown(self)
+        finally:
+            # Cancel and await the background tasks before closing the connection
+            # the blocking wait uses.
+            watch = self.idle.watch if self.idle is not None else None
+            background = [t for t in (heartbeat, cron, watch) if t is not None]
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            if self.idle is not None:
+                await self.idle.client.aclose()
+            await self.processes.close()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._hook_executor.shutdown(wait=False, cancel_futures=True)
+            if heartbeat is not None:  # it was registered
+                try:
+                    await self.store.unregister_worker(self.id)
+                except Exception:
+                    pass  # its registration expires by itself
+            log.info("worker %s stopped; %d outcomes reported", self.id, self.processed)
+
+    async def _connect(self) -> bool:
+        """Register, and recover dead workers' jobs, once Redis answers; False
+        if stopped before it did. Wrong credentials or a missing ACL
+        permission end the start (raised): waiting does not mend them."""
+        backoff = Backoff()
+        while not self._stopping:
+            self.changed.clear()
+            try:
+                await self._register()
+                await recover(self)
+                return True
+            except REFUSED:
+                raise
+            except REDIS_ERRORS as exc:
+                await self.sleep(backoff.next(exc))
+        return False
+
+    def _log_start(self) -> None:
         max_memory = self.processes.max_memory
         on_processes = self.processes.default == "process"
         log.info(
@@ -186,29 +233,6 @@ class Worker:
             " (pool='process' tasks only)" if max_memory and not on_processes else "",
             ", burst" if self.burst else "",
         )  # fmt: skip
-        heartbeat = asyncio.create_task(heartbeat_loop(self))
-        # A burst worker runs what is there; it does not keep schedules going.
-        cron = None if self.burst else asyncio.create_task(cron_loop(self))
-        self.idle = IdleWait(self)
-        try:
-            await self._exchange_loop()
-            await shutdown(self)
-        finally:
-            # Cancel and await the background tasks before closing the connection
-            # the blocking wait uses.
-            background = [t for t in (heartbeat, cron, self.idle.watch) if t is not None]
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
-            await self.idle.client.aclose()
-            await self.processes.close()
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._hook_executor.shutdown(wait=False, cancel_futures=True)
-            try:
-                await self.store.unregister_worker(self.id)
-            except Exception:
-                pass  # its registration expires by itself
-            log.info("worker %s stopped; %d outcomes reported", self.id, self.processed)
 
     async def _register(self) -> None:
         info = {
