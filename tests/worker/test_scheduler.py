@@ -24,9 +24,9 @@ from ..tasks import every_second, guard_sentinel, guarded, hold, hourly
 
 def start_workers(app, queues, count):
     workers = [Worker(app, queues, concurrency=2) for _ in range(count)]
-    # Daemon threads: these workers share one App (one async Redis client across
-    # three event loops), and now and then one of them does not stop when
-    # told; a known bug, which must not hold the test run open at its end.
+    # Daemon threads: now and then one of these workers (three in threads of one
+    # process, sharing an App) does not stop when told, its loop idle; a known
+    # bug, not yet understood, which must not hold the test run open at its end.
     threads = [threading.Thread(target=asyncio.run, args=(w.run(),), daemon=True) for w in workers]
     for t in threads:
         t.start()
