@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
+import signal
 import sys
 import threading
 
@@ -133,32 +133,39 @@ def worker(
 ) -> None:
     """Run jobs of APP (package.module:app) from the given queues."""
     from .worker import Worker
+    from .worker.waits import run
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    app = _load(app_path)
-    try:
-        url = app.store.url  # where Redis is: fail now on a bad TAREFA_URL
-        w = Worker(app, queues or ["default"], concurrency=concurrency, burst=burst,
-                   lease=lease, grace=grace, pool=pool, app_path=app_path,
-                   max_memory=max_memory)  # fmt: skip
-    except (ValueError, EmbeddedError) as exc:
-        raise click.UsageError(str(exc)) from None
     log = logging.getLogger("tarefa.worker")
-    log.info("Redis: %s", redacted(url))
-    if metrics_port:
-        from .metrics import serve_worker_metrics
-
-        try:
-            serve_worker_metrics(w, metrics_host, metrics_port)
-        except OSError as exc:
-            where = f"{metrics_host}:{metrics_port}"
-            raise click.UsageError(f"cannot serve metrics on {where}: {exc}") from None
-        log.info("metrics: http://%s:%d/metrics", metrics_host, metrics_port)
+    # Until the worker's own handlers are in place (it runs), SIGTERM or
+    # SIGINT ends the start: nothing was leased yet, so it exits 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop_before_start)
     try:
-        asyncio.run(w.run())
+        app = _load(app_path)
+        try:
+            url = app.store.url  # where Redis is: fail now on a bad TAREFA_URL
+            w = Worker(app, queues or ["default"], concurrency=concurrency, burst=burst,
+                       lease=lease, grace=grace, pool=pool, app_path=app_path,
+                       max_memory=max_memory)  # fmt: skip
+        except (ValueError, EmbeddedError) as exc:
+            raise click.UsageError(str(exc)) from None
+        log.info("Redis: %s", redacted(url))
+        if metrics_port:
+            from .metrics import serve_worker_metrics
+
+            try:
+                serve_worker_metrics(w, metrics_host, metrics_port)
+            except OSError as exc:
+                where = f"{metrics_host}:{metrics_port}"
+                raise click.UsageError(f"cannot serve metrics on {where}: {exc}") from None
+            log.info("metrics: http://%s:%d/metrics", metrics_host, metrics_port)
+        run(w.run())
+    except _StoppedBeforeStart as stopped:
+        log.info("%s before the worker started: exiting", stopped)
     except REFUSED as exc:  # wrong credentials, or an ACL without a command tarefa needs
         failed = click.ClickException(describe_error(url, exc))
         failed.exit_code = 4  # as the operator's commands: Redis cannot be used
@@ -169,6 +176,14 @@ def worker(
         # job was handed back, so leave without waiting for it.
         sys.stdout.flush()
         os._exit(0)
+
+
+class _StoppedBeforeStart(BaseException):
+    """SIGTERM or SIGINT while the app was still being imported."""
+
+
+def _stop_before_start(signum: int, frame) -> None:
+    raise _StoppedBeforeStart(signal.Signals(signum).name)
 
 
 @main.command()

@@ -19,7 +19,7 @@ from tarefa import App, manage
 from tarefa.store.keys import queue_keys
 from tarefa.web.server import create_app
 from tarefa.worker import Worker
-from tarefa.worker.heartbeat import send_stats
+from tarefa.worker.housekeeping import send_stats
 
 from ..conftest import PYTHONPATH, ROOT
 from ..tasks import add, always_fails, flaky

@@ -38,6 +38,10 @@ class StoreBase:
     def url(self) -> str:
         return self.clients.url
 
+    async def aclose(self) -> None:
+        """Close this event loop's connections (a thread's own loop, ending)."""
+        await self.clients.aclose()
+
     def _run(self, call: Call) -> Any:
         script, queue, args = call
         return script(self.clients.direct, queue, args)

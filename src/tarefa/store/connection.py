@@ -251,6 +251,14 @@ class Clients:
             self._async_blocking[loop] = client
         return client
 
+    async def aclose(self) -> None:
+        """Close the running loop's asyncio clients (before the loop ends)."""
+        loop = asyncio.get_running_loop()
+        for clients in (self._async, self._async_blocking):
+            client = clients.pop(loop, None)
+            if client is not None:
+                await client.aclose()
+
     def close(self) -> None:
         for client in (self._sync, self._sync_blocking):
             if client is not None:

@@ -13,6 +13,7 @@ import contextvars
 import functools
 import logging
 import threading
+import time
 import traceback
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -166,13 +167,23 @@ def _kept(options: TaskOptions, value: bytes) -> Outcome:
 async def _call(task, args, kwargs, timeout, executor: Executor, thread_outlived):
     if task.is_async:
         deadline = asyncio.timeout(timeout)
+        began = time.monotonic()
         try:
             async with deadline:
-                return await task.fn(*args, **kwargs)
+                result = await task.fn(*args, **kwargs)
         except TimeoutError:
             if deadline.expired():
                 raise TimeoutError(f"{task.name} did not finish within {timeout} s") from None
             raise
+        # Blocking code holds the loop, so the deadline cannot fire until it
+        # lets go: a job that ran past its timeout that way still timed out.
+        took = time.monotonic() - began
+        if timeout is not None and took > timeout:
+            raise TimeoutError(
+                f"{task.name} did not finish within {timeout} s (it took {took:.1f} s, "
+                "holding the event loop: an async task calling blocking code)"
+            )
+        return result
     # A sync function runs in the thread pool, with this job's context.
     loop = asyncio.get_running_loop()
     call = functools.partial(contextvars.copy_context().run, task.fn, *args, **kwargs)
@@ -188,6 +199,24 @@ async def _call(task, args, kwargs, timeout, executor: Executor, thread_outlived
             thread_outlived(future)
         raise TimeoutError(f"{task.name} did not finish within {timeout} s")
     return future.result()
+
+
+def job_timeout(app: App, job: Leased) -> float | None:
+    """The job's timeout (its task's, or its own per-call one), or None."""
+    task = app.tasks.get(job.task)
+    if task is None:
+        return None
+    try:
+        return _options(task.options, job.options).timeout
+    except Exception:  # options that do not decode: the job fails before it runs
+        return None
+
+
+def timed_out(app: App, job: Leased, message: str) -> Outcome:
+    """The outcome of an attempt that ran past its timeout: retried per its
+    task's retries, else failed."""
+    task = app.tasks[job.task]
+    return _retry_or_fail(job, _options(task.options, job.options), TimeoutError(message), None)
 
 
 def _retry_or_fail(job: Leased, options: TaskOptions, exc: BaseException, delay) -> Outcome:

@@ -25,7 +25,6 @@ never read.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -142,14 +141,14 @@ async def cron_loop(worker: Worker) -> None:
     clock is never read."""
     tasks = cron_tasks(worker)
     backoff = Backoff()
-    while tasks:
+    while tasks and not worker.ending.is_set():
         try:
             now_ms = await worker.store.time_ms()
             wake_ms = await schedule_pass(tasks, now_ms)
         except REDIS_ERRORS as exc:
-            await asyncio.sleep(backoff.next(exc))
+            await worker.wait_ending(backoff.next(exc))
             continue
         backoff.reset()
         if wake_ms is None:
             return
-        await asyncio.sleep(max(0, wake_ms - now_ms) / 1000)
+        await worker.wait_ending(max(0, wake_ms - now_ms) / 1000)

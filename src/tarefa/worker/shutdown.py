@@ -13,36 +13,43 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from .heartbeat import leases_by_queue, send_stats
+from .housekeeping import leases_by_queue, send_stats
 from .reconnect import REDIS_ERRORS, Backoff, retrying
+from .waits import settle
 
 if TYPE_CHECKING:
     from .worker import Running, Worker
 
 log = logging.getLogger("tarefa.worker")
 
-REPORT_FOR = 30.0  # seconds a stopping worker tries to reach Redis with what it holds
+REPORT_FOR = 30.0  # seconds a running worker tries to hand back jobs it cannot run
+AFTER_GRACE = 5.0  # seconds a stopping worker spends, after the grace, handing back and reporting
+AFTER_STOP_NOW = 2.0  # the same, once told to stop now (a second SIGTERM)
 
 
 async def shutdown(worker: Worker) -> None:
     """Let running jobs finish within the grace period, report every outcome,
-    and hand back to ready whatever is still running."""
+    and hand back to ready whatever is still running: within the grace period
+    plus ``AFTER_GRACE`` seconds (``AFTER_STOP_NOW`` once told to stop now),
+    even if Redis is away (unreported outcomes then come back as stalls:
+    their leases run out, nothing is lost)."""
     await worker.idle.end()
-    if worker.running and not worker.stop_now:
-        deadline = time.monotonic() + worker.grace
-        while worker.running and not worker.stop_now and time.monotonic() < deadline:
-            worker.changed.clear()
-            if worker.pending():  # report now: an unreported job's lease runs out
-                await flush_outcomes(worker)
-            await worker.sleep(deadline - time.monotonic())
+    grace_ends = time.monotonic() + worker.grace
+    while worker.running and not worker.stop_now and time.monotonic() < grace_ends:
+        worker.changed.clear()
+        if worker.pending():  # report now: an unreported job's lease runs out
+            await flush_outcomes(worker, grace_ends)
+        await worker.sleep(grace_ends - time.monotonic())
+    deadline = time.monotonic() + (AFTER_STOP_NOW if worker.stop_now else AFTER_GRACE)
     leftover = list(worker.running.values())
     worker.running.clear()
     for running in leftover:
         running.task.cancel()
-    await asyncio.gather(*(r.task for r in leftover), return_exceptions=True)
+    # A job may swallow its cancellation: it is handed back all the same.
+    await settle([r.task for r in leftover], max(0.1, deadline - time.monotonic()))
     if leftover:
-        await retrying(hand_back, worker, leftover, give_up_after=REPORT_FOR)
-    await flush_outcomes(worker)
+        await retrying(hand_back, worker, leftover, give_up_after=deadline - time.monotonic())
+    await flush_outcomes(worker, deadline)
     try:
         await send_stats(worker)
     except REDIS_ERRORS as exc:
@@ -56,9 +63,8 @@ async def hand_back(worker: Worker, jobs: list[Running]) -> None:
         log.info("queue %s: handed back %s jobs", queue, count)
 
 
-async def flush_outcomes(worker: Worker) -> None:
-    """Report the outcomes still held, retrying for up to ``REPORT_FOR`` s."""
-    deadline = time.monotonic() + REPORT_FOR
+async def flush_outcomes(worker: Worker, deadline: float) -> None:
+    """Report the outcomes still held, retrying until ``deadline`` (monotonic)."""
     backoff = Backoff()
     while worker.pending():
         try:
@@ -66,6 +72,9 @@ async def flush_outcomes(worker: Worker) -> None:
         except REDIS_ERRORS as exc:
             if time.monotonic() > deadline:
                 lost = sum(map(len, worker.outcomes.values()))
-                log.error("could not report %d outcomes: Redis unreachable", lost)
+                log.error(
+                    "could not report %d outcomes: Redis unreachable; their leases run out "
+                    "and they are run again", lost,
+                )  # fmt: skip
                 return
-            await asyncio.sleep(backoff.next(exc))
+            await asyncio.sleep(min(backoff.next(exc), max(0.0, deadline - time.monotonic())))

@@ -11,11 +11,16 @@ the work:
 - the marker watch (``idle.py``): blocks on Redis (BZPOPMIN, its own
   connection) so an idle worker wakes within a round trip of an enqueue, and
   costs nothing meanwhile;
-- the heartbeat: renews every lease this worker holds in one call per queue,
-  and moves other workers' expired leases back to ready;
+- housekeeping (``housekeeping.py``): moves other workers' expired leases
+  back to ready, and sends the counts of what the jobs did;
 - the jobs themselves (``execution.py``).
 
-Stopping (SIGTERM, ``stop()``): ``shutdown.py``.
+The leases themselves are renewed by a thread (``lease_keeper.py``), so that
+an async job that blocks the loop does not lose them.
+
+Stopping (SIGTERM, ``stop()``): ``shutdown.py``. No step of it depends on a
+cancellation getting through: every background loop ends on ``ending``, and
+every wait at the end is bounded.
 
 Redis errors never stop the worker: running jobs go on, outcomes wait in
 memory, and every call is retried with back-off until Redis answers again.
@@ -24,6 +29,7 @@ memory, and every call is retried with back-off until Redis answers again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -43,13 +49,15 @@ from ..store import Leased
 from ..store.connection import REFUSED
 from ..store.keys import check_queue_name, job_ref
 from .execution import Outcome, execute
-from .heartbeat import heartbeat_loop, recover
+from .housekeeping import housekeeping_loop, recover, stop_lost
 from .idle import IdleWait
+from .lease_keeper import LeaseKeeper
 from .memory import format_size, parse_size
 from .process_pool import ProcessPool
 from .reconnect import REDIS_ERRORS, Backoff, retrying
 from .scheduler import cron_loop
 from .shutdown import REPORT_FOR, hand_back, shutdown
+from .waits import settle, wait_set
 
 log = logging.getLogger("tarefa.worker")
 
@@ -134,6 +142,7 @@ class Worker:
         self.stop_now = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.changed: asyncio.Event | None = None  # set when there may be work to do
+        self.ending: asyncio.Event | None = None  # set when the background loops must end
         self.idle: IdleWait | None = None
 
     # -- lifecycle --------------------------------------------------------------
@@ -166,6 +175,7 @@ class Worker:
         """Run until stopped (or, in burst mode, until the queues are empty)."""
         self.app.import_includes()
         self.changed = asyncio.Event()
+        self.ending = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             try:
@@ -174,36 +184,41 @@ class Worker:
                 pass
         # Each queue's limits as the fetch script takes them (see tarefa.limits).
         self.limits = {q: self.app.settings(q).as_args() for q in self.queues}
-        heartbeat = cron = None
+        keeper, background = None, []
         try:
             if not await self._connect():
                 return
             self._log_start()
-            heartbeat = asyncio.create_task(heartbeat_loop(self))
-            # A burst worker runs what is there; it does not keep schedules going.
-            cron = None if self.burst else asyncio.create_task(cron_loop(self))
+            keeper = LeaseKeeper(self, self._loop, functools.partial(stop_lost, self))
+            keeper.start()
+            background.append(asyncio.create_task(housekeeping_loop(self)))
+            if not self.burst:  # a burst worker runs what is there, keeps no schedule going
+                background.append(asyncio.create_task(cron_loop(self)))
             self.idle = IdleWait(self)
             await self._exchange_loop()
             await shutdown(self)
         finally:
-            # Cancel and await the background tasks before closing the connection
-            # the blocking wait uses.
-            watch = self.idle.watch if self.idle is not None else None
-            background = [t for t in (heartbeat, cron, watch) if t is not None]
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
-            if self.idle is not None:
-                await self.idle.client.aclose()
-            await self.processes.close()
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._hook_executor.shutdown(wait=False, cancel_futures=True)
-            if heartbeat is not None:  # it was registered
-                try:
-                    await self.store.unregister_worker(self.id)
-                except Exception:
-                    pass  # its registration expires by itself
-            log.info("worker %s stopped; %d outcomes reported", self.id, self.processed)
+            await self._end(keeper, background)
+
+    async def _end(self, keeper: LeaseKeeper | None, background: list[asyncio.Task]) -> None:
+        """Stop what runs beside the exchange loop, each step bounded: a task
+        that swallows its cancellation (redis-py may, mid-call) is left behind
+        rather than waited for."""
+        self.ending.set()
+        if self.idle is not None and self.idle.watch is not None:
+            background.append(self.idle.watch)  # ended by shutdown(); else cancelled here
+        await settle(background, 5.0)
+        if keeper is not None:
+            keeper.stop(timeout=5.0)  # before unregistering: it renews the registration
+        closing = [self.processes.close()]
+        if self.idle is not None:
+            closing.append(self.idle.client.aclose())
+        if keeper is not None:  # it was registered: its registration would expire anyway
+            closing.append(self.store.unregister_worker(self.id))
+        await settle([asyncio.ensure_future(c) for c in closing], 5.0)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._hook_executor.shutdown(wait=False, cancel_futures=True)
+        log.info("worker %s stopped; %d outcomes reported", self.id, self.processed)
 
     async def _connect(self) -> bool:
         """Register, and recover dead workers' jobs, once Redis answers; False
@@ -416,7 +431,8 @@ class Worker:
 
     async def sleep(self, seconds: float) -> None:
         """Sleep, unless something changes meanwhile (a job ends, a stop)."""
-        try:
-            await asyncio.wait_for(self.changed.wait(), seconds)
-        except TimeoutError:
-            pass
+        await wait_set(self.changed, seconds)
+
+    async def wait_ending(self, seconds: float) -> bool:
+        """Sleep; True (at once) if the background loops must end."""
+        return await wait_set(self.ending, seconds)

@@ -1,16 +1,13 @@
-"""The heartbeat: what keeps a worker's leases alive and finds dead workers' jobs.
-
-Every lease / 4 seconds, one call per queue renews the leases of all the jobs
-this worker runs. A lease it no longer holds (the job was cancelled, or its
-lease ran out and another worker took it over) means the job's outcome will be
-discarded: the job is stopped. Then expired leases of other workers go back to
-ready, the counts of what its jobs did go to Redis (tarefa.stats), and the
-worker's own registration is renewed.
+"""A worker's housekeeping, every lease / 4 seconds on its event loop: expired
+leases of other (dead) workers go back to ready, jobs waiting for parents
+whose end went unreported are checked, and the counts of what its jobs did go
+to Redis (tarefa.stats). Its own leases are renewed elsewhere, by a thread
+that a busy loop cannot hold up (``lease_keeper.py``); this module also holds
+what that thread reports to the loop: the attempts whose lease was lost.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
@@ -24,28 +21,24 @@ if TYPE_CHECKING:
 log = logging.getLogger("tarefa.worker")
 
 
-async def heartbeat_loop(worker: Worker) -> None:
+async def housekeeping_loop(worker: Worker) -> None:
+    """Until the worker ends (``worker.ending``): it never depends on being
+    cancelled, which a library may swallow mid-call."""
     interval = worker.lease_ms / 4000
-    while True:
-        await asyncio.sleep(interval)
+    while not await worker.wait_ending(interval):
         try:
-            await beat(worker)
+            await housekeeping(worker)
         except REDIS_ERRORS as exc:
-            log.warning("heartbeat failed, will retry: %s", exc)
-        except Exception:  # never let the heartbeat die
-            log.exception("heartbeat failed")
+            log.warning("housekeeping failed, will retry: %s", exc)
+        except Exception:  # never let it die
+            log.exception("housekeeping failed")
 
 
-async def beat(worker: Worker) -> None:
-    for queue, leases in leases_by_queue(worker.running.values()).items():
-        lost = set(await worker.store.heartbeat(queue, worker.lease_ms, leases))
-        if lost:
-            stop_lost(worker, queue, lost)
+async def housekeeping(worker: Worker) -> None:
     await recover(worker)
     for queue in worker.queues:  # a safety net for ends of parents never reported
         await worker.store.check_waiting(queue)
     await send_stats(worker)
-    await worker.store.beat_worker(worker.id, worker.lease_ms, len(worker.running))
 
 
 async def send_stats(worker: Worker) -> None:
