@@ -340,3 +340,23 @@ def allocates_after_returning(megabytes: int) -> int:
 
     threading.Thread(target=grow, daemon=True).start()
     return os.getpid()
+
+
+@app.task(retries=0)
+async def ignores_cancel(tag: str) -> str:
+    """Swallows the worker's cancellation, as careless code (or a library) may."""
+    r().rpush("test:started", tag)
+    while True:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            r().rpush("test:cancel-ignored", tag)
+
+
+@app.task(retries=0, timeout=1)
+async def blocks_loop(tag: str, seconds: float) -> str:
+    """Calls blocking code from an async task: the event loop is held meanwhile."""
+    r().rpush("test:started", tag)
+    time.sleep(seconds)
+    r().rpush("test:runs", tag)
+    return tag

@@ -13,7 +13,7 @@ ran out) is reported to the loop, which stops that attempt.
 Each round it also asks the loop to answer (``call_soon_threadsafe``). A loop
 that has not answered for ``BLOCKED_AFTER`` seconds is blocked: the keeper
 logs which job holds it and for how long. A job that holds it past its
-timeout plus one lease cannot be stopped from here (Python cannot interrupt
+timeout plus two leases cannot be stopped from here (Python cannot interrupt
 the loop), so the keeper ends the attempt the way a timeout would (retried
 per the task's ``retries``, else failed), hands the worker's other jobs back,
 and ends the process: a worker whose loop never comes back is worth less than
@@ -131,7 +131,7 @@ class LeaseKeeper(threading.Thread):
                 "thread)", running.job.id, running.job.task, blocked,
             )  # fmt: skip
         timeout = job_timeout(self.worker.app, running.job)
-        if timeout is not None and blocked > timeout + self.worker.lease_ms / 1000:
+        if timeout is not None and blocked > timeout + 2 * self.worker.lease_ms / 1000:
             await self.give_up(running, blocked, timeout)
 
     def _answered(self) -> None:
