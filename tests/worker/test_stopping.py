@@ -130,3 +130,14 @@ def test_an_async_job_that_holds_the_loop_for_good_fails_and_its_worker_exits(ap
     assert error["type"] == "TimeoutError" and "held the worker's event loop" in error["message"]
     assert other.status is JobState.QUEUED and other.attempts == 0  # handed back, not stalled
     assert "CRITICAL" in log_of(w)
+
+
+def test_a_short_run_of_the_stop_stress_script_has_no_hang(tmp_path):
+    """bench/stop_stress.py (1,000 rounds of each kind by default), shortened:
+    workers cancelled mid-job then stopped, and burst workers, in each pool."""
+    out = subprocess.run(
+        [sys.executable, "bench/stop_stress.py", "--rounds", "6", "--logs", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "hangs" in out.stdout
