@@ -35,7 +35,7 @@ from pathlib import Path
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # this tree's tarefa, not another install
 
 from bench.core import BenchServer  # noqa: E402
 
@@ -54,7 +54,7 @@ def spawn(queue: str, log: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "tarefa", "worker", "bench.stop_tasks:app", "-q", queue,
          "--lease", "2", "--grace", "5", *args],
-        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        cwd=ROOT, env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)])),
         stdout=log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
 
