@@ -142,7 +142,7 @@ def main() -> int:
         server = BenchServer(Path(directory))
         server.start()
         os.environ["TAREFA_URL"] = server.url
-        client = redis.Redis.from_url(server.url)
+        client = redis.Redis.from_url(server.url, socket_timeout=None)  # BLPOPs wait long
         try:
             tallies = {k: run(k, args.rounds, args.parallel, client, logs, args.hang)
                        for k in ("cancel", "burst")}  # fmt: skip
