@@ -95,11 +95,8 @@ class LeaseKeeper(threading.Thread):
 
     async def renew(self) -> None:
         worker = self.worker
-        by_queue: dict[str, list[tuple[str, bytes]]] = {}
         running = list(worker.running.values())  # one step under the GIL
-        for job in running:
-            by_queue.setdefault(job.queue, []).append((job.job.id, job.job.token))
-        for queue, leases in by_queue.items():
+        for queue, leases in leases_by_queue(running).items():
             lost = await worker.store.heartbeat(queue, worker.lease_ms, leases)
             if lost:
                 self.loop.call_soon_threadsafe(self.stop_lost, queue, set(lost))
