@@ -13,6 +13,7 @@ from rich.console import Console
 
 from .app import App, load_app
 from .cli_ops import COMMANDS
+from .cli_tables import add_row, plain, titled
 from .store import Embedded, EmbeddedError
 from .store.connection import REFUSED, describe_error, redacted
 
@@ -177,19 +178,17 @@ def cron(app_path: str) -> None:
     """The cron schedules of APP, with their next run."""
     from datetime import UTC, datetime
 
-    from rich.table import Table
-
     from .worker.scheduler import next_tick
 
     app = _load(app_path)
-    table = Table(title="cron schedules")
+    table = titled("cron schedules")
     for column in ("task", "schedule", "time zone", "queue", "next run (UTC)"):
         table.add_column(column)
     now = datetime.now(UTC)
     for task in sorted(app.tasks.values(), key=lambda t: t.name):
         if task.options.cron:
             nxt = datetime.fromtimestamp(next_tick(task, now), UTC).isoformat(timespec="seconds")
-            table.add_row(task.name, task.options.cron, task.options.tz, task.options.queue, nxt)
+            add_row(table, task.name, task.options.cron, task.options.tz, task.options.queue, nxt)
     console.print(table)
 
 
@@ -200,8 +199,6 @@ def tasks(app_path: str, schema: bool) -> None:
     """The tasks of APP: name, queue, and whether they can be enqueued over HTTP."""
     import json
 
-    from rich.table import Table
-
     from .schema import task_schema
 
     app = _load(app_path)
@@ -209,13 +206,13 @@ def tasks(app_path: str, schema: bool) -> None:
     if schema:
         click.echo(json.dumps({t.name: task_schema(t) for t in registered}, indent=2))
         return
-    table = Table(title="tasks")
+    table = titled("tasks")
     for column in ("task", "queue", "over HTTP", "doc"):
         table.add_column(column)
     for task in registered:
         http = "yes" if task_schema(task) is not None else "no (positional-only)"
         doc = (task.__doc__ or "").strip().split("\n")[0]
-        table.add_row(task.name, task.options.queue, http, doc)
+        add_row(table, task.name, task.options.queue, http, doc)
     console.print(table)
 
 
@@ -263,7 +260,7 @@ def embedded_status() -> None:
     server = Embedded.here()
     facts = server.info()
     if facts is None:
-        console.print(f"not running (it starts on first use, in {server.home})")
+        console.print(plain(f"not running (it starts on first use, in {server.home})"))
         sys.exit(3)
     for key, value in facts.items():
         click.echo(f"{key}: {value}")
