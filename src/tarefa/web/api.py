@@ -135,13 +135,18 @@ def delete_failed(request: Request, queue: str) -> dict[str, Any]:
 
 QueueParam = Annotated[str | None, Query(description="its queue (default: search every queue)")]
 
+# A job id is any string, "/" included ("a/b", sent as a%2Fb, arrives decoded
+# as a/b): its routes take the rest of the path. They stay unambiguous, as
+# the only routes after an id end it with /cancel or /retry and take POST,
+# which nothing else under /jobs/ does.
 
-@router.get("/jobs/{job_id}", tags=["jobs"], summary="One job, in full")
+
+@router.get("/jobs/{job_id:path}", tags=["jobs"], summary="One job, in full")
 def get_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
     return manage.job_detail(_app(request), job_id, queue)
 
 
-@router.post("/jobs/{job_id}/cancel", tags=["jobs"], summary="Cancel a job that has not ended")
+@router.post("/jobs/{job_id:path}/cancel", tags=["jobs"], summary="Cancel a job that has not ended")
 def cancel_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
     job = manage.job(_app(request), job_id, queue)
     if not job.cancel():
@@ -149,14 +154,14 @@ def cancel_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[
     return {"id": job_id, "queue": job.queue, "state": "cancelled"}
 
 
-@router.post("/jobs/{job_id}/retry", tags=["jobs"], summary="Run a failed job again")
+@router.post("/jobs/{job_id:path}/retry", tags=["jobs"], summary="Run a failed job again")
 def retry_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
     job = manage.job(_app(request), job_id, queue)
     job.retry()
     return {"id": job_id, "queue": job.queue, "state": "queued"}
 
 
-@router.delete("/jobs/{job_id}", tags=["jobs"], summary="Delete a job in any state")
+@router.delete("/jobs/{job_id:path}", tags=["jobs"], summary="Delete a job in any state")
 def delete_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
     job = manage.job(_app(request), job_id, queue)
     job.delete()
