@@ -118,6 +118,15 @@ def main() -> None:
     show_default=True,
     help="Address the metrics port binds (0.0.0.0: every interface).",
 )
+@click.option(
+    "--metrics-allowed-host",
+    "metrics_allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A name or address Prometheus scrapes the metrics port by, besides localhost, "
+    "127.0.0.1, [::1] and --metrics-host (repeat); others get 400, so that no web page can "
+    "read them through DNS rebinding. '*' allows any: unsafe.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every job.")
 def worker(
     app_path,
@@ -130,6 +139,7 @@ def worker(
     max_memory,
     metrics_port,
     metrics_host,
+    metrics_allowed_hosts,
     verbose,
 ) -> None:
     """Run jobs of APP (package.module:app) from the given queues."""
@@ -153,7 +163,9 @@ def worker(
         from .metrics import serve_worker_metrics
 
         try:
-            serve_worker_metrics(w, metrics_host, metrics_port)
+            serve_worker_metrics(w, metrics_host, metrics_port, metrics_allowed_hosts)
+        except ValueError as exc:  # an allowed host that is no host name
+            raise click.UsageError(str(exc)) from None
         except OSError as exc:
             where = f"{metrics_host}:{metrics_port}"
             raise click.UsageError(f"cannot serve metrics on {where}: {exc}") from None
@@ -226,14 +238,23 @@ def tasks(app_path: str, schema: bool) -> None:
     help="Serve beyond this machine without credentials (TAREFA_DASHBOARD_TOKEN, or "
     "TAREFA_DASHBOARD_USER and TAREFA_DASHBOARD_PASSWORD).",
 )
-def dashboard(app_path: str, host: str, port: int, insecure: bool) -> None:
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A name the dashboard is opened by, besides localhost, 127.0.0.1, [::1] and --host "
+    "(repeat). Requests naming any other host get 400, so that no web page can use the "
+    "dashboard through DNS rebinding. '*' allows any name: unsafe.",
+)
+def dashboard(app_path: str, host: str, port: int, insecure: bool, allowed_hosts) -> None:
     """Serve the dashboard (/), the REST API (/api/v1, OpenAPI at /docs) and
     Prometheus metrics (/metrics) for APP's Redis."""
     from .web.server import serve
 
     app = _load(app_path)
     try:
-        serve(app, host, port, insecure=insecure)
+        serve(app, host, port, insecure=insecure, allowed_hosts=allowed_hosts)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 

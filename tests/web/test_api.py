@@ -21,7 +21,7 @@ API = "/api/v1"
 
 @pytest.fixture
 def client(app):
-    with TestClient(create_app(app)) as client:
+    with TestClient(create_app(app), base_url="http://localhost") as client:
         yield client
 
 
@@ -200,7 +200,7 @@ def test_health_reports_late_queues_with_503(client, app, r):
 
 def test_redis_unreachable_gives_503_with_the_reason(redis_url):
     dead = App("redis://127.0.0.1:1/0")
-    with TestClient(create_app(dead)) as client:
+    with TestClient(create_app(dead), base_url="http://localhost") as client:
         queues = client.get(f"{API}/queues")
         assert queues.status_code == 503 and "cannot reach Redis" in queues.json()["detail"]
         health = client.get(f"{API}/health")
@@ -290,13 +290,13 @@ def test_cross_site_changes_are_refused(client, app):
     )
     assert app.job("j").status is JobState.SCHEDULED
     assert client.get(f"{API}/jobs/j", headers=evil).status_code == 200  # reads are fine
-    same = {"origin": "http://testserver"}
+    same = {"origin": "http://localhost"}
     assert client.post(f"{API}/jobs/j/cancel", headers=same).status_code == 200
 
 
 def test_credentials_are_required_when_set(app):
     creds = Credentials(token="s3cret", user="ops", password="pw")
-    with TestClient(create_app(app, creds)) as client:
+    with TestClient(create_app(app, creds), base_url="http://localhost") as client:
         denied = client.get(f"{API}/queues")
         assert denied.status_code == 401 and denied.headers["www-authenticate"]
         assert (
