@@ -33,7 +33,8 @@ from fastapi.staticfiles import StaticFiles
 from ..app import App
 from ..hosts import AllowedHosts
 from ..metrics import metrics_registry, render
-from .api import install_error_handlers, router
+from .api import router
+from .errors import declare_only_given_errors, install_error_handlers
 
 STATIC = Path(__file__).parent / "static"  # the dashboard: plain HTML, CSS and JS
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -109,6 +110,7 @@ def create_app(
     api.state.tarefa = app
     install_error_handlers(api)
     api.include_router(router)
+    declare_only_given_errors(api)
     registry = metrics_registry(app)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
 
