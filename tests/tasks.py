@@ -150,6 +150,13 @@ def bad_progress() -> None:
 
 
 @app.task(retries=0)
+def fails_saying(message: str) -> None:
+    """Reports progress, then fails, both with the message it is given."""
+    current_job().progress(0.5, message)
+    raise ValueError(message)
+
+
+@app.task(retries=0)
 def until_cancelled(tag: str) -> str:
     """A long sync job that checks for cancellation between steps."""
     r().rpush("test:started", tag)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
-from tarefa import JobState
+from tarefa import JobState, manage
+from tarefa.worker import Worker
 
 from .conftest import PYTHONPATH, ROOT
-from .tasks import add, always_fails, pid, pid_in_process, pid_in_thread, record
+from .odd_names import MARKUP_NAME
+from .tasks import add, always_fails, fails_saying, pid, pid_in_process, pid_in_thread, record
 
 
 def tarefa(*args: str, env: dict | None = None, cwd=ROOT, timeout=60):
@@ -209,3 +214,52 @@ def test_operator_commands_on_queues(app, run_worker):
     for args in (["pause", "nope"], ["jobs", "nope"], ["purge", "nope", "--yes"]):
         assert tarefa(*args).returncode == 3
     assert json.loads(tarefa("workers", "--json").stdout) == []
+
+
+# What rich would read as markup ("[/x]" closes no tag: it raised MarkupError)
+# or as an emoji code, and a control sequence that clears a terminal.
+MARKUP = "[/x] [bold]loud[/bold] :smile:"
+CLEAR = "\x1b[2J"
+
+
+def test_operator_commands_show_names_and_messages_as_they_are(app, run_worker):
+    queue, job_id, key = "odd:smile:", "id[/x][bold]:smile:", "[/k]"
+    fails_saying.with_options(queue=queue, job_id=job_id, key=key).enqueue(MARKUP + CLEAR)
+    by_name = app.by_name("nowhere[/x]:[bold]task", queue=queue).enqueue()
+    run_worker([queue])
+    said = f"{MARKUP}\\x1b[2J"  # the control character shown, not sent to the terminal
+
+    def shown(*args: str) -> str:
+        out = tarefa(*args)
+        assert out.returncode == 0, out.stderr
+        assert "\x1b" not in out.stdout
+        return out.stdout
+
+    listed = shown("jobs", queue, "-s", "failed")
+    assert f"{queue}: failed jobs 1-2 of 2" in listed
+    for text in (job_id, "tests.tasks:fails_saying", f"ValueError: {said}", by_name.id,
+                 "nowhere[/x]:[bold]task"):  # fmt: skip
+        assert text in listed, text
+    detail = shown("job", job_id)
+    for text in (f"job {job_id}", f"'message': '{MARKUP}\\x1b[2J'", f"ValueError: {said}", key):
+        assert text in detail, text
+
+    worker = Worker(app, [queue], name="w[/x][bold]:smile:")
+    thread = threading.Thread(target=asyncio.run, args=(worker.run(),), name="worker (run)")
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not manage.workers(app):
+            assert thread.is_alive() and time.monotonic() < deadline, "the worker did not register"
+            time.sleep(0.05)
+        assert "w[/x][bold]:smile:" in shown("workers")
+        info = shown("info")
+        assert "w[/x][bold]:smile:" in info and queue in info
+    finally:
+        worker.stop()
+        thread.join(10)
+
+    tasks = shown("tasks", "tests.odd_names:app")
+    assert MARKUP_NAME in tasks and "Says [/x] and [bold]loud[/bold] :smile:." in tasks
+    cron = shown("cron", "tests.odd_names:app")
+    assert MARKUP_NAME in cron and queue in cron

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from .app import App, load_app
 from .cli_ops import COMMANDS
+from .cli_tables import add_row, plain, titled
 from .store import Embedded, EmbeddedError
 from .store.connection import REFUSED, describe_error, redacted
 
@@ -117,6 +118,15 @@ def main() -> None:
     show_default=True,
     help="Address the metrics port binds (0.0.0.0: every interface).",
 )
+@click.option(
+    "--metrics-allowed-host",
+    "metrics_allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A name or address Prometheus scrapes the metrics port by, besides localhost, "
+    "127.0.0.1, [::1] and --metrics-host (repeat); others get 400, so that no web page can "
+    "read them through DNS rebinding. '*' allows any: unsafe.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every job.")
 def worker(
     app_path,
@@ -129,6 +139,7 @@ def worker(
     max_memory,
     metrics_port,
     metrics_host,
+    metrics_allowed_hosts,
     verbose,
 ) -> None:
     """Run jobs of APP (package.module:app) from the given queues."""
@@ -158,7 +169,9 @@ def worker(
             from .metrics import serve_worker_metrics
 
             try:
-                serve_worker_metrics(w, metrics_host, metrics_port)
+                serve_worker_metrics(w, metrics_host, metrics_port, metrics_allowed_hosts)
+            except ValueError as exc:  # an allowed host that is no host name
+                raise click.UsageError(str(exc)) from None
             except OSError as exc:
                 where = f"{metrics_host}:{metrics_port}"
                 raise click.UsageError(f"cannot serve metrics on {where}: {exc}") from None
@@ -192,19 +205,17 @@ def cron(app_path: str) -> None:
     """The cron schedules of APP, with their next run."""
     from datetime import UTC, datetime
 
-    from rich.table import Table
-
     from .worker.scheduler import next_tick
 
     app = _load(app_path)
-    table = Table(title="cron schedules")
+    table = titled("cron schedules")
     for column in ("task", "schedule", "time zone", "queue", "next run (UTC)"):
         table.add_column(column)
     now = datetime.now(UTC)
     for task in sorted(app.tasks.values(), key=lambda t: t.name):
         if task.options.cron:
             nxt = datetime.fromtimestamp(next_tick(task, now), UTC).isoformat(timespec="seconds")
-            table.add_row(task.name, task.options.cron, task.options.tz, task.options.queue, nxt)
+            add_row(table, task.name, task.options.cron, task.options.tz, task.options.queue, nxt)
     console.print(table)
 
 
@@ -215,8 +226,6 @@ def tasks(app_path: str, schema: bool) -> None:
     """The tasks of APP: name, queue, and whether they can be enqueued over HTTP."""
     import json
 
-    from rich.table import Table
-
     from .schema import task_schema
 
     app = _load(app_path)
@@ -224,13 +233,13 @@ def tasks(app_path: str, schema: bool) -> None:
     if schema:
         click.echo(json.dumps({t.name: task_schema(t) for t in registered}, indent=2))
         return
-    table = Table(title="tasks")
+    table = titled("tasks")
     for column in ("task", "queue", "over HTTP", "doc"):
         table.add_column(column)
     for task in registered:
         http = "yes" if task_schema(task) is not None else "no (positional-only)"
         doc = (task.__doc__ or "").strip().split("\n")[0]
-        table.add_row(task.name, task.options.queue, http, doc)
+        add_row(table, task.name, task.options.queue, http, doc)
     console.print(table)
 
 
@@ -244,14 +253,23 @@ def tasks(app_path: str, schema: bool) -> None:
     help="Serve beyond this machine without credentials (TAREFA_DASHBOARD_TOKEN, or "
     "TAREFA_DASHBOARD_USER and TAREFA_DASHBOARD_PASSWORD).",
 )
-def dashboard(app_path: str, host: str, port: int, insecure: bool) -> None:
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A name the dashboard is opened by, besides localhost, 127.0.0.1, [::1] and --host "
+    "(repeat). Requests naming any other host get 400, so that no web page can use the "
+    "dashboard through DNS rebinding. '*' allows any name: unsafe.",
+)
+def dashboard(app_path: str, host: str, port: int, insecure: bool, allowed_hosts) -> None:
     """Serve the dashboard (/), the REST API (/api/v1, OpenAPI at /docs) and
     Prometheus metrics (/metrics) for APP's Redis."""
     from .web.server import serve
 
     app = _load(app_path)
     try:
-        serve(app, host, port, insecure=insecure)
+        serve(app, host, port, insecure=insecure, allowed_hosts=allowed_hosts)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -278,7 +296,7 @@ def embedded_status() -> None:
     server = Embedded.here()
     facts = server.info()
     if facts is None:
-        console.print(f"not running (it starts on first use, in {server.home})")
+        console.print(plain(f"not running (it starts on first use, in {server.home})"))
         sys.exit(3)
     for key, value in facts.items():
         click.echo(f"{key}: {value}")

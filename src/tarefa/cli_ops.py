@@ -25,7 +25,7 @@ from rich.console import Console
 
 from . import manage
 from .app import App
-from .cli_tables import job_table, jobs_table, queues_table, workers_table
+from .cli_tables import job_table, jobs_table, plain, queues_table, workers_table
 from .errors import JobNotFound, TarefaError
 from .store import EmbeddedError
 from .store.browse import LISTED_STATES
@@ -94,7 +94,7 @@ def info(app: App, watch: float | None, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps(data, default=str))
             return
-        console.print(f"Redis: {data['redis']}")
+        console.print(plain(f"Redis: {data['redis']}"))
         console.print(queues_table(data["queues"]))
         console.print(workers_table(data["workers"]))
 

@@ -14,6 +14,7 @@ import time
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from . import App, Retry, current_job
 from .store.connection import redacted
@@ -93,10 +94,10 @@ async def _run(total: int, console: Console) -> float:
 
 def main(console: Console | None = None) -> None:
     from . import manage
-    from .cli_tables import queues_table
+    from .cli_tables import plain, queues_table
 
     console = console or Console()
-    console.print(f"[bold]tarefa demo[/] on {redacted(app.store.url)}")
+    console.print(Text.assemble(("tarefa demo", "bold"), plain(f" on {redacted(app.store.url)}")))
     for queue in QUEUES:
         app.store.purge(queue)
     total = enqueue_all()
@@ -106,7 +107,9 @@ def main(console: Console | None = None) -> None:
     failed = app.queue("demo.documents").failed_jobs()
     for job in failed:
         error = job.error or {}
-        console.print(f"dead-letter: job {job.id}: {error.get('type')}: {error.get('message')}")
+        console.print(
+            plain(f"dead-letter: job {job.id}: {error.get('type')}: {error.get('message')}")
+        )
     console.print(
         f"{total} jobs in {elapsed:.1f} s; failed ones stay in the dead-letter set "
         "until retried (job.retry())."

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import socket
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -27,6 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from . import manage
+from .hosts import AllowedHosts
 from .stats import DURATION_SUM_MS, EVENTS, split_field
 
 if TYPE_CHECKING:
@@ -142,10 +143,29 @@ def render(registry: CollectorRegistry) -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
-def serve_worker_metrics(worker: Worker, host: str, port: int):
+def serve_worker_metrics(worker: Worker, host: str, port: int, allowed_hosts: Iterable[str] = ()):
     """Serve the worker's metrics at http://host:port/metrics from a daemon
-    thread; returns the server (``.shutdown()`` stops it)."""
+    thread; returns the server (``.shutdown()`` stops it). It answers only
+    requests naming localhost, 127.0.0.1, [::1], ``host`` or one of
+    ``allowed_hosts`` (tarefa.hosts: no page elsewhere reads them)."""
+    hosts = AllowedHosts([host, *allowed_hosts], option="--metrics-allowed-host")
     registry = CollectorRegistry(auto_describe=False)
     registry.register(WorkerCollector(worker))
     server, _ = start_http_server(port, host, registry)
+    # Its thread serves already: only a request sent within microseconds of
+    # the port opening could come before the check is in place.
+    server.set_app(_only_for(hosts, server.get_app()))
     return server
+
+
+def _only_for(hosts: AllowedHosts, wsgi_app):
+    """``wsgi_app`` for requests whose Host header ``hosts`` allows; 400 for others."""
+
+    def app(environ, start_response):
+        header = environ.get("HTTP_HOST")
+        if hosts.allows(header):
+            return wsgi_app(environ, start_response)
+        start_response("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8")])
+        return [hosts.refusal(header).encode()]
+
+    return app

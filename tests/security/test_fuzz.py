@@ -223,7 +223,7 @@ def test_garbage_written_into_a_job_fails_it_and_the_worker_goes_on(app, r, payl
         app.store.enqueue("default", f"garbage-{n}", (0, 0, ""), fields)
     asyncio.run(Worker(app, burst=True).run())
     assert good.result(timeout=0) == 3
-    with TestClient(create_app(app)) as client:
+    with TestClient(create_app(app), base_url="http://localhost") as client:
         for n in range(len(garbage)):
             job = app.job(f"garbage-{n}", queue="default")
             assert job.status is JobState.FAILED and job.attempts == 1
@@ -251,7 +251,7 @@ header_values = (
 @pytest.fixture
 def guarded(app):
     credentials = Credentials(token=TOKEN, user=USER, password=PASSWORD)
-    with TestClient(create_app(app, credentials)) as client:
+    with TestClient(create_app(app, credentials), base_url="http://localhost") as client:
         yield client
 
 
@@ -280,7 +280,7 @@ def test_any_authorization_header_is_refused_with_401(guarded, app, authorizatio
 )
 def test_any_origin_header_on_a_change_gets_an_answer_not_a_crash(app, origin):
     origin = origin.replace(b"\r", b"").replace(b"\n", b"").strip(b" \t")
-    with TestClient(create_app(app)) as client:
+    with TestClient(create_app(app), base_url="http://localhost") as client:
         response = client.post("/api/v1/jobs/nope/cancel", headers=[(b"origin", origin)])
     # Refused as cross-site, or let through to "no such job".
     assert response.status_code in (403, 404), (origin, response.text)
@@ -288,7 +288,7 @@ def test_any_origin_header_on_a_change_gets_an_answer_not_a_crash(app, origin):
 
 @pytest.fixture
 def client(app):
-    with TestClient(create_app(app)) as client:
+    with TestClient(create_app(app), base_url="http://localhost") as client:
         yield client
 
 

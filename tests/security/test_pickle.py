@@ -44,7 +44,7 @@ def test_a_json_app_never_unpickles_what_someone_wrote_into_redis(app, run_worke
     r.hset(f"tarefa:{{default}}:job:{good.id}", "result", payload)
     with pytest.raises(ValueError, match="pickled"):
         good.result(timeout=1)
-    with TestClient(create_app(app)) as client:
+    with TestClient(create_app(app), base_url="http://localhost") as client:
         for job_id in ("forged", good.id):
             shown = client.get(f"/api/v1/jobs/{job_id}")
             assert shown.status_code == 200

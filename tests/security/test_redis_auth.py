@@ -99,7 +99,7 @@ def test_the_documented_acl_runs_producers_workers_and_the_dashboard(server, spa
     # The worker schedules the cron tasks of the queues it serves.
     eventually(lambda: app.queue("cron-guard").counts()["scheduled"] == 2, what="cron schedules")
 
-    with TestClient(create_app(app)) as client:
+    with TestClient(create_app(app), base_url="http://localhost") as client:
         for path in (
             "/", "/metrics", f"{API}/queues", f"{API}/queues/default", f"{API}/history",
             f"{API}/queues/default/history", f"{API}/workers", f"{API}/health", f"{API}/tasks",
@@ -159,7 +159,7 @@ def test_a_user_without_a_command_tarefa_needs_gets_noperm_and_no_job_is_lost(se
 
     # The dashboard says why.
     made = producer(url("no-scripts"))
-    with TestClient(create_app(made.app)) as client:
+    with TestClient(create_app(made.app), base_url="http://localhost") as client:
         response = client.post(f"{API}/queues/default/pause")
         assert response.status_code == 503
         assert "denies a command tarefa needs" in response.json()["detail"]

@@ -98,7 +98,7 @@ def test_the_dashboard_and_api_never_show_the_password(server, spawn_worker):
         f"{API}/queues/default/jobs?state=completed", f"{API}/workers", f"{API}/history",
         *reading_redis,
     ]  # fmt: skip
-    with TestClient(create_app(made.app)) as client:
+    with TestClient(create_app(made.app), base_url="http://localhost") as client:
         for path in paths:
             response = client.get(path)
             assert response.status_code == 200, path

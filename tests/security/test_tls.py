@@ -27,7 +27,7 @@ def test_rediss_with_the_ca_in_the_url_works_end_to_end(server, tls_files, spawn
     job = made.add.enqueue(20, 22)
     worker = spawn_worker(url=url)
     assert job.result(timeout=20) == 42
-    with TestClient(create_app(made.app)) as client:
+    with TestClient(create_app(made.app), base_url="http://localhost") as client:
         assert client.get("/api/v1/queues").json()[0]["counts"]["completed"] == 1
     info = tarefa("info", "--url", url)
     assert info.returncode == 0 and "rediss://***@127.0.0.1" in info.stdout

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import time
+from urllib.parse import quote
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -19,7 +21,7 @@ API = "/api/v1"
 
 @pytest.fixture
 def client(app):
-    with TestClient(create_app(app)) as client:
+    with TestClient(create_app(app), base_url="http://localhost") as client:
         yield client
 
 
@@ -101,6 +103,48 @@ def test_retry_cancel_and_delete_one_job(client, app, run_worker):
     assert client.post(f"{API}/jobs/ghost/cancel").status_code == 404
 
 
+# Ids are opaque strings: some look like paths, escapes, dot segments, or a
+# URL's query and fragment; some end like the routes that act on a job.
+ODD_IDS = ["a/b", "a%2Fb", "..", ".", "a/../b", "café ☕/日本", "a b", "a?b=c", "a#b", "x/cancel",
+           "/lead", "trail/", "a//b", "%"]  # fmt: skip
+
+
+def job_path(job_id: str) -> str:
+    """The id as one path segment. "." and ".." go percent-encoded, as the
+    URL standard would drop them as dot segments (httpx does too)."""
+    if job_id in (".", ".."):
+        return job_id.replace(".", "%2E")
+    return quote(job_id, safe="")
+
+
+@pytest.mark.parametrize("job_id", ODD_IDS)
+def test_every_job_route_takes_any_id(server, app, run_worker, job_id):
+    with httpx.Client(base_url=server) as client:
+        check_any_id(client, app, run_worker, job_id)
+
+
+def check_any_id(client, app, run_worker, job_id: str) -> None:
+    path = f"{API}/jobs/{job_path(job_id)}"
+    add.with_options(job_id="a").enqueue(1, 1)  # a job the odd ids must not reach
+    later = add.with_options(delay=600, job_id=job_id).enqueue(1, 1)
+    got = client.get(path)
+    assert got.status_code == 200, got.text
+    assert got.json()["id"] == job_id and got.json()["state"] == "scheduled"
+    assert client.get(path, params={"queue": "default"}).json()["id"] == job_id
+    cancelled = client.post(f"{path}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json() == {"id": job_id, "queue": "default", "state": "cancelled"}
+    assert later.status is JobState.CANCELLED and app.job("a").status is JobState.QUEUED
+    assert client.delete(path).json() == {"id": job_id, "queue": "default", "deleted": True}
+    assert client.get(path).status_code == 404 and app.job("a").status is JobState.QUEUED
+
+    failed = always_fails.with_options(job_id=job_id, retries=0, queue="odd").enqueue("x")
+    run_worker(["odd"])
+    retried = client.post(f"{path}/retry", params={"queue": "odd"})
+    assert retried.json() == {"id": job_id, "queue": "odd", "state": "queued"}
+    assert failed.status is JobState.QUEUED
+
+
 def test_deleting_a_parent_cancels_the_jobs_waiting_for_it(client):
     parent = add.with_options(delay=60).enqueue(1, 1)
     child = parent.then(record, "after")
@@ -156,7 +200,7 @@ def test_health_reports_late_queues_with_503(client, app, r):
 
 def test_redis_unreachable_gives_503_with_the_reason(redis_url):
     dead = App("redis://127.0.0.1:1/0")
-    with TestClient(create_app(dead)) as client:
+    with TestClient(create_app(dead), base_url="http://localhost") as client:
         queues = client.get(f"{API}/queues")
         assert queues.status_code == 503 and "cannot reach Redis" in queues.json()["detail"]
         health = client.get(f"{API}/health")
@@ -246,13 +290,13 @@ def test_cross_site_changes_are_refused(client, app):
     )
     assert app.job("j").status is JobState.SCHEDULED
     assert client.get(f"{API}/jobs/j", headers=evil).status_code == 200  # reads are fine
-    same = {"origin": "http://testserver"}
+    same = {"origin": "http://localhost"}
     assert client.post(f"{API}/jobs/j/cancel", headers=same).status_code == 200
 
 
 def test_credentials_are_required_when_set(app):
     creds = Credentials(token="s3cret", user="ops", password="pw")
-    with TestClient(create_app(app, creds)) as client:
+    with TestClient(create_app(app, creds), base_url="http://localhost") as client:
         denied = client.get(f"{API}/queues")
         assert denied.status_code == 401 and denied.headers["www-authenticate"]
         assert (

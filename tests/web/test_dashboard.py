@@ -1,21 +1,19 @@
 """The dashboard in a real headless Chromium (Debian's, driven by Playwright),
-served by uvicorn on a free port, over a real Redis. Screenshots go to
-``test-artifacts/dashboard/``."""
+served by uvicorn on a free port (the ``server`` fixture), over a real Redis.
+Screenshots go to ``test-artifacts/dashboard/``."""
 
 from __future__ import annotations
 
 import math
 import re
-import socket
 import threading
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 
+from tarefa import JobState
 from tarefa.store.keys import queue_keys
-from tarefa.web.server import create_app
 
 from ..conftest import ROOT
 from ..tasks import add, always_fails, flaky
@@ -26,24 +24,6 @@ SHOTS = ROOT / "test-artifacts" / "dashboard"
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"
 )
-
-
-@pytest.fixture
-def server(app):
-    """The dashboard of the tests' App on 127.0.0.1:<free port>."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(app), host="127.0.0.1", port=port, log_level="warning")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    while not uv.started:
-        assert thread.is_alive(), "the dashboard server did not start"
-        thread.join(0.01)
-    yield f"http://127.0.0.1:{port}/"
-    uv.should_exit = True
-    thread.join(10)
 
 
 @pytest.fixture
@@ -150,6 +130,50 @@ def test_a_page_from_elsewhere_cannot_act(server, page):
     page.wait_for_load_state()
     assert "cross-site request refused" in page.content()
     assert add.app.job("target").status.value == "scheduled"
+
+
+# Ids that are not one plain path segment: each must open, and be acted on,
+# from a click in its queue's list.
+ODD_IDS = ["a/b", "a%2Fb", "café ☕/日本", "a b", "a?b=c", "a#b", "x/cancel", "../queues", "%"]
+
+
+def test_jobs_with_any_id_open_and_take_actions(server, page, app, drain):
+    from playwright.sync_api import expect
+
+    for job_id in ODD_IDS:
+        always_fails.with_options(job_id=job_id, retries=0).enqueue("odd")
+    drain()
+    for job_id in ODD_IDS:
+        page.goto(server + "#/queues/default?state=failed")
+        page.get_by_role("link", name=job_id, exact=True).click()
+        expect(page.locator("h1")).to_have_text(f"Job {job_id}")
+        expect(page.locator("td .state-failed")).to_have_text("failed")
+        if job_id == "a/b":
+            page.screenshot(path=SHOTS / "job-odd-id.png", full_page=True)
+        page.get_by_role("button", name="Retry").click()
+        expect(page.locator("#toast")).to_have_text("retry: done")
+        assert app.job(job_id).status is JobState.QUEUED
+        page.get_by_role("button", name="Delete").click()  # the confirm() is accepted
+        expect(page.locator("#toast")).to_have_text("delete: done")
+    assert app.queue("default").counts()["queued"] == 0
+
+
+def test_a_job_a_browser_cannot_ask_for_is_said_plainly(server, page, app, drain):
+    """A browser drops "." and ".." from a URL's path, even percent-encoded:
+    the page says so instead of asking for another path."""
+    from playwright.sync_api import expect
+
+    always_fails.with_options(job_id="..", retries=0).enqueue("odd")
+    drain()
+    page.goto(server + "#/queues/default?state=failed")
+    page.get_by_role("link", name="..", exact=True).click()
+    expect(page.locator("#status")).to_have_text(
+        'a browser cannot send the job id ".." in a URL: use tarefa job'
+    )
+    page.goto(server + "#/queues/default?state=failed")
+    page.locator("tr", has_text="ValueError: odd").get_by_role("button", name="Delete").click()
+    expect(page.locator("#toast")).to_contain_text("a browser cannot send the job id")
+    assert app.job("..").status is JobState.FAILED
 
 
 # -- charts and totals ----------------------------------------------------------

@@ -110,7 +110,7 @@ def exported(app, r, run_worker) -> dict[str, dict[str, set[str]]]:
     thread.start()
     try:
         assert wait_for_list(r, "test:started", 1) == ["g"]
-        with TestClient(create_app(app)) as client:
+        with TestClient(create_app(app), base_url="http://localhost") as client:
             response = client.get("/metrics")
         assert response.status_code == 200
     finally:

@@ -30,7 +30,7 @@ ADD, FLAKY, FAILS = "tests.tasks:add", "tests.tasks:flaky", "tests.tasks:always_
 
 @pytest.fixture
 def client(app):
-    with TestClient(create_app(app)) as client:
+    with TestClient(create_app(app), base_url="http://localhost") as client:
         yield client
 
 

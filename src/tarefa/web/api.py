@@ -2,7 +2,8 @@
 tasks, and enqueueing a task by name with arguments checked against its JSON
 Schema. Every answer is JSON; errors are ``{"detail": message}`` with a 4xx
 status (404 for unknown queues, jobs and tasks), and 503 when Redis cannot
-be reached.
+be reached. Each route declares in the OpenAPI document the error answers it
+can give, with their bodies (errors.py), and only those.
 """
 
 from __future__ import annotations
@@ -10,17 +11,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, FastAPI, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from redis.exceptions import RedisError
 
 from .. import manage
 from ..app import App, Queue
 from ..errors import TarefaError
-from ..schema import ArgumentsError, check_arguments, task_schema
+from ..schema import check_arguments, task_schema
 from ..store.browse import LISTED_STATES
-from ..store.connection import describe_error
+from .errors import CHANGE, ERRORS, READ, ArgumentsErrorBody, ErrorBody, ParametersErrorBody, errors
 
 router = APIRouter(prefix="/api/v1")
 
@@ -31,34 +31,15 @@ def _app(request: Request) -> App:
     return request.app.state.tarefa
 
 
-def install_error_handlers(api: FastAPI) -> None:
-    """Map tarefa's errors to HTTP answers, each with a clear message."""
-
-    def handler(status: int):
-        async def handle(request: Request, exc: Exception) -> JSONResponse:
-            body: dict[str, Any] = {"detail": str(exc)}
-            if isinstance(exc, ArgumentsError) and exc.errors:
-                body["errors"] = exc.errors
-            return JSONResponse(body, status_code=status)
-
-        return handle
-
-    async def redis_down(request: Request, exc: Exception) -> JSONResponse:
-        detail = describe_error(_app(request).store.url, exc)
-        return JSONResponse({"detail": detail}, status_code=503)
-
-    api.add_exception_handler(manage.NotFound, handler(404))
-    api.add_exception_handler(ArgumentsError, handler(422))
-    api.add_exception_handler(ValueError, handler(400))
-    api.add_exception_handler(TypeError, handler(400))
-    api.add_exception_handler(TarefaError, handler(409))
-    api.add_exception_handler(RedisError, redis_down)
-
-
 # -- queues -------------------------------------------------------------------------
 
 
-@router.get("/queues", tags=["queues"], summary="Every queue with its counts")
+@router.get(
+    "/queues",
+    tags=["queues"],
+    summary="Every queue with its counts",
+    responses=errors(*READ),
+)
 def list_queues(request: Request) -> list[dict[str, Any]]:
     app = _app(request)
     return [manage.queue_info(app, q) for q in app.queues()]
@@ -69,13 +50,23 @@ def _queue(request: Request, name: str) -> Queue:
     return app.queue(manage.check_queue(app, name))
 
 
-@router.get("/queues/{queue}", tags=["queues"], summary="One queue")
+@router.get(
+    "/queues/{queue}",
+    tags=["queues"],
+    summary="One queue",
+    responses=errors(*READ, 404),
+)
 def get_queue(request: Request, queue: str) -> dict[str, Any]:
     app = _app(request)
     return manage.queue_info(app, manage.check_queue(app, queue))
 
 
-@router.get("/queues/{queue}/jobs", tags=["queues"], summary="A page of a queue's jobs")
+@router.get(
+    "/queues/{queue}/jobs",
+    tags=["queues"],
+    summary="A page of a queue's jobs",
+    responses=errors(*READ, 404, 422),
+)
 def queue_jobs(
     request: Request,
     queue: str,
@@ -92,40 +83,75 @@ def queue_jobs(
 MinutesParam = Annotated[int, Query(ge=1, le=manage.HISTORY_MINUTES, description="how far back")]
 
 
-@router.get("/history", tags=["queues"], summary="Jobs per minute in every queue")
+@router.get(
+    "/history",
+    tags=["queues"],
+    summary="Jobs per minute in every queue",
+    responses=errors(*READ, 422),
+)
 def history(request: Request, minutes: MinutesParam = 60) -> list[dict[str, Any]]:
     return manage.history(_app(request), minutes=minutes)
 
 
-@router.get("/queues/{queue}/history", tags=["queues"], summary="Jobs per minute in one queue")
+@router.get(
+    "/queues/{queue}/history",
+    tags=["queues"],
+    summary="Jobs per minute in one queue",
+    responses=errors(*READ, 404, 422),
+)
 def queue_history(request: Request, queue: str, minutes: MinutesParam = 60) -> list[dict[str, Any]]:
     return manage.history(_app(request), queue, minutes)
 
 
-@router.post("/queues/{queue}/pause", tags=["queues"], summary="Workers stop taking its jobs")
+@router.post(
+    "/queues/{queue}/pause",
+    tags=["queues"],
+    summary="Workers stop taking its jobs",
+    responses=errors(*CHANGE, 404),
+)
 def pause_queue(request: Request, queue: str) -> dict[str, Any]:
     _queue(request, queue).pause()
     return {"queue": queue, "paused": True}
 
 
-@router.post("/queues/{queue}/resume", tags=["queues"], summary="Workers take its jobs again")
+@router.post(
+    "/queues/{queue}/resume",
+    tags=["queues"],
+    summary="Workers take its jobs again",
+    responses=errors(*CHANGE, 404),
+)
 def resume_queue(request: Request, queue: str) -> dict[str, Any]:
     was_paused = _queue(request, queue).resume()
     return {"queue": queue, "paused": False, "was_paused": was_paused}
 
 
-@router.post("/queues/{queue}/purge", tags=["queues"], summary="Delete every job of the queue")
+@router.post(
+    "/queues/{queue}/purge",
+    tags=["queues"],
+    summary="Delete every job of the queue",
+    responses=errors(*CHANGE, 404),
+)
 def purge_queue(request: Request, queue: str) -> dict[str, Any]:
     return {"queue": queue, "deleted_keys": _queue(request, queue).purge()}
 
 
-@router.post("/queues/{queue}/retry-failed", tags=["queues"], summary="Run every failed job again")
+@router.post(
+    "/queues/{queue}/retry-failed",
+    tags=["queues"],
+    summary="Run every failed job again",
+    responses=errors(*CHANGE, 404),
+)
 def retry_failed(request: Request, queue: str) -> dict[str, Any]:
     app = _app(request)
     return {"queue": queue, "retried": manage.retry_failed(app, manage.check_queue(app, queue))}
 
 
-@router.delete("/queues/{queue}/failed", tags=["queues"], summary="Delete every failed job")
+@router.delete(
+    "/queues/{queue}/failed",
+    tags=["queues"],
+    summary="Delete every failed job",
+    responses=errors(*CHANGE, 404),
+)
 def delete_failed(request: Request, queue: str) -> dict[str, Any]:
     app = _app(request)
     return {"queue": queue, "deleted": manage.delete_failed(app, manage.check_queue(app, queue))}
@@ -133,15 +159,33 @@ def delete_failed(request: Request, queue: str) -> dict[str, Any]:
 
 # -- jobs ---------------------------------------------------------------------------
 
+ENDED = {409: {"model": ErrorBody, "description": "The job has ended: nothing to cancel"}}
+NOT_FAILED = {409: {"model": ErrorBody, "description": "Only a failed job can be retried"}}
+
 QueueParam = Annotated[str | None, Query(description="its queue (default: search every queue)")]
 
+# A job id is any string, "/" included ("a/b", sent as a%2Fb, arrives decoded
+# as a/b): its routes take the rest of the path. They stay unambiguous, as
+# the only routes after an id end it with /cancel or /retry and take POST,
+# which nothing else under /jobs/ does.
 
-@router.get("/jobs/{job_id}", tags=["jobs"], summary="One job, in full")
+
+@router.get(
+    "/jobs/{job_id:path}",
+    tags=["jobs"],
+    summary="One job, in full",
+    responses=errors(*READ, 404),
+)
 def get_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
     return manage.job_detail(_app(request), job_id, queue)
 
 
-@router.post("/jobs/{job_id}/cancel", tags=["jobs"], summary="Cancel a job that has not ended")
+@router.post(
+    "/jobs/{job_id:path}/cancel",
+    tags=["jobs"],
+    summary="Cancel a job that has not ended",
+    responses=errors(*CHANGE, 404) | ENDED,
+)
 def cancel_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
     job = manage.job(_app(request), job_id, queue)
     if not job.cancel():
@@ -149,14 +193,24 @@ def cancel_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[
     return {"id": job_id, "queue": job.queue, "state": "cancelled"}
 
 
-@router.post("/jobs/{job_id}/retry", tags=["jobs"], summary="Run a failed job again")
+@router.post(
+    "/jobs/{job_id:path}/retry",
+    tags=["jobs"],
+    summary="Run a failed job again",
+    responses=errors(*CHANGE, 404) | NOT_FAILED,
+)
 def retry_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
     job = manage.job(_app(request), job_id, queue)
     job.retry()
     return {"id": job_id, "queue": job.queue, "state": "queued"}
 
 
-@router.delete("/jobs/{job_id}", tags=["jobs"], summary="Delete a job in any state")
+@router.delete(
+    "/jobs/{job_id:path}",
+    tags=["jobs"],
+    summary="Delete a job in any state",
+    responses=errors(*CHANGE, 404),
+)
 def delete_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
     job = manage.job(_app(request), job_id, queue)
     job.delete()
@@ -166,12 +220,39 @@ def delete_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[
 # -- workers and health -----------------------------------------------------------
 
 
-@router.get("/workers", tags=["workers"], summary="Live workers")
+@router.get(
+    "/workers",
+    tags=["workers"],
+    summary="Live workers",
+    responses=errors(*READ),
+)
 def list_workers(request: Request) -> list[dict[str, Any]]:
     return manage.workers(_app(request))
 
 
-@router.get("/health", tags=["health"], summary="200 when healthy, else 503")
+class HealthReport(BaseModel):
+    ok: bool
+    redis: str = Field(description='"ok", or "unreachable" (then ``error`` says why)')
+    workers: int | None = None
+    oldest_ready_age: dict[str, float | None] | None = None
+    late_queues: list[str] | None = None
+    error: str | None = None
+
+
+# The health check needs no credentials (a load balancer asks), and says
+# "unhealthy" with a report, whatever the reason.
+HEALTH: dict[int | str, dict[str, Any]] = {
+    200: {"model": HealthReport, "description": "Healthy"},
+    503: {"model": HealthReport, "description": "Redis cannot be reached, or a queue is late"},
+}
+
+
+@router.get(
+    "/health",
+    tags=["health"],
+    summary="200 when healthy, else 503",
+    responses=errors(400, 422) | HEALTH,
+)
 def health(
     request: Request,
     max_ready_age: Annotated[
@@ -182,7 +263,12 @@ def health(
     return JSONResponse({"ok": ok, **report}, status_code=200 if ok else 503)
 
 
-@router.get("/cron", tags=["tasks"], summary="Cron schedules with their next run")
+@router.get(
+    "/cron",
+    tags=["tasks"],
+    summary="Cron schedules with their next run",
+    responses=errors(400, 401),
+)
 def list_cron(request: Request) -> list[dict[str, Any]]:
     from ..worker.scheduler import next_tick
 
@@ -222,14 +308,43 @@ def _task(request: Request, name: str):
     return task
 
 
-@router.get("/tasks", tags=["tasks"], summary="The app's tasks with their argument schemas")
+@router.get(
+    "/tasks",
+    tags=["tasks"],
+    summary="The app's tasks with their argument schemas",
+    responses=errors(400, 401),
+)
 def list_tasks(request: Request) -> list[dict[str, Any]]:
     return [_task_json(t) for _, t in sorted(_app(request).tasks.items()) if t.fn is not None]
 
 
-@router.get("/tasks/{name}", tags=["tasks"], summary="One task with its argument schema")
+@router.get(
+    "/tasks/{name}",
+    tags=["tasks"],
+    summary="One task with its argument schema",
+    responses=errors(400, 401, 404),
+)
 def get_task(request: Request, name: str) -> dict[str, Any]:
     return _task_json(_task(request, name))
+
+
+ENQUEUE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorBody,
+        "description": ERRORS[400]["description"] + ", arguments too large, or options that "
+        "do not go together",
+    },
+    409: {
+        "model": ErrorBody,
+        "description": "Enqueued, but Redis could not confirm it durable (NotDurable), or "
+        "durable enqueues need a newer Redis (DurableUnsupported)",
+    },
+    422: {
+        "model": ParametersErrorBody | ArgumentsErrorBody,
+        "description": "A body that is not JSON or not of this shape (a list of issues), or "
+        "arguments that do not fit the task's schema (``errors`` says where)",
+    },
+}
 
 
 class EnqueueOptions(BaseModel):
@@ -248,7 +363,13 @@ class EnqueueRequest(BaseModel):
     options: EnqueueOptions = Field(default_factory=EnqueueOptions)
 
 
-@router.post("/tasks/{name}/jobs", tags=["tasks"], status_code=201, summary="Enqueue a job")
+@router.post(
+    "/tasks/{name}/jobs",
+    tags=["tasks"],
+    status_code=201,
+    summary="Enqueue a job",
+    responses=errors(*CHANGE, 404) | ENQUEUE_ERRORS,
+)
 def enqueue(request: Request, name: str, body: Annotated[EnqueueRequest, Body()]) -> dict[str, Any]:
     """Enqueue one job of the task; ``args`` must match the task's schema
     (``GET /tasks/{name}``). With ``options.job_id`` a retried request is

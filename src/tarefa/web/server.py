@@ -10,7 +10,10 @@ health check needs them. Whatever the credentials, a state-changing request
 refused: a page elsewhere must not be able to retry or purge jobs with the
 operator's cookies or cached basic auth. The server binds 127.0.0.1 unless
 told otherwise, and refuses any other address without credentials unless
-``insecure``.
+``insecure``. Before all that, a request whose ``Host`` header names another
+server than this one (localhost, 127.0.0.1, [::1], the bound address and
+``allowed_hosts``) is refused with 400, reads included: a page of a site
+whose name points at 127.0.0.1 (DNS rebinding) must not use the dashboard.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import base64
 import hmac
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,8 +31,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from ..app import App
+from ..hosts import AllowedHosts
 from ..metrics import metrics_registry, render
-from .api import install_error_handlers, router
+from .api import router
+from .errors import declare_only_given_errors, install_error_handlers
 
 STATIC = Path(__file__).parent / "static"  # the dashboard: plain HTML, CSS and JS
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -87,8 +93,15 @@ def _cross_site(request: Request) -> bool:
     return origin == "null" or netloc != request.headers.get("host")
 
 
-def create_app(app: App, credentials: Credentials | None = None) -> FastAPI:
-    """The ASGI app serving ``app``'s queues: mount it, or run it with uvicorn."""
+def create_app(
+    app: App, credentials: Credentials | None = None, *, allowed_hosts: Iterable[str] = ()
+) -> FastAPI:
+    """The ASGI app serving ``app``'s queues: mount it, or run it with uvicorn.
+    It answers requests for localhost, 127.0.0.1 and [::1], and for the names
+    in ``allowed_hosts`` (the ones your users type; ``"*"``: any, which lets
+    any web page use it through DNS rebinding unless something else checks
+    the ``Host`` header)."""
+    hosts = AllowedHosts(allowed_hosts)
     api = FastAPI(
         title="tarefa",
         summary="Manage tarefa's queues, jobs and workers; enqueue tasks over HTTP.",
@@ -97,6 +110,7 @@ def create_app(app: App, credentials: Credentials | None = None) -> FastAPI:
     api.state.tarefa = app
     install_error_handlers(api)
     api.include_router(router)
+    declare_only_given_errors(api)
     registry = metrics_registry(app)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -111,6 +125,8 @@ def create_app(app: App, credentials: Credentials | None = None) -> FastAPI:
 
     @api.middleware("http")
     async def guard(request: Request, call_next):
+        if not hosts.allows(host := request.headers.get("host")):
+            return JSONResponse({"detail": hosts.refusal(host)}, status_code=400)
         if request.method not in SAFE_METHODS and _cross_site(request):
             return JSONResponse({"detail": "cross-site request refused"}, status_code=403)
         if credentials and request.url.path not in OPEN_PATHS:
@@ -140,9 +156,19 @@ def check_bind(host: str, credentials: Credentials | None, insecure: bool) -> No
         )
 
 
-def serve(app: App, host: str = "127.0.0.1", port: int = 8000, *, insecure: bool = False) -> None:
+def serve(
+    app: App,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    insecure: bool = False,
+    allowed_hosts: Iterable[str] = (),
+) -> None:
+    """Serve ``app``'s dashboard on ``host``: ``allowed_hosts`` as create_app's,
+    with the bound address added."""
     import uvicorn
 
     credentials = Credentials.from_env()
     check_bind(host, credentials, insecure)
-    uvicorn.run(create_app(app, credentials), host=host, port=port, log_level="info")
+    web = create_app(app, credentials, allowed_hosts=[host, *allowed_hosts])
+    uvicorn.run(web, host=host, port=port, log_level="info")

@@ -19,6 +19,16 @@ const TOTALS = [...ENDED, "enqueued"];
 const esc = (value) => String(value ?? "").replace(/[&<>"']/g,
   (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const enc = encodeURIComponent;
+// A job's path in the API: its id as one segment, "/" and all (a/b -> a%2Fb).
+// A browser drops the segments "." and ".." from a URL, even as %2E%2E, so
+// the jobs with those ids cannot be asked for from here: say so, rather than
+// send a request for some other path.
+function jobPath(id) {
+  if (id === "." || id === "..") {
+    throw new Error(`a browser cannot send the job id "${id}" in a URL: use tarefa job`);
+  }
+  return `/jobs/${enc(id)}`;
+}
 const time = (iso) => (iso ? esc(iso.slice(0, 19).replace("T", " ")) : "");
 
 async function api(path, options = {}) {
@@ -144,7 +154,7 @@ function jobActions(job) {
 
 async function jobView(id, params) {
   const queue = params.get("queue");
-  const job = await api(`/jobs/${enc(id)}${queue ? `?queue=${enc(queue)}` : ""}`);
+  const job = await api(`${jobPath(id)}${queue ? `?queue=${enc(queue)}` : ""}`);
   const field = (name, value) => (value === null || value === undefined || value === "" ? ""
     : `<tr><th>${name}</th><td>${value}</td></tr>`);
   const json = (value) => `<code>${esc(JSON.stringify(value))}</code>`;
@@ -259,9 +269,9 @@ async function cronView() {
 // -- actions -------------------------------------------------------------------
 
 const ACTIONS = {
-  retry: (d) => api(`/jobs/${enc(d.job)}/retry?queue=${enc(d.queue)}`, { method: "POST" }),
-  cancel: (d) => api(`/jobs/${enc(d.job)}/cancel?queue=${enc(d.queue)}`, { method: "POST" }),
-  delete: (d) => api(`/jobs/${enc(d.job)}?queue=${enc(d.queue)}`, { method: "DELETE" }),
+  retry: (d) => api(`${jobPath(d.job)}/retry?queue=${enc(d.queue)}`, { method: "POST" }),
+  cancel: (d) => api(`${jobPath(d.job)}/cancel?queue=${enc(d.queue)}`, { method: "POST" }),
+  delete: (d) => api(`${jobPath(d.job)}?queue=${enc(d.queue)}`, { method: "DELETE" }),
   pause: (d) => api(`/queues/${enc(d.queue)}/pause`, { method: "POST" }),
   resume: (d) => api(`/queues/${enc(d.queue)}/resume`, { method: "POST" }),
   purge: (d) => api(`/queues/${enc(d.queue)}/purge`, { method: "POST" }),
