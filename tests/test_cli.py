@@ -11,9 +11,10 @@ from tarefa import JobState
 
 from .conftest import PYTHONPATH, ROOT
 from .tasks import add, always_fails, pid, pid_in_process, pid_in_thread, record
+from .waits import PATIENCE
 
 
-def tarefa(*args: str, env: dict | None = None, cwd=ROOT, timeout=60):
+def tarefa(*args: str, env: dict | None = None, cwd=ROOT, timeout=PATIENCE):
     env = dict(os.environ, PYTHONPATH=PYTHONPATH, **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "tarefa", *args],

@@ -19,6 +19,7 @@ from tarefa.web.server import create_app
 
 from ..conftest import ROOT
 from ..tasks import add, always_fails, flaky
+from ..waits import PATIENCE
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "test-artifacts" / "dashboard"
@@ -43,7 +44,7 @@ def server(app):
         thread.join(0.01)
     yield f"http://127.0.0.1:{port}/"
     uv.should_exit = True
-    thread.join(10)
+    thread.join(PATIENCE)
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def drain(run_worker):
         errors = []
         thread = threading.Thread(target=lambda: _run(run_worker, queues, errors))
         thread.start()
-        thread.join(60)
+        thread.join(PATIENCE)
         assert not thread.is_alive() and not errors, errors
 
     return run
