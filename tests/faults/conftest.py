@@ -321,7 +321,9 @@ class Harness:
         faults, jobs = len(self.faults), len(self.jobs)
         ROWS.append(Row(scenario, jobs, faults, len(lost), len(duplicated), stuck, worst))
 
-        assert not lost, f"{len(lost)} jobs never ran to the end, e.g. {lost[:3]}"
+        assert not lost, f"{len(lost)} jobs never ran to the end: " + "; ".join(
+            self.fate(job_id, ledger) for job_id in lost[:5]
+        )
         assert duplicated <= in_flight, (
             f"{len(duplicated - in_flight)} jobs ran twice, neither in flight at a fault "
             "nor recovered from an expired lease"
@@ -331,6 +333,21 @@ class Harness:
         assert counts["completed"] == len(must_complete), counts
         assert counts["failed"] == len(may_fail), counts
         return ledger
+
+    def fate(self, job_id: str, ledger: Ledger) -> str:
+        """What became of a job that never ran to the end, for a failure to
+        say which loss it is: not in Redis (an acknowledged enqueue lost, or the
+        job deleted), or still waiting, or failed (by stalls, by an error)."""
+        raw = self.redis.hgetall(self.keys.job(job_id))
+        started = len(ledger.starts.get(job_id, ()))
+        if not raw:
+            return f"{job_id} not in Redis ({started} attempts started)"
+        job = {k.decode(): v.decode(errors="replace") for k, v in raw.items()}
+        return (
+            f"{job_id} {job.get('state')} ({started} attempts started; attempts "
+            f"{job.get('attempts', 0)}, stalls {job.get('stalls', 0)}, worker "
+            f"{job.get('worker', '-')}, error {job.get('error', '-')[:200]})"
+        )
 
     def stalled(self, job_ids, queue: str = "default") -> set[str]:
         """Those of the jobs whose lease ran out at least once (recovered)."""
