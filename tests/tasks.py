@@ -84,6 +84,25 @@ async def ahold(tag: str, timeout: float = 30) -> str:
     return tag
 
 
+@app.task(retries=0)
+async def drops_a_cancellation(tag: str) -> str:
+    """Goes on after its first cancellation, as a call of redis.asyncio may on
+    Python 3.11 (its asyncio.wait_for returns a send that completes as the
+    cancellation lands, and drops the cancellation); then holds until released."""
+    client = redis.asyncio.Redis.from_url(os.environ["TAREFA_URL"], socket_timeout=None)
+    try:
+        await client.rpush("test:started", tag)
+        try:
+            await asyncio.sleep(120)
+        except asyncio.CancelledError:
+            pass  # dropped
+        await client.blpop([f"test:release:{tag}"], timeout=120)
+        await client.rpush("test:runs", tag)
+        return tag
+    finally:
+        await client.aclose()
+
+
 @app.task(retries=0, timeout=0.2)
 async def too_slow() -> None:
     await asyncio.sleep(30)

@@ -312,6 +312,30 @@ def test_a_delayed_job_starts_when_due_on_an_idle_worker(app):
     assert -0.01 <= late < 0.2, f"started {late:.3f} s after it was due"
 
 
+def test_a_stopping_worker_ends_a_task_that_dropped_a_cancellation(app, r):
+    """On Python 3.11, the asyncio.wait_for that redis.asyncio puts around each
+    send can drop a cancellation (the send completes as it lands), and the
+    task it was meant to end goes on: the heartbeat did, and held a stopped
+    worker for ever. A stopping worker cancels its heartbeat, its wait for
+    work and the jobs past its grace until each has ended; here, a job."""
+    job = tasks.drops_a_cancellation.enqueue("d")
+    worker = Worker(app, concurrency=1, grace=0.1)
+    thread = threading.Thread(target=asyncio.run, args=(worker.run(),))
+    thread.start()
+    try:
+        assert wait_for_list(r, "test:started", 1) == ["d"]
+        worker.stop()
+        thread.join(PATIENCE)
+        assert not thread.is_alive(), "the worker did not stop"
+    finally:
+        if thread.is_alive():  # still waiting for the job: let it end
+            r.rpush("test:release:d", 1)
+            thread.join(PATIENCE)
+    info = job.info()
+    assert (info.state, info.attempts) == ("queued", 0)  # handed back, past the grace
+    assert r.lrange("test:runs", 0, -1) == []
+
+
 def test_worker_survives_redis_going_away_and_delivers_outcomes(private_redis, r):
     """Redis stops while jobs run: the worker keeps them, reconnects with
     back-off, and reports their outcomes when Redis is back."""

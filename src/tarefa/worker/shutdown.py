@@ -37,9 +37,7 @@ async def shutdown(worker: Worker) -> None:
             await worker.sleep(deadline - time.monotonic())
     leftover = list(worker.running.values())
     worker.running.clear()
-    for running in leftover:
-        running.task.cancel()
-    await asyncio.gather(*(r.task for r in leftover), return_exceptions=True)
+    await cancel_and_wait([r.task for r in leftover])
     if leftover:
         await retrying(hand_back, worker, leftover, give_up_after=REPORT_FOR)
     await flush_outcomes(worker)
@@ -47,6 +45,22 @@ async def shutdown(worker: Worker) -> None:
         await send_stats(worker)
     except REDIS_ERRORS as exc:
         log.warning("could not send the last counts of jobs: %s", exc)
+
+
+async def cancel_and_wait(tasks: list[asyncio.Task | None]) -> None:
+    """Cancel the tasks and wait until each has ended. Once is not always
+    enough: on Python 3.11, asyncio.wait_for (which redis.asyncio puts around
+    every send) returns the result of a call that completes as the
+    cancellation lands and drops the cancellation, so the task goes on (a
+    heartbeat to its next beat, a job to its next await). It is cancelled
+    again until it ends."""
+    while pending := [t for t in tasks if t is not None and not t.done()]:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.1)
+    for task in tasks:  # retrieved, so that asyncio does not log them as never seen
+        if task is not None and not task.cancelled():
+            task.exception()
 
 
 async def hand_back(worker: Worker, jobs: list[Running]) -> None:

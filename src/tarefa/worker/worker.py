@@ -49,7 +49,7 @@ from .memory import format_size, parse_size
 from .process_pool import ProcessPool
 from .reconnect import REDIS_ERRORS, Backoff, retrying
 from .scheduler import cron_loop
-from .shutdown import REPORT_FOR, hand_back, shutdown
+from .shutdown import REPORT_FOR, cancel_and_wait, hand_back, shutdown
 
 log = logging.getLogger("tarefa.worker")
 
@@ -186,13 +186,10 @@ class Worker:
             await self._exchange_loop()
             await shutdown(self)
         finally:
-            # Cancel and await the background tasks before closing the connection
-            # the blocking wait uses.
+            # End the background tasks before closing the connection the
+            # blocking wait uses.
             watch = self.idle.watch if self.idle is not None else None
-            background = [t for t in (heartbeat, cron, watch) if t is not None]
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            await cancel_and_wait([heartbeat, cron, watch])
             if self.idle is not None:
                 await self.idle.client.aclose()
             await self.processes.close()
