@@ -23,10 +23,7 @@ from ..waits import PATIENCE, wait_for_list, wait_until
 
 def start_workers(app, queues, count):
     workers = [Worker(app, queues, concurrency=2) for _ in range(count)]
-    # Daemon threads: now and then one of these workers (three in threads of one
-    # process, sharing an App) does not stop when told, its loop idle; a known
-    # bug, not yet understood, which must not hold the test run open at its end.
-    threads = [threading.Thread(target=asyncio.run, args=(w.run(),), daemon=True) for w in workers]
+    threads = [threading.Thread(target=asyncio.run, args=(w.run(),)) for w in workers]
     for t in threads:
         t.start()
     return workers, threads
