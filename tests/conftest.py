@@ -22,6 +22,7 @@ import redis
 from tarefa.worker import Worker
 
 from .redis_server import RedisServer
+from .waits import PATIENCE
 
 ROOT = Path(__file__).resolve().parent.parent
 # For subprocesses: this checkout's sources first (not an installed copy), and
@@ -40,7 +41,7 @@ def no_worker_thread_left():
         if t not in before and not t.daemon and t.name.endswith("(run)")
     ]  # fmt: skip
     for thread in left:
-        thread.join(5)  # a worker finishing its shutdown
+        thread.join(PATIENCE)  # a worker finishing its shutdown
     stuck = [t for t in left if t.is_alive()]
     frames = sys._current_frames()
     stacks = ["".join(traceback.format_stack(frames[t.ident])) for t in stuck if t.ident in frames]
@@ -137,14 +138,4 @@ def spawn_worker(r, tmp_path):
     for proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-
-
-def wait_for_list(client: redis.Redis, key: str, count: int, timeout: float = 20) -> list[str]:
-    """Pop ``count`` items from a list as they arrive (BLPOP: an event, not a sleep)."""
-    items = []
-    for _ in range(count):
-        popped = client.blpop([key], timeout=timeout)
-        assert popped is not None, f"timed out waiting for item {len(items) + 1} of {key}"
-        items.append(popped[1].decode())
-    return items
+        proc.wait(PATIENCE)

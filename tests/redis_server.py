@@ -33,6 +33,8 @@ import redis
 
 from tarefa.store.embedded import redis_server_binary, server_version
 
+from .waits import PATIENCE
+
 
 def binary() -> str:
     return os.environ.get("TAREFA_TEST_REDIS_SERVER") or redis_server_binary()
@@ -44,7 +46,7 @@ def tls_supported(path: str | None = None) -> bool:
     ``tls-port`` directive; one with it exits at once, as it listens nowhere."""
     out = subprocess.run(
         [path or binary(), "--port", "0", "--tls-port", "0"],
-        capture_output=True, text=True, timeout=10,
+        capture_output=True, text=True, timeout=PATIENCE,
     )  # fmt: skip
     return "Bad directive" not in out.stdout + out.stderr
 
@@ -209,7 +211,7 @@ class RedisServer:
         """A client of the default user, whatever the mode."""
         return redis.Redis.from_url(self.url, **kwargs)
 
-    def wait_ready(self, timeout: float = 10) -> None:
+    def wait_ready(self, timeout: float = PATIENCE) -> None:
         client = self.client(socket_connect_timeout=0.2, retry_on_error=[])
         deadline = time.monotonic() + timeout
         while True:
@@ -227,7 +229,7 @@ class RedisServer:
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(sig)
-            self.process.wait(10)
+            self.process.wait(PATIENCE)
         if self.unix_socket:  # a killed server leaves its socket file behind
             self.socket.unlink(missing_ok=True)
 

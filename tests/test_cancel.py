@@ -11,8 +11,8 @@ import pytest
 from tarefa import JobCancelled, JobNotFound, JobState
 from tarefa.worker import Worker
 
-from .conftest import wait_for_list
 from .tasks import add, ahold, record, until_cancelled
+from .waits import PATIENCE, wait_for_list
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,7 @@ def test_cancel_wakes_a_caller_waiting_for_the_result(app):
     job = record.with_options(delay=60).enqueue("x")
     threading.Timer(0.1, job.cancel).start()
     with pytest.raises(JobCancelled):
-        job.result(timeout=10)  # woken by the cancel, not by its time-out
+        job.result(timeout=PATIENCE)  # woken by the cancel, not by its time-out
 
 
 def test_a_job_that_ended_is_not_cancelled(app, run_worker):
@@ -64,11 +64,11 @@ def test_a_running_async_job_is_stopped_within_a_heartbeat(app, r):
         assert wait_for_list(r, "test:started", 1) == ["a"]
         assert job.cancel() is True
         after = add.enqueue(1, 1)  # the slot it held is free again
-        assert after.result(timeout=10) == 2
+        assert after.result(timeout=PATIENCE) == 2
         assert job.status is JobState.CANCELLED
     finally:
         worker.stop()
-        thread.join(10)
+        thread.join(PATIENCE)
     assert r.lrange("test:runs", 0, -1) == []  # it never got to the end
 
 
@@ -82,7 +82,7 @@ def test_a_running_sync_job_sees_cancelled_and_its_outcome_is_discarded(app, r):
         assert wait_for_list(r, "test:runs", 1) == ["s stopped"]  # it checked and stopped
     finally:
         worker.stop()
-        thread.join(10)
+        thread.join(PATIENCE)
     assert job.status is JobState.CANCELLED  # its "stopped" result was not recorded
     with pytest.raises(JobCancelled):
         job.result(timeout=1)

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 from tarefa import JobState, manage
 from tarefa.worker import Worker
@@ -16,9 +15,10 @@ from tarefa.worker import Worker
 from .conftest import PYTHONPATH, ROOT
 from .odd_names import MARKUP_NAME
 from .tasks import add, always_fails, fails_saying, pid, pid_in_process, pid_in_thread, record
+from .waits import PATIENCE, wait_until
 
 
-def tarefa(*args: str, env: dict | None = None, cwd=ROOT, timeout=60):
+def tarefa(*args: str, env: dict | None = None, cwd=ROOT, timeout=PATIENCE):
     env = dict(os.environ, PYTHONPATH=PYTHONPATH, **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "tarefa", *args],
@@ -248,16 +248,14 @@ def test_operator_commands_show_names_and_messages_as_they_are(app, run_worker):
     thread = threading.Thread(target=asyncio.run, args=(worker.run(),), name="worker (run)")
     thread.start()
     try:
-        deadline = time.monotonic() + 20
-        while not manage.workers(app):
-            assert thread.is_alive() and time.monotonic() < deadline, "the worker did not register"
-            time.sleep(0.05)
+        wait_until(lambda: manage.workers(app) or not thread.is_alive(), "the worker to register")
+        assert thread.is_alive(), "the worker ended"
         assert "w[/x][bold]:smile:" in shown("workers")
         info = shown("info")
         assert "w[/x][bold]:smile:" in info and queue in info
     finally:
         worker.stop()
-        thread.join(10)
+        thread.join(PATIENCE)
 
     tasks = shown("tasks", "tests.odd_names:app")
     assert MARKUP_NAME in tasks and "Says [/x] and [bold]loud[/bold] :smile:." in tasks

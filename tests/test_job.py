@@ -11,6 +11,7 @@ from tarefa import JobFailed, JobNotFound, JobState, TarefaError
 from tarefa.worker import Worker
 
 from .tasks import add, always_fails, async_add, hold
+from .waits import PATIENCE
 
 
 def test_result_of_a_completed_job(app, run_worker):
@@ -76,12 +77,12 @@ def test_result_blocks_until_a_worker_finishes_the_job(app, r):
     thread = threading.Thread(target=asyncio.run, args=(worker.run(),))
     thread.start()
     try:
-        assert r.blpop(["test:started"], timeout=10)
+        assert r.blpop(["test:started"], timeout=PATIENCE)
         r.rpush("test:release:waiter", 1)
-        assert job.result(timeout=10) == "waiter"  # woken by the job's end, not by polling
+        assert job.result(timeout=PATIENCE) == "waiter"  # woken by the job's end, not by polling
     finally:
         worker.stop()
-        thread.join(10)
+        thread.join(PATIENCE)
 
 
 def test_unknown_job_id(app):

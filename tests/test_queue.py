@@ -7,8 +7,8 @@ import threading
 
 from tarefa.worker import Worker
 
-from .conftest import wait_for_list
 from .tasks import hold, record
+from .waits import PATIENCE, wait_for_list
 
 
 def test_a_paused_queue_is_not_served_until_resumed(app, r):
@@ -23,13 +23,13 @@ def test_a_paused_queue_is_not_served_until_resumed(app, r):
         assert queue.paused
         waiting = record.enqueue("waiting")
         r.rpush("test:release:running", 1)
-        assert running.result(timeout=10) == "running"  # running jobs finish
+        assert running.result(timeout=PATIENCE) == "running"  # running jobs finish
         assert waiting.status == "queued"  # ...and nothing new starts
         assert queue.resume() is True and not queue.paused
-        assert waiting.result(timeout=10) == "waiting"  # resumed at once
+        assert waiting.result(timeout=PATIENCE) == "waiting"  # resumed at once
     finally:
         worker.stop()
-        thread.join(10)
+        thread.join(PATIENCE)
     assert queue.resume() is False  # not paused any more
 
 
@@ -41,11 +41,11 @@ def test_pausing_one_queue_leaves_the_others_running(app):
     thread = threading.Thread(target=asyncio.run, args=(worker.run(),))
     thread.start()
     try:
-        assert other.result(timeout=10) == "f"
+        assert other.result(timeout=PATIENCE) == "f"
         assert paused.status == "queued"
     finally:
         worker.stop()
-        thread.join(10)
+        thread.join(PATIENCE)
 
 
 def test_a_burst_worker_does_not_wait_on_a_paused_queue(app, run_worker):

@@ -39,6 +39,7 @@ from tarefa import App
 from tarefa.store.keys import WORKERS, queue_keys
 
 from ..conftest import PYTHONPATH, ROOT
+from ..waits import PATIENCE, wait_until
 from .tasks import ENDS, STARTS
 
 APP_PATH = "tests.faults.tasks:app"
@@ -172,9 +173,9 @@ class Harness:
         """``spawn``, then wait until the worker has registered (it is serving)."""
         proc = self.spawn(*args, clock_skew=clock_skew)
         prefix = f"{HOST}:{proc.pid}:"
-        self.wait_until(
+        wait_until(
             lambda: any(w.decode().startswith(prefix) for w in self.redis.smembers(WORKERS)),
-            what=f"worker {proc.pid} to register",
+            f"worker {proc.pid} to register",
         )
         return proc
 
@@ -193,7 +194,7 @@ class Harness:
         """SIGKILL a worker; its leases are the jobs in flight."""
         at = self.now()
         proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        proc.wait(PATIENCE)
         fault = Fault(at, self.now(), self.leases_of(proc))
         self.faults.append(fault)
         return fault
@@ -204,7 +205,7 @@ class Harness:
         Returns how long it took to leave."""
         at = self.now()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(grace + 5) == 0, proc.log_path.read_text()
+        assert proc.wait(grace + PATIENCE) == 0, proc.log_path.read_text()
         self.faults.append(Fault(at, at, pid=proc.pid))
         return self.now() - at
 
@@ -230,7 +231,7 @@ class Harness:
         for proc in self.workers:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
+            proc.wait(PATIENCE)
 
     # -- jobs -------------------------------------------------------------------
 
@@ -244,19 +245,12 @@ class Harness:
         self.jobs.extend(ids)
         return ids
 
-    @staticmethod
-    def wait_until(predicate, timeout: float = 30, what: str = "a condition"):
-        """Poll ``predicate`` until it is truthy: nothing signals these states."""
-        deadline = time.monotonic() + timeout
-        while not (value := predicate()):
-            assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-            time.sleep(0.02)
-        return value
+    wait_until = staticmethod(wait_until)  # nothing signals these states: polled
 
-    def wait_for_runs(self, more: int, timeout: float = 30) -> None:
+    def wait_for_runs(self, more: int) -> None:
         """Until ``more`` attempts have started from now on."""
         count = self.ledger.llen(STARTS) + more
-        self.wait_until(lambda: self.ledger.llen(STARTS) >= count, timeout, f"{more} attempts")
+        wait_until(lambda: self.ledger.llen(STARTS) >= count, f"{more} attempts")
         assert self.unsettled(), "the jobs ran out: a fault now would test nothing"
 
     def restarted(self, fault: Fault) -> bool:
@@ -275,7 +269,7 @@ class Harness:
     def settled(self) -> bool:
         return self.unsettled() == 0
 
-    def wait_until_settled(self, timeout: float = 60) -> int:
+    def wait_until_settled(self, timeout: float = PATIENCE) -> int:
         """Until no job is ready, scheduled or active; returns how many still
         are after ``timeout`` (stuck). Polls: no event says "all done"."""
         deadline = time.monotonic() + timeout
@@ -304,7 +298,7 @@ class Harness:
 
     # -- the account ------------------------------------------------------------
 
-    def account(self, scenario: str, *, settle: float = 60, may_fail: set[str] = frozenset()):
+    def account(self, scenario: str, *, settle: float = PATIENCE, may_fail: set[str] = frozenset()):
         """Wait for the queue to settle, check every job, print the row.
 
         ``may_fail``: jobs that are meant to end failed (poison), not completed.
@@ -327,7 +321,9 @@ class Harness:
         faults, jobs = len(self.faults), len(self.jobs)
         ROWS.append(Row(scenario, jobs, faults, len(lost), len(duplicated), stuck, worst))
 
-        assert not lost, f"{len(lost)} jobs never ran to the end, e.g. {lost[:3]}"
+        assert not lost, f"{len(lost)} jobs never ran to the end: " + "; ".join(
+            self.fate(job_id, ledger) for job_id in lost[:5]
+        )
         assert duplicated <= in_flight, (
             f"{len(duplicated - in_flight)} jobs ran twice, neither in flight at a fault "
             "nor recovered from an expired lease"
@@ -337,6 +333,21 @@ class Harness:
         assert counts["completed"] == len(must_complete), counts
         assert counts["failed"] == len(may_fail), counts
         return ledger
+
+    def fate(self, job_id: str, ledger: Ledger) -> str:
+        """What became of a job that never ran to the end, for a failure to
+        say which loss it is: not in Redis (an acknowledged enqueue lost, or the
+        job deleted), or still waiting, or failed (by stalls, by an error)."""
+        raw = self.redis.hgetall(self.keys.job(job_id))
+        started = len(ledger.starts.get(job_id, ()))
+        if not raw:
+            return f"{job_id} not in Redis ({started} attempts started)"
+        job = {k.decode(): v.decode(errors="replace") for k, v in raw.items()}
+        return (
+            f"{job_id} {job.get('state')} ({started} attempts started; attempts "
+            f"{job.get('attempts', 0)}, stalls {job.get('stalls', 0)}, worker "
+            f"{job.get('worker', '-')}, error {job.get('error', '-')[:200]})"
+        )
 
     def stalled(self, job_ids, queue: str = "default") -> set[str]:
         """Those of the jobs whose lease ran out at least once (recovered)."""

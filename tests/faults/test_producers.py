@@ -10,6 +10,7 @@ import sys
 from tarefa.task import new_job_id
 
 from ..conftest import PYTHONPATH, ROOT
+from ..waits import PATIENCE
 
 # Each producer waits for the start signal, then enqueues every id, in its own order.
 PRODUCER = """
@@ -40,7 +41,7 @@ def test_the_same_job_ids_from_many_producers_at_once(harness):
     h.spawn("-c", "8")
     h.spawn("-c", "8")
     h.ledger.rpush("faults:go", *["go"] * len(producers))  # all at once
-    assert [p.wait(60) for p in producers] == [0] * len(producers)
+    assert [p.wait(PATIENCE) for p in producers] == [0] * len(producers)
     h.jobs.extend(ids)
     ledger = h.account(f"8. the same {len(ids)} ids from {len(producers)} producers")
     assert all(ledger.ends[i] == 1 for i in ids), "an id ran more than once"

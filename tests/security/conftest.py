@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -17,6 +16,7 @@ from tarefa import App
 from .. import tasks
 from ..conftest import PYTHONPATH, ROOT
 from ..redis_server import binary, make_tls_files, tls_supported
+from ..waits import PATIENCE, wait_until
 
 PASSWORD = "s3cr3t-Pa55:w/rd@x"  # with characters a URL must escape
 
@@ -45,7 +45,7 @@ def producer(url: str) -> SimpleNamespace:
     return made
 
 
-def tarefa(*args: str, env: dict | None = None, timeout: float = 60):
+def tarefa(*args: str, env: dict | None = None, timeout: float = PATIENCE):
     """Run the ``tarefa`` command line; TAREFA_URL unset unless ``env`` sets it."""
     env = {k: v for k, v in os.environ.items() if k != "TAREFA_URL"} | (env or {})
     env["PYTHONPATH"] = PYTHONPATH
@@ -56,19 +56,13 @@ def tarefa(*args: str, env: dict | None = None, timeout: float = 60):
     )  # fmt: skip
 
 
-def eventually(check, timeout: float = 20, what: str = "the condition"):
+def eventually(check, timeout: float = PATIENCE, what: str = "the condition"):
     """Poll ``check()`` until it returns something true, for states Redis or a
     log offers no event for; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    return wait_until(check, what, timeout)
 
 
-def stop(worker: subprocess.Popen, timeout: float = 30) -> str:
+def stop(worker: subprocess.Popen, timeout: float = PATIENCE) -> str:
     """SIGTERM a subprocess worker; its exit code must be 0. Returns its log."""
     worker.terminate()
     code = worker.wait(timeout)

@@ -22,6 +22,7 @@ from tarefa import JobState
 from ..conftest import PYTHONPATH, ROOT
 from ..redis_server import free_port
 from ..tasks import add
+from ..waits import PATIENCE
 from .conftest import eventually, tarefa
 
 HOST = "127.0.0.2"  # this machine, but not an address the dashboard trusts as local
@@ -58,7 +59,7 @@ def dashboard(redis_url, tmp_path):
     yield start
     for proc in started:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
+        proc.wait(PATIENCE)
 
 
 def test_serving_beyond_localhost_without_credentials_is_refused(redis_url):

@@ -19,6 +19,7 @@ from tarefa.store.browse import LISTED_STATES
 from tarefa.web.server import create_app
 
 from ..conftest import ROOT
+from ..waits import PATIENCE
 from .conftest import PASSWORD, eventually, producer, stop, tarefa
 
 API = "/api/v1"
@@ -38,7 +39,7 @@ def test_a_password_in_the_url_works_end_to_end(server, spawn_worker):
     made = producer(url)
     job = made.add.enqueue(2, 3)
     worker = spawn_worker(url=url)
-    assert job.result(timeout=20) == 5
+    assert job.result(timeout=PATIENCE) == 5
     log = stop(worker)
     assert "Redis: redis://***@127.0.0.1:" in log
 
@@ -57,7 +58,7 @@ def test_a_wrong_or_missing_password_fails_clearly_and_never_shows_it(server, sp
         info = tarefa("info", "--url", url)
         assert info.returncode == 4
         assert "refused the credentials" in info.stderr
-        assert workers[given].wait(30) == 4  # at once: waiting does not mend a wrong password
+        assert workers[given].wait(PATIENCE) == 4  # at once: waiting does not mend a wrong password
         log = workers[given].log_path.read_text()
         assert "refused the credentials" in log and "Traceback" not in log
         for shown in (str(refused.value), info.stdout + info.stderr, log):
@@ -168,7 +169,7 @@ def test_a_user_without_a_command_tarefa_needs_gets_noperm_and_no_job_is_lost(se
     # A worker: stops at start with the reason; the job waits for one that can run it.
     job = producer(url("tarefa")).add.enqueue(20, 22)
     denied_worker = spawn_worker("--burst", url=url("no-registry"))
-    assert denied_worker.wait(30) == 4
+    assert denied_worker.wait(PATIENCE) == 4
     log = denied_worker.log_path.read_text()
     assert "denies a command tarefa needs" in log and "'sadd' command" in log
     assert PASSWORD not in log

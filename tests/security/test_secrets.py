@@ -16,6 +16,7 @@ from tarefa import App
 from tarefa.store.connection import redacted
 from tarefa.web.server import create_app
 
+from ..waits import PATIENCE
 from .conftest import PASSWORD, eventually, producer, stop, tarefa
 
 API = "/api/v1"
@@ -38,14 +39,14 @@ def test_a_worker_riding_out_an_outage_never_logs_the_password(server, spawn_wor
     made = producer(redis_server.url)
     first = made.add.enqueue(1, 1)
     worker = spawn_worker(url=query_url(redis_server.port))
-    assert first.result(timeout=20) == 2
+    assert first.result(timeout=PATIENCE) == 2
     redis_server.kill()
     eventually(
         lambda: worker.log_path.read_text().count("Redis error (ConnectionError") >= 2,
         what="the worker's reconnect warnings",
     )
     redis_server.start()  # same port and password; the worker reconnects
-    assert made.add.enqueue(2, 2).result(timeout=20) == 4
+    assert made.add.enqueue(2, 2).result(timeout=PATIENCE) == 4
     log = stop(worker)
     assert "Redis: redis://127.0.0.1:" in log and "password=***" in log
     assert_no_password(log)
@@ -91,7 +92,7 @@ def test_the_dashboard_and_api_never_show_the_password(server, spawn_worker):
     made = producer(redis_server.url)
     job = made.add.enqueue(1, 2)
     worker = spawn_worker(url=redis_server.url)
-    assert job.result(timeout=20) == 3
+    assert job.result(timeout=PATIENCE) == 3
     reading_redis = ["/metrics", f"{API}/queues", f"{API}/jobs/{job.id}", f"{API}/health"]
     paths = [
         "/", "/openapi.json", f"{API}/tasks", f"{API}/cron", f"{API}/queues/default",

@@ -17,6 +17,7 @@ from tarefa.worker import Worker
 
 from ..conftest import ROOT
 from ..redis_server import make_tls_files
+from ..waits import PATIENCE
 from .conftest import PASSWORD, eventually, producer, stop, tarefa
 
 
@@ -26,7 +27,7 @@ def test_rediss_with_the_ca_in_the_url_works_end_to_end(server, tls_files, spawn
     made = producer(url)
     job = made.add.enqueue(20, 22)
     worker = spawn_worker(url=url)
-    assert job.result(timeout=20) == 42
+    assert job.result(timeout=PATIENCE) == 42
     with TestClient(create_app(made.app), base_url="http://localhost") as client:
         assert client.get("/api/v1/queues").json()[0]["counts"]["completed"] == 1
     info = tarefa("info", "--url", url)

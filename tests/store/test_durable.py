@@ -18,6 +18,7 @@ from tarefa import App, DurableUnsupported, NotDurable, TarefaError
 from tarefa.store.acl import acl_rule
 from tarefa.store.embedded import server_version
 
+from ..proxy import Proxy
 from ..redis_server import binary, waitaof_binary
 from ..tasks import add
 
@@ -146,6 +147,58 @@ def test_an_fsync_that_does_not_come_in_time_is_reported_with_the_job(private_re
     assert "did not fsync its append-only file within 0.4 s" in str(error)
     assert f"job {error.job_id} was enqueued" in str(error)
     assert app.job(error.job_id).status == "queued"
+
+
+# WAITAOF waits for the fsync of the writes its own connection made, and no
+# others. A durable enqueue that finds its job made already, by an earlier
+# write that may not be on disk yet, must not be told "fsynced" for want of a
+# write of its own. `appendfsync no`: Redis never fsyncs, so a WAITAOF that
+# covers the job can only time out.
+
+
+@needs_waitaof
+@pytest.mark.parametrize("many", [False, True], ids=["one", "batch"])
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_durable_enqueue_whose_reply_was_lost_is_not_durable_until_the_job_is(
+    private_redis, mode, many
+):
+    """The first attempt makes the job and its reply is lost; the retry, on a
+    new connection, finds the job made and waits for its fsync all the same."""
+    server = private_redis(fsync="no", path=WAITAOF)
+    proxy = Proxy(server.port)
+    try:
+        app, task = producer(proxy.url, redis_timeout=0.6)  # waits 0.4 s for the fsync
+        durable = task.with_options(durable=True)
+
+        async def produce():
+            # Connected, the script loaded: the next call runs at once.
+            await (task.aenqueue_many([(0, 0)]) if many else task.aenqueue(0, 0))
+            proxy.drop_reply_to(b"EVALSHA")
+            await (durable.aenqueue_many([(1, 2), (3, 4)]) if many else durable.aenqueue(1, 2))
+
+        with pytest.raises(NotDurable) as caught:
+            if mode == "sync":
+                task.enqueue_many([(0, 0)]) if many else task.enqueue(0, 0)
+                proxy.drop_reply_to(b"EVALSHA")
+                durable.enqueue_many([(1, 2), (3, 4)]) if many else durable.enqueue(1, 2)
+            else:
+                asyncio.run(produce())
+        assert proxy.dropped.is_set()  # the first attempt did reach Redis
+        assert "did not fsync its append-only file within 0.4 s" in str(caught.value)
+        assert [job.status for job in caught.value.jobs] == ["queued"] * (2 if many else 1)
+    finally:
+        proxy.close()
+
+
+@needs_waitaof
+def test_a_durable_enqueue_of_an_id_another_producer_made_waits_for_that_fsync(private_redis):
+    server = private_redis(fsync="no", path=WAITAOF)
+    _, first = producer(server.url)
+    _, second = producer(server.url, redis_timeout=0.6)
+    first.with_options(job_id="once").enqueue(1, 2)  # not durable: not on disk
+    with pytest.raises(NotDurable, match="did not fsync") as caught:
+        second.with_options(job_id="once", durable=True).enqueue(1, 2)
+    assert not caught.value.jobs[0].created
 
 
 @needs_waitaof

@@ -16,7 +16,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from tarefa import App
 from tarefa.store import Embedded
 
 from ..conftest import PYTHONPATH
+from ..waits import PATIENCE, wait_until
 
 # A process that says "ready", waits for a line on stdin (the starting gun), then
 # does what a producer does first: enqueue through App() with no TAREFA_URL.
@@ -53,7 +53,7 @@ def tarefa_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Complet
         env=env,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=PATIENCE,
     )
 
 
@@ -64,15 +64,6 @@ def alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state not in ("Z", "X")
-
-
-def wait_until(predicate, timeout: float = 10, what: str = "condition"):
-    """Poll ``predicate`` every 20 ms until truthy (a daemon's exit has no event)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def redis_servers_in(home: Path) -> list[int]:
@@ -137,7 +128,7 @@ def test_concurrent_first_use_starts_exactly_one_server(project):
         for proc in procs:
             proc.stdin.write("go\n")
             proc.stdin.flush()
-        outputs = [proc.communicate(timeout=30) for proc in procs]
+        outputs = [proc.communicate(timeout=PATIENCE) for proc in procs]
     finally:
         for proc in procs:
             if proc.poll() is None:

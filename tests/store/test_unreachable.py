@@ -19,9 +19,9 @@ import redis
 from tarefa import App, RedisUnavailable, TarefaError
 from tarefa.errors import RedisTimedOut
 
-from ..conftest import wait_for_list
 from ..proxy import Proxy
 from ..tasks import add
+from ..waits import wait_for_list, wait_until
 
 TIMEOUT = 0.5  # App(redis_timeout=...) in these tests: an attempt gives up after it
 ATTEMPTS = 4  # the first, and 3 retries 0.1, 0.2 and 0.4 s apart
@@ -192,12 +192,13 @@ def test_a_worker_cut_off_from_redis_connects_again(private_redis, spawn_worker)
         job = app.by_name("tests.tasks:until_cancelled").enqueue("h")
         client = redis.Redis(port=server.port, socket_timeout=None)
         assert wait_for_list(client, "test:started", 1) == ["h"]
-        wait_until(lambda: not job_calls(client))  # the job has its reply: it loops now
+        # Redis's list of clients has no event to wait on: polled.
+        wait_until(lambda: not job_calls(client), "the job to have its reply (it loops now)")
         proxy.cut_off()  # every connection the worker has: requests swallowed, no replies
         job.cancel()
         # The next heartbeat (every 5 s) times out (3 s), and its retry, on a
         # new connection, finds the lease gone: the job stops.
-        assert wait_for_list(client, "test:runs", 1, timeout=30) == ["h stopped"]
+        assert wait_for_list(client, "test:runs", 1) == ["h stopped"]
         assert worker.poll() is None
     finally:
         proxy.close()
@@ -217,11 +218,11 @@ def test_an_idle_worker_cut_off_from_redis_waits_for_work_again(private_redis, s
         client = redis.Redis(port=server.port, socket_timeout=None)
         record.enqueue("before")
         assert wait_for_list(client, "test:runs", 1) == ["before"]
-        wait_until(lambda: blocked_waits(client) and not job_calls(client))  # idle again
+        wait_until(lambda: blocked_waits(client) and not job_calls(client), "the worker to idle")
         cut = {c["id"] for c in client.client_list()}
         proxy.cut_off()
         # The worker's new connection, blocked in its wait for work.
-        wait_until(lambda: blocked_waits(client) - cut, timeout=30)
+        wait_until(lambda: blocked_waits(client) - cut, "a new connection's wait for work")
         record.enqueue("after")
         assert wait_for_list(client, "test:runs", 1, timeout=2) == ["after"]
     finally:
@@ -237,12 +238,3 @@ def job_calls(client: redis.Redis) -> list[dict]:
     """The connections a job of tests/tasks.py opened, still open. A job closes
     its own once it has Redis's reply."""
     return [c for c in client.client_list() if c["cmd"] == "rpush"]
-
-
-def wait_until(condition, timeout: float = 10) -> None:
-    """Look at a condition until it holds: Redis's list of clients has no event
-    to wait on."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)

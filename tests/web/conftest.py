@@ -13,6 +13,8 @@ import uvicorn
 
 from tarefa.web.server import create_app
 
+from ..waits import PATIENCE
+
 
 @pytest.fixture
 def serve():
@@ -36,7 +38,7 @@ def serve():
     yield start
     for uv, thread in running:
         uv.should_exit = True
-        thread.join(10)
+        thread.join(PATIENCE)
 
 
 @pytest.fixture

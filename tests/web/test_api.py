@@ -15,6 +15,7 @@ from tarefa import App, JobState
 from tarefa.web.server import Credentials, check_bind, create_app
 
 from ..tasks import add, always_fails, record
+from ..waits import wait_until
 
 API = "/api/v1"
 
@@ -177,11 +178,12 @@ def test_queue_actions(client, app, run_worker):
 
 def test_workers_lists_a_live_worker(client, spawn_worker, r):
     proc = spawn_worker("-q", "default", "-c", "3")
-    deadline = time.monotonic() + 20
-    while not (workers := client.get(f"{API}/workers").json()):
-        assert proc.poll() is None and time.monotonic() < deadline, "worker did not register"
-        time.sleep(0.05)
-    [worker] = workers
+
+    def registered() -> list:
+        assert proc.poll() is None, "the worker exited"
+        return client.get(f"{API}/workers").json()
+
+    [worker] = wait_until(registered, "the worker to register")
     assert worker["pid"] == proc.pid and worker["queues"] == ["default"]
     assert worker["concurrency"] == 3 and worker["running"] == 0 and worker["host"]
 

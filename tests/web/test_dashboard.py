@@ -17,6 +17,7 @@ from tarefa.store.keys import queue_keys
 
 from ..conftest import ROOT
 from ..tasks import add, always_fails, flaky
+from ..waits import PATIENCE
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "test-artifacts" / "dashboard"
@@ -35,7 +36,7 @@ def drain(run_worker):
         errors = []
         thread = threading.Thread(target=lambda: _run(run_worker, queues, errors))
         thread.start()
-        thread.join(60)
+        thread.join(PATIENCE)
         assert not thread.is_alive() and not errors, errors
 
     return run

@@ -20,8 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tarefa.web.server import create_app
 from tarefa.worker import Worker
 
-from ..conftest import ROOT, wait_for_list
+from ..conftest import ROOT
 from ..tasks import add, always_fails, flaky, hold
+from ..waits import PATIENCE, wait_for_list
 
 DASHBOARD = ROOT / "contrib" / "grafana" / "tarefa.json"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
@@ -116,7 +117,7 @@ def exported(app, r, run_worker) -> dict[str, dict[str, set[str]]]:
     finally:
         r.rpush("test:release:g", 1)
         worker.stop()
-        thread.join(10)
+        thread.join(PATIENCE)
     found: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for family in text_string_to_metric_families(response.text):
         for sample in family.samples:

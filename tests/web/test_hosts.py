@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ from tarefa.web.server import create_app
 from ..conftest import PYTHONPATH, ROOT
 from ..redis_server import free_port
 from ..tasks import add
+from ..waits import PATIENCE, wait_until
 
 API = "/api/v1"
 # Every kind of route: the page, its files, the API's reads and changes, the
@@ -92,24 +92,24 @@ def start(log: Path, *args: str) -> subprocess.Popen:
 
 
 def wait_until_served(proc: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
+    def answers() -> bool:
         try:
-            httpx.get(url, timeout=5)
-            return
+            httpx.get(url, timeout=PATIENCE)
+            return True
         except httpx.TransportError:
             assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, f"nothing answers at {url}"
-            time.sleep(0.05)
+            return False
+
+    wait_until(answers, f"an answer at {url}")
 
 
 def stop(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(10)
+        proc.wait(PATIENCE)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.wait(10)
+        proc.wait(PATIENCE)
 
 
 def test_tarefa_dashboard_answers_its_names_and_allowed_hosts(app, tmp_path):
@@ -141,7 +141,7 @@ def test_tarefa_dashboard_refuses_an_allowed_host_that_is_no_name(r):
         [sys.executable, "-m", "tarefa", "dashboard", "tests.tasks:app",
          "--allowed-host", "tarefa.internal:8000"],
         cwd=ROOT, env=dict(os.environ, PYTHONPATH=PYTHONPATH), capture_output=True, text=True,
-        timeout=60,
+        timeout=PATIENCE,
     )  # fmt: skip
     assert out.returncode == 2 and "not a host name (with no port)" in out.stderr
 
@@ -149,11 +149,11 @@ def test_tarefa_dashboard_refuses_an_allowed_host_that_is_no_name(r):
 def test_a_worker_metrics_port_answers_its_names_and_allowed_hosts(spawn_worker, app):
     port = free_port()
     spawn_worker("--metrics-port", str(port), "--metrics-allowed-host", "worker-1.internal")
-    assert add.enqueue(1, 1).result(timeout=20) == 2  # the worker, and so its port, is up
+    assert add.enqueue(1, 1).result(timeout=PATIENCE) == 2  # the worker, and so its port, is up
     url = f"http://127.0.0.1:{port}/metrics"
-    refused = httpx.get(url, headers={"host": f"evil.example:{port}"}, timeout=5)
+    refused = httpx.get(url, headers={"host": f"evil.example:{port}"}, timeout=PATIENCE)
     assert refused.status_code == 400 and "--metrics-allowed-host" in refused.text
     assert "tarefa_jobs_completed_total" not in refused.text
     for host in (f"worker-1.internal:{port}", f"localhost:{port}", f"127.0.0.1:{port}"):
-        answered = httpx.get(url, headers={"host": host}, timeout=5)
+        answered = httpx.get(url, headers={"host": host}, timeout=PATIENCE)
         assert answered.status_code == 200 and "tarefa_jobs_completed_total" in answered.text

@@ -23,6 +23,7 @@ from tarefa.worker.housekeeping import send_stats
 
 from ..conftest import PYTHONPATH, ROOT
 from ..tasks import add, always_fails, flaky
+from ..waits import PATIENCE
 
 API = "/api/v1"
 ADD, FLAKY, FAILS = "tests.tasks:add", "tests.tasks:flaky", "tests.tasks:always_fails"
@@ -188,8 +189,8 @@ def test_worker_metrics_port(spawn_worker, app):
     port = free_port()
     worker = spawn_worker("--metrics-port", str(port))
     jobs = [add.enqueue(i, i) for i in range(5)] + [flaky.enqueue("w", 1)]
-    assert [job.result(timeout=20) for job in jobs] == [0, 2, 4, 6, 8, 2]
-    found = samples(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)
+    assert [job.result(timeout=PATIENCE) for job in jobs] == [0, 2, 4, 6, 8, 2]
+    found = samples(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=PATIENCE).text)
     assert found[("tarefa_jobs_completed_total", labels("default", ADD))] == 5
     assert found[("tarefa_jobs_retried_total", labels("default", FLAKY))] == 1
     assert found[("tarefa_job_duration_seconds_count", labels("default", FLAKY))] == 2
@@ -207,7 +208,7 @@ def test_worker_metrics_port_in_use_is_a_usage_error(r):
             [sys.executable, "-m", "tarefa", "worker", "tests.tasks:app", "--metrics-port",
              str(port)],
             cwd=ROOT, env=dict(os.environ, PYTHONPATH=PYTHONPATH), capture_output=True,
-            text=True, timeout=30,
+            text=True, timeout=PATIENCE,
         )  # fmt: skip
     assert proc.returncode == 2
     assert f"cannot serve metrics on 127.0.0.1:{port}" in proc.stderr

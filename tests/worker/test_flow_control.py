@@ -8,9 +8,9 @@ import pytest
 from tarefa import JobState
 from tarefa.store.keys import queue_keys
 
-from ..conftest import wait_for_list
 from ..tasks import app as tasks_app
 from ..tasks import keyed_overlap, record
+from ..waits import PATIENCE, wait_for_list
 
 
 def evalsha_calls(r) -> int:
@@ -45,7 +45,7 @@ def test_a_key_concurrency_limit_holds_across_workers_and_keys_run_side_by_side(
     for key in ("acct-1", "acct-2"):
         jobs += keyed_overlap.with_options(key=key).enqueue_many([(key,)] * 6)
     for job in jobs:
-        job.result(20)
+        job.result(PATIENCE)
     for key in ("acct-1", "acct-2"):
         overlap = [int(x) for x in r.lrange(f"test:overlap:{key}", 0, -1)]
         assert len(overlap) == 6 and max(overlap) == 2  # never 3, and 2 did overlap
@@ -60,7 +60,9 @@ def test_key_throttle_and_debounce_through_the_task_api(app, run_worker, r):
     other_key = record.with_options(key="acct-8", throttle=60).enqueue("other")
     assert other_key.created and other_key.id != first.id
 
-    debounced = record.with_options(debounce=0.2)
+    # A window that outlasts a pause of the test between its two calls (a
+    # loaded machine): the second must find the first still waiting.
+    debounced = record.with_options(debounce=1)
     one = debounced.enqueue("one")
     two = debounced.enqueue("two")
     assert two.id == one.id and not two.created and one.status is JobState.SCHEDULED

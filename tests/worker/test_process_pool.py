@@ -22,9 +22,9 @@ from tarefa import App, JobFailed, JobState
 from tarefa.worker import Worker
 
 from .. import tasks
-from ..conftest import wait_for_list
 from ..tasks import add, pid
-from .test_recovery import log_of, wait_until
+from ..waits import PATIENCE, wait_for_list, wait_until
+from .test_recovery import log_of
 
 
 def alive(pid: int) -> bool:
@@ -140,16 +140,16 @@ def test_a_process_that_outgrows_max_memory_between_jobs_is_replaced(app, r):
     thread = run_in_thread(worker)
     try:
         first = tasks.allocates_after_returning.enqueue(200)
-        bloated = first.result(timeout=10)
+        bloated = first.result(timeout=PATIENCE)
         r.rpush("test:release:grow", 1)  # its thread allocates 200 MiB, and holds them
         assert wait_for_list(r, "test:grown", 1) == [str(200 << 20)]
         after = tasks.pid_in_process.enqueue()
-        assert after.result(timeout=10) != bloated  # a new process
+        assert after.result(timeout=PATIENCE) != bloated  # a new process
         assert after.attempts == 1  # nothing failed for it
-        wait_until(lambda: not alive(bloated), timeout=5, what="the big process to be gone")
+        wait_until(lambda: not alive(bloated), what="the big process to be gone")
     finally:
         worker.stop()
-        thread.join(10)
+        thread.join(PATIENCE)
 
 
 def test_a_max_memory_below_what_a_new_process_needs_fails_its_jobs_clearly(app, run_worker):
@@ -220,13 +220,13 @@ def test_cancelling_a_running_job_kills_its_process(app, r):
         [child] = pids(r, "c", 1)
         assert job.cancel() is True
         after = add.enqueue(1, 1)  # its slot is free once the child is gone
-        assert after.result(timeout=10) == 2
+        assert after.result(timeout=PATIENCE) == 2
         assert not alive(child)
         assert job.status is JobState.CANCELLED
     finally:
         r.rpush("test:release:c", 1)
         worker.stop()
-        thread.join(10)
+        thread.join(PATIENCE)
     assert r.lrange("test:runs", 0, -1) == []  # it never got to the end
 
 
@@ -240,10 +240,10 @@ def test_a_child_ignores_sigterm_the_worker_decides(app, r):
         [child] = pids(r, "s", 1)
         os.kill(child, signal.SIGTERM)
         r.rpush("test:release:s", 1)
-        assert job.result(timeout=10) == "s"
+        assert job.result(timeout=PATIENCE) == "s"
     finally:
         worker.stop()
-        thread.join(10)
+        thread.join(PATIENCE)
     assert not alive(child)  # stopped with the worker
 
 
@@ -252,7 +252,7 @@ def test_sigterm_past_the_grace_period_kills_the_child_and_hands_the_job_back(ap
     w = spawn_worker("--pool", "process", "--lease", "1", "--grace", "0.3")
     [child] = pids(r, "g", 1)
     w.send_signal(signal.SIGTERM)  # and never release the job
-    assert w.wait(timeout=10) == 0, log_of(w)
+    assert w.wait(timeout=PATIENCE) == 0, log_of(w)
     assert "handed back 1 jobs" in log_of(w)
     assert not alive(child)
     info = job.info()
@@ -265,8 +265,8 @@ def test_a_killed_worker_takes_its_children_with_it(app, r, spawn_worker):
     w = spawn_worker("--pool", "process")
     [child] = pids(r, "k", 1)
     w.send_signal(signal.SIGKILL)
-    w.wait(timeout=10)
-    wait_until(lambda: not alive(child), timeout=5, what="the orphaned child to exit")
+    w.wait(timeout=PATIENCE)
+    wait_until(lambda: not alive(child), what="the orphaned child to exit")
     assert r.lrange("test:runs", 0, -1) == []
 
 

@@ -19,22 +19,10 @@ import redis
 
 from tarefa import App, JobFailed, manage
 
-from ..conftest import wait_for_list
 from ..tasks import hold, record
+from ..waits import PATIENCE, wait_for_list, wait_until
 
 DONE_NOTHING_LEFT = {"queued": 0, "waiting": 0, "scheduled": 0, "active": 0, "failed": 0}
-
-
-def wait_until(predicate, timeout: float = 10, what: str = "condition"):
-    """Poll ``predicate`` every 20 ms until it is truthy (no event exists for it)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def log_of(proc) -> str:
@@ -47,7 +35,7 @@ def runs(client: redis.Redis) -> list[str]:
 
 def kill(proc) -> None:
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    proc.wait(timeout=PATIENCE)
 
 
 def test_sigkill_mid_job_loses_nothing_and_reruns_only_jobs_in_flight(app, r, spawn_worker):
@@ -59,7 +47,7 @@ def test_sigkill_mid_job_loses_nothing_and_reruns_only_jobs_in_flight(app, r, sp
     all_jobs = [*held.values(), *record_jobs]
 
     a = spawn_worker("-c", "4", "--lease", "1")
-    assert sorted(wait_for_list(r, "test:started", 3, timeout=15)) == sorted(held)
+    assert sorted(wait_for_list(r, "test:started", 3)) == sorted(held)
     wait_until(lambda: r.llen("test:runs") >= 20, what="worker A to run some record jobs")
     kill(a)
 
@@ -73,10 +61,10 @@ def test_sigkill_mid_job_loses_nothing_and_reruns_only_jobs_in_flight(app, r, sp
 
     b = spawn_worker("--burst", "--lease", "1")
     # B recovers A's expired leases and starts the held jobs again.
-    assert sorted(wait_for_list(r, "test:started", 3, timeout=15)) == sorted(held)
+    assert sorted(wait_for_list(r, "test:started", 3)) == sorted(held)
     for tag in held:
         r.rpush(f"test:release:{tag}", 1)
-    assert b.wait(timeout=20) == 0, log_of(b)
+    assert b.wait(timeout=PATIENCE) == 0, log_of(b)
 
     ran = Counter(runs(r))
     assert set(ran) == set(tag_of.values()), "some jobs never ran"  # zero lost
@@ -87,7 +75,7 @@ def test_sigkill_mid_job_loses_nothing_and_reruns_only_jobs_in_flight(app, r, sp
 
     assert app.queue("default").counts() == DONE_NOTHING_LEFT | {"completed": len(all_jobs)}
     for tag, job in held.items():
-        assert job.result(timeout=5) == tag
+        assert job.result(timeout=PATIENCE) == tag
         info = job.info()
         assert (info.state, info.stalls, info.attempts) == ("completed", 1, 2)
     for job in record_jobs:
@@ -98,8 +86,8 @@ def test_sigkill_mid_job_loses_nothing_and_reruns_only_jobs_in_flight(app, r, sp
 
 def test_sigterm_lets_running_jobs_finish_and_fetches_nothing_new(app, r, spawn_worker):
     jobs = {f"d{i}": hold.enqueue(f"d{i}") for i in range(2)}
-    w = spawn_worker("-c", "4", "--lease", "1", "--grace", "10")
-    assert sorted(wait_for_list(r, "test:started", 2, timeout=15)) == sorted(jobs)
+    w = spawn_worker("-c", "4", "--lease", "1", "--grace", "60")
+    assert sorted(wait_for_list(r, "test:started", 2)) == sorted(jobs)
 
     w.send_signal(signal.SIGTERM)
     wait_until(lambda: "SIGTERM: finishing running jobs" in log_of(w), what="the SIGTERM log")
@@ -108,10 +96,12 @@ def test_sigterm_lets_running_jobs_finish_and_fetches_nothing_new(app, r, spawn_
     for tag in jobs:
         r.rpush(f"test:release:{tag}", 1)
 
-    assert w.wait(timeout=10) == 0, log_of(w)
-    assert time.monotonic() - released < 5  # it left when its jobs ended, not at grace
+    assert w.wait(timeout=PATIENCE) == 0, log_of(w)
+    # It left when its jobs ended, not at the grace (far apart: a loaded
+    # machine may take seconds to report two jobs and exit).
+    assert time.monotonic() - released < 30
     for tag, job in jobs.items():
-        assert job.result(timeout=5) == tag
+        assert job.result(timeout=PATIENCE) == tag
         info = job.info()
         assert (info.state, info.attempts, info.stalls) == ("completed", 1, 0)
     assert sorted(runs(r)) == sorted(jobs)  # each ran once; "late" did not run
@@ -124,11 +114,11 @@ def test_sigterm_lets_running_jobs_finish_and_fetches_nothing_new(app, r, spawn_
 def test_sigterm_past_the_grace_period_hands_the_job_back_without_an_attempt(app, r, spawn_worker):
     job = hold.enqueue("g")
     w = spawn_worker("--lease", "1", "--grace", "0.3")
-    assert wait_for_list(r, "test:started", 1, timeout=15) == ["g"]
+    assert wait_for_list(r, "test:started", 1) == ["g"]
     assert job.info().attempts == 1
 
     w.send_signal(signal.SIGTERM)  # and never release the job
-    assert w.wait(timeout=5) == 0, log_of(w)
+    assert w.wait(timeout=PATIENCE) == 0, log_of(w)
     info = job.info()
     assert (info.state, info.attempts, info.stalls) == ("queued", 0, 0)
     assert app.queue("default").counts() == {
@@ -137,10 +127,10 @@ def test_sigterm_past_the_grace_period_hands_the_job_back_without_an_attempt(app
     assert "handed back 1 jobs" in log_of(w)
 
     b = spawn_worker("--burst", "--lease", "1")
-    assert wait_for_list(r, "test:started", 1, timeout=15) == ["g"]
+    assert wait_for_list(r, "test:started", 1) == ["g"]
     r.rpush("test:release:g", 1)
-    assert job.result(timeout=10) == "g"
-    assert b.wait(timeout=10) == 0, log_of(b)
+    assert job.result(timeout=PATIENCE) == "g"
+    assert b.wait(timeout=PATIENCE) == 0, log_of(b)
     info = job.info()
     assert (info.state, info.attempts, info.stalls) == ("completed", 1, 0)
     assert runs(r) == ["g"]
@@ -151,14 +141,14 @@ def test_a_job_that_ends_during_the_grace_period_is_reported_at_once(app, r, spa
     straight away: their leases must not run out and be taken over."""
     quick, slow = hold.enqueue("quick"), hold.enqueue("slow")
     w = spawn_worker("--lease", "0.5", "--grace", "20")
-    assert sorted(wait_for_list(r, "test:started", 2, timeout=15)) == ["quick", "slow"]
+    assert sorted(wait_for_list(r, "test:started", 2)) == ["quick", "slow"]
     w.send_signal(signal.SIGTERM)
     wait_until(lambda: "SIGTERM: finishing" in log_of(w), what="the signal to land")
     r.rpush("test:release:quick", 1)
-    assert quick.result(timeout=5) == "quick"  # reported while "slow" still runs
+    assert quick.result(timeout=PATIENCE) == "quick"  # reported while "slow" still runs
     time.sleep(1.5)  # three leases pass: an unreported "quick" would be recovered now
     r.rpush("test:release:slow", 1)
-    assert w.wait(timeout=10) == 0, log_of(w)
+    assert w.wait(timeout=PATIENCE) == 0, log_of(w)
     assert slow.result(timeout=1) == "slow"
     assert sorted(runs(r)) == ["quick", "slow"]  # each ran once
     assert (quick.info().attempts, quick.info().stalls) == (1, 0)
@@ -167,11 +157,11 @@ def test_a_job_that_ends_during_the_grace_period_is_reported_at_once(app, r, spa
 def test_a_second_sigterm_stops_at_once_and_hands_the_jobs_back(app, r, spawn_worker):
     jobs = hold.enqueue_many([("x",), ("y",)])
     w = spawn_worker("--grace", "60")
-    assert sorted(wait_for_list(r, "test:started", 2, timeout=15)) == ["x", "y"]
+    assert sorted(wait_for_list(r, "test:started", 2)) == ["x", "y"]
     w.send_signal(signal.SIGTERM)
     wait_until(lambda: "SIGTERM: finishing" in log_of(w), what="the first signal to land")
     w.send_signal(signal.SIGTERM)  # an impatient operator: no 60 s wait
-    assert w.wait(timeout=10) == 0, log_of(w)
+    assert w.wait(timeout=PATIENCE) == 0, log_of(w)
     assert "handed back 2 jobs" in log_of(w)
     assert [(j.info().state, j.info().attempts) for j in jobs] == [("queued", 0)] * 2
 
@@ -194,7 +184,6 @@ def test_redis_restarted_under_a_running_worker_loses_nothing(private_redis, spa
 
         wait_until(
             lambda: producer.queue("default").counts() == DONE_NOTHING_LEFT | {"completed": total},
-            timeout=20,
             what="every job to complete after the restart",
         )
         assert w.poll() is None, "the worker died with Redis:\n" + log_of(w)
@@ -202,7 +191,7 @@ def test_redis_restarted_under_a_running_worker_loses_nothing(private_redis, spa
         assert ran == {f"a{i}" for i in range(1500)} | {f"b{i}" for i in range(200)}
 
         w.send_signal(signal.SIGTERM)  # still a healthy worker: it stops cleanly
-        assert w.wait(timeout=10) == 0, log_of(w)
+        assert w.wait(timeout=PATIENCE) == 0, log_of(w)
     finally:
         producer.close()
         client.close()
@@ -218,25 +207,25 @@ def test_a_worker_started_while_redis_is_down_waits_for_it_and_stops_when_told(
     for w in (waiting, stopped):
         wait_until(lambda w=w: "retrying in" in log_of(w), what="the worker to meet the outage")
     stopped.send_signal(signal.SIGTERM)  # a deploy while Redis is down: it stops, at once
-    assert stopped.wait(timeout=10) == 0, log_of(stopped)
+    assert stopped.wait(timeout=PATIENCE) == 0, log_of(stopped)
     server.start()
     job = App(server.url).by_name("tests.tasks:add").enqueue(2, 3)
-    assert job.result(timeout=20) == 5  # the other one connected once Redis came
+    assert job.result(timeout=PATIENCE) == 5  # the other one connected once Redis came
     waiting.send_signal(signal.SIGTERM)
-    assert waiting.wait(timeout=10) == 0, log_of(waiting)
+    assert waiting.wait(timeout=PATIENCE) == 0, log_of(waiting)
 
 
 def test_a_job_that_keeps_killing_its_worker_fails_after_max_stalls(app, r, spawn_worker):
     job = hold.enqueue("s")
     for attempt in range(1, 5):  # max_stalls is 3: the 4th recovery fails the job
         w = spawn_worker("--lease", "0.5")
-        assert wait_for_list(r, "test:started", 1, timeout=15) == ["s"]
+        assert wait_for_list(r, "test:started", 1) == ["s"]
         info = job.info()
         assert (info.state, info.attempts, info.stalls) == ("active", attempt, attempt - 1)
         kill(w)
 
     last = spawn_worker("--burst", "--lease", "0.5")  # recovers at start-up or heartbeat
-    assert last.wait(timeout=15) == 0, log_of(last)
+    assert last.wait(timeout=PATIENCE) == 0, log_of(last)
 
     info = job.info()
     assert info.state == "failed"
@@ -260,7 +249,7 @@ def test_a_job_recovered_from_a_frozen_worker_restarts_within_about_a_lease(app,
     once the lease expires and should start it then, not seconds later."""
     job = hold.enqueue("p")
     a = spawn_worker("--lease", "0.5")
-    assert wait_for_list(r, "test:started", 1, timeout=15) == ["p"]
+    assert wait_for_list(r, "test:started", 1) == ["p"]
     # A is idle apart from the job: it waits for work in BZPOPMIN, as idle workers do.
     wait_until(
         lambda: any(c["cmd"] == "bzpopmin" and "b" in c["flags"] for c in r.client_list()),
@@ -269,12 +258,15 @@ def test_a_job_recovered_from_a_frozen_worker_restarts_within_about_a_lease(app,
     a.send_signal(signal.SIGSTOP)
     try:
         b = spawn_worker("--lease", "0.5")
-        spawned = time.monotonic()
-        assert wait_for_list(r, "test:started", 1, timeout=15) == ["p"]
-        took = time.monotonic() - spawned
+        # Counted from B's start-up on: starting a process is what a loaded
+        # machine slows down most, and it is not what is measured here.
+        wait_until(lambda: b.pid in {x["pid"] for x in manage.workers(app)}, what="B to start")
+        started_up = time.monotonic()
+        assert wait_for_list(r, "test:started", 1) == ["p"]
+        took = time.monotonic() - started_up
         r.rpush("test:release:p", 1, 1)
-        assert job.result(timeout=10) == "p"
-        # start-up (~0.3 s) + lease (0.5 s) + a heartbeat (0.125 s), with a wide margin
+        assert job.result(timeout=PATIENCE) == "p"
+        # at most the rest of the lease (0.5 s) + a heartbeat (0.125 s), with a wide margin
         assert took < 3, f"the recovered job restarted only after {took:.1f} s:\n" + log_of(b)
     finally:
         a.send_signal(signal.SIGCONT)
@@ -283,7 +275,7 @@ def test_a_job_recovered_from_a_frozen_worker_restarts_within_about_a_lease(app,
 def test_a_frozen_worker_cannot_overwrite_the_attempt_that_took_over(app, r, spawn_worker):
     job = hold.enqueue("f")
     a = spawn_worker("--lease", "0.5")
-    assert wait_for_list(r, "test:started", 1, timeout=15) == ["f"]
+    assert wait_for_list(r, "test:started", 1) == ["f"]
     # A has free slots: it blocks waiting for more work. Freeze it there.
     wait_until(
         lambda: any(c["cmd"] == "bzpopmin" for c in r.client_list()),
@@ -292,12 +284,12 @@ def test_a_frozen_worker_cannot_overwrite_the_attempt_that_took_over(app, r, spa
     a.send_signal(signal.SIGSTOP)  # frozen: its lease runs out, unrenewed
     try:
         b = spawn_worker("--burst", "--lease", "0.5")
-        assert wait_for_list(r, "test:started", 1, timeout=15) == ["f"]  # taken over by B
+        assert wait_for_list(r, "test:started", 1) == ["f"]  # taken over by B
         # Both attempts wait on the same list (A's BLPOP is still registered in
         # Redis): one token each.
         r.rpush("test:release:f", 1, 1)
-        assert job.result(timeout=10) == "f"
-        assert b.wait(timeout=10) == 0, log_of(b)
+        assert job.result(timeout=PATIENCE) == "f"
+        assert b.wait(timeout=PATIENCE) == 0, log_of(b)
         finished = job.info()
         assert finished.state == "completed"
         # A froze while blocked waiting for work, with a fetch queued behind its

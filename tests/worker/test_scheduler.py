@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -18,8 +17,8 @@ from tarefa.store.keys import queue_keys
 from tarefa.worker import Worker, scheduler
 from tarefa.worker.scheduler import next_tick, prev_tick, tick_job_id
 
-from ..conftest import wait_for_list
 from ..tasks import every_second, guard_sentinel, guarded, hold, hourly
+from ..waits import PATIENCE, wait_for_list, wait_until
 
 
 def start_workers(app, queues, count):
@@ -34,7 +33,7 @@ def stop_workers(workers, threads):
     for w in workers:
         w.stop()
     for t in threads:
-        t.join(60)
+        t.join(PATIENCE)
     # Each stops: its loops end on an event, not on a cancellation that the
     # Redis client may swallow mid-call (which used to leave one idle for ever).
     assert not any(t.is_alive() for t in threads)
@@ -54,14 +53,6 @@ def mark(r, task) -> int | None:
     return int(raw) if raw else None
 
 
-def wait_until(condition, what: str, timeout: float = 10) -> None:
-    """Poll a condition nothing signals (a key Redis sets, time passing)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def ticks_of(job_ids) -> list[int]:
     return [int(job_id.rsplit(":", 1)[1]) for job_id in job_ids]
 
@@ -69,7 +60,7 @@ def ticks_of(job_ids) -> list[int]:
 def test_three_workers_run_each_tick_once(app, r):
     workers, threads = start_workers(app, ["cron-test"], 3)
     try:
-        ran = wait_for_list(r, "test:cron", 3, timeout=10)  # three ticks, as they come
+        ran = wait_for_list(r, "test:cron", 3)  # three ticks, as they come
     finally:
         stop_workers(workers, threads)
     ran += [x.decode() for x in r.lrange("test:cron", 0, -1)]
@@ -84,7 +75,7 @@ def test_missed_ticks_run_once_at_start_up_not_as_a_burst(app, r):
     r.set(f"tarefa:{{cron-hourly}}:cron:{hourly.name}", previous - 3 * 3600)
     workers, threads = start_workers(app, ["cron-hourly"], 2)
     try:
-        assert wait_for_list(r, "test:cron", 1, timeout=10) == [tick_job_id(hourly, previous)]
+        assert wait_for_list(r, "test:cron", 1) == [tick_job_id(hourly, previous)]
         nxt = app.job(tick_job_id(hourly, previous + 3600), queue="cron-hourly")
         assert nxt.status == "scheduled"  # the next tick waits for its time
     finally:
@@ -95,10 +86,9 @@ def test_missed_ticks_run_once_at_start_up_not_as_a_burst(app, r):
 def test_a_first_deployment_schedules_the_next_tick_and_runs_nothing_now(app, r):
     workers, threads = start_workers(app, ["cron-hourly"], 1)
     try:
-        deadline = time.monotonic() + 10
-        while app.queue("cron-hourly").counts()["scheduled"] == 0:  # no event for it
-            assert time.monotonic() < deadline, "the next tick was never scheduled"
-            time.sleep(0.02)
+        wait_until(
+            lambda: app.queue("cron-hourly").counts()["scheduled"], "the next tick to be scheduled"
+        )
     finally:
         stop_workers(workers, threads)
     next_id = tick_job_id(hourly, prev_tick(hourly, redis_now(r)) + 3600)
@@ -145,7 +135,7 @@ def test_ticks_while_the_queue_is_paused_run_once_on_resume(app, r):
         assert counts["queued"] + counts["scheduled"] <= 2, counts
         resumed = redis_now(r).timestamp()
         queue.resume()
-        ran = wait_for_list(r, "test:cron", 2, timeout=10)  # the late run, then on time
+        ran = wait_for_list(r, "test:cron", 2)  # the late run, then on time
     finally:
         stop_workers(workers, threads)
     ran += [x.decode() for x in r.lrange("test:cron", 0, -1)]
@@ -166,11 +156,11 @@ def test_ticks_while_the_queue_is_busy_run_once_when_it_frees(app, r):
         wait_until(lambda: mark(r, every_second) >= first + 3, "three ticks to pass")
         freed = redis_now(r).timestamp()
         r.rpush("test:release:busy", 1)
-        ran = wait_for_list(r, "test:cron", 2, timeout=10)
+        ran = wait_for_list(r, "test:cron", 2)
     finally:
         r.rpush("test:release:busy", 1)
         worker.stop()
-        thread.join(10)
+        thread.join(PATIENCE)
     ran += [x.decode() for x in r.lrange("test:cron", 0, -1)]
     ticks = ticks_of(ran)
     assert len([t for t in ticks if t < freed]) == 1  # one run for the ticks held up

@@ -35,8 +35,8 @@ class Store(Browsing, WorkerCalls):
     # of the jobs whose fate is unknown: enqueueing them again with those ids
     # is safe. A durable one sends WAITAOF behind its script (durable.py).
 
-    def _enqueue(self, queue, job_id, when: When, window: Window, waits, fields) -> Call:
-        args = [job_id, *when, *window, waits, *fields]
+    def _enqueue(self, queue, job_id, when: When, window: Window, waits, fields, durable) -> Call:
+        args = [job_id, *when, *window, waits, int(durable), *fields]
         return self.scripts.enqueue, queue_keys(queue), args
 
     def enqueue(
@@ -47,7 +47,7 @@ class Store(Browsing, WorkerCalls):
         1; or the state of the job already holding the id; or [id, state] of
         the job a throttle or debounce window kept. ``durable``: return once
         the write is on disk (WAITAOF), else raise ``NotDurable``."""
-        call = self._enqueue(queue, job_id, when, window, waits, fields)
+        call = self._enqueue(queue, job_id, when, window, waits, fields, durable)
         try:
             self._register_queue(queue)
             return self._run_durable(call, [job_id]) if durable else self._run(call)
@@ -60,7 +60,7 @@ class Store(Browsing, WorkerCalls):
         self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW,
         waits: int = 0, durable: bool = False,
     ) -> Any:  # fmt: skip
-        call = self._enqueue(queue, job_id, when, window, waits, fields)
+        call = self._enqueue(queue, job_id, when, window, waits, fields, durable)
         try:
             await self._aregister_queue(queue)
             if durable:
@@ -71,8 +71,10 @@ class Store(Browsing, WorkerCalls):
         except UNREACHABLE as exc:
             raise self.unavailable(exc, [job_id], _task_of(fields)) from exc
 
-    def _enqueue_many(self, queue: str, when: When, jobs: Sequence[tuple[str, list]]) -> Call:
-        args: list[Any] = [*when, 0, len(jobs[0][1])]
+    def _enqueue_many(
+        self, queue: str, when: When, jobs: Sequence[tuple[str, list]], durable: bool
+    ) -> Call:
+        args: list[Any] = [*when, 0, int(durable), len(jobs[0][1])]
         for job_id, fields in jobs:
             args.append(job_id)
             args.extend(fields)
@@ -82,7 +84,7 @@ class Store(Browsing, WorkerCalls):
         self, queue: str, when: When, jobs: Sequence[tuple[str, list]], durable: bool = False
     ) -> list:
         """Add a batch of jobs (all with the same fields) in one round trip."""
-        call = self._enqueue_many(queue, when, jobs)
+        call = self._enqueue_many(queue, when, jobs, durable)
         try:
             self._register_queue(queue)
             if durable:
@@ -96,7 +98,7 @@ class Store(Browsing, WorkerCalls):
     async def aenqueue_many(
         self, queue: str, when: When, jobs: Sequence, durable: bool = False
     ) -> list:
-        call = self._enqueue_many(queue, when, jobs)
+        call = self._enqueue_many(queue, when, jobs, durable)
         try:
             await self._aregister_queue(queue)
             if durable:

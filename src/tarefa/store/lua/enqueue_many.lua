@@ -5,8 +5,9 @@ ARGV[1]  delay in ms (0: run now), the same for every job
 ARGV[2]  priority (0: none), the same for every job
 ARGV[3]  key ('' none), the same for every job
 ARGV[4]  how many jobs each waits for (0: none; see resolve.lua)
-ARGV[5]  n: how many name/value items each job has
-ARGV[6..] per job: its id, then its n items
+ARGV[5]  '1': a durable enqueue (see enqueue.lua's ARGV[9]), else '0'
+ARGV[6]  n: how many name/value items each job has
+ARGV[7..] per job: its id, then its n items
 
 Returns one entry per job, as enqueue does: 1 when added, else the state of the
 job that already holds that id.
@@ -16,10 +17,10 @@ job that already holds that id.
 
 local now = now_ms()
 local how = { delay = tonumber(ARGV[1]), priority = tonumber(ARGV[2]), key = ARGV[3],
-  waits = tonumber(ARGV[4]), counted_by_caller = true }
-local n = tonumber(ARGV[5])
+  waits = tonumber(ARGV[4]), durable = ARGV[5] == '1', counted_by_caller = true }
+local n = tonumber(ARGV[6])
 local replies, added = {}, {} -- added: task name -> jobs added
-local i = 6
+local i = 7
 while i <= #ARGV do
   local reply = add_job(ARGV[i], how, now, ARGV, i + 1, i + n)
   if reply == 1 then

@@ -1,0 +1,40 @@
+"""How the tests wait: for what they expect, never for a time they guessed.
+
+A test waits on an event (BLPOP, ``job.result()``, a process's exit) or,
+where nothing signals it, polls a condition (``wait_until``). Each wait gives
+up after ``PATIENCE`` seconds: a ceiling for a run where something is broken,
+far above what anything takes even on a machine loaded many times over
+(shared cores, other suites, a disk busy syncing), so a slow run is never a
+failed one.
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+PATIENCE = 60.0  # seconds any wait of a test lasts at most
+
+
+def wait_for_list(
+    client: redis.Redis, key: str, count: int, timeout: float = PATIENCE
+) -> list[str]:
+    """Pop ``count`` items from a list as they arrive (BLPOP: an event, not a sleep)."""
+    items = []
+    for _ in range(count):
+        popped = client.blpop([key], timeout=timeout)
+        assert popped is not None, f"timed out waiting for item {len(items) + 1} of {key}"
+        items.append(popped[1].decode())
+    return items
+
+
+def wait_until(predicate, what: str = "a condition", timeout: float = PATIENCE):
+    """Poll ``predicate`` every 20 ms until it is truthy, and return its value:
+    for states that nothing signals (a count, a line in a log, a process gone)."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.02)
+    return value
