@@ -11,7 +11,7 @@ from typing import Any
 
 from redis import exceptions as redis_errors
 
-from .base import FINAL_STATES, UNREACHABLE, Call
+from .base import FINAL_STATES, UNREACHABLE, Call, is_full
 from .browse import Browsing
 from .connection import REFUSED
 from .durable import PROBE, not_fsynced, unsupported, waitaof
@@ -33,7 +33,9 @@ class Store(Browsing, WorkerCalls):
     #
     # An enqueue that cannot reach Redis raises RedisUnavailable, with the ids
     # of the jobs whose fate is unknown: enqueueing them again with those ids
-    # is safe. A durable one sends WAITAOF behind its script (durable.py).
+    # is safe. One that a full Redis refuses raises RedisFull: its script
+    # wrote nothing (refused at its first write). A durable one sends WAITAOF
+    # behind its script (durable.py).
 
     def _enqueue(self, queue, job_id, when: When, window: Window, waits, fields) -> Call:
         args = [job_id, *when, *window, waits, *fields]
@@ -55,6 +57,10 @@ class Store(Browsing, WorkerCalls):
             raise
         except UNREACHABLE as exc:
             raise self.unavailable(exc, [job_id], _task_of(fields)) from exc
+        except redis_errors.ResponseError as exc:
+            if is_full(exc):
+                raise self.full(queue, [job_id], _task_of(fields)) from exc
+            raise
 
     async def aenqueue(
         self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW,
@@ -70,6 +76,10 @@ class Store(Browsing, WorkerCalls):
             raise
         except UNREACHABLE as exc:
             raise self.unavailable(exc, [job_id], _task_of(fields)) from exc
+        except redis_errors.ResponseError as exc:
+            if is_full(exc):
+                raise self.full(queue, [job_id], _task_of(fields)) from exc
+            raise
 
     def _enqueue_many(self, queue: str, when: When, jobs: Sequence[tuple[str, list]]) -> Call:
         args: list[Any] = [*when, 0, len(jobs[0][1])]
@@ -92,6 +102,10 @@ class Store(Browsing, WorkerCalls):
             raise
         except UNREACHABLE as exc:
             raise self.unavailable(exc, [i for i, _ in jobs], _task_of(jobs[0][1])) from exc
+        except redis_errors.ResponseError as exc:
+            if is_full(exc):
+                raise self.full(queue, [i for i, _ in jobs], _task_of(jobs[0][1])) from exc
+            raise
 
     async def aenqueue_many(
         self, queue: str, when: When, jobs: Sequence, durable: bool = False
@@ -106,6 +120,10 @@ class Store(Browsing, WorkerCalls):
             raise
         except UNREACHABLE as exc:
             raise self.unavailable(exc, [i for i, _ in jobs], _task_of(jobs[0][1])) from exc
+        except redis_errors.ResponseError as exc:
+            if is_full(exc):
+                raise self.full(queue, [i for i, _ in jobs], _task_of(jobs[0][1])) from exc
+            raise
 
     def _run_durable(self, call: Call, job_ids: list[str]) -> Any:
         """Run a script, then WAITAOF on the same connection, in one round trip."""
