@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from tarefa import App, RedisFull
+from tarefa.store import Store
 
 from ..tasks import add
 
@@ -88,3 +89,66 @@ def test_a_batch_refused_part_way_names_the_jobs_not_enqueued(server, monkeypatc
     for job_id in error.job_ids[:3]:
         assert task.with_options(job_id=job_id).enqueue(1, 1).created
     app.close()
+
+
+def test_what_frees_memory_runs_on_a_full_redis_and_what_needs_memory_is_refused(server):
+    """Workers drain a full Redis: leasing, outcomes (completed, failed,
+    retried), heartbeats, recovery, hand-backs, deletion and the worker's
+    beat all run on it. Enqueues, counts and new registrations are refused."""
+    store = Store(server.url)
+    client = server.client()
+    for job_id in "abcdefg":
+        store.enqueue("q", job_id, (0, 0, ""), ["task", "m:f", "payload", b"[[],{}]"])
+    a, b, c = run(store.fetch("q", "w1", want=3, lease_ms=60_000, max_stalls=3)).jobs
+    (d,) = run(store.fetch("q", "w1", want=1, lease_ms=1, max_stalls=3)).jobs  # expires at once
+    info = {"host": "h", "pid": 1, "queues": "q", "concurrency": 4, "started_at": 0, "running": 0}
+    assert run(store.register_worker("w1", info, 60_000))
+    with full(client):
+        assert run(store.heartbeat("q", 60_000, [(a.id, a.token)])) == []
+        assert run(store.recover("q", max_stalls=3))[0] == 1  # d, back to ready
+        outcomes = [
+            (a.id, a.token, "completed", b"1", 60_000),
+            (b.id, b.token, "failed", b'{"type": "E", "message": "m"}', 0),
+            (c.id, c.token, "retry", b'{"type": "E", "message": "m"}', 60_000),
+        ]
+        fetched = run(store.fetch("q", "w1", want=2, lease_ms=60_000, max_stalls=3,
+                                  outcomes=outcomes))  # fmt: skip
+        assert fetched.stale == [] and sorted(j.id for j in fetched.jobs) == ["d", "e"]
+        e = next(j for j in fetched.jobs if j.id == "e")
+        assert run(store.requeue("q", [(e.id, e.token)])) == 1
+        assert store.delete("q", ["f"]) == 1
+        run(store.beat_worker("w1", 60_000, 7))
+
+        with pytest.raises(RedisFull):
+            store.enqueue("q", "h", (0, 0, ""), ["task", "m:f", "payload", b"[[],{}]"])
+        with pytest.raises(redis.ResponseError, match="OOM|command not allowed"):
+            run(store.record_stats("q", {"completed|m:f": 1}))
+        assert not run(store.register_worker("w2", info | {"pid": 2}, 60_000))
+        run(store.beat_worker("w2", 60_000, 0))  # still no room: still unlisted
+        assert {w["id"]: w["running"] for w in store.workers()} == {"w1": "7"}
+
+    states = {i: client.hget(f"tarefa:{{q}}:job:{i}", "state") for i in "abcdefg"}
+    assert states == {"a": b"completed", "b": b"failed", "c": b"scheduled", "d": b"active",
+                      "e": b"queued", "f": None, "g": b"queued"}  # fmt: skip
+    run(store.beat_worker("w2", 60_000, 0))  # room again: listed at its next beat
+    assert {w["id"]: w["pid"] for w in store.workers()} == {"w1": "1", "w2": "2"}
+    store.clients.close()
+
+
+def test_a_worker_whose_registration_expired_is_listed_again_at_its_next_beat(server):
+    """Its beat finds no registration (it expired while Redis was out of
+    reach): it registers again, in full, rather than leave a husk of a hash
+    that tarefa info does not list."""
+    store = Store(server.url)
+    info = {"host": "h", "pid": 1, "queues": "q", "concurrency": 4, "started_at": 0, "running": 0}
+    run(store.register_worker("w1", info, 60_000))
+    server.client().delete("tarefa:worker:w1")
+    server.client().srem("tarefa:workers", "w1")
+    run(store.beat_worker("w1", 60_000, 3))
+    (listed,) = store.workers()
+    assert (listed["id"], listed["host"], listed["running"]) == ("w1", "h", "3")
+    store.clients.close()
+
+
+def run(coro):
+    return asyncio.run(coro)

@@ -43,6 +43,10 @@ class StoreBase:
         self.scripts = scripts()
         self._known_queues: set[str] = set()
         self._waitaof: bool | None = None  # whether the server has WAITAOF (durable)
+        # Workers of this process, for registering them again (workers.py):
+        # what they registered, and those a full Redis left unlisted.
+        self._registrations: dict[str, dict[str, Any]] = {}
+        self._unlisted: set[str] = set()
 
     @property
     def url(self) -> str:

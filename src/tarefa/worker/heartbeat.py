@@ -3,9 +3,9 @@
 Every lease / 4 seconds, one call per queue renews the leases of all the jobs
 this worker runs. A lease it no longer holds (the job was cancelled, or its
 lease ran out and another worker took it over) means the job's outcome will be
-discarded: the job is stopped. Then expired leases of other workers go back to
-ready, the counts of what its jobs did go to Redis (tarefa.stats), and the
-worker's own registration is renewed.
+discarded: the job is stopped. Then the worker's own registration is renewed,
+expired leases of other workers go back to ready, and the counts of what its
+jobs did go to Redis (tarefa.stats).
 """
 
 from __future__ import annotations
@@ -41,11 +41,13 @@ async def beat(worker: Worker) -> None:
         lost = set(await worker.store.heartbeat(queue, worker.lease_ms, leases))
         if lost:
             stop_lost(worker, queue, lost)
+    # Before the calls that a full Redis refuses (they grow memory), so that
+    # the worker's registration never waits on them.
+    await worker.store.beat_worker(worker.id, worker.lease_ms, len(worker.running))
     await recover(worker)
     for queue in worker.queues:  # a safety net for ends of parents never reported
         await worker.store.check_waiting(queue)
     await send_stats(worker)
-    await worker.store.beat_worker(worker.id, worker.lease_ms, len(worker.running))
 
 
 async def send_stats(worker: Worker) -> None:

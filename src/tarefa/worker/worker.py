@@ -243,7 +243,12 @@ class Worker:
             "started_at": int(time.time() * 1000),
             "running": 0,
         }
-        await self.store.register_worker(self.id, info, self.lease_ms)
+        if not await self.store.register_worker(self.id, info, self.lease_ms):
+            log.warning(
+                "Redis is full (maxmemory reached): it refused this worker's registration, so "
+                "tarefa info and the dashboard do not list it yet. It runs jobs all the same "
+                "(what frees memory goes through), and registers once there is room"
+            )
 
     # -- the exchange loop --------------------------------------------------------
 

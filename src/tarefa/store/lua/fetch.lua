@@ -49,6 +49,13 @@ end
 local now = now_ms()
 local now_text = int_text(now)
 
+-- Kept results expire with their job hash; drop their ids from the index too.
+-- This is the script's first write, and it needs no memory: a full Redis
+-- (maxmemory, noeviction) refuses a script at its first command that may
+-- need memory unless a write came before it (Redis 6.2 and 7 alike), so
+-- workers go on leasing and finishing jobs, which is how a full Redis drains.
+redis.call('ZREMRANGEBYSCORE', keys.completed, '-inf', now)
+
 local stale, ended = {}, {}
 local n_outcomes = tonumber(ARGV[11])
 for i = 0, n_outcomes - 1 do
@@ -66,8 +73,6 @@ if want > 0 then
   recover_expired(now, 10, tonumber(ARGV[4]), ended)
   promote_due(now, 1000)
 end
--- Kept results expire with their job hash; drop their ids from the index too.
-redis.call('ZREMRANGEBYSCORE', keys.completed, '-inf', now)
 if keep_completed > 0 then
   local over = redis.call('ZCARD', keys.completed) - keep_completed
   if over > 0 then

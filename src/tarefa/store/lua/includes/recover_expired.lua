@@ -9,6 +9,8 @@
 local function recover_expired(now, limit, max_stalls, ended)
   local ids = redis.call('ZRANGEBYSCORE', keys.active, '-inf', now, 'LIMIT', 0, limit)
   for _, id in ipairs(ids) do
+    -- A write that frees memory before any that needs some: so a full Redis
+    -- (maxmemory, noeviction) runs recovery too (see fetch.lua).
     redis.call('ZREM', keys.active, id)
     local job_key = keys.job_prefix .. id
     local f = redis.call('HMGET', job_key, 'state', 'priority', 'key', 'waiters', 'task',
