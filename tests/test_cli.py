@@ -192,6 +192,15 @@ def test_operator_commands_act_on_jobs_with_exit_codes_for_scripts(app, run_work
     assert tarefa("retry").returncode == 2  # neither an ID nor --all-failed
 
 
+def test_job_shows_a_completed_job_without_its_arguments(app, run_worker):
+    done = add.enqueue(2, 3)
+    run_worker()
+    detail = tarefa("job", done.id)
+    assert detail.returncode == 0 and "completed" in detail.stdout and "args" not in detail.stdout
+    shown = json.loads(tarefa("job", done.id, "--json").stdout)
+    assert (shown["args"], shown["result"]) == (None, 5)
+
+
 def test_operator_commands_on_queues(app, run_worker):
     for i in range(2):
         always_fails.with_options(retries=0).enqueue(f"e{i}")

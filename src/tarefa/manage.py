@@ -149,11 +149,16 @@ def job(app: App, job_id: str, queue: str | None = None) -> Job:
 
 def job_detail(app: App, job_id: str, queue: str | None = None) -> dict[str, Any]:
     """Everything about one job: its summary, arguments, options, parents and
-    result. Pickled values are not shown: loading them would run code."""
+    result. Pickled values are not shown: loading them would run code. A
+    completed job keeps no arguments, options or parents (finish_job.lua):
+    ``args`` and ``kwargs`` are then None. (One completed by an earlier
+    release kept them, and shows them.)"""
     queue, raw = find_job(app, job_id, queue)
     detail = job_json(JobInfo.from_hash(queue, job_id, raw))
     call = _decoded(raw.get("payload"), default=([], {}))
-    if isinstance(call, list) and len(call) == 2 and isinstance(call[1], dict):
+    if "payload" not in raw:
+        detail["args"] = detail["kwargs"] = None
+    elif isinstance(call, list) and len(call) == 2 and isinstance(call[1], dict):
         detail["args"], detail["kwargs"] = call
     else:  # pickled, undecodable, or not [args, kwargs]: shown as it is
         detail["args"], detail["kwargs"] = call, {}

@@ -554,7 +554,7 @@ class QueueMachine(RuleBasedStateMachine):
             seen = {
                 "state": h["state"], "attempts": int(h.get("attempts", 0)),
                 "stalls": int(h.get("stalls", 0)), "lease": int(h.get("lease", 0)),
-                "task": h["task"], "payload": h["payload"].encode(),
+                "task": h["task"], "payload": h.get("payload", "").encode(),
                 "priority": int(h.get("priority", 0)), "key": h.get("key", ""),
             }  # fmt: skip
             wanted = {

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from tarefa.store import Store
-from tarefa.store.keys import queue_keys
+from tarefa.store.keys import job_ref, queue_keys
 from tarefa.store.scripts import ScriptError, assemble
 
 K = queue_keys("q")
@@ -198,6 +198,62 @@ def test_completed_with_no_retention_deletes_the_job(store, r):
     fetch(store, want=0, outcomes=[(a.id, a.token, "completed", b"1", 0)])
     assert not r.exists(K.job("a"))
     assert r.zcard(K.completed) == 0
+
+
+def test_a_completed_job_keeps_its_state_times_and_result_but_not_its_inputs(store, r):
+    """Its record lasts as long as its result (an hour by default): its
+    payload, options, parents and their results, and an earlier attempt's
+    error are dropped as it completes, so a drained Redis holds little."""
+    store.enqueue("q", "p", (0, 0, ""), ["task", "m:f", "payload", b"[[],{}]"])
+    spec = b'{"takes_results": true, "parents": ["q|p"]}'
+    fields = ["task", "m:g", "payload", b'[["x"],{}]', "options", b'{"timeout": 5}']
+    fields += ["parents", spec]
+    store.enqueue("q", "g", (0, 0, ""), fields, waits=1)
+    store.wait_for(job_ref("q", "g"), [job_ref("q", "p")])
+    p = fetch(store, want=1).jobs[0]
+    fetch(store, want=0, outcomes=[(p.id, p.token, "completed", b'"from p"', 60_000)])
+    store.resolve(job_ref("q", "p"), "completed", b'"from p"', [job_ref("q", "g")])
+    g = fetch(store, want=1).jobs[0]
+    assert g.parent_results == [b'"from p"']
+    fetch(store, want=0, outcomes=[(g.id, g.token, "retry", b'{"type": "E"}', 0)])
+    g = fetch(store, want=1).jobs[0]  # its second attempt
+    assert store.progress("q", "g", g.token, b'{"value": 1}')
+    fetch(store, want=0, outcomes=[(g.id, g.token, "completed", b"7", -1)])
+    kept = {k.decode(): v for k, v in r.hgetall(K.job("g")).items()}
+    assert set(kept) == {"state", "task", "enqueued_at", "ready_at", "started_at", "finished_at",
+                         "attempts", "worker", "lease", "progress", "result"}  # fmt: skip
+    assert (kept["state"], kept["result"], kept["attempts"]) == (b"completed", b"7", b"2")
+    assert set(r.hkeys(K.job("p"))) == {b"state", b"task", b"enqueued_at", b"started_at",
+                                        b"finished_at", b"attempts", b"worker", b"lease",
+                                        b"result"}  # fmt: skip
+
+
+def test_a_completed_job_with_a_long_payload_gets_a_compact_record(store, r):
+    """A hash that held a long value keeps Redis's roomy encoding after it is
+    deleted (about three times the size): the record is written afresh."""
+    store.enqueue("q", "a", (0, 0, ""), ["task", "m:f", "payload", b'[["%s"],{}]' % (b"x" * 500)])
+    assert r.object("encoding", K.job("a")) == b"hashtable"
+    a = fetch(store).jobs[0]
+    fetch(store, want=0, outcomes=[(a.id, a.token, "completed", b"null", 60_000)])
+    assert r.object("encoding", K.job("a")) in (b"listpack", b"ziplist")  # Redis 7, 6.2
+    assert r.hget(K.job("a"), "payload") is None and r.hget(K.job("a"), "result") == b"null"
+    assert 0 < r.pttl(K.job("a")) <= 60_000
+
+
+def test_a_failed_job_keeps_everything_it_needs_to_run_again(store, r):
+    fields = ["task", "m:f", "payload", b'[["x"],{}]', "options", b'{"timeout": 5}']
+    store.enqueue("q", "a", (0, 0, ""), fields)
+    a = fetch(store).jobs[0]
+    fetch(store, want=0, outcomes=[(a.id, a.token, "failed", b'{"type":"E"}', 0)])
+    job = r.hgetall(K.job("a"))
+    assert (job[b"payload"], job[b"options"], job[b"error"]) == (
+        b'[["x"],{}]',
+        b'{"timeout": 5}',
+        b'{"type":"E"}',
+    )
+    assert store.retry("q", "a") == 1
+    again = fetch(store).jobs[0]
+    assert (again.payload, again.options) == (b'[["x"],{}]', b'{"timeout": 5}')
 
 
 def test_retry_outcome_schedules_and_promotion_requeues_when_due(store, r):

@@ -75,11 +75,26 @@ def test_job_detail_with_arguments_result_and_error(client, run_worker):
     done = client.get(f"{API}/jobs/{ok.id}", params={"queue": "default"}).json()
     assert done["state"] == "completed" and done["result"] == 5 and done["attempts"] == 1
     assert done["worker"] and done["started_at"] and done["finished_at"]
+    assert done["args"] is None and done["kwargs"] is None  # not kept once completed
     failed = client.get(f"{API}/jobs/{bad.id}").json()
     assert failed["state"] == "failed" and failed["error"]["message"] == "boom"
     assert "Traceback" in failed["error"]["traceback"]
     assert client.get(f"{API}/jobs/ghost").status_code == 404
     assert client.get(f"{API}/jobs/sum", params={"queue": "other"}).status_code == 404
+
+
+def test_a_completed_job_recorded_by_an_earlier_release_shows_its_arguments(client, r):
+    """Before completed jobs dropped their inputs, they kept them: such a
+    record, still in Redis during a deploy, reads as it did."""
+    add.enqueue(0, 0)  # the queue is known
+    r.hset("tarefa:{default}:job:old", mapping={
+        "state": "completed", "task": "tests.tasks:add", "payload": b"[[2,3],{}]",
+        "options": b'{"timeout": 5}', "enqueued_at": 1, "started_at": 2, "finished_at": 3,
+        "attempts": 1, "worker": "w", "lease": 1, "result": b"5",
+    })  # fmt: skip
+    old = client.get(f"{API}/jobs/old").json()
+    assert (old["args"], old["kwargs"], old["result"]) == ([2, 3], {}, 5)
+    assert old["options"] == {"timeout": 5}
 
 
 def test_retry_cancel_and_delete_one_job(client, app, run_worker):

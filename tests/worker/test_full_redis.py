@@ -1,5 +1,5 @@
 """A worker on a full Redis (``maxmemory`` reached, ``maxmemory-policy
-noeviction``): it starts, and drains it."""
+noeviction``): it starts, and drains it, and memory falls."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ BODY = "Dear customer, " + "x" * 500  # what makes most of a job's payload
 
 def test_a_worker_started_on_a_full_redis_drains_it(private_redis, r, caplog):
     """Producers fill Redis until it refuses them, as when no worker runs for
-    a while. A worker started then runs every job once."""
+    a while. A worker started then runs every job once, and the memory used
+    falls: a completed job keeps no payload."""
     server = private_redis(aof=False)
     app = App(server.url)
     deliver = app.task(tasks.deliver.fn, name=tasks.deliver.name)
@@ -52,4 +53,8 @@ def test_a_worker_started_on_a_full_redis_drains_it(private_redis, r, caplog):
     runs = [tag.decode() for tag in r.lrange("test:runs", 0, -1)]
     assert sorted(runs) == sorted(f"j{i}" for i in range(len(queued)))  # each ran once
     assert app.queue("default").counts()["completed"] == len(queued)
+    used_drained = client.info("memory")["used_memory"]
+    assert used_drained < used_full, (used_full, used_drained)
+    again = deliver.with_options(job_id=refused.value.job_id).enqueue("again", BODY)
+    assert again.created  # the refused id, enqueued now that there is room
     app.close()
