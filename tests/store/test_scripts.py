@@ -335,21 +335,41 @@ def test_a_paused_queue_with_work_does_not_keep_waking_workers(store, r):
     assert r.zcard(K.marker) == 0  # no wake-up: idle workers stay asleep
 
 
-def test_fetch_skips_ids_whose_job_was_deleted(store, r):
+def test_a_job_whose_hash_is_gone_is_counted_lost_and_named_not_skipped(store, r):
+    """Its id in the ready list, but its hash evicted (maxmemory-policy
+    allkeys-lru) or deleted by hand: the fetch leases the next job, and says
+    which was lost, and counts it."""
     add(store, "a")
     add(store, "b")
     r.delete(K.job("a"))
-    assert [j.id for j in fetch(store).jobs] == ["b"]
+    got = fetch(store)
+    assert [j.id for j in got.jobs] == ["b"] and got.lost == ["a"]
+    assert r.hget(K.stats, "lost|") == b"1"
 
 
-def test_ghost_ids_without_a_job_hash_are_dropped(store, r):
-    r.zadd(K.scheduled, {"ghost": 0})  # due, but its job was deleted
-    r.rpush(K.ready, "ghost2")
-    add(store, "a")
-    got = fetch(store, want=5)
-    assert [j.id for j in got.jobs] == ["a"]
-    assert not r.exists(K.job("ghost")) and not r.exists(K.job("ghost2"))
-    assert r.zcard(K.scheduled) == 0
+def test_jobs_gone_from_every_index_are_counted_lost(store, r):
+    """Wherever the id is: ready, a priority, a key's lane, scheduled and due,
+    active with its lease run out (fetch and recover), waiting for a parent."""
+    add(store, "running")
+    add(store, "running2")
+    assert len(fetch(store, want=2, lease_ms=1).jobs) == 2  # leases that run out at once
+    add(store, "ready")
+    add(store, "urgent", priority=1)
+    store.enqueue("q", "laned", (0, 0, "acme"), ["task", "m:f", "payload", b"[[],{}]"])
+    add(store, "later", delay_ms=60_000)
+    store.enqueue("q", "child", (0, 0, ""), ["task", "m:f", "payload", b"[[],{}]"], waits=1)
+    r.zadd(K.scheduled, {"later": 0})  # due now
+    r.zadd(K.waiting, {"child": 0})  # due a check now
+    for job_id in ("ready", "urgent", "laned", "later", "running", "running2", "child"):
+        r.delete(K.job(job_id))
+    recovered, ended, lost = run(store.recover("q", limit=1, max_stalls=3))
+    assert (recovered, ended, lost) == (1, [], ["running"])
+    got = fetch(store, want=10)
+    assert got.jobs == [] and sorted(got.lost) == ["laned", "later", "ready", "running2", "urgent"]
+    assert run(store.check_waiting("q")) == (0, ["child"])
+    assert r.hget(K.stats, "lost|") == b"7"
+    assert r.llen(K.ready) + r.zcard(K.prioritized) + r.zcard(K.scheduled) == 0
+    assert r.zcard(K.active) + r.zcard(K.waiting) == 0  # not found again and again
 
 
 def test_a_job_id_ending_in_done_does_not_collide_with_a_done_list(store, r):
@@ -401,7 +421,7 @@ def test_recover_requeues_expired_leases_first_in_line_and_counts_a_stall(store,
     add(store, "b")
     fetch(store, want=1)  # a is active
     r.zadd(K.active, {"a": 0})
-    assert run(store.recover("q", max_stalls=3)) == (1, [])
+    assert run(store.recover("q", max_stalls=3)) == (1, [], [])
     assert state(r, "a") == "queued" and r.hget(K.job("a"), "stalls") == b"1"
     assert [j.id for j in fetch(store, want=1).jobs] == ["a"]  # ahead of b
 
@@ -409,7 +429,7 @@ def test_recover_requeues_expired_leases_first_in_line_and_counts_a_stall(store,
 def test_recover_leaves_live_leases_alone(store, r):
     add(store, "a")
     fetch(store, lease_ms=60_000)
-    assert run(store.recover("q", max_stalls=3)) == (0, [])
+    assert run(store.recover("q", max_stalls=3)) == (0, [], [])
     assert state(r, "a") == "active"
 
 

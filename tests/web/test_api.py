@@ -159,7 +159,8 @@ def test_workers_lists_a_live_worker(client, spawn_worker, r):
 
 def test_health_reports_late_queues_with_503(client, app, r):
     assert client.get(f"{API}/health").json() == {
-        "ok": True, "redis": "ok", "workers": 0, "oldest_ready_age": {}, "late_queues": []
+        "ok": True, "redis": "ok", "workers": 0, "oldest_ready_age": {}, "late_queues": [],
+        "maxmemory_policy": "noeviction", "warnings": [],
     }  # fmt: skip
     job = add.enqueue(1, 2)
     r.hset(f"tarefa:{{default}}:job:{job.id}", "enqueued_at", int(time.time() * 1000) - 120_000)
@@ -167,6 +168,20 @@ def test_health_reports_late_queues_with_503(client, app, r):
     assert late.status_code == 503 and late.json()["late_queues"] == ["default"]
     assert client.get(f"{API}/health", params={"max_ready_age": 600}).status_code == 200
     assert client.get(f"{API}/health", params={"max_ready_age": -1}).status_code == 422
+
+
+def test_health_warns_of_a_redis_that_evicts_jobs(client, r):
+    """allkeys-lru (common on a shared Redis) deletes jobs when memory is
+    full: a warning, not a 503 (a setting for a person to change)."""
+    r.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        health = client.get(f"{API}/health")
+    finally:
+        r.config_set("maxmemory-policy", "noeviction")
+    body = health.json()
+    assert health.status_code == 200 and body["ok"] and body["maxmemory_policy"] == "allkeys-lru"
+    (warning,) = body["warnings"]
+    assert "maxmemory-policy is allkeys-lru" in warning and "noeviction" in warning
 
 
 def test_redis_unreachable_gives_503_with_the_reason(redis_url):

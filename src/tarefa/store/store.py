@@ -16,6 +16,7 @@ from .browse import Browsing
 from .connection import REFUSED
 from .durable import PROBE, not_fsynced, unsupported, waitaof
 from .keys import QUEUES, job_ref, queue_keys
+from .memory import MemorySettings
 from .replies import decode_hash, decode_list, time_left
 from .workers import WorkerCalls
 
@@ -24,10 +25,11 @@ Window = tuple[str, int, str]  # ('' | 'throttle' | 'debounce', ms, what it is p
 NO_WINDOW: Window = ("", 0, "")
 
 
-class Store(Browsing, WorkerCalls):
+class Store(Browsing, WorkerCalls, MemorySettings):
     """tarefa's view of one Redis: what producers, the API and the CLI do here;
     jobs waiting for jobs in ``waiting.py``, the worker's calls in
-    ``workers.py``, an operator's reads in ``browse.py``."""
+    ``workers.py``, an operator's reads in ``browse.py``, its memory settings
+    in ``memory.py``."""
 
     # -- producing ---------------------------------------------------------
     #

@@ -13,7 +13,7 @@ from redis.exceptions import NoScriptError
 from .base import Call, StoreBase, is_full
 from .connection import async_client
 from .keys import QUEUES, WORKERS, queue_keys, worker_key
-from .replies import Fetched, parse_ended, parse_fetched
+from .replies import Fetched, decode_list, parse_ended, parse_fetched
 
 NO_LIMITS = (0, 0, 0, 0, 0, 0)  # see QueueSettings.as_args (tarefa.limits)
 
@@ -101,12 +101,15 @@ class WorkerCalls(StoreBase):
 
     async def recover(
         self, queue: str, *, limit: int = 1000, max_stalls: int
-    ) -> tuple[int, list[tuple[str, str, list[str]]]]:
-        """Move expired leases back to ready. Returns how many, and the jobs
-        failed by stalls that others wait for (as ``Fetched.ended``)."""
+    ) -> tuple[int, list[tuple[str, str, list[str]]], list[str]]:
+        """Move expired leases back to ready. Returns how many expired, the
+        jobs failed by stalls that others wait for (as ``Fetched.ended``),
+        and the ids of jobs lost (as ``Fetched.lost``)."""
         args = [limit, max_stalls]
-        count, ended = await self.scripts.recover.acall(self.clients.aio, queue_keys(queue), args)
-        return count, parse_ended(ended)
+        count, ended, lost = await self.scripts.recover.acall(
+            self.clients.aio, queue_keys(queue), args
+        )
+        return count, parse_ended(ended), decode_list(lost)
 
     async def requeue(self, queue: str, leases: Iterable[tuple[str, bytes]]) -> int:
         args = [x for lease in leases for x in lease]

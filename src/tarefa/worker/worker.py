@@ -40,7 +40,7 @@ from ..app import App
 from ..serializer import dump_error
 from ..stats import WorkerStats
 from ..store import Leased
-from ..store.connection import REFUSED
+from ..store.connection import REFUSED, redacted
 from ..store.keys import check_queue_name, job_ref
 from .execution import Outcome, execute
 from .heartbeat import heartbeat_loop, recover
@@ -135,6 +135,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.changed: asyncio.Event | None = None  # set when there may be work to do
         self.idle: IdleWait | None = None
+        self.memory_policy: str | None = None  # Redis's maxmemory-policy, if it says
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -215,6 +216,7 @@ class Worker:
             try:
                 await self._register()
                 await recover(self)
+                await self._check_memory_policy()
                 return True
             except REFUSED:
                 raise
@@ -233,6 +235,15 @@ class Worker:
             " (pool='process' tasks only)" if max_memory and not on_processes else "",
             ", burst" if self.burst else "",
         )  # fmt: skip
+
+    async def _check_memory_policy(self) -> None:
+        """Say, loudly, when Redis may delete jobs to make room."""
+        memory = await self.store.amemory()
+        self.memory_policy = memory.policy
+        if memory.warning:
+            log.warning("%s (Redis at %s)", memory.warning, redacted(self.store.url))
+        elif memory.unknown:
+            log.info("%s", memory.unknown)
 
     async def _register(self) -> None:
         info = {
@@ -300,6 +311,9 @@ class Worker:
                 self.processed += len(sent) - len(fetched.stale)
             for job_id in fetched.stale:
                 log.warning("job %s: outcome discarded, its lease had been taken over", job_id)
+            if fetched.lost:  # they took the places of jobs that may wait behind them
+                self.report_lost(queue, fetched.lost)
+                leased_total += 1  # look again at once
             if fetched.ended:
                 await self.resolve_waiting(queue, fetched.ended, sent)
                 leased_total += 1  # jobs may have been released: look again at once
@@ -321,6 +335,22 @@ class Worker:
                 await self.store.aresolve(parent, outcome, results.get(job_id, b""), children)
             except REDIS_ERRORS as exc:
                 log.warning("job %s: could not tell the jobs waiting for it yet: %s", job_id, exc)
+
+    def report_lost(self, queue: str, job_ids: list[str]) -> None:
+        """Jobs found gone: their id was in the queue, their data no longer in
+        Redis. Counted by the store (the queue's "lost" count); each said here."""
+        policy = self.memory_policy
+        why = (
+            f"evicted by Redis: its maxmemory-policy is {policy}"
+            if policy not in (None, "noeviction")
+            else "evicted by Redis, or deleted by hand"
+        )
+        for job_id in job_ids:
+            log.error(
+                "job %s of queue %s lost: its id was in the queue but its data is gone from "
+                "Redis (%s); it cannot run",
+                job_id, queue, why,
+            )  # fmt: skip
 
     def pending(self) -> bool:
         """Whether outcomes wait to be reported."""
