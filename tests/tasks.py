@@ -44,6 +44,12 @@ def record(tag: str) -> str:
     return tag
 
 
+@app.task
+def deliver(tag: str, body: str) -> None:
+    """An e-mail-like job whose body makes most of its payload; logs its tag."""
+    r().rpush("test:runs", tag)
+
+
 @app.task(retries=2, backoff=0.01)
 def always_fails(message: str) -> None:
     raise ValueError(message)

@@ -101,7 +101,7 @@ def test_an_unreported_parent_end_is_caught_by_the_periodic_check(app, run_worke
     run_worker()
     assert child.status is JobState.WAITING
     r.zadd(k.waiting, {child.id: 0})  # its check is due
-    assert asyncio.run(app.store.check_waiting("default")) == 1
+    assert asyncio.run(app.store.check_waiting("default")) == (1, [])
     assert child.status is JobState.QUEUED
 
 

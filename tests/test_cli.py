@@ -197,6 +197,34 @@ def test_operator_commands_act_on_jobs_with_exit_codes_for_scripts(app, run_work
     assert tarefa("retry").returncode == 2  # neither an ID nor --all-failed
 
 
+def test_info_shows_the_maxmemory_policy_warns_of_eviction_and_counts_lost_jobs(app, run_worker, r):
+    jobs = add.enqueue_many([(1, 1)] * 2)
+    r.delete(f"tarefa:{{default}}:job:{jobs[0].id}")  # as a Redis that evicts keys would
+    run_worker()
+    safe = tarefa("info")
+    assert "(maxmemory-policy noeviction, " in safe.stdout and "WARNING" not in safe.stdout
+    assert "1 / 0 (1 lost)" in safe.stdout
+    r.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        out = tarefa("info")
+        shown = json.loads(tarefa("info", "--json").stdout)
+    finally:
+        r.config_set("maxmemory-policy", "noeviction")
+    assert "(maxmemory-policy allkeys-lru, " in out.stdout
+    assert "WARNING: Redis's maxmemory-policy is allkeys-lru" in out.stdout
+    assert shown["memory"]["policy"] == "allkeys-lru" and len(shown["memory"]["warnings"]) == 1
+    assert shown["queues"][0]["totals"]["lost"] == 1
+
+
+def test_job_shows_a_completed_job_without_its_arguments(app, run_worker):
+    done = add.enqueue(2, 3)
+    run_worker()
+    detail = tarefa("job", done.id)
+    assert detail.returncode == 0 and "completed" in detail.stdout and "args" not in detail.stdout
+    shown = json.loads(tarefa("job", done.id, "--json").stdout)
+    assert (shown["args"], shown["result"]) == (None, 5)
+
+
 def test_operator_commands_on_queues(app, run_worker):
     for i in range(2):
         always_fails.with_options(retries=0).enqueue(f"e{i}")

@@ -25,7 +25,7 @@ from rich.console import Console
 
 from . import manage
 from .app import App
-from .cli_tables import job_table, jobs_table, plain, queues_table, workers_table
+from .cli_tables import job_table, jobs_table, memory_line, plain, queues_table, workers_table
 from .errors import JobNotFound, TarefaError
 from .store import EmbeddedError
 from .store.browse import LISTED_STATES
@@ -88,13 +88,20 @@ def info(app: App, watch: float | None, as_json: bool) -> None:
 
     def snapshot() -> dict[str, Any]:
         queues = [manage.queue_info(app, q) for q in app.queues()]
-        return {"redis": redacted(app.store.url), "queues": queues, "workers": manage.workers(app)}
+        return {
+            "redis": redacted(app.store.url),
+            "memory": manage.redis_memory(app),
+            "queues": queues,
+            "workers": manage.workers(app),
+        }
 
     def show(data: dict[str, Any]) -> None:
         if as_json:
             click.echo(json.dumps(data, default=str))
             return
-        console.print(plain(f"Redis: {data['redis']}"))
+        console.print(plain(f"Redis: {data['redis']} ({memory_line(data['memory'])})"))
+        for warning in data["memory"]["warnings"]:
+            console.print(plain(f"WARNING: {warning}", style="bold red"))
         console.print(queues_table(data["queues"]))
         console.print(workers_table(data["workers"]))
 

@@ -46,8 +46,22 @@ def queues_table(queues: list[dict[str, Any]]) -> Table:
         name = q["name"] + (" (paused)" if q["paused"] else "")
         oldest = "" if age is None else f"{age:.1f} s"
         ever = f"{q['totals']['completed']} / {q['totals']['failed']}"
+        if q["totals"].get("lost"):  # gone from Redis before they ended: evicted
+            ever += f" ({q['totals']['lost']} lost)"
         add_row(table, name, *(q["counts"][s] for s in STATES), oldest, ever)
     return table
+
+
+def memory_line(memory: dict[str, Any]) -> str:
+    """``maxmemory-policy noeviction, 1.2 MiB used of 64 MiB``."""
+    from .worker.memory import format_size
+
+    policy = f"maxmemory-policy {memory['policy'] or 'unknown: Redis would not say'}"
+    used, limit = memory["used"], memory["maxmemory"]
+    if used is None:
+        return policy
+    of = f" of {format_size(limit)}" if limit else ", no maxmemory"
+    return f"{policy}, {format_size(used)} used{of}"
 
 
 def workers_table(workers: list[dict[str, Any]]) -> Table:

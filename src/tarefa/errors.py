@@ -2,8 +2,8 @@
 
 A pure leaf: it imports nothing of tarefa, so every layer (the store too) can
 raise these. Errors about reaching Redis also subclass redis-py's own
-(``redis.ConnectionError``, ``redis.TimeoutError``), so code that caught those
-before keeps working.
+(``redis.ConnectionError``, ``redis.TimeoutError``, ``redis.OutOfMemoryError``),
+so code that caught those before keeps working.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError as RedisOutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
@@ -76,6 +77,28 @@ class RedisUnavailable(RedisConnectionError, TarefaError):
 class RedisTimedOut(RedisUnavailable, RedisTimeoutError):
     """``RedisUnavailable`` whose last attempt timed out: Redis took the
     connection but did not answer (a hung or overloaded server, a partition)."""
+
+
+class RedisFull(RedisOutOfMemoryError, TarefaError):
+    """Redis refused an enqueue because its memory is full (``maxmemory``
+    reached, with ``maxmemory-policy noeviction``). Nothing of the refused
+    jobs was written: enqueueing them again with the same ids, once workers
+    have drained some jobs or ``maxmemory`` was raised, makes each once.
+
+    ``queue`` is the queue, ``job_ids`` the ids refused (one, ``job_id``, for
+    an enqueue). Also a ``redis.OutOfMemoryError`` (a ``redis.ResponseError``),
+    what the enqueue raised before, on Redis 7 (Redis 6.2 refused it as a
+    plain ``redis.ResponseError``)."""
+
+    def __init__(self, message: str, queue: str, job_ids: Sequence[str] = ()):
+        self.queue = queue
+        self.job_ids = list(job_ids)
+        super().__init__(message)
+
+    @property
+    def job_id(self) -> str | None:
+        """The job's id, for one enqueue (the first of a batch's)."""
+        return self.job_ids[0] if self.job_ids else None
 
 
 class NotDurable(TarefaError):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .job import Job, JobInfo
-from .stats import EVENTS, split_field
+from .stats import EVENTS, LOST, split_field
 from .store.browse import LISTED_STATES
 
 if TYPE_CHECKING:
@@ -70,8 +70,9 @@ def queue_info(app: App, name: str) -> dict[str, Any]:
 
 def totals(app: App, queue: str) -> dict[str, int]:
     """How many jobs the queue's workers ever started, completed, failed and
-    retried, and how many were enqueued (tarefa.stats)."""
-    sums = dict.fromkeys(EVENTS, 0)
+    retried, how many were enqueued, and how many were found lost: gone from
+    Redis before they ended (tarefa.stats)."""
+    sums = dict.fromkeys((*EVENTS, LOST), 0)
     for raw, n in app.store.stats(queue).items():
         event, _ = split_field(raw)
         if event in sums:
@@ -149,11 +150,16 @@ def job(app: App, job_id: str, queue: str | None = None) -> Job:
 
 def job_detail(app: App, job_id: str, queue: str | None = None) -> dict[str, Any]:
     """Everything about one job: its summary, arguments, options, parents and
-    result. Pickled values are not shown: loading them would run code."""
+    result. Pickled values are not shown: loading them would run code. A
+    completed job keeps no arguments, options or parents (finish_job.lua):
+    ``args`` and ``kwargs`` are then None. (One completed by an earlier
+    release kept them, and shows them.)"""
     queue, raw = find_job(app, job_id, queue)
     detail = job_json(JobInfo.from_hash(queue, job_id, raw))
     call = _decoded(raw.get("payload"), default=([], {}))
-    if isinstance(call, list) and len(call) == 2 and isinstance(call[1], dict):
+    if "payload" not in raw:
+        detail["args"] = detail["kwargs"] = None
+    elif isinstance(call, list) and len(call) == 2 and isinstance(call[1], dict):
         detail["args"], detail["kwargs"] = call
     else:  # pickled, undecodable, or not [args, kwargs]: shown as it is
         detail["args"], detail["kwargs"] = call, {}
@@ -215,16 +221,41 @@ def workers(app: App) -> list[dict[str, Any]]:
     return out
 
 
+def redis_memory(app: App) -> dict[str, Any]:
+    """Redis's maxmemory-policy, its limit and use in bytes (None where Redis
+    would not say; a limit of 0: none), and ``warnings``: why the policy may
+    lose jobs, when it is not noeviction (store/memory.py)."""
+    memory = app.store.memory()
+    return {
+        "policy": memory.policy,
+        "maxmemory": memory.maxmemory,
+        "used": memory.used,
+        "warnings": [memory.warning] if memory.warning else [],
+        "unknown": memory.unknown,
+    }
+
+
 def health(app: App, max_ready_age: float | None = None) -> tuple[bool, dict[str, Any]]:
-    """Whether Redis answers, how many workers are alive, and each queue's
-    oldest ready job age. Healthy: Redis answers and, with
-    ``max_ready_age``, no queue's oldest ready job has waited longer."""
+    """Whether Redis answers, how many workers are alive, each queue's oldest
+    ready job age, and ``warnings`` about Redis's settings (a maxmemory-policy
+    that evicts keys). Healthy: Redis answers and, with ``max_ready_age``, no
+    queue's oldest ready job has waited longer. A warning does not make it
+    unhealthy: a setting is for a person to change, and restarting whatever
+    watches this answer would not change it."""
     try:
         app.store.reachable()
         queues = {q: app.store.oldest_ready_age(q) for q in app.queues()}
         live = len(app.store.workers())
+        memory = redis_memory(app)
     except Exception as exc:  # any failure to read is "unhealthy", with the reason
         return False, {"redis": "unreachable", "error": f"{type(exc).__name__}: {exc}"}
     late = [q for q, age in queues.items() if max_ready_age and age and age > max_ready_age]
-    report = {"redis": "ok", "workers": live, "oldest_ready_age": queues, "late_queues": late}
+    report = {
+        "redis": "ok",
+        "workers": live,
+        "oldest_ready_age": queues,
+        "late_queues": late,
+        "maxmemory_policy": memory["policy"],
+        "warnings": memory["warnings"],
+    }
     return not late, report

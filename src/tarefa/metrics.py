@@ -4,7 +4,8 @@ worker's own port (``tarefa worker --metrics-port``).
 The dashboard reads everything from Redis at each scrape, so any number of
 dashboard processes report the same figures: counters of jobs enqueued,
 started, completed, failed and retried and a histogram of their durations, per
-queue and task (tarefa.stats); gauges of jobs per queue and state, the age of
+queue and task (tarefa.stats), and of jobs found lost (gone from Redis before
+they ended: evicted), per queue; gauges of jobs per queue and state, the age of
 each queue's oldest ready job, whether it is paused, and the live workers. A
 worker's port has the same counters and histogram for its own jobs since it
 started, and how many it runs now.
@@ -28,7 +29,7 @@ from prometheus_client.registry import Collector
 
 from . import manage
 from .hosts import AllowedHosts
-from .stats import DURATION_SUM_MS, EVENTS, split_field
+from .stats import DURATION_SUM_MS, EVENTS, LOST, field, split_field
 
 if TYPE_CHECKING:
     from .app import App
@@ -89,7 +90,16 @@ class QueueCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         store = self.app.store
         queues = self.app.queues()
-        yield from job_metrics({name: store.stats(name) for name in queues})
+        stats = {name: store.stats(name) for name in queues}
+        yield from job_metrics(stats)
+        lost = CounterMetricFamily(
+            f"tarefa_jobs_{LOST}",
+            "Jobs found gone from Redis before they ended (evicted: see maxmemory-policy)",
+            labels=["queue"],
+        )
+        for name in queues:
+            lost.add_metric([name], stats[name].get(field(LOST, ""), 0))
+        yield lost
         jobs = GaugeMetricFamily(
             "tarefa_queue_jobs", "Jobs per queue and state", labels=["queue", "state"]
         )

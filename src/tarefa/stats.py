@@ -12,6 +12,11 @@ completed once.
 
 Once a minute the totals are also copied to the queue's history (the last 24
 hours), which the charts read as differences between minutes.
+
+One count is of jobs found lost: an id in the queue whose job is gone from
+Redis (evicted under a maxmemory-policy other than noeviction, or deleted by
+hand). The script that finds one counts it, as ``lost|`` with no task: the
+task's name went with the job.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 
 EVENTS = ("enqueued", "started", "completed", "failed", "retried")
+LOST = "lost"  # jobs found gone (store/lua/includes/lost.lua): counted apart from EVENTS
 # What a worker's outcome kind counts as (execution.Outcome.kind).
 ENDED_AS = {"completed": "completed", "failed": "failed", "retry": "retried"}
 

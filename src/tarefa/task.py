@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 import orjson
 
-from .errors import NotDurable, PayloadTooLarge, RedisUnavailable
+from .errors import NotDurable, PayloadTooLarge, RedisFull, RedisUnavailable
 from .job import Job
 from .options import PRODUCER_ONLY, CallOptions, TaskOptions, dedupe_window, parse_call_options
 from .store.keys import job_ref
@@ -263,6 +263,8 @@ class Task(Generic[P, R]):
                 doubts.append(exc)
             except RedisUnavailable as exc:
                 raise _batch_unavailable(exc, batch, n) from exc.__cause__
+            except RedisFull as exc:
+                raise _batch_full(exc, batch, n) from exc.__cause__
         return self._durable_handles(batch, replies, doubts)
 
     async def aenqueue_many(self, calls: Iterable[Any]) -> list[Job[R]]:
@@ -278,6 +280,8 @@ class Task(Generic[P, R]):
                 doubts.append(exc)
             except RedisUnavailable as exc:
                 raise _batch_unavailable(exc, batch, n) from exc.__cause__
+            except RedisFull as exc:
+                raise _batch_full(exc, batch, n) from exc.__cause__
         return self._durable_handles(batch, replies, doubts)
 
     def _durable_handles(self, batch: list, replies: list, doubts: list) -> list[Job[R]]:
@@ -323,6 +327,21 @@ def _batch_unavailable(exc: RedisUnavailable, batch: list, failed: int) -> Redis
     return type(exc)(
         f"the first {done} jobs of the batch were enqueued; the other {len(ids)} "
         f"(.job_ids) were not, or not all: {exc}",
+        ids,
+    )
+
+
+def _batch_full(exc: RedisFull, batch: list, refused: int) -> RedisFull:
+    """A batch's chunks before ``refused`` were enqueued; that one was refused,
+    whole, and the later ones were not sent."""
+    done = refused * BATCH
+    if done == 0:
+        return exc
+    ids = [job_id for job_id, _ in batch[done:]]
+    return RedisFull(
+        f"the first {done} jobs of the batch were enqueued; the other {len(ids)} (.job_ids) "
+        f"were not, the first {len(exc.job_ids)} of them refused: {exc}",
+        exc.queue,
         ids,
     )
 

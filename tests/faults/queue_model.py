@@ -145,7 +145,7 @@ class QueueModel:
             job.state, job.due = "scheduled", ms == 0
             return True, None
         if kind == "completed":
-            job.state = "completed"
+            job.state, job.payload = "completed", b""  # a completed job keeps no payload
             job.expires = (1, job.id) if ms == FOREVER else (0, ms)
             if ms == 0:
                 del self.jobs[job.id]

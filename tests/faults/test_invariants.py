@@ -349,6 +349,7 @@ class QueueMachine(RuleBasedStateMachine):
         if m.keep_completed(self.keep_completed):
             reached("keep_completed: completed jobs dropped")
         assert fetched.stale == stale, "an outcome was recorded (or discarded) wrongly"
+        assert fetched.lost == [], "a job found gone: tarefa itself left an id without its job"
         # the outcomes' first, then those of jobs failed by stalls (in no set order)
         assert fetched.ended[: len(ended)] == ended
         assert sorted(fetched.ended[len(ended) :]) == sorted(recovered_ended)
@@ -442,7 +443,7 @@ class QueueMachine(RuleBasedStateMachine):
             held[:] = [a for a in held if self.model.current(a)]
         count, ended = self.recover_expired()
         recovered = self.call(self.store.recover(QUEUE, max_stalls=self.model.max_stalls))
-        assert (recovered[0], sorted(recovered[1])) == (count, sorted(ended))
+        assert (recovered[0], sorted(recovered[1]), recovered[2]) == (count, sorted(ended), [])
         self.resolve(recovered[1])
 
     def worker_stops(self, data):
@@ -554,7 +555,7 @@ class QueueMachine(RuleBasedStateMachine):
             seen = {
                 "state": h["state"], "attempts": int(h.get("attempts", 0)),
                 "stalls": int(h.get("stalls", 0)), "lease": int(h.get("lease", 0)),
-                "task": h["task"], "payload": h["payload"].encode(),
+                "task": h["task"], "payload": h.get("payload", "").encode(),
                 "priority": int(h.get("priority", 0)), "key": h.get("key", ""),
             }  # fmt: skip
             wanted = {

@@ -78,11 +78,26 @@ def test_job_detail_with_arguments_result_and_error(client, run_worker):
     done = client.get(f"{API}/jobs/{ok.id}", params={"queue": "default"}).json()
     assert done["state"] == "completed" and done["result"] == 5 and done["attempts"] == 1
     assert done["worker"] and done["started_at"] and done["finished_at"]
+    assert done["args"] is None and done["kwargs"] is None  # not kept once completed
     failed = client.get(f"{API}/jobs/{bad.id}").json()
     assert failed["state"] == "failed" and failed["error"]["message"] == "boom"
     assert "Traceback" in failed["error"]["traceback"]
     assert client.get(f"{API}/jobs/ghost").status_code == 404
     assert client.get(f"{API}/jobs/sum", params={"queue": "other"}).status_code == 404
+
+
+def test_a_completed_job_recorded_by_an_earlier_release_shows_its_arguments(client, r):
+    """Before completed jobs dropped their inputs, they kept them: such a
+    record, still in Redis during a deploy, reads as it did."""
+    add.enqueue(0, 0)  # the queue is known
+    r.hset("tarefa:{default}:job:old", mapping={
+        "state": "completed", "task": "tests.tasks:add", "payload": b"[[2,3],{}]",
+        "options": b'{"timeout": 5}', "enqueued_at": 1, "started_at": 2, "finished_at": 3,
+        "attempts": 1, "worker": "w", "lease": 1, "result": b"5",
+    })  # fmt: skip
+    old = client.get(f"{API}/jobs/old").json()
+    assert (old["args"], old["kwargs"], old["result"]) == ([2, 3], {}, 5)
+    assert old["options"] == {"timeout": 5}
 
 
 def test_retry_cancel_and_delete_one_job(client, app, run_worker):
@@ -190,7 +205,8 @@ def test_workers_lists_a_live_worker(client, spawn_worker, r):
 
 def test_health_reports_late_queues_with_503(client, app, r):
     assert client.get(f"{API}/health").json() == {
-        "ok": True, "redis": "ok", "workers": 0, "oldest_ready_age": {}, "late_queues": []
+        "ok": True, "redis": "ok", "workers": 0, "oldest_ready_age": {}, "late_queues": [],
+        "maxmemory_policy": "noeviction", "warnings": [],
     }  # fmt: skip
     job = add.enqueue(1, 2)
     r.hset(f"tarefa:{{default}}:job:{job.id}", "enqueued_at", int(time.time() * 1000) - 120_000)
@@ -198,6 +214,20 @@ def test_health_reports_late_queues_with_503(client, app, r):
     assert late.status_code == 503 and late.json()["late_queues"] == ["default"]
     assert client.get(f"{API}/health", params={"max_ready_age": 600}).status_code == 200
     assert client.get(f"{API}/health", params={"max_ready_age": -1}).status_code == 422
+
+
+def test_health_warns_of_a_redis_that_evicts_jobs(client, r):
+    """allkeys-lru (common on a shared Redis) deletes jobs when memory is
+    full: a warning, not a 503 (a setting for a person to change)."""
+    r.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        health = client.get(f"{API}/health")
+    finally:
+        r.config_set("maxmemory-policy", "noeviction")
+    body = health.json()
+    assert health.status_code == 200 and body["ok"] and body["maxmemory_policy"] == "allkeys-lru"
+    (warning,) = body["warnings"]
+    assert "maxmemory-policy is allkeys-lru" in warning and "noeviction" in warning
 
 
 def test_redis_unreachable_gives_503_with_the_reason(redis_url):

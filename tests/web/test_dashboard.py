@@ -93,6 +93,7 @@ def test_retry_a_failed_job_and_see_it_run(server, page, app, drain):
     page.goto(server + f"#/jobs/{job.id}?queue=default")
     expect(page.locator("td .state-completed")).to_have_text("completed")
     expect(page.locator("table")).to_contain_text("attempts")
+    expect(page.locator("table")).to_contain_text("not kept once completed")  # its arguments
     page.screenshot(path=SHOTS / "job-completed.png", full_page=True)
     assert job.result(timeout=0) == 1  # its first attempt after the retry
 

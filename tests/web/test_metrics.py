@@ -99,7 +99,19 @@ def test_counters_per_queue_and_task(client, run_worker):
     assert 0 <= found[("tarefa_job_duration_seconds_sum", labels("default", ADD))] < 10
     # The same totals in the queue's JSON, summed over its tasks.
     totals = client.get(f"{API}/queues/default").json()["totals"]
-    assert totals == {"enqueued": 5, "started": 6, "completed": 5, "failed": 0, "retried": 1}
+    assert totals == {
+        "enqueued": 5, "started": 6, "completed": 5, "failed": 0, "retried": 1, "lost": 0
+    }  # fmt: skip
+
+
+def test_jobs_found_gone_are_counted_lost_per_queue(client, app, run_worker, r):
+    jobs = add.enqueue_many([(1, 1)] * 3)
+    r.delete(f"tarefa:{{default}}:job:{jobs[0].id}")  # as a Redis that evicts keys would
+    run_worker()
+    found = samples(client.get("/metrics").text)
+    assert found[("tarefa_jobs_lost_total", (("queue", "default"),))] == 1
+    assert found[("tarefa_jobs_completed_total", labels("default", ADD))] == 2
+    assert manage.totals(app, "default")["lost"] == 1
 
 
 def test_purge_keeps_the_counts(client, app, run_worker):

@@ -16,10 +16,11 @@ import pytest
 from tarefa import JobState
 
 from .. import tasks
-from ..conftest import PYTHONPATH, ROOT, wait_for_list
-from .test_recovery import log_of, wait_until
+from ..conftest import PYTHONPATH, ROOT
+from ..waits import PATIENCE, wait_for_list, wait_until
+from .test_recovery import log_of
 
-HANG = 60  # seconds: a worker that takes longer to stop is taken to hang
+HANG = PATIENCE  # seconds: a worker that takes longer to stop is taken to hang
 
 
 def stop(proc, *signals: int) -> int:
@@ -40,7 +41,7 @@ def test_a_worker_stops_after_one_of_its_async_jobs_was_cancelled(app, r, spawn_
         job = tasks.ahold.enqueue(f"a{round_}", 300)
         wait_for_list(r, "test:started", 1, timeout=HANG)
         job.cancel()
-        wait_until(lambda j=job: j.status is JobState.CANCELLED, HANG, "the cancel")
+        wait_until(lambda j=job: j.status is JobState.CANCELLED, "the cancel")
         assert stop(w, signal.SIGTERM) == 0, log_of(w)
 
 
@@ -60,7 +61,7 @@ def test_a_second_sigterm_cuts_the_grace_period_short(app, r, spawn_worker):
     w = spawn_worker("--grace", "300", "-c", "2")
     wait_for_list(r, "test:started", 2, timeout=HANG)
     w.send_signal(signal.SIGTERM)
-    wait_until(lambda: "finishing running jobs" in log_of(w), HANG, "the first SIGTERM")
+    wait_until(lambda: "finishing running jobs" in log_of(w), "the first SIGTERM")
     assert stop(w, signal.SIGTERM) == 0, log_of(w)  # far sooner than the 300 s of grace
     assert [j.status for j in jobs] == [JobState.QUEUED, JobState.QUEUED]  # handed back
     r.rpush("test:release:sync", "go")  # the thread still holds it; let it end
@@ -74,7 +75,7 @@ def test_a_signal_while_the_app_is_imported_ends_the_start_cleanly(r, tmp_path, 
         [sys.executable, "-m", "tarefa", "worker", "tests.slow_import:app"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    wait_until(importing.exists, HANG, "the import to begin")
+    wait_until(importing.exists, "the import to begin")
     out.send_signal(signum)
     output, _ = out.communicate(timeout=HANG)
     assert out.returncode == 0, output
@@ -105,12 +106,12 @@ def test_an_async_job_that_blocks_the_loop_keeps_its_lease_and_times_out_once(ap
     w = spawn_worker("--lease", "2")
     wait_for_list(r, "test:started", 1, timeout=HANG)
     other = spawn_worker("--lease", "2")  # would take the job over if its lease ran out
-    wait_until(lambda: job.status is JobState.FAILED, HANG, "the job to fail")
+    wait_until(lambda: job.status is JobState.FAILED, "the job to fail")
     assert r.lrange("test:runs", 0, -1) == [b"blocker"]  # it ran once, to its end
     assert job.attempts == 1
     assert job.error["type"] == "TimeoutError"
     assert "holding the event loop" in job.error["message"]
-    wait_until(lambda: "held the event loop for" in log_of(w), HANG, "the log line")
+    wait_until(lambda: "held the event loop for" in log_of(w), "the log line")
     assert f"job {job.id} (tests.tasks:blocks_loop) has held the event loop" in log_of(w)
     assert stop(w, signal.SIGTERM) == 0 and stop(other, signal.SIGTERM) == 0
 

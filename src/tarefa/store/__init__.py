@@ -2,7 +2,8 @@
 and the embedded default server."""
 
 from .embedded import Embedded, EmbeddedError
+from .memory import RedisMemory
 from .replies import Fetched, Leased
 from .store import Store
 
-__all__ = ["Embedded", "EmbeddedError", "Fetched", "Leased", "Store"]
+__all__ = ["Embedded", "EmbeddedError", "Fetched", "Leased", "RedisMemory", "Store"]

@@ -8,6 +8,10 @@ program seems to use. The pub/sub channels: none.
 
 Durable enqueues also need WAITAOF. It is not in the base rule because a
 server older than 7.2 refuses an ACL rule that names a command it lacks.
+
+Not in it either: CONFIG GET and INFO, with which workers, ``tarefa info``
+and the dashboard's health check read Redis's maxmemory-policy (store/memory.py).
+Refused, they say the policy is unknown; grant ``+info`` to have it checked.
 """
 
 from __future__ import annotations

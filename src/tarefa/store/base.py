@@ -12,7 +12,7 @@ from typing import Any
 
 from redis import exceptions as redis_errors
 
-from ..errors import RedisTimedOut, RedisUnavailable
+from ..errors import RedisFull, RedisTimedOut, RedisUnavailable
 from .connection import RETRIES, TIMEOUT, Clients, redacted
 from .keys import QUEUES, QueueKeys
 from .scripts import Script, scripts
@@ -25,6 +25,16 @@ FINAL_STATES = (b"completed", b"failed", b"cancelled")
 UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError)
 
 
+def is_full(exc: BaseException) -> bool:
+    """Whether Redis refused a command because its memory is full (maxmemory
+    reached, nothing more to evict). Redis 7 replies ``OOM ...``, which
+    redis-py raises as OutOfMemoryError; Redis 6.2 wraps a script's refused
+    command in a script error, a plain ResponseError that quotes it."""
+    return isinstance(exc, redis_errors.OutOfMemoryError) or (
+        isinstance(exc, redis_errors.ResponseError) and "OOM command not allowed" in str(exc)
+    )
+
+
 class StoreBase:
     """One Redis: its clients and tarefa's scripts."""
 
@@ -33,6 +43,10 @@ class StoreBase:
         self.scripts = scripts()
         self._known_queues: set[str] = set()
         self._waitaof: bool | None = None  # whether the server has WAITAOF (durable)
+        # Workers of this process, for registering them again (workers.py):
+        # what they registered, and those a full Redis left unlisted.
+        self._registrations: dict[str, dict[str, Any]] = {}
+        self._unlisted: set[str] = set()
 
     @property
     def url(self) -> str:
@@ -80,5 +94,24 @@ class StoreBase:
             f"could not reach Redis at {redacted(clients.url)} after {clients.retries + 1} "
             f"attempts ({exc}; each waits up to {clients.timeout:g} s): {what}. Nothing is "
             f"kept to send later; {again} is safe: an id that exists adds nothing",
+            job_ids,
+        )
+
+    def full(self, queue: str, job_ids: Sequence[str], task: str) -> RedisFull:
+        """The error for an enqueue Redis refused for want of memory (is_full):
+        where, which jobs, and that enqueueing them again later is safe (a
+        refused script wrote nothing)."""
+        if len(job_ids) == 1:
+            what = f"job {job_ids[0]} of {task} was not enqueued"
+            again = f"enqueueing it again with .with_options(job_id={job_ids[0]!r})"
+        else:
+            what = f"{len(job_ids)} jobs of {task} were not enqueued"
+            again = "enqueueing each again with .with_options(job_id=...) (.job_ids has them)"
+        return RedisFull(
+            f"Redis at {redacted(self.clients.url)} is full (its used memory reached its "
+            f"maxmemory, and it refuses writes that need more): {what} in queue {queue!r}. "
+            f"Once workers have drained jobs, or maxmemory was raised, {again} is safe: an "
+            "id makes one job at most",
+            queue,
             job_ids,
         )

@@ -28,6 +28,7 @@ class Fetched:
     next_due_ms: int  # until the next scheduled job is due; -1: none
     active: int  # jobs leased in the queue, by any worker
     ended: list[tuple[str, str, list[str]]]  # (id, outcome, "queue|id" waiting for it)
+    lost: list[str]  # ids in the queue whose job is gone (evicted): includes/lost.lua
 
 
 def time_left(deadline: float | None) -> float | None:
@@ -39,7 +40,7 @@ def time_left(deadline: float | None) -> float | None:
 
 
 def parse_fetched(reply: list) -> Fetched:
-    next_due, active, stale, flat, ended = reply
+    next_due, active, stale, flat, ended, lost = reply
     jobs = [
         Leased(
             id=flat[i].decode(),
@@ -53,7 +54,8 @@ def parse_fetched(reply: list) -> Fetched:
         )
         for i in range(0, len(flat), 8)
     ]
-    return Fetched(jobs, [s.decode() for s in stale], next_due, active, parse_ended(ended))
+    stale_ids = [s.decode() for s in stale]
+    return Fetched(jobs, stale_ids, next_due, active, parse_ended(ended), decode_list(lost))
 
 
 def parse_ended(ended: list) -> list[tuple[str, str, list[str]]]:

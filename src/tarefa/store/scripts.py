@@ -121,7 +121,10 @@ class Script:
             return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
 
     async def acall(self, client, queue: QueueKeys, args: list[Any]) -> Any:
-        keys = self.keys(queue)
+        return await self.acall_on(client, self.keys(queue), args)
+
+    async def acall_on(self, client, keys: Sequence[str], args: list[Any]) -> Any:
+        """Call it on ``keys`` as they are: a script on keys of no queue's."""
         try:
             return await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
         except NoScriptError:
@@ -138,6 +141,7 @@ class Scripts:
 
     def __init__(self) -> None:
         self.add_dependent = load("add_dependent")
+        self.beat_worker = load("beat_worker")
         self.cancel = load("cancel")
         self.check_waiting = load("check_waiting")
         self.cron_schedule = load("cron_schedule")

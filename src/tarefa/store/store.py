@@ -11,11 +11,12 @@ from typing import Any
 
 from redis import exceptions as redis_errors
 
-from .base import FINAL_STATES, UNREACHABLE, Call
+from .base import FINAL_STATES, UNREACHABLE, Call, is_full
 from .browse import Browsing
 from .connection import REFUSED
 from .durable import PROBE, not_fsynced, unsupported, waitaof
 from .keys import QUEUES, job_ref, queue_keys
+from .memory import MemorySettings
 from .replies import decode_hash, decode_list, time_left
 from .workers import WorkerCalls
 
@@ -24,16 +25,19 @@ Window = tuple[str, int, str]  # ('' | 'throttle' | 'debounce', ms, what it is p
 NO_WINDOW: Window = ("", 0, "")
 
 
-class Store(Browsing, WorkerCalls):
+class Store(Browsing, WorkerCalls, MemorySettings):
     """tarefa's view of one Redis: what producers, the API and the CLI do here;
     jobs waiting for jobs in ``waiting.py``, the worker's calls in
-    ``workers.py``, an operator's reads in ``browse.py``."""
+    ``workers.py``, an operator's reads in ``browse.py``, its memory settings
+    in ``memory.py``."""
 
     # -- producing ---------------------------------------------------------
     #
     # An enqueue that cannot reach Redis raises RedisUnavailable, with the ids
     # of the jobs whose fate is unknown: enqueueing them again with those ids
-    # is safe. A durable one sends WAITAOF behind its script (durable.py).
+    # is safe. One that a full Redis refuses raises RedisFull: its script
+    # wrote nothing (refused at its first write). A durable one sends WAITAOF
+    # behind its script (durable.py).
 
     def _enqueue(self, queue, job_id, when: When, window: Window, waits, fields, durable) -> Call:
         args = [job_id, *when, *window, waits, int(durable), *fields]
@@ -55,6 +59,10 @@ class Store(Browsing, WorkerCalls):
             raise
         except UNREACHABLE as exc:
             raise self.unavailable(exc, [job_id], _task_of(fields)) from exc
+        except redis_errors.ResponseError as exc:
+            if is_full(exc):
+                raise self.full(queue, [job_id], _task_of(fields)) from exc
+            raise
 
     async def aenqueue(
         self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW,
@@ -70,6 +78,10 @@ class Store(Browsing, WorkerCalls):
             raise
         except UNREACHABLE as exc:
             raise self.unavailable(exc, [job_id], _task_of(fields)) from exc
+        except redis_errors.ResponseError as exc:
+            if is_full(exc):
+                raise self.full(queue, [job_id], _task_of(fields)) from exc
+            raise
 
     def _enqueue_many(
         self, queue: str, when: When, jobs: Sequence[tuple[str, list]], durable: bool
@@ -94,6 +106,10 @@ class Store(Browsing, WorkerCalls):
             raise
         except UNREACHABLE as exc:
             raise self.unavailable(exc, [i for i, _ in jobs], _task_of(jobs[0][1])) from exc
+        except redis_errors.ResponseError as exc:
+            if is_full(exc):
+                raise self.full(queue, [i for i, _ in jobs], _task_of(jobs[0][1])) from exc
+            raise
 
     async def aenqueue_many(
         self, queue: str, when: When, jobs: Sequence, durable: bool = False
@@ -108,6 +124,10 @@ class Store(Browsing, WorkerCalls):
             raise
         except UNREACHABLE as exc:
             raise self.unavailable(exc, [i for i, _ in jobs], _task_of(jobs[0][1])) from exc
+        except redis_errors.ResponseError as exc:
+            if is_full(exc):
+                raise self.full(queue, [i for i, _ in jobs], _task_of(jobs[0][1])) from exc
+            raise
 
     def _run_durable(self, call: Call, job_ids: list[str]) -> Any:
         """Run a script, then WAITAOF on the same connection, in one round trip."""

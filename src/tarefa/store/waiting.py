@@ -96,10 +96,11 @@ class WaitingJobs(StoreBase):
                 if reply[0] == b"cancelled":
                     todo.append((child, "cancelled", b"", decode_list(reply[1])))
 
-    async def check_waiting(self, queue: str, limit: int = 100) -> int:
+    async def check_waiting(self, queue: str, limit: int = 100) -> tuple[int, list[str]]:
         """Resolve the waiting jobs due a check whose parents have ended
-        unreported. Returns how many parents' ends were reported."""
-        flat = await self.scripts.check_waiting.acall(
+        unreported. Returns how many parents' ends were reported, and the ids
+        of waiting jobs lost (as ``Fetched.lost``)."""
+        flat, lost = await self.scripts.check_waiting.acall(
             self.clients.aio, queue_keys(queue), [limit, WAITING_CHECK_MS]
         )
         reported = 0
@@ -110,7 +111,7 @@ class WaitingJobs(StoreBase):
                 if ended is not None:
                     await self.aresolve(parent, *ended, [child])
                     reported += 1
-        return reported
+        return reported, decode_list(lost)
 
 
 def _ended(state: bytes | None, result: bytes | None) -> tuple[str, bytes] | None:

@@ -10,10 +10,10 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-from .base import Call, StoreBase
+from .base import Call, StoreBase, is_full
 from .connection import async_client
 from .keys import QUEUES, WORKERS, queue_keys, worker_key
-from .replies import Fetched, parse_ended, parse_fetched
+from .replies import Fetched, decode_list, parse_ended, parse_fetched
 
 NO_LIMITS = (0, 0, 0, 0, 0, 0)  # see QueueSettings.as_args (tarefa.limits)
 
@@ -101,12 +101,15 @@ class WorkerCalls(StoreBase):
 
     async def recover(
         self, queue: str, *, limit: int = 1000, max_stalls: int
-    ) -> tuple[int, list[tuple[str, str, list[str]]]]:
-        """Move expired leases back to ready. Returns how many, and the jobs
-        failed by stalls that others wait for (as ``Fetched.ended``)."""
+    ) -> tuple[int, list[tuple[str, str, list[str]]], list[str]]:
+        """Move expired leases back to ready. Returns how many expired, the
+        jobs failed by stalls that others wait for (as ``Fetched.ended``),
+        and the ids of jobs lost (as ``Fetched.lost``)."""
         args = [limit, max_stalls]
-        count, ended = await self.scripts.recover.acall(self.clients.aio, queue_keys(queue), args)
-        return count, parse_ended(ended)
+        count, ended, lost = await self.scripts.recover.acall(
+            self.clients.aio, queue_keys(queue), args
+        )
+        return count, parse_ended(ended), decode_list(lost)
 
     async def requeue(self, queue: str, leases: Iterable[tuple[str, bytes]]) -> int:
         args = [x for lease in leases for x in lease]
@@ -126,23 +129,42 @@ class WorkerCalls(StoreBase):
 
     # -- the registry of workers ----------------------------------------------
 
-    async def register_worker(self, worker_id: str, info: dict[str, Any], ttl_ms: int) -> None:
+    async def register_worker(self, worker_id: str, info: dict[str, Any], ttl_ms: int) -> bool:
+        """List a worker among the live ones, for ``ttl_ms`` unless it beats.
+        Returns False when a full Redis refused it (it grows memory): the
+        worker runs all the same, and each beat tries again (beat_worker)."""
+        self._registrations[worker_id] = info
         pipe = self.clients.aio.pipeline(transaction=False)
         pipe.sadd(QUEUES, *info["queues"].split(","))
         pipe.hset(worker_key(worker_id), mapping=info)
         pipe.pexpire(worker_key(worker_id), ttl_ms)
         pipe.sadd(WORKERS, worker_id)
-        await pipe.execute()
+        errors = [r for r in await pipe.execute(raise_on_error=False) if isinstance(r, Exception)]
+        if errors and all(is_full(e) for e in errors):
+            self._unlisted.add(worker_id)
+            return False
+        if errors:
+            raise errors[0]
+        self._unlisted.discard(worker_id)
+        return True
 
     async def beat_worker(self, worker_id: str, ttl_ms: int, running: int) -> None:
-        pipe = self.clients.aio.pipeline(transaction=False)
+        """Keep a registered worker listed (beat_worker.lua, which a full
+        Redis runs too); register it again if its registration is gone or was
+        refused."""
         # beat_at: the worker's clock, for display only (leases use Redis's).
         beat = {"running": running, "beat_at": int(time.time() * 1000)}
-        pipe.hset(worker_key(worker_id), mapping=beat)
-        pipe.pexpire(worker_key(worker_id), ttl_ms)
-        await pipe.execute()
+        args = [ttl_ms, beat["running"], beat["beat_at"]]
+        listed = await self.scripts.beat_worker.acall_on(
+            self.clients.aio, [worker_key(worker_id)], args
+        )
+        info = self._registrations.get(worker_id)
+        if (not listed or worker_id in self._unlisted) and info is not None:
+            await self.register_worker(worker_id, info | beat, ttl_ms)
 
     async def unregister_worker(self, worker_id: str) -> None:
+        self._registrations.pop(worker_id, None)
+        self._unlisted.discard(worker_id)
         pipe = self.clients.aio.pipeline(transaction=False)
         pipe.delete(worker_key(worker_id)).srem(WORKERS, worker_id)
         await pipe.execute()

@@ -37,7 +37,8 @@ async def housekeeping_loop(worker: Worker) -> None:
 async def housekeeping(worker: Worker) -> None:
     await recover(worker)
     for queue in worker.queues:  # a safety net for ends of parents never reported
-        await worker.store.check_waiting(queue)
+        _, lost = await worker.store.check_waiting(queue)
+        worker.report_lost(queue, lost)
     await send_stats(worker)
 
 
@@ -73,7 +74,8 @@ async def recover(worker: Worker) -> None:
     wake-up the recovery sends may go to a frozen worker's connection. Tell
     the jobs waiting for one that failed by stalls."""
     for queue in worker.queues:
-        recovered, ended = await worker.store.recover(queue, max_stalls=worker.max_stalls)
+        recovered, ended, lost = await worker.store.recover(queue, max_stalls=worker.max_stalls)
+        worker.report_lost(queue, lost)
         if recovered:
             log.warning("queue %s: recovered %d jobs from dead workers", queue, recovered)
             worker.wake()

@@ -84,6 +84,7 @@ class IdleWait:
         for error in errors:
             log.warning("fetch after waiting for work failed: %r", error)
         for queue, got in fetched:
+            worker.report_lost(queue, got.lost)
             await worker.take(queue, got.jobs)
 
     async def end(self) -> None:

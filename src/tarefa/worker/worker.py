@@ -46,7 +46,7 @@ from ..app import App
 from ..serializer import dump_error
 from ..stats import WorkerStats
 from ..store import Leased
-from ..store.connection import REFUSED
+from ..store.connection import REFUSED, redacted
 from ..store.keys import check_queue_name, job_ref
 from .execution import Outcome, execute
 from .housekeeping import housekeeping_loop, recover, stop_lost
@@ -144,6 +144,7 @@ class Worker:
         self.changed: asyncio.Event | None = None  # set when there may be work to do
         self.ending: asyncio.Event | None = None  # set when the background loops must end
         self.idle: IdleWait | None = None
+        self.memory_policy: str | None = None  # Redis's maxmemory-policy, if it says
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -230,6 +231,7 @@ class Worker:
             try:
                 await self._register()
                 await recover(self)
+                await self._check_memory_policy()
                 return True
             except REFUSED:
                 raise
@@ -249,6 +251,15 @@ class Worker:
             ", burst" if self.burst else "",
         )  # fmt: skip
 
+    async def _check_memory_policy(self) -> None:
+        """Say, loudly, when Redis may delete jobs to make room."""
+        memory = await self.store.amemory()
+        self.memory_policy = memory.policy
+        if memory.warning:
+            log.warning("%s (Redis at %s)", memory.warning, redacted(self.store.url))
+        elif memory.unknown:
+            log.info("%s", memory.unknown)
+
     async def _register(self) -> None:
         info = {
             "host": socket.gethostname(),
@@ -258,7 +269,12 @@ class Worker:
             "started_at": int(time.time() * 1000),
             "running": 0,
         }
-        await self.store.register_worker(self.id, info, self.lease_ms)
+        if not await self.store.register_worker(self.id, info, self.lease_ms):
+            log.warning(
+                "Redis is full (maxmemory reached): it refused this worker's registration, so "
+                "tarefa info and the dashboard do not list it yet. It runs jobs all the same "
+                "(what frees memory goes through), and registers once there is room"
+            )
 
     # -- the exchange loop --------------------------------------------------------
 
@@ -310,6 +326,9 @@ class Worker:
                 self.processed += len(sent) - len(fetched.stale)
             for job_id in fetched.stale:
                 log.warning("job %s: outcome discarded, its lease had been taken over", job_id)
+            if fetched.lost:  # they took the places of jobs that may wait behind them
+                self.report_lost(queue, fetched.lost)
+                leased_total += 1  # look again at once
             if fetched.ended:
                 await self.resolve_waiting(queue, fetched.ended, sent)
                 leased_total += 1  # jobs may have been released: look again at once
@@ -331,6 +350,22 @@ class Worker:
                 await self.store.aresolve(parent, outcome, results.get(job_id, b""), children)
             except REDIS_ERRORS as exc:
                 log.warning("job %s: could not tell the jobs waiting for it yet: %s", job_id, exc)
+
+    def report_lost(self, queue: str, job_ids: list[str]) -> None:
+        """Jobs found gone: their id was in the queue, their data no longer in
+        Redis. Counted by the store (the queue's "lost" count); each said here."""
+        policy = self.memory_policy
+        why = (
+            f"evicted by Redis: its maxmemory-policy is {policy}"
+            if policy not in (None, "noeviction")
+            else "evicted by Redis, or deleted by hand"
+        )
+        for job_id in job_ids:
+            log.error(
+                "job %s of queue %s lost: its id was in the queue but its data is gone from "
+                "Redis (%s); it cannot run",
+                job_id, queue, why,
+            )  # fmt: skip
 
     def pending(self) -> bool:
         """Whether outcomes wait to be reported."""

@@ -19,6 +19,7 @@ for _, id in ipairs(ARGV) do
   local job_key = keys.job_prefix .. id
   local f = redis.call('HMGET', job_key, 'state', 'key', 'waiters')
   if f[1] then
+    -- First, writes that free memory: a full Redis runs the rest too (see fetch.lua).
     unlist(id, f[2])
     redis.call('ZREM', keys.completed, id)
     redis.call('ZREM', keys.failed, id)

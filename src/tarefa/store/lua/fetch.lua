@@ -27,7 +27,9 @@ Returns {ms until this queue may have work again: the next scheduled job, a
           else nil},
          {jobs that ended (an outcome, or too many stalls) with jobs waiting
           for them: {id, outcome, {"queue|id" of those}} each, for the caller
-          to resolve}}
+          to resolve},
+         {ids of jobs lost: in an index, but their hash is gone (evicted, or
+          deleted by hand; includes/lost.lua)}}
 ]]
 --- @include "includes/now.lua"
 --- @include "includes/int_text.lua"
@@ -49,7 +51,14 @@ end
 local now = now_ms()
 local now_text = int_text(now)
 
-local stale, ended = {}, {}
+-- Kept results expire with their job hash; drop their ids from the index too.
+-- This is the script's first write, and it needs no memory: a full Redis
+-- (maxmemory, noeviction) refuses a script at its first command that may
+-- need memory unless a write came before it (Redis 6.2 and 7 alike), so
+-- workers go on leasing and finishing jobs, which is how a full Redis drains.
+redis.call('ZREMRANGEBYSCORE', keys.completed, '-inf', now)
+
+local stale, ended, lost = {}, {}, {}
 local n_outcomes = tonumber(ARGV[11])
 for i = 0, n_outcomes - 1 do
   local a = 12 + i * 5
@@ -63,11 +72,9 @@ for i = 0, n_outcomes - 1 do
 end
 
 if want > 0 then
-  recover_expired(now, 10, tonumber(ARGV[4]), ended)
-  promote_due(now, 1000)
+  recover_expired(now, 10, tonumber(ARGV[4]), ended, lost)
+  promote_due(now, 1000, lost)
 end
--- Kept results expire with their job hash; drop their ids from the index too.
-redis.call('ZREMRANGEBYSCORE', keys.completed, '-inf', now)
 if keep_completed > 0 then
   local over = redis.call('ZCARD', keys.completed) - keep_completed
   if over > 0 then
@@ -107,13 +114,17 @@ local function parent_results(job_key, parents)
   return results
 end
 
--- Lease one job, if it is still queued (else skip it).
+-- Lease one job, if it is still queued (else skip it; count it lost if its
+-- hash is gone).
 local function lease(id)
   local job_key = keys.job_prefix .. id
   local f = redis.call('HMGET', job_key,
     'state', 'task', 'payload', 'options', 'attempts', 'lease', 'stalls', 'key', 'parents',
     'progress')
   if f[1] ~= 'queued' or not f[2] then
+    if not f[1] then
+      job_lost(id, lost)
+    end
     return false
   end
   local attempts = (tonumber(f[5]) or 0) + 1
@@ -233,4 +244,4 @@ if count == 0 and not paused then
     next_due = math.max(0, math.min(unpack(dues)))
   end
 end
-return {next_due, redis.call('ZCARD', keys.active), stale, leased, ended}
+return {next_due, redis.call('ZCARD', keys.active), stale, leased, ended, lost}

@@ -7,12 +7,13 @@ KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  how many jobs at most
 ARGV[2]  max stalls before a job fails
 
-Returns {how many jobs were recovered, {jobs failed by stalls that jobs wait
-for: {id, 'failed', {"queue|id" of those}} each, for the caller to resolve}}.
+Returns {how many leases expired, {jobs failed by stalls that jobs wait for:
+{id, 'failed', {"queue|id" of those}} each, for the caller to resolve}, {ids
+of jobs lost: their hash is gone (includes/lost.lua)}}.
 ]]
 --- @include "includes/now.lua"
 --- @include "includes/recover_expired.lua"
 
-local ended = {}
-local count = recover_expired(now_ms(), tonumber(ARGV[1]), tonumber(ARGV[2]), ended)
-return {count, ended}
+local ended, lost = {}, {}
+local count = recover_expired(now_ms(), tonumber(ARGV[1]), tonumber(ARGV[2]), ended, lost)
+return {count, ended, lost}

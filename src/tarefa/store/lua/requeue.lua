@@ -17,6 +17,7 @@ for i = 1, #ARGV, 2 do
   local job_key = keys.job_prefix .. id
   local f = redis.call('HMGET', job_key, 'state', 'lease', 'priority', 'key')
   if f[1] == 'active' and f[2] == token then
+    -- First, a write that frees memory: a full Redis runs the rest too (see fetch.lua).
     redis.call('ZREM', keys.active, id)
     redis.call('HSET', job_key, 'state', 'queued')
     redis.call('HINCRBY', job_key, 'attempts', -1)

@@ -166,7 +166,8 @@ async function jobView(id, params) {
       ${field("task", esc(job.task))}
       ${field("state", `<span class="state-${esc(job.state)}">${esc(job.state)}</span>`)}
       ${field("attempts", job.attempts)}${field("stalls", job.stalls || "")}
-      ${field("args", json(job.args))}${field("kwargs", json(job.kwargs))}
+      ${job.args === null ? field("args", '<span class="muted">not kept once completed</span>')
+        : field("args", json(job.args)) + field("kwargs", json(job.kwargs))}
       ${field("options", Object.keys(job.options || {}).length ? json(job.options) : "")}
       ${field("key", esc(job.key))}${field("priority", job.priority)}
       ${field("parents", job.parents.length ? esc(job.parents.join(", ")) : "")}

@@ -13,9 +13,47 @@
 -- now: ms on the Redis clock; now_text: the same as text (includes/int_text.lua).
 local FOREVER = 1e15
 
+-- A completed job's record is kept as long as its result: it keeps its
+-- state, times, attempts, worker, progress and result (and any field not
+-- named here), and drops what only running it needed: its arguments
+-- (payload, options), the jobs it waited for (their results, the count of
+-- those pending), the error of an earlier attempt, the mark that jobs wait
+-- for it (their list is taken as it ends), the callers waiting (they are
+-- woken as it ends). A failed job keeps everything: it may be retried.
+local DROPPED = { payload = true, options = true, parents = true, pending = true, error = true,
+  dependents = true, waiters = true,
+  state = true, finished_at = true, result = true } -- (these three: written anew)
+local LONG = 64 -- bytes: Redis's hash-max-listpack-value (6.2: -ziplist-), by default
+
+-- payload, parents: the job's fields as read.
+local function keep_completed(job_key, payload, parents, now_text, result)
+  if #payload <= LONG and not parents then -- the common case: two commands
+    redis.call('HSET', job_key, 'state', 'completed', 'finished_at', now_text, 'result', result)
+    redis.call('HDEL', job_key, 'payload', 'options', 'error', 'pending', 'dependents')
+    return
+  end
+  -- A hash that held a long value keeps Redis's roomy encoding once the value
+  -- is gone, about three times the size of the compact one; and the parents'
+  -- results have names of their own. The record is written afresh, compact
+  -- again (unless its result or progress is long). A long value is most often
+  -- the payload: long options or an earlier error alone leave it roomy.
+  local old = redis.call('HGETALL', job_key)
+  local kept = { 'state', 'completed', 'finished_at', now_text, 'result', result }
+  for i = 1, #old, 2 do
+    local name = old[i]
+    if not (DROPPED[name] or string.sub(name, 1, 7) == 'parent:') then
+      kept[#kept + 1] = name
+      kept[#kept + 1] = old[i + 1]
+    end
+  end
+  redis.call('DEL', job_key)
+  redis.call('HSET', job_key, unpack(kept))
+end
+
 local function finish_job(id, token, outcome, value, ms, now, now_text)
   local job_key = keys.job_prefix .. id
-  local current = redis.call('HMGET', job_key, 'state', 'lease', 'waiters', 'key', 'dependents')
+  local current = redis.call('HMGET', job_key, 'state', 'lease', 'waiters', 'key', 'dependents',
+    'payload', 'parents')
   if current[1] ~= 'active' or current[2] ~= token then
     return false
   end
@@ -26,14 +64,14 @@ local function finish_job(id, token, outcome, value, ms, now, now_text)
   local ttl = ms  -- kept as sent: Lua would print a large number as 1e+14
   ms = tonumber(ms)
   if outcome == 'completed' then
-    redis.call('HSET', job_key, 'state', 'completed', 'finished_at', now_text, 'result', value)
     if ms == 0 then
       redis.call('DEL', job_key)
-    elseif ms > 0 then
-      redis.call('ZADD', keys.completed, now + ms, id)
-      redis.call('PEXPIRE', job_key, ttl)
     else
-      redis.call('ZADD', keys.completed, FOREVER, id)
+      keep_completed(job_key, current[6] or '', current[7], now_text, value)
+      redis.call('ZADD', keys.completed, ms > 0 and now + ms or FOREVER, id)
+      if ms > 0 then
+        redis.call('PEXPIRE', job_key, ttl)
+      end
     end
   elseif outcome == 'retry' then
     redis.call('HSET', job_key, 'state', 'scheduled', 'error', value)

@@ -1,14 +1,18 @@
 --- @include "includes/notify.lua"
 --- @include "includes/make_ready.lua"
 --- @include "includes/lane_done.lua"
+--- @include "includes/lost.lua"
 -- Move jobs whose lease expired (their worker stopped renewing it: killed,
 -- frozen, cut off) back to the front of where they wait, counting a stall.
 -- A job that stalls more than max_stalls times fails with a clear error; if
 -- jobs wait for it, {id, 'failed', their "queue|id"} is added to ended, for
--- the caller to resolve. Returns how many jobs were recovered.
-local function recover_expired(now, limit, max_stalls, ended)
+-- the caller to resolve. Ids whose job is gone are added to lost
+-- (includes/lost.lua). Returns how many leases expired.
+local function recover_expired(now, limit, max_stalls, ended, lost)
   local ids = redis.call('ZRANGEBYSCORE', keys.active, '-inf', now, 'LIMIT', 0, limit)
   for _, id in ipairs(ids) do
+    -- A write that frees memory before any that needs some: so a full Redis
+    -- (maxmemory, noeviction) runs recovery too (see fetch.lua).
     redis.call('ZREM', keys.active, id)
     local job_key = keys.job_prefix .. id
     local f = redis.call('HMGET', job_key, 'state', 'priority', 'key', 'waiters', 'task',
@@ -36,6 +40,8 @@ local function recover_expired(now, limit, max_stalls, ended)
       if f[3] then
         lane_done(f[3])
       end
+    else
+      job_lost(id, lost)
     end
   end
   if #ids > 0 then
