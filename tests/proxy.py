@@ -10,6 +10,9 @@ came: the one case where it cannot know whether the command ran.
 ``cut_off()``: the connections open now carry nothing more, either way, and
 stay open, as when a partition, a failover or a NAT that forgot them leaves
 peers with a connection that leads nowhere; new connections work.
+
+``lead_to(port)``: new connections go to another server (a failover behind a
+stable address); a connection the target refuses is closed at once.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ class Proxy:
         with self._lock:
             self._pattern = pattern
 
+    def lead_to(self, port: int) -> None:
+        self.target_port = port
+
     def cut_off(self) -> None:
         with self._lock:
             for cut in self._cut:
@@ -55,7 +61,11 @@ class Proxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return  # closed
-            server = socket.create_connection(("127.0.0.1", self.target_port))
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:  # the target is down: the client sees its connection close
+                client.close()
+                continue
             self._sockets += [client, server]
             armed = threading.Event()  # this connection's next reply is to be lost
             cut = threading.Event()

@@ -50,6 +50,7 @@ from tarefa import App, manage
 from tarefa.limits import QueueSettings
 from tarefa.store import Store
 from tarefa.store.keys import job_ref, queue_keys
+from tarefa.store.tokens import TOKEN_MIN
 
 from .queue_model import DUE_MS, FAR_MS, FOREVER, QUEUE, UNENDED, Attempt, Job, QueueModel
 
@@ -366,11 +367,13 @@ class QueueMachine(RuleBasedStateMachine):
             assert job is not None and job.state == "queued", (
                 f"{leased.id} leased while {job and job.state}: it would run twice"
             )
-        tokens = m.tokens(want, [m.jobs[leased.id] for leased in fetched.jobs])
+        first = int(fetched.jobs[0].token) if fetched.jobs else 0
+        assert not fetched.jobs or TOKEN_MIN <= first < 10**13, "tokens: 13 digits"
+        tokens = m.tokens(first, [m.jobs[leased.id] for leased in fetched.jobs])
         for leased, token in zip(fetched.jobs, tokens, strict=True):
             job = m.jobs[leased.id]
             assert (leased.attempts, leased.stalls) == (job.attempts + 1, job.stalls)
-            assert leased.token == str(token).encode()
+            assert leased.token == str(token).encode() and token != job.lease
             assert (leased.task, leased.payload) == (job.task, job.payload)
             taken[job.key or ("priority" if job.priority else "plain")] += 1
             if job.priority and not job.key:
@@ -473,8 +476,12 @@ class QueueMachine(RuleBasedStateMachine):
         job = self.model.jobs.get(self.some_id(data))
         if job is None or job.lease == 0:
             return
-        newest = job.lease - 1 if job.state == "active" else job.lease
-        token = str(data.draw(st.integers(0, newest), label="token")).encode()
+        # Any token but the current attempt's: one the job held before, or any other.
+        past = [job.lease - 1] if job.state == "active" else [job.lease, job.lease - 1]
+        drawn = data.draw(st.sampled_from(past) | st.integers(0, 10**14 - 1), label="token")
+        if job.state == "active" and drawn == job.lease:
+            drawn += 1
+        token = str(drawn).encode()
         kind, ms = self.outcome(data)
         outcome = (job.id, token, kind, ERROR, ms)
         fetched = self.call(
@@ -582,7 +589,6 @@ class QueueMachine(RuleBasedStateMachine):
             if job.attempt is not None and job.attempt in self.running[job.attempt.worker]:
                 assert holders == 1
             assert (snap.scores["active"][job.id] <= snap.now) == job.expired, job.id
-        assert snap.lease_seq == self.model.lease_seq
 
     def check_lanes(self, snap: Snapshot) -> None:
         m = self.model
@@ -644,7 +650,7 @@ class Snapshot:
         for name in self.ZSETS:
             pipe.zrange(getattr(K, name), 0, -1, withscores=True)
         pipe.zrange(K.lanes, 0, -1).zrange(K.lanes_waiting, 0, -1).hgetall(K.lane_active)
-        pipe.exists(K.paused).hgetall(K.stats).get(K.lease_seq)
+        pipe.exists(K.paused).hgetall(K.stats)
         replies = iter(pipe.execute())
 
         def text(raw: dict) -> dict[str, str]:
@@ -660,7 +666,6 @@ class Snapshot:
         self.lane_active = {k: int(v) for k, v in text(next(replies)).items()}
         self.paused = bool(next(replies))
         self.stats = {k: int(v) for k, v in text(next(replies)).items()}
-        self.lease_seq = int(next(replies) or 0)
 
     def check_indexes(self) -> None:
         """Each job in the one index its state names; each entry a job in that state."""

@@ -148,7 +148,12 @@ def test_fetch_leases_in_fifo_order_with_a_fencing_token(store, r):
     got = fetch(store, want=2)
     assert [j.id for j in got.jobs] == ["a", "b"]
     job = got.jobs[0]
-    assert (job.task, job.payload, job.attempts, job.token) == ("m:f", b"[[],{}]", 1, b"1")
+    assert (job.task, job.payload, job.attempts) == ("m:f", b"[[],{}]", 1)
+    # Tokens are drawn at random (store/tokens.py), consecutive within a call,
+    # whole numbers below 10^14, as the job's hash holds them.
+    assert job.token.isdigit() and len(job.token) == 13
+    assert int(got.jobs[1].token) == int(job.token) + 1
+    assert r.hget(K.job("a"), "lease") == job.token
     assert state(r, "a") == "active"
     assert r.hget(K.job("a"), "worker") == b"w1"
     assert r.zcard(K.active) == 2 and got.active == 2
@@ -285,12 +290,24 @@ def test_an_outcome_with_a_stale_token_is_discarded(store, r):
     r.zadd(K.active, {"a": 0})  # the lease expired...
     run(store.recover("q", max_stalls=3))  # ...and was recovered
     second = fetch(store, worker="w2").jobs[0]
-    assert int(second.token) > int(first.token)
+    assert second.token != first.token
     got = fetch(store, want=0, outcomes=[(first.id, first.token, "completed", b"old", 0)])
     assert got.stale == ["a"]
     assert state(r, "a") == "active" and r.hget(K.job("a"), "worker") == b"w2"
     got = fetch(store, want=0, outcomes=[(second.id, second.token, "completed", b"new", 1000)])
     assert got.stale == [] and r.hget(K.job("a"), "result") == b"new"
+
+
+def test_a_new_attempt_never_gets_the_token_of_the_last_one_whatever_the_draw(store, r):
+    add(store, "a")
+    args = ["w1", 10_000, 1, 3, 0, 0, 0, 0, 0, 0]  # worker, lease, want, stalls, no limits
+    first = store.scripts.fetch(r, K, [*args, 5_000_000_000_000, 0])
+    assert first[3][4] == b"5000000000000"
+    r.zadd(K.active, {"a": 0})  # the lease expired...
+    run(store.recover("q", max_stalls=3))  # ...and was recovered
+    second = store.scripts.fetch(r, K, [*args, 5_000_000_000_000, 0])  # the same draw
+    assert second[3][4] == b"5000000000001"
+    assert r.hget(K.job("a"), "lease") == b"5000000000001"
 
 
 @pytest.mark.parametrize("removal", ["delete", "purge"])

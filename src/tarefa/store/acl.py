@@ -27,7 +27,7 @@ COMMANDS = (
     "bzpopmin", "client|id", "client|unblock", "blpop",
     # purge: the queue's keys, found by pattern
     "scan",
-    # strings
+    # strings (incrby: the lease counter of tarefa 0.1.0's workers, in a rolling deploy)
     "get", "set", "incr", "incrby", "del", "exists", "pexpire",
     # hashes: jobs, workers, counts
     "hget", "hset", "hsetnx", "hdel", "hmget", "hgetall", "hkeys", "hincrby",

@@ -49,7 +49,9 @@ class QueueKeys:
     ready: str  # list of ids ready to run (LPUSH in, RPOP out: FIFO)
     prioritized: str  # zset of ready ids with a priority: score = priority, then arrival
     priority_seq: str  # counter of arrivals (FIFO within a priority, turns of lanes)
-    lease_seq: str  # the last lease token handed out: tokens never repeat in a queue
+    # tarefa 0.1.0's lease counter: its fetch.lua counts tokens there (store/tokens.py
+    # draws them instead); its workers use it during a rolling deploy, so purge keeps it.
+    lease_seq: str
     scheduled: str  # zset id -> due time (ms): retry back-off, delays
     active: str  # zset id -> lease deadline (ms)
     completed: str  # zset id -> expiry time of the kept result (ms)

@@ -47,7 +47,7 @@ def parse_fetched(reply: list) -> Fetched:
             task=flat[i + 1].decode(),
             payload=flat[i + 2],
             attempts=flat[i + 3],
-            token=str(flat[i + 4]).encode(),
+            token=flat[i + 4],
             options=flat[i + 5],
             stalls=flat[i + 6],
             parent_results=flat[i + 7] or None,

@@ -231,9 +231,10 @@ class Store(Browsing, WorkerCalls, MemorySettings):
         """Delete every job of a queue, whatever its state, and their indexes.
         Kept: the paused flag, cron marks, rate-limit logs (a purge must not
         reset a limit), the counts of jobs (metrics never go back) and the
-        lease counter (a job enqueued again under the id of one running now
-        must not get its lease token). Jobs running now finish; their outcomes
-        are discarded. Returns how many keys were deleted."""
+        lease counter of tarefa 0.1.0's workers (one of theirs must not give a
+        job enqueued again under the id of one running now its lease token).
+        Jobs running now finish; their outcomes are discarded. Returns how
+        many keys were deleted."""
         k = queue_keys(queue)
         kept = {k.paused, k.rate, k.stats, k.history, k.lease_seq}
         kept_prefixes = (k.cron_prefix, k.lane_rate_prefix)

@@ -14,6 +14,7 @@ from .base import Call, StoreBase, is_full
 from .connection import async_client
 from .keys import QUEUES, WORKERS, queue_keys, worker_key
 from .replies import Fetched, decode_list, parse_ended, parse_fetched
+from .tokens import token_base
 
 NO_LIMITS = (0, 0, 0, 0, 0, 0)  # see QueueSettings.as_args (tarefa.limits)
 
@@ -23,7 +24,8 @@ class WorkerCalls(StoreBase):
     hand-backs, and its registration."""
 
     def _fetch(self, queue, worker_id, want, lease_ms, max_stalls, limits, outcomes) -> Call:
-        args: list[Any] = [worker_id, lease_ms, want, max_stalls, *limits, len(outcomes)]
+        args: list[Any] = [worker_id, lease_ms, want, max_stalls, *limits, token_base()]
+        args.append(len(outcomes))
         for outcome in outcomes:
             args.extend(outcome)
         return self.scripts.fetch, queue_keys(queue), args

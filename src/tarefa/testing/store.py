@@ -20,6 +20,7 @@ import orjson
 from ..serializer import dump_error
 from ..store import Leased
 from ..store.keys import split_ref
+from ..store.tokens import token_base
 from ..worker.execution import execute
 from .inline import INLINE, run_blocking
 
@@ -204,7 +205,8 @@ class InlineStore:
             if job is None or job["state"] != b"queued" or queue in self._paused:
                 return None
             attempts = int(job.get("attempts", 0)) + 1
-            token = _as_bytes(int(job.get("lease", 0)) + 1)
+            drawn = token_base()  # as fetch.lua's: never the last attempt's
+            token = _as_bytes(drawn + 1 if drawn == int(job.get("lease", 0)) else drawn)
             job.update(state=b"active", worker=WORKER_ID, started_at=_as_bytes(_now_ms()),
                        attempts=_as_bytes(attempts), lease=token)  # fmt: skip
             self._running[queue, job_id] = threading.Event()

@@ -11,7 +11,9 @@ ARGV[5]  the queue's limits, 0 for none: ARGV[5] starts per ARGV[6] ms (the
          queue's rate); ARGV[7] starts per ARGV[8] ms for each key; ARGV[9]
          active jobs per key; ARGV[10] completed jobs to keep (beyond them,
          those whose result expires soonest are deleted)
-ARGV[11] how many outcomes follow; then 5 items each:
+ARGV[11] the lease tokens' base, drawn at random by the caller for this call
+         (store/tokens.py): the i-th job leased (from 0) gets base + i
+ARGV[12] how many outcomes follow; then 5 items each:
          job id, lease token, 'completed' | 'retry' | 'failed', value, ms
          (see includes/finish_job.lua)
 
@@ -59,9 +61,9 @@ local now_text = int_text(now)
 redis.call('ZREMRANGEBYSCORE', keys.completed, '-inf', now)
 
 local stale, ended, lost = {}, {}, {}
-local n_outcomes = tonumber(ARGV[11])
+local n_outcomes = tonumber(ARGV[12])
 for i = 0, n_outcomes - 1 do
-  local a = 12 + i * 5
+  local a = 13 + i * 5
   local applied, dependents = finish_job(ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     ARGV[a + 4], now, now_text)
   if not applied then
@@ -93,11 +95,13 @@ end
 local leased = {}
 local count = 0
 local deadline = int_text(now + lease_ms)
--- Lease tokens come from the queue's counter, not the job's own: a job deleted
--- (or purged) while it runs and enqueued again under the same id must not hand
--- its new attempt a token the old one still holds. One INCRBY per call
--- reserves a token for each job it may lease; the ones left unused are skipped.
-local token_base = nil
+-- Lease tokens are drawn at random by the caller, not counted here: a replica
+-- promoted after its master died has not seen the master's last leases, and a
+-- counter would hand out their tokens again, to new attempts of the same jobs
+-- whose old attempts still run. Nor may a job deleted (or purged) while it
+-- runs and enqueued again under its id give its new attempt the old one's
+-- token. Random tokens repeat in neither case, but by a chance in trillions.
+local token_base = tonumber(ARGV[11])
 
 -- The results of the jobs a group's callback waited for, in their order
 -- (false when the job takes none).
@@ -128,12 +132,12 @@ local function lease(id)
     return false
   end
   local attempts = (tonumber(f[5]) or 0) + 1
-  if not token_base then
-    token_base = redis.call('INCRBY', keys.lease_seq, want) - want
+  -- Never the token of the job's last attempt, whatever the draw.
+  local token = token_base + count
+  if token == tonumber(f[6]) then
+    token = token + 1
   end
-  -- Never at or below the job's own last token either (one leased before its
-  -- queue had the counter).
-  local token = math.max(token_base + count + 1, (tonumber(f[6]) or 0) + 1)
+  token = int_text(token) -- text, as the lease field and the reply hold it
   redis.call('HSET', job_key, 'state', 'active', 'worker', worker, 'started_at', now_text,
     'attempts', attempts, 'lease', token)
   if f[10] then
