@@ -3,8 +3,9 @@
 Rounds of two kinds, each with sync (thread), async and process-pool jobs in
 turn, against one redis-server of its own:
 
-- cancel: start a worker, enqueue a long job, cancel it once it runs, then
-  SIGTERM the worker;
+- cancel: start a worker, enqueue a long job, cancel it once it runs, wait
+  until the worker has stopped it (its registration says it runs nothing),
+  then SIGTERM the worker: the order that used to leave it idle for ever;
 - burst: enqueue a few quick jobs, run a ``--burst`` worker to its end.
 
 A worker that has not exited ``--hang`` seconds after its SIGTERM (or after
@@ -81,13 +82,30 @@ def cancel_round(n: int, pool: str, client: redis.Redis, logs: Path, hang: float
         job = getattr(stop_tasks, f"long_{pool}").with_options(queue=queue).enqueue()
         if client.blpop([f"stress:started:{queue}"], timeout=hang) is None:
             return "no start", None, log
+        if not running(stop_tasks.app, proc.pid, 1, hang):
+            return "job not seen", None, log
         job.cancel()
+        if not running(stop_tasks.app, proc.pid, 0, hang):
+            return "cancel not seen", None, log
         proc.send_signal(signal.SIGTERM)
         code, took = ended(proc, hang)
         return code, took, log
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def running(app, pid: int, jobs: int, hang: float) -> bool:
+    """Whether the worker of process ``pid`` said, within ``hang`` seconds, that
+    it runs ``jobs`` jobs (it renews its registration every lease / 4)."""
+    from tarefa import manage
+
+    deadline = time.monotonic() + hang
+    while time.monotonic() < deadline:
+        if any(w["pid"] == pid and w["running"] == jobs for w in manage.workers(app)):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def burst_round(n: int, pool: str, client: redis.Redis, logs: Path, hang: float):
