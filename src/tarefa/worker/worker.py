@@ -29,6 +29,7 @@ memory, and every call is retried with back-off until Redis answers again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -150,11 +151,12 @@ class Worker:
 
     def stop(self, *, now: bool = False) -> None:
         """Stop fetching; running jobs get the grace period (none if ``now``).
-        Safe to call from any thread."""
+        Safe to call from any thread, and once the worker has ended (a no-op)."""
         if self._loop is None:
             self._request_stop(now)
         else:
-            self._loop.call_soon_threadsafe(self._request_stop, now)
+            with contextlib.suppress(RuntimeError):  # its loop is closed: it has ended
+                self._loop.call_soon_threadsafe(self._request_stop, now)
 
     def _request_stop(self, now: bool) -> None:
         if self._stopping:
