@@ -94,7 +94,7 @@ class TaskCounts:
     def cumulative(self) -> list[tuple[str, int]]:
         """Every bucket, cumulative (Prometheus's histogram): the same bounds
         on every series, so that summing them by ``le`` adds like to like."""
-        bounds = {le: 0 for le in ZERO_BUCKETS} | {le: 0 for le in self.buckets if le != "+Inf"}
+        bounds = set(ZERO_BUCKETS) | (set(self.buckets) - {"+Inf"})
         running, cumulative = 0, []
         for le in sorted(bounds, key=float):
             running += self.buckets.get(le, 0)
@@ -104,6 +104,7 @@ class TaskCounts:
 
 
 def _by_task(stats: Mapping[str, Mapping[str, int]]) -> dict[tuple[str, str], TaskCounts]:
+    """Each queue's counts by field (tarefa.stats), per (queue, task)."""
     found: dict[tuple[str, str], TaskCounts] = defaultdict(TaskCounts)
     for queue, fields in stats.items():
         for raw, n in fields.items():
