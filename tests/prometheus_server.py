@@ -99,11 +99,18 @@ class PrometheusServer:
             for item in data["result"]
         }
 
-    def value(self, expr: str) -> float | None:
+    def value(self, expr: str, at: float | None = None) -> float | None:
         """The one value of a query that gives at most one series."""
-        found = self.query(expr)
+        found = self.query(expr, at)
         assert len(found) <= 1, found
         return next(iter(found.values()), None)
+
+    def settled(self, job: str) -> float | None:
+        """The time of the ``job`` target's last scrape, if every target's
+        last scrape by then succeeded (one that timed out, on a busy machine,
+        marks its series stale: they would be missing at that time)."""
+        at = self.value(f'timestamp(up{{job="{job}"}})')
+        return at if at and self.value("min(up)", at) == 1 else None
 
     def rules(self) -> dict[str, dict]:
         """Alerting rules by name, as the rules API reports them (state, health, alerts)."""
