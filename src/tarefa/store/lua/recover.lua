@@ -9,11 +9,14 @@ ARGV[2]  max stalls before a job fails
 
 Returns {how many leases expired, {jobs failed by stalls that jobs wait for:
 {id, 'failed', {"queue|id" of those}} each, for the caller to resolve}, {ids
-of jobs lost: their hash is gone (includes/lost.lua)}}.
+of jobs lost: their hash is gone (includes/lost.lua)}, {the jobs recovered,
+5 items each: id, task, worker that held the lease, stalls, 'queued' |
+'failed' (includes/recover_expired.lua)}}.
 ]]
 --- @include "includes/now.lua"
 --- @include "includes/recover_expired.lua"
 
-local ended, lost = {}, {}
-local count = recover_expired(now_ms(), tonumber(ARGV[1]), tonumber(ARGV[2]), ended, lost)
-return {count, ended, lost}
+local ended, lost, recovered = {}, {}, {}
+local count = recover_expired(now_ms(), tonumber(ARGV[1]), tonumber(ARGV[2]), ended, lost,
+  recovered)
+return {count, ended, lost, recovered}
