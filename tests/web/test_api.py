@@ -138,7 +138,9 @@ def test_run_a_scheduled_job_now(client, app, run_worker):
     assert again.status_code == 409 and "only a scheduled job" in again.json()["detail"]
     assert later.status is JobState.COMPLETED
     assert client.post(f"{API}/jobs/ghost/run-now").status_code == 404
-    assert client.post(f"{API}/jobs/{later.id}/run-now", params={"queue": "nope"}).status_code == 404
+    assert (
+        client.post(f"{API}/jobs/{later.id}/run-now", params={"queue": "nope"}).status_code == 404
+    )
     assert client.get(f"{API}/jobs/{later.id}/run-now").status_code == 404  # a POST only
 
 
