@@ -81,6 +81,13 @@ def hold(tag: str, timeout: float = 30) -> str:
 
 
 @app.task(retries=0)
+def hold_at(tag: str, value: float, timeout: float = 30) -> str:
+    """Reports ``value`` as its progress, then holds as ``hold`` does."""
+    current_job().progress(value, "halfway")
+    return hold.fn(tag, timeout)
+
+
+@app.task(retries=0)
 async def ahold(tag: str, timeout: float = 30) -> str:
     client = redis.asyncio.Redis.from_url(os.environ["TAREFA_URL"], socket_timeout=None)
     await client.rpush("test:started", tag)

@@ -111,6 +111,21 @@ def test_retry_a_failed_job_from_the_dead_letter_set(app, run_worker):
     assert job.status is JobState.FAILED and job.attempts == 3
 
 
+def test_run_a_scheduled_job_now_keeps_its_priority(app, run_worker):
+    later = add.with_options(delay=600, priority=1).enqueue(1, 2)
+    first = add.with_options(priority=5).enqueue(0, 0)
+    later.run_now()
+    counts = app.queue("default").counts()
+    assert later.status is JobState.QUEUED and (counts["scheduled"], counts["queued"]) == (0, 2)
+    assert app.store.job_ids("default", "queued", 0, 1) == [later.id]  # priority 1 first
+    run_worker()
+    assert later.result(timeout=0) == 3 and first.status is JobState.COMPLETED
+    with pytest.raises(TarefaError, match="only a scheduled job can run now; .* is completed"):
+        later.run_now()
+    with pytest.raises(JobNotFound):
+        app.job("nope", queue="default").run_now()
+
+
 def test_only_failed_jobs_can_be_retried(app):
     job = add.enqueue(1, 2)
     with pytest.raises(TarefaError, match="only a failed job can be retried; .* is queued"):

@@ -197,6 +197,16 @@ class Job(Generic[R]):
             raise JobNotFound(f"no job {self.id} in queue {self.queue!r}")
         raise TarefaError(f"only a failed job can be retried; job {self.id} is {reply.decode()}")
 
+    def run_now(self) -> None:
+        """Run a scheduled job (a delay or a retry's back-off) as soon as a
+        worker is free, instead of at its time."""
+        reply = self.app.store.run_now(self.queue, self.id)
+        if reply == 1:
+            return
+        if reply == b"":
+            raise JobNotFound(f"no job {self.id} in queue {self.queue!r}")
+        raise TarefaError(f"only a scheduled job can run now; job {self.id} is {reply.decode()}")
+
     def delete(self) -> bool:
         """Delete the job, whatever its state (a running attempt is stopped and
         its outcome discarded). Jobs waiting for it are cancelled unless it had

@@ -130,7 +130,15 @@ def list_jobs(
         ids = store.job_ids(queue, state, offset, limit)
         page = [(i, r) for i, r in zip(ids, store.job_rows(queue, ids), strict=True) if r]
     jobs = [job_json(JobInfo.from_hash(queue, i, r)) for i, r in page]
+    if state == "scheduled":
+        _add_run_at(app, queue, jobs)
     return {"queue": queue, "state": state, "total": total, "offset": offset, "jobs": jobs}
+
+
+def _add_run_at(app: App, queue: str, jobs: list[dict[str, Any]]) -> None:
+    """Each scheduled job's due time, as ``run_at`` (ISO, UTC; None if not scheduled)."""
+    for job, ms in zip(jobs, app.store.run_times(queue, [j["id"] for j in jobs]), strict=True):
+        job["run_at"] = None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
 def find_job(app: App, job_id: str, queue: str | None = None) -> tuple[str, dict[str, bytes]]:
@@ -169,6 +177,8 @@ def job_detail(app: App, job_id: str, queue: str | None = None) -> dict[str, Any
     for name in ("ready_at", "enqueued_at"):
         if name in raw:
             detail[name + "_ms"] = int(raw[name])
+    if detail["state"] == "scheduled":
+        _add_run_at(app, queue, [detail])
     return detail
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import time
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 import httpx
@@ -117,6 +118,30 @@ def test_retry_cancel_and_delete_one_job(client, app, run_worker):
     assert client.get(f"{API}/jobs/{bad.id}").status_code == 404
     assert client.delete(f"{API}/jobs/{bad.id}").status_code == 404
     assert client.post(f"{API}/jobs/ghost/cancel").status_code == 404
+
+
+def test_run_a_scheduled_job_now(client, app, run_worker):
+    later = add.with_options(delay=600).enqueue(2, 3)
+    page = client.get(f"{API}/queues/default/jobs", params={"state": "scheduled"}).json()
+    due = datetime.fromisoformat(page["jobs"][0]["run_at"])
+    assert 590 < (due - datetime.now(UTC)).total_seconds() <= 600
+    assert client.get(f"{API}/jobs/{later.id}").json()["run_at"] == page["jobs"][0]["run_at"]
+
+    ran = client.post(f"{API}/jobs/{later.id}/run-now", params={"queue": "default"})
+    assert ran.json() == {"id": later.id, "queue": "default", "state": "queued"}
+    assert later.status is JobState.QUEUED
+    assert "run_at" not in client.get(f"{API}/jobs/{later.id}").json()
+    run_worker()
+    assert later.result(timeout=0) == 5
+
+    again = client.post(f"{API}/jobs/{later.id}/run-now")
+    assert again.status_code == 409 and "only a scheduled job" in again.json()["detail"]
+    assert later.status is JobState.COMPLETED
+    assert client.post(f"{API}/jobs/ghost/run-now").status_code == 404
+    assert (
+        client.post(f"{API}/jobs/{later.id}/run-now", params={"queue": "nope"}).status_code == 404
+    )
+    assert client.get(f"{API}/jobs/{later.id}/run-now").status_code == 404  # a POST only
 
 
 # Ids are opaque strings: some look like paths, escapes, dot segments, or a

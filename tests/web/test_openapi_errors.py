@@ -64,6 +64,7 @@ ERRORS: dict[tuple[str, str], list[Error]] = {
     ("GET", "/jobs/{job_id}"): [*READ, NO_JOB, Error(400, query={"queue": "no queue"})],
     ("POST", "/jobs/{job_id}/cancel"): [*CHANGE, NO_JOB, Error(409, path={"job_id": "done"})],
     ("POST", "/jobs/{job_id}/retry"): [*CHANGE, NO_JOB, Error(409)],  # "waits": not failed
+    ("POST", "/jobs/{job_id}/run-now"): [*CHANGE, NO_JOB, Error(409, path={"job_id": "done"})],
     ("DELETE", "/jobs/{job_id}"): [*CHANGE, NO_JOB],
     ("GET", "/workers"): READ,
     # Open to load balancers (no 401); unhealthy is a report, not an error body.

@@ -86,6 +86,14 @@ class Browsing(WaitingJobs):
             rows.append(row if "state" in row else None)
         return rows
 
+    def run_times(self, queue: str, ids: Sequence[str]) -> list[int | None]:
+        """When each scheduled job is due (ms, Redis clock); None for a job
+        that is not scheduled."""
+        pipe = self.clients.sync.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.zscore(queue_keys(queue).scheduled, job_id)
+        return [None if ms is None else int(ms) for ms in pipe.execute()]
+
     def oldest_ready_ms(self, queue: str) -> int | None:
         """Since when (ms, Redis clock) the longest-waiting ready job waits to
         start, among the next in line of the ready list, the priorities and

@@ -158,6 +158,7 @@ class Scripts:
         self.requeue = load("requeue")
         self.resolve = load("resolve")
         self.retry = load("retry")
+        self.run_now = load("run_now")
         self.wait = load("wait")
 
 

@@ -276,6 +276,11 @@ class Store(Browsing, WorkerCalls, MemorySettings):
     async def aretry(self, queue: str, job_id: str) -> Any:
         return await self._arun(self._retry(queue, job_id))
 
+    def run_now(self, queue: str, job_id: str) -> Any:
+        """Make a scheduled job ready at once. Returns 1, or the job's state
+        ('' if missing)."""
+        return self._run((self.scripts.run_now, queue_keys(queue), [job_id]))
+
     # -- progress, reported by a running job -----------------------------------
 
     def _progress(self, queue: str, job_id: str, token: bytes, progress: bytes) -> Call:

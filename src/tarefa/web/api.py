@@ -161,13 +161,14 @@ def delete_failed(request: Request, queue: str) -> dict[str, Any]:
 
 ENDED = {409: {"model": ErrorBody, "description": "The job has ended: nothing to cancel"}}
 NOT_FAILED = {409: {"model": ErrorBody, "description": "Only a failed job can be retried"}}
+NOT_SCHEDULED = {409: {"model": ErrorBody, "description": "Only a scheduled job can run now"}}
 
 QueueParam = Annotated[str | None, Query(description="its queue (default: search every queue)")]
 
 # A job id is any string, "/" included ("a/b", sent as a%2Fb, arrives decoded
 # as a/b): its routes take the rest of the path. They stay unambiguous, as
-# the only routes after an id end it with /cancel or /retry and take POST,
-# which nothing else under /jobs/ does.
+# the only routes after an id end it with /cancel, /retry or /run-now and
+# take POST, which nothing else under /jobs/ does.
 
 
 @router.get(
@@ -202,6 +203,18 @@ def cancel_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[
 def retry_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
     job = manage.job(_app(request), job_id, queue)
     job.retry()
+    return {"id": job_id, "queue": job.queue, "state": "queued"}
+
+
+@router.post(
+    "/jobs/{job_id:path}/run-now",
+    tags=["jobs"],
+    summary="Run a scheduled job now, not at its time",
+    responses=errors(*CHANGE, 404) | NOT_SCHEDULED,
+)
+def run_job_now(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
+    job = manage.job(_app(request), job_id, queue)
+    job.run_now()
     return {"id": job_id, "queue": job.queue, "state": "queued"}
 
 

@@ -4,16 +4,22 @@
 "use strict";
 
 // Drawing units (the SVG's viewBox); CSS scales the whole chart to the page.
-const CHART = { width: 1000, height: 200, left: 44, right: 10, top: 26, bottom: 22 };
+// Its width follows the page's (chartWidth), so that at a phone's width the
+// text is not scaled down to nothing.
+const CHART = { height: 200, left: 44, right: 10, top: 26, bottom: 22 };
+const chartWidth = () =>
+  Math.max(320, Math.min(1000, document.getElementById("view").clientWidth - 40));
 const MINUTE_MS = 60_000;
 
 // Counts may be fractional (the API spreads a gap in its history over the
 // minutes it spans): one decimal for small numbers, whole numbers otherwise.
 const rounded = (n) => String(n >= 10 ? Math.round(n) : Math.round(n * 10) / 10);
 
-// "05:47" of an ISO time in UTC, plus `minutes` minutes.
-const clock = (iso, minutes = 0) =>
-  new Date(Date.parse(iso) + minutes * MINUTE_MS).toISOString().slice(11, 16);
+// "05:47" of an ISO time plus `minutes` minutes, on the reader's clock
+// (times.js), and in UTC.
+const at = (iso, minutes) => new Date(Date.parse(iso) + minutes * MINUTE_MS);
+const clock = (iso, minutes = 0) => localClock(at(iso, minutes), { seconds: false });
+const utcClock = (iso, minutes = 0) => at(iso, minutes).toISOString().slice(11, 16);
 
 // The smallest of 1, 2, 5, 10, 20, 50, ... that is >= n: a round axis maximum.
 function roundUp(n) {
@@ -51,7 +57,8 @@ function chart(points, series) {
   const highest = Math.max(0, ...points.map(stack));
   if (highest === 0) return '<p class="chart-empty">No jobs in this period.</p>';
 
-  const { width, height, left, right, top, bottom } = CHART;
+  const { height, left, right, top, bottom } = CHART;
+  const width = chartWidth();
   const base = height - bottom; // the y of zero
   const yMax = roundUp(highest);
   const scale = (base - top) / yMax;
@@ -69,9 +76,9 @@ function chart(points, series) {
         width="${(step - gap).toFixed(2)}" height="${h.toFixed(2)}"/>`;
     }).join("");
     const minutes = point.minutes || 1;
-    const span = minutes > 1 ? `${clock(point.time)}–${clock(point.time, minutes - 1)}`
-      : clock(point.time);
-    const title = `${point.time.slice(0, 10)} ${span} UTC: ` +
+    const span = (show) => (minutes > 1 ? `${show(point.time)}–${show(point.time, minutes - 1)}`
+      : show(point.time));
+    const title = `${dayOf(new Date(point.time))} ${span(clock)} local (${span(utcClock)} UTC): ` +
       series.map((name) => `${rounded(point[name])} ${name}`).join(", ");
     // The invisible full-height rect makes the whole column show the title.
     return `<g class="point" data-time="${esc(point.time)}"><title>${esc(title)}</title>
