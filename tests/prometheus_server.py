@@ -110,7 +110,11 @@ class PrometheusServer:
         last scrape by then succeeded (one that timed out, on a busy machine,
         marks its series stale: they would be missing at that time)."""
         at = self.value(f'timestamp(up{{job="{job}"}})')
-        return at if at and self.value("min(up)", at) == 1 else None
+        # A target's scrapes never overlap: once each has one that began after
+        # ``at``, none that began before it can still time out.
+        if not at or self.value("min(timestamp(up))") <= at:
+            return None
+        return at if self.value("min(up)", at) == 1 else None
 
     def rules(self) -> dict[str, dict]:
         """Alerting rules by name, as the rules API reports them (state, health, alerts)."""

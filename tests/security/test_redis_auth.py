@@ -128,7 +128,11 @@ def test_the_documented_acl_runs_producers_workers_and_the_dashboard(server, spa
     assert tarefa("info", "--url", url).returncode == 0
 
     worker_log = stop(worker)  # its blocking wait for work ends at once (CLIENT UNBLOCK)
-    assert "permission" not in worker_log.lower() and "Traceback" not in worker_log
+    assert "permission" not in worker_log.lower()
+    # The job that failed for good is logged with its traceback; nothing else is.
+    tracebacks = re.findall(r"Traceback \(most recent call last\):\n(?:  .*\n)+(\S.*)", worker_log)
+    assert len(tracebacks) == worker_log.count("Traceback") > 0, worker_log
+    assert set(tracebacks) == {"ValueError: boom"}, worker_log
     # Redis logs every command it denied: none but CLIENT SETINFO, which redis-py
     # sends on connecting and whose refusal it ignores (6.2 logs it as "client"),
     # and CONFIG GET and INFO, with which tarefa reads maxmemory-policy where it
