@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from .errors import JobNotFound
 from .job import Job
-from .limits import DEFAULT_SETTINGS, QueueSettings
+from .limits import DEFAULT_SETTINGS, FAILED_TTL, KEEP_FAILED, QueueSettings
 from .options import (
     MAX_PAYLOAD_BYTES,
     TaskOptions,
@@ -239,17 +239,23 @@ class App:
         key_rate_limit: str | tuple[int, float] | None = None,
         key_concurrency: int | None = None,
         keep_completed: int | None = None,
+        keep_failed: int | None = KEEP_FAILED,
+        failed_ttl: float | str | None = FAILED_TTL,
     ) -> None:
         """Limits that every worker running this code applies to a queue:
         ``rate_limit`` ("100/m": at most 100 jobs start in any minute),
         ``key_rate_limit`` (the same per key, see ``with_options(key=...)``),
-        ``key_concurrency`` (at most N jobs of one key run at once), and
-        ``keep_completed`` (keep at most N completed jobs)."""
+        ``key_concurrency`` (at most N jobs of one key run at once),
+        ``keep_completed`` (keep at most N completed jobs), ``keep_failed``
+        (keep at most N failed jobs: 10,000) and ``failed_ttl`` (seconds, or
+        "30d", a failed job is kept: 180 days); None: no such bound."""
         self.queue_settings[check_queue_name(name)] = QueueSettings.parse(
             rate_limit=rate_limit,
             key_rate_limit=key_rate_limit,
             key_concurrency=key_concurrency,
             keep_completed=keep_completed,
+            keep_failed=keep_failed,
+            failed_ttl=failed_ttl,
         )
 
     def settings(self, queue: str) -> QueueSettings:

@@ -16,7 +16,7 @@ from .keys import QUEUES, WORKERS, queue_keys, worker_key
 from .replies import Fetched, decode_list, parse_ended, parse_fetched
 from .tokens import token_base
 
-NO_LIMITS = (0, 0, 0, 0, 0, 0)  # see QueueSettings.as_args (tarefa.limits)
+NO_LIMITS = (0,) * 8  # see QueueSettings.as_args (tarefa.limits)
 
 
 class WorkerCalls(StoreBase):
@@ -102,12 +102,15 @@ class WorkerCalls(StoreBase):
         return [(lost[i].decode(), lost[i + 1]) for i in range(0, len(lost), 2)]
 
     async def recover(
-        self, queue: str, *, limit: int = 1000, max_stalls: int
-    ) -> tuple[int, list[tuple[str, str, list[str]]], list[str]]:
+        self, queue: str, *, limit: int = 1000, max_stalls: int,
+        dead_letters: tuple[int, int] = (0, 0),
+    ) -> tuple[int, list[tuple[str, str, list[str]]], list[str]]:  # fmt: skip
         """Move expired leases back to ready. Returns how many expired, the
         jobs failed by stalls that others wait for (as ``Fetched.ended``),
-        and the ids of jobs lost (as ``Fetched.lost``)."""
-        args = [limit, max_stalls]
+        and the ids of jobs lost (as ``Fetched.lost``). ``dead_letters``: the
+        failed jobs to keep, and ms to keep each (0: no bound), applied as
+        jobs fail here (QueueSettings.dead_letter_args)."""
+        args = [limit, max_stalls, *dead_letters]
         count, ended, lost = await self.scripts.recover.acall(
             self.clients.aio, queue_keys(queue), args
         )

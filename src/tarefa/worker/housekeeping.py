@@ -74,7 +74,10 @@ async def recover(worker: Worker) -> None:
     wake-up the recovery sends may go to a frozen worker's connection. Tell
     the jobs waiting for one that failed by stalls."""
     for queue in worker.queues:
-        recovered, ended, lost = await worker.store.recover(queue, max_stalls=worker.max_stalls)
+        recovered, ended, lost = await worker.store.recover(
+            queue, max_stalls=worker.max_stalls,
+            dead_letters=worker.app.settings(queue).dead_letter_args(),
+        )  # fmt: skip
         worker.report_lost(queue, lost)
         if recovered:
             log.warning("queue %s: recovered %d jobs from dead workers", queue, recovered)
