@@ -38,7 +38,9 @@ async function api(path, options = {}) {
   });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    throw new Error(body.detail || `${response.status} ${response.statusText}`);
+    // A 422 lists its issues: say what each one is.
+    const detail = Array.isArray(body.detail) ? body.detail.map((i) => i.msg).join("; ") : body.detail;
+    throw new Error(detail || `${response.status} ${response.statusText}`);
   }
   return body;
 }
@@ -134,11 +136,42 @@ async function queueView(name, params) {
       ${state === "failed" && page.total ? `<button data-action="retry-failed" data-queue="${esc(name)}">Retry all failed</button>
         <button class="danger" data-action="delete-failed" data-queue="${esc(name)}">Delete all failed</button>` : ""}
       <button class="danger" data-action="purge" data-queue="${esc(name)}">Purge</button>
+      ${cleanForm(name, state)}
     </div>
     <div class="tabs">${tabs}</div>
     <p class="muted">${page.total} ${state} job(s); showing ${page.jobs.length ? offset + 1 : 0}–${offset + page.jobs.length}. ${more.join(" · ")}</p>
     <table><thead><tr><th>id</th><th>task</th><th class="num">attempts</th><th>enqueued</th>
     <th>finished</th><th>error</th><th></th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+// Deleting ended jobs by age: the state and age chosen here stay chosen
+// across the page's redraws (kept in `cleaning`), and the page is not
+// redrawn while one of them has the focus.
+const CLEANABLE = ["completed", "failed", "cancelled"];
+const cleaning = { state: null, age: "7d" };
+
+function cleanForm(name, state) {
+  const chosen = cleaning.state || (CLEANABLE.includes(state) ? state : "completed");
+  const options = CLEANABLE.map((s) =>
+    `<option value="${s}"${s === chosen ? " selected" : ""}>${s}</option>`).join("");
+  return `<span class="clean" data-keep-focus>
+    <label>clean <select data-clean="state" aria-label="state to clean">${options}</select></label>
+    <label>older than <input data-clean="age" aria-label="older than" size="5"
+      value="${esc(cleaning.age)}" placeholder="7d"></label>
+    <button class="danger" data-action="clean" data-queue="${esc(name)}">Clean</button></span>`;
+}
+
+document.addEventListener("input", (event) => {
+  const field = event.target.dataset?.clean;
+  if (field) cleaning[field] = event.target.value;
+});
+
+async function clean(d) {
+  const state = cleaning.state || document.querySelector('[data-clean="state"]').value;
+  const answer = await api(`/queues/${enc(d.queue)}/clean`, {
+    method: "POST", body: JSON.stringify({ state, older_than: cleaning.age.trim() }),
+  });
+  return `${answer.deleted} ${state} job(s) deleted`;
 }
 
 function jobActions(job) {
@@ -278,21 +311,25 @@ const ACTIONS = {
   purge: (d) => api(`/queues/${enc(d.queue)}/purge`, { method: "POST" }),
   "retry-failed": (d) => api(`/queues/${enc(d.queue)}/retry-failed`, { method: "POST" }),
   "delete-failed": (d) => api(`/queues/${enc(d.queue)}/failed`, { method: "DELETE" }),
+  clean,
 };
 const CONFIRM = {
   delete: "Delete this job?", purge: "Delete every job of this queue?",
   "delete-failed": "Delete every failed job of this queue?",
+  clean: (d) => `Delete the ${cleaning.state || document.querySelector('[data-clean="state"]').value} ` +
+    `jobs of ${d.queue} that ended more than ${cleaning.age.trim()} ago?`,
 };
 
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-action]");
   if (!button) return;
   const { action } = button.dataset;
-  if (CONFIRM[action] && !window.confirm(CONFIRM[action])) return;
+  const question = typeof CONFIRM[action] === "function" ? CONFIRM[action](button.dataset) : CONFIRM[action];
+  if (question && !window.confirm(question)) return;
   button.disabled = true;
   try {
-    await ACTIONS[action](button.dataset);
-    toast(`${action}: done`);
+    const said = await ACTIONS[action](button.dataset);
+    toast(`${action}: ${typeof said === "string" ? said : "done"}`);
   } catch (error) {
     toast(`${action}: ${error.message}`);
   }
@@ -314,6 +351,8 @@ function route() {
 
 async function render() {
   const status = document.getElementById("status");
+  // Someone choosing what to clean: redrawn once they leave the field.
+  if (document.activeElement?.matches("[data-keep-focus] select, [data-keep-focus] input")) return;
   try {
     document.getElementById("view").innerHTML = await route()();
     status.textContent = `updated ${new Date().toLocaleTimeString()}`;
