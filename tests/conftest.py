@@ -118,13 +118,13 @@ def spawn_worker(r, tmp_path):
     """Start ``tarefa worker tests.tasks:app ...`` as a real subprocess."""
     procs = []
 
-    def spawn(*args: str, url: str | None = None) -> subprocess.Popen:
+    def spawn(*args: str, url: str | None = None, app: str = "tests.tasks:app") -> subprocess.Popen:
         env = dict(os.environ, PYTHONPATH=PYTHONPATH)
         if url:
             env["TAREFA_URL"] = url
         log = open(tmp_path / f"worker{len(procs)}.log", "w")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tarefa", "worker", "tests.tasks:app", *args],
+            [sys.executable, "-m", "tarefa", "worker", app, *args],
             cwd=ROOT,
             env=env,
             stdout=log,

@@ -411,3 +411,14 @@ async def blocks_loop(tag: str, seconds: float) -> str:
     time.sleep(seconds)
     r().rpush("test:runs", tag)
     return tag
+
+
+@app.task(retries=0)
+def says(message: str) -> None:
+    """Writes a line through the job's own logger (current_job().logger)."""
+    current_job().logger.info("it says %s", message)
+
+
+@app.task(retries=0, pool="process")
+def says_in_process(message: str) -> None:
+    current_job().logger.info("it says %s", message)

@@ -10,7 +10,10 @@ failed one.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
+from collections.abc import Callable
 
 import redis
 
@@ -38,3 +41,16 @@ def wait_until(predicate, what: str = "a condition", timeout: float = PATIENCE):
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.02)
     return value
+
+
+def drain(worker, describe: Callable[[], str] = str) -> None:
+    """Run a burst worker (``Worker(..., burst=True)``) in a thread of its own
+    until it ends, its queues empty; ``describe()`` says why, if it does not."""
+    thread = threading.Thread(target=asyncio.run, args=(worker.run(),))
+    thread.start()
+    thread.join(PATIENCE)
+    drained = not thread.is_alive()
+    if not drained:
+        worker.stop(now=True)
+        thread.join(PATIENCE)
+    assert drained, "the worker did not drain its queues:\n" + describe()

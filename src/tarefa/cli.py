@@ -11,6 +11,7 @@ import threading
 import click
 from rich.console import Console
 
+from . import logs
 from .app import App, load_app
 from .cli_ops import COMMANDS
 from .cli_tables import add_row, plain, titled
@@ -127,7 +128,26 @@ def main() -> None:
     "127.0.0.1, [::1] and --metrics-host (repeat); others get 400, so that no web page can "
     "read them through DNS rebinding. '*' allows any: unsafe.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Log every job.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Also log a line (INFO) as each job starts and ends: id, task, queue, attempt, duration.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(list(logs.LEVELS), case_sensitive=False),
+    help="Lowest level logged, tarefa's and every library's (debug: Redis's and asyncio's "
+    "too). Default: info. Not applied when the app configured logging itself.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS, case_sensitive=False),
+    default="text",
+    show_default=True,
+    help="text, or json: one object per line (time, level, logger, message, and a job's "
+    "fields). Not applied when the app configured logging itself.",
+)
 def worker(
     app_path,
     queues,
@@ -141,27 +161,33 @@ def worker(
     metrics_host,
     metrics_allowed_hosts,
     verbose,
+    log_level,
+    log_format,
 ) -> None:
     """Run jobs of APP (package.module:app) from the given queues."""
     from .worker import Worker
     from .worker.waits import run
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    if verbose and log_level in ("warning", "error"):
+        raise click.UsageError(
+            f"-v logs each job at INFO, which --log-level {log_level} would hide: "
+            "give one or the other"
+        )
     log = logging.getLogger("tarefa.worker")
     # Until the worker's own handlers are in place (it runs), SIGTERM or
     # SIGINT ends the start: nothing was leased yet, so it exits 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stop_before_start)
     try:
-        app = _load(app_path)
+        try:
+            app = _load(app_path)
+        finally:  # after the app's import: a configuration of its own stands
+            _setup_logging(log_level, log_format)
         try:
             url = app.store.url  # where Redis is: fail now on a bad TAREFA_URL
             w = Worker(app, queues or ["default"], concurrency=concurrency, burst=burst,
                        lease=lease, grace=grace, pool=pool, app_path=app_path,
-                       max_memory=max_memory)  # fmt: skip
+                       max_memory=max_memory, verbose=verbose)  # fmt: skip
         except (ValueError, EmbeddedError) as exc:
             raise click.UsageError(str(exc)) from None
         log.info("Redis: %s", redacted(url))
@@ -189,6 +215,15 @@ def worker(
         # job was handed back, so leave without waiting for it.
         sys.stdout.flush()
         os._exit(0)
+
+
+def _setup_logging(level: str | None, fmt: str) -> None:
+    """Log as asked, unless the app's import configured logging (then say so,
+    through its handlers, if the options asked for something)."""
+    if not logs.setup(level or "info", fmt) and (level or fmt != "text"):
+        logging.getLogger("tarefa.worker").info(
+            "logging is configured by the app: --log-level and --log-format not applied"
+        )
 
 
 class _StoppedBeforeStart(BaseException):

@@ -10,9 +10,12 @@ import threading
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import orjson
+
+from .logs import JobLogger
 
 if TYPE_CHECKING:
     from .store import Store
@@ -26,12 +29,17 @@ class JobContext:
     queue: str
     task: str
     attempt: int  # 1 on the first run, 2 on the first retry...
-    logger: logging.Logger = field(repr=False, default=log)
     store: Store | None = field(repr=False, default=None)
     token: bytes = field(repr=False, default=b"")
     # Progress from an async job: the latest report not sent yet, and its sender.
     _outbox: dict = field(repr=False, default_factory=dict)
     _cancel: threading.Event = field(repr=False, default_factory=threading.Event)
+
+    @cached_property
+    def logger(self) -> logging.LoggerAdapter:
+        """A logger (``tarefa.job``) whose lines name this job and carry its
+        id, task, queue and attempt as fields."""
+        return JobLogger(log, self.id, self.task, self.queue, self.attempt)
 
     @property
     def cancelled(self) -> bool:
@@ -61,7 +69,7 @@ class JobContext:
             try:
                 self.store.progress(*args)
             except Exception as exc:  # progress is best effort: the job goes on
-                log.warning("progress report failed: %r", exc)
+                self.logger.warning("progress report failed: %r", exc)
         else:
             self._outbox["latest"] = args
             sender = self._outbox.get("sender")
@@ -75,7 +83,7 @@ class JobContext:
             try:
                 await self.store.aprogress(*args)
             except Exception as exc:  # progress is best effort: the job goes on
-                log.warning("progress report failed: %r", exc)
+                self.logger.warning("progress report failed: %r", exc)
 
     async def flush(self) -> None:
         """Wait for the progress report still on its way (before the job's end

@@ -439,15 +439,16 @@ class QueueMachine(RuleBasedStateMachine):
         if held:
             expected = self.model.heartbeat(held)
             leases = [(a.job_id, a.token) for a in held]
-            assert self.call(self.store.heartbeat(QUEUE, LEASE_MS, leases)) == expected
+            lost = self.call(self.store.heartbeat(QUEUE, LEASE_MS, leases))
+            assert [(loss.job_id, loss.token) for loss in lost] == expected
             if expected:
                 reached("heartbeat: leases lost")
             # It stops the attempts it lost (stop_lost), and keeps the others.
             held[:] = [a for a in held if self.model.current(a)]
         count, ended = self.recover_expired()
-        recovered = self.call(self.store.recover(QUEUE, max_stalls=self.model.max_stalls))
-        assert (recovered[0], sorted(recovered[1]), recovered[2]) == (count, sorted(ended), [])
-        self.resolve(recovered[1])
+        recovery = self.call(self.store.recover(QUEUE, max_stalls=self.model.max_stalls))
+        assert (recovery.count, sorted(recovery.ended), recovery.lost) == (count, sorted(ended), [])
+        self.resolve(recovery.ended)
 
     def worker_stops(self, data):
         """A worker stops: it hands back what it will not finish, or it is

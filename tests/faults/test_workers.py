@@ -4,7 +4,6 @@ by their own jobs."""
 from __future__ import annotations
 
 import random
-import re
 import signal
 
 from .conftest import Fault
@@ -44,7 +43,7 @@ def test_sigterm_during_long_jobs_drains_or_hands_back(harness):
         assert h.sigterm(old, grace=1) < 1 + 2, "a worker outstayed its grace period"
     h.account("2. SIGTERM (a deploy) during long jobs")
     logs = "".join(w.log_path.read_text() for w in h.workers)
-    assert re.search(r"handed back [1-9]", logs), "no job outlived a grace period"
+    assert "handed back to ready" in logs, "no job outlived a grace period"
 
 
 def test_a_worker_frozen_past_its_lease(harness):

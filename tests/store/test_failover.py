@@ -44,7 +44,7 @@ def test_a_lease_the_promoted_replica_never_saw_does_not_fence_its_new_attempt(r
         live = fetch(new, "live").jobs[0]
         # The stale worker, pointed at the new master, learns it lost the job...
         lost = asyncio.run(new.heartbeat("q", 60_000, [("a", stale.token)]))
-        assert lost == [("a", stale.token)]
+        assert [(loss.job_id, loss.token) for loss in lost] == [("a", stale.token)]
         assert asyncio.run(new.heartbeat("q", 60_000, [("a", live.token)])) == []
         assert not new.progress("q", "a", stale.token, b'{"value": 1}')
         # ... and what it reports is discarded; the live worker's outcome stands.

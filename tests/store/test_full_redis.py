@@ -105,7 +105,7 @@ def test_what_frees_memory_runs_on_a_full_redis_and_what_needs_memory_is_refused
     assert run(store.register_worker("w1", info, 60_000))
     with full(client):
         assert run(store.heartbeat("q", 60_000, [(a.id, a.token)])) == []
-        assert run(store.recover("q", max_stalls=3))[0] == 1  # d, back to ready
+        assert run(store.recover("q", max_stalls=3)).count == 1  # d, back to ready
         outcomes = [
             (a.id, a.token, "completed", b"1", 60_000),
             (b.id, b.token, "failed", b'{"type": "E", "message": "m"}', 0),

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tarefa.store import Store
+from tarefa.store import LeaseLoss, LostLease, RecoveredJob, Recovery, Store
 from tarefa.store.keys import job_ref, queue_keys
 from tarefa.store.scripts import ScriptError, assemble
 from tarefa.store.workers import NO_LIMITS
@@ -293,7 +293,7 @@ def test_an_outcome_with_a_stale_token_is_discarded(store, r):
     second = fetch(store, worker="w2").jobs[0]
     assert second.token != first.token
     got = fetch(store, want=0, outcomes=[(first.id, first.token, "completed", b"old", 0)])
-    assert got.stale == ["a"]
+    assert got.discarded == [("a", LeaseLoss.TAKEN_OVER)]
     assert state(r, "a") == "active" and r.hget(K.job("a"), "worker") == b"w2"
     got = fetch(store, want=0, outcomes=[(second.id, second.token, "completed", b"new", 1000)])
     assert got.stale == [] and r.hget(K.job("a"), "result") == b"new"
@@ -324,7 +324,9 @@ def test_a_job_removed_while_it_runs_and_enqueued_again_gets_a_lease_of_its_own(
     assert new.token != old.token
     # the old attempt stops; the new one goes on, even in the same worker
     leases = [("a", old.token), ("a", new.token)]
-    assert run(store.heartbeat("q", 60_000, leases)) == [("a", old.token)]
+    assert run(store.heartbeat("q", 60_000, leases)) == [
+        LostLease("a", old.token, LeaseLoss.TAKEN_OVER)  # another attempt holds it
+    ]
     got = fetch(store, want=0, outcomes=[(old.id, old.token, "completed", b"old", 1000)])
     assert got.stale == ["a"]
     assert state(r, "a") == "active" and r.hget(K.job("a"), "worker") == b"w2"
@@ -380,8 +382,8 @@ def test_jobs_gone_from_every_index_are_counted_lost(store, r):
     r.zadd(K.waiting, {"child": 0})  # due a check now
     for job_id in ("ready", "urgent", "laned", "later", "running", "running2", "child"):
         r.delete(K.job(job_id))
-    recovered, ended, lost = run(store.recover("q", limit=1, max_stalls=3))
-    assert (recovered, ended, lost) == (1, [], ["running"])
+    recovery = run(store.recover("q", limit=1, max_stalls=3))
+    assert (recovery.count, recovery.ended, recovery.lost) == (1, [], ["running"])
     got = fetch(store, want=10)
     assert got.jobs == [] and sorted(got.lost) == ["laned", "later", "ready", "running2", "urgent"]
     assert run(store.check_waiting("q")) == (0, ["child"])
@@ -429,9 +431,65 @@ def test_heartbeat_renews_held_leases_and_reports_lost_ones(store, r):
     a, b = fetch(store, lease_ms=1000).jobs
     before = r.zscore(K.active, "a")
     lost = run(store.heartbeat("q", 60_000, [(a.id, a.token), (b.id, b"99")]))
-    assert lost == [("b", b"99")]
+    assert lost == [LostLease("b", b"99", LeaseLoss.TAKEN_OVER)]
     assert r.zscore(K.active, "a") > before + 50_000
     assert r.zscore(K.active, "b") <= before + 1000
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ("cancel", LeaseLoss.CANCELLED),
+        ("delete", LeaseLoss.DELETED),
+        ("recover", LeaseLoss.TAKEN_OVER),  # its lease ran out: back to ready
+        ("recover and lease", LeaseLoss.TAKEN_OVER),  # ...and another worker runs it
+    ],
+)
+def test_a_lost_lease_and_a_discarded_outcome_say_why(store, r, change, why):
+    """The reason comes from the script that finds the lease lost, so a
+    worker's log says what happened, not a guess."""
+    add(store, "a")
+    a = fetch(store).jobs[0]
+    if change == "cancel":
+        store.cancel("q", "a", 60_000)
+    elif change == "delete":
+        store.delete("q", ["a"])
+    else:
+        r.zadd(K.active, {"a": 0})
+        run(store.recover("q", max_stalls=3))
+        if change == "recover and lease":
+            fetch(store, worker="w2")
+    assert run(store.heartbeat("q", 60_000, [(a.id, a.token)])) == [LostLease("a", a.token, why)]
+    got = fetch(store, want=0, outcomes=[(a.id, a.token, "completed", b"1", 1000)])
+    assert got.discarded == [("a", why)] and got.stale == ["a"]
+
+
+@pytest.mark.parametrize("kind", ["completed", "retry", "failed"])
+def test_an_outcome_reported_twice_is_discarded_as_recorded_already(store, r, kind):
+    """A fetch whose reply was lost is sent again with the same outcomes: the
+    second is not 'taken over', it was recorded by the first."""
+    add(store, "a")
+    a = fetch(store).jobs[0]
+    outcome = (a.id, a.token, kind, b'{"type": "E"}', 60_000)
+    assert fetch(store, want=0, outcomes=[outcome]).discarded == []
+    assert fetch(store, want=0, outcomes=[outcome]).discarded == [("a", LeaseLoss.RECORDED)]
+
+
+def test_recovery_names_each_job_its_worker_and_whether_it_failed(store, r):
+    add(store, "a")
+    fetch(store, worker="w1")
+    r.zadd(K.active, {"a": 0})  # w1 stopped renewing it
+    recovered = run(store.recover("q", max_stalls=2)).jobs
+    assert recovered == [RecoveredJob("a", "m:f", "w1", 1, failed=False)]
+    fetch(store, worker="w2")
+    r.zadd(K.active, {"a": 0})
+    got = fetch(store, worker="w3", max_stalls=2)  # a fetch recovers too, and says so
+    assert got.recovered == [RecoveredJob("a", "m:f", "w2", 2, failed=False)]
+    assert [j.id for j in got.jobs] == ["a"]
+    r.zadd(K.active, {"a": 0})
+    recovered = run(store.recover("q", max_stalls=2)).jobs
+    assert recovered == [RecoveredJob("a", "m:f", "w3", 3, failed=True)]
+    assert state(r, "a") == "failed"
 
 
 def test_recover_requeues_expired_leases_first_in_line_and_counts_a_stall(store, r):
@@ -439,7 +497,9 @@ def test_recover_requeues_expired_leases_first_in_line_and_counts_a_stall(store,
     add(store, "b")
     fetch(store, want=1)  # a is active
     r.zadd(K.active, {"a": 0})
-    assert run(store.recover("q", max_stalls=3)) == (1, [], [])
+    assert run(store.recover("q", max_stalls=3)) == Recovery(
+        1, [], [], [RecoveredJob("a", "m:f", "w1", 1, failed=False)]
+    )
     assert state(r, "a") == "queued" and r.hget(K.job("a"), "stalls") == b"1"
     assert [j.id for j in fetch(store, want=1).jobs] == ["a"]  # ahead of b
 
@@ -447,7 +507,7 @@ def test_recover_requeues_expired_leases_first_in_line_and_counts_a_stall(store,
 def test_recover_leaves_live_leases_alone(store, r):
     add(store, "a")
     fetch(store, lease_ms=60_000)
-    assert run(store.recover("q", max_stalls=3)) == (0, [], [])
+    assert run(store.recover("q", max_stalls=3)) == Recovery(0, [], [], [])
     assert state(r, "a") == "active"
 
 

@@ -153,7 +153,7 @@ def test_a_worker_metrics_port_answers_its_names_and_allowed_hosts(spawn_worker,
     url = f"http://127.0.0.1:{port}/metrics"
     refused = httpx.get(url, headers={"host": f"evil.example:{port}"}, timeout=PATIENCE)
     assert refused.status_code == 400 and "--metrics-allowed-host" in refused.text
-    assert "tarefa_jobs_completed_total" not in refused.text
+    assert "tarefa_worker_jobs_completed_total" not in refused.text
     for host in (f"worker-1.internal:{port}", f"localhost:{port}", f"127.0.0.1:{port}"):
         answered = httpx.get(url, headers={"host": host}, timeout=PATIENCE)
-        assert answered.status_code == 200 and "tarefa_jobs_completed_total" in answered.text
+        assert answered.status_code == 200 and "tarefa_worker_jobs_completed_total" in answered.text

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 
 import httpx
 import pytest
@@ -23,7 +24,7 @@ from tarefa.worker.housekeeping import send_stats
 
 from ..conftest import PYTHONPATH, ROOT
 from ..tasks import add, always_fails, flaky
-from ..waits import PATIENCE
+from ..waits import PATIENCE, wait_until
 
 API = "/api/v1"
 ADD, FLAKY, FAILS = "tests.tasks:add", "tests.tasks:flaky", "tests.tasks:always_fails"
@@ -62,6 +63,44 @@ def test_metrics_parse_and_match_the_queues(client, run_worker):
     assert found[("tarefa_queue_paused", (("queue", "default"),))] == 0
     assert found[("tarefa_queue_oldest_ready_age_seconds", (("queue", "default"),))] >= 0
     assert found[("tarefa_workers", ())] == 0
+
+
+def test_every_task_counts_from_zero(client):
+    """Each task of the app is exported at 0 on its queue before its first
+    job, so increase() over a range that starts before it counts that job."""
+    found = samples(client.get("/metrics").text)
+    for event in ("enqueued", "started", "completed", "failed", "retried"):
+        assert found[(f"tarefa_jobs_{event}_total", labels("default", FAILS))] == 0
+    assert found[("tarefa_job_duration_seconds_count", labels("default", FAILS))] == 0
+    bucket = labels("default", FAILS, le="+Inf")
+    assert found[("tarefa_job_duration_seconds_bucket", bucket)] == 0
+
+
+def test_workers_per_queue_and_redis_memory(client, app, r):
+    """The gauges behind the alerts: live workers per queue (0 for a queue
+    with none) and Redis's memory against its maxmemory."""
+    add.enqueue(1, 1)
+    add.with_options(queue="mail").enqueue(1, 1)
+    worker = Worker(app, ["mail", "reports"])
+    thread = threading.Thread(target=asyncio.run, args=(worker.run(),), name="w (run)")
+    thread.start()
+    try:
+        wait_until(lambda: manage.workers(app), "the worker's registration")
+        found = samples(client.get("/metrics").text)
+    finally:
+        worker.stop()
+        thread.join(PATIENCE)
+    per_queue = {
+        dict(lbl)["queue"]: v for (name, lbl), v in found.items() if name == "tarefa_queue_workers"
+    }
+    assert per_queue == {"default": 0, "mail": 1, "reports": 1}
+    assert found[("tarefa_workers", ())] == 1
+    assert found[("tarefa_redis_memory_used_bytes", ())] == pytest.approx(
+        r.info("memory")["used_memory"], rel=0.5
+    )
+    assert found[("tarefa_redis_memory_max_bytes", ())] == int(
+        r.config_get("maxmemory")["maxmemory"]
+    )
 
 
 def test_counters_per_queue_and_task(client, run_worker):
@@ -197,17 +236,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_worker_metrics_port(spawn_worker, app):
+def test_worker_metrics_port(spawn_worker, app, client):
+    """A worker's port has its own jobs under names of their own, and none of
+    the dashboard's: a Prometheus scraping both counts each job once."""
     port = free_port()
-    worker = spawn_worker("--metrics-port", str(port))
+    worker = spawn_worker("--metrics-port", str(port), "-c", "4")
     jobs = [add.enqueue(i, i) for i in range(5)] + [flaky.enqueue("w", 1)]
     assert [job.result(timeout=PATIENCE) for job in jobs] == [0, 2, 4, 6, 8, 2]
     found = samples(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=PATIENCE).text)
-    assert found[("tarefa_jobs_completed_total", labels("default", ADD))] == 5
-    assert found[("tarefa_jobs_retried_total", labels("default", FLAKY))] == 1
-    assert found[("tarefa_job_duration_seconds_count", labels("default", FLAKY))] == 2
-    running = [v for (name, _), v in found.items() if name == "tarefa_worker_running_jobs"]
-    assert running == [0]
+    assert found[("tarefa_worker_jobs_completed_total", labels("default", ADD))] == 5
+    assert found[("tarefa_worker_jobs_retried_total", labels("default", FLAKY))] == 1
+    assert found[("tarefa_worker_job_duration_seconds_count", labels("default", FLAKY))] == 2
+    # Its own tasks' counters are there from 0, before their first job.
+    assert found[("tarefa_worker_jobs_failed_total", labels("default", FAILS))] == 0
+    (worker_id,) = {
+        dict(lbl)["worker"] for name, lbl in found if name == "tarefa_worker_concurrency"
+    }
+    host = socket.gethostname()
+    active = (("host", host), ("queue", "default"), ("worker", worker_id))
+    assert found[("tarefa_worker_active_jobs", active)] == 0
+    assert found[("tarefa_worker_concurrency", (("host", host), ("worker", worker_id)))] == 4
+    assert found[("process_resident_memory_bytes", ())] > 0
+    assert not any(name.startswith("tarefa_worker_jobs_enqueued") for name, _ in found)
+    dashboard = {name for name, _ in samples(client.get("/metrics").text)}
+    assert dashboard.isdisjoint(name for name, _ in found)
     assert worker.poll() is None
 
 

@@ -5,15 +5,14 @@ in silence."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 import time
 
 from tarefa import App, manage
 from tarefa.worker import Worker
 
 from .. import tasks
+from ..waits import drain
 
 
 def test_jobs_evicted_by_an_allkeys_lru_redis_are_counted_and_logged_lost(private_redis, r, caplog):
@@ -40,16 +39,8 @@ def test_jobs_evicted_by_an_allkeys_lru_redis_are_counted_and_logged_lost(privat
     gone = {i for i in tags if not client.exists(f"tarefa:{{default}}:job:{i}")}
     assert 100 < len(gone) < len(old), "Redis evicted too few jobs, or more than the old ones"
 
-    worker = Worker(app, concurrency=20, burst=True)
-    thread = threading.Thread(target=asyncio.run, args=(worker.run(),))
     with caplog.at_level(logging.INFO, logger="tarefa.worker"):
-        thread.start()
-        thread.join(60)  # a burst worker: it ends once the queue is empty
-        drained = not thread.is_alive()
-        if not drained:
-            worker.stop(now=True)
-            thread.join(10)
-    assert drained, "the worker did not drain the queue:\n" + caplog.text[-2000:]
+        drain(Worker(app, concurrency=20, burst=True), lambda: caplog.text[-2000:])
 
     warnings = [rec.getMessage() for rec in caplog.records if rec.levelno == logging.WARNING]
     assert any("maxmemory-policy is allkeys-lru" in w and "deletes any key" in w for w in warnings)

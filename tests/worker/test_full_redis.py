@@ -3,9 +3,7 @@ noeviction``): it starts, and drains it, and memory falls."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 
 import pytest
 
@@ -13,6 +11,7 @@ from tarefa import App, RedisFull
 from tarefa.worker import Worker
 
 from .. import tasks
+from ..waits import drain
 
 BODY = "Dear customer, " + "x" * 500  # what makes most of a job's payload
 
@@ -39,16 +38,8 @@ def test_a_worker_started_on_a_full_redis_drains_it(private_redis, r, caplog):
     # buffers are freed, as it would stay with producers still pushing.
     client.config_set("maxmemory", used_full - 100_000)
 
-    worker = Worker(app, concurrency=20, burst=True)
-    thread = threading.Thread(target=asyncio.run, args=(worker.run(),))
     with caplog.at_level(logging.WARNING, logger="tarefa.worker"):
-        thread.start()
-        thread.join(60)  # a burst worker: it ends once the queue is empty
-        drained = not thread.is_alive()
-        if not drained:
-            worker.stop(now=True)
-            thread.join(10)
-    assert drained, "the worker did not drain the queue:\n" + caplog.text[-2000:]
+        drain(Worker(app, concurrency=20, burst=True), lambda: caplog.text[-2000:])
     assert "Redis is full (maxmemory reached): it refused this worker's registration" in caplog.text
     runs = [tag.decode() for tag in r.lrange("test:runs", 0, -1)]
     assert sorted(runs) == sorted(f"j{i}" for i in range(len(queued)))  # each ran once

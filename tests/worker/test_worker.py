@@ -369,3 +369,13 @@ def test_payload_is_plain_json_other_languages_can_write(app, run_worker):
     run_worker()
     assert app.job("from-node").result(1) == 7
     assert queue_keys("default").job("from-node").startswith("tarefa:{default}:")
+
+
+def test_stopping_a_worker_that_has_ended_does_nothing(app):
+    """A supervisor may stop a worker after it ended (a burst ran out): no
+    "Event loop is closed" error."""
+    tasks.add.enqueue(1, 2)
+    worker = Worker(app, burst=True)
+    asyncio.run(worker.run())
+    worker.stop()
+    worker.stop(now=True)

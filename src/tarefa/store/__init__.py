@@ -3,7 +3,18 @@ and the embedded default server."""
 
 from .embedded import Embedded, EmbeddedError
 from .memory import RedisMemory
-from .replies import Fetched, Leased
+from .replies import Fetched, Leased, LeaseLoss, LostLease, RecoveredJob, Recovery
 from .store import Store
 
-__all__ = ["Embedded", "EmbeddedError", "Fetched", "Leased", "RedisMemory", "Store"]
+__all__ = [
+    "Embedded",
+    "EmbeddedError",
+    "Fetched",
+    "Leased",
+    "LeaseLoss",
+    "LostLease",
+    "RecoveredJob",
+    "Recovery",
+    "RedisMemory",
+    "Store",
+]

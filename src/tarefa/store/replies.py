@@ -1,10 +1,68 @@
 """What the scripts answer, as Python values: the jobs a worker leases, what a
-fetch reports, and small helpers for decoding."""
+fetch reports, why a lease was lost, what a recovery did, and small helpers
+for decoding."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class LeaseLoss(Enum):
+    """Why an attempt no longer holds its job (``includes/lease_lost.lua``),
+    as Redis saw it when it found the lease lost. The value is what the
+    scripts answer; ``because`` says it in words."""
+
+    DELETED = "deleted"
+    CANCELLED = "cancelled"
+    TAKEN_OVER = "taken_over"
+    RECORDED = "recorded"
+
+    @property
+    def because(self) -> str:
+        return _BECAUSE[self]
+
+
+_BECAUSE = {
+    LeaseLoss.DELETED: "the job was deleted",
+    LeaseLoss.CANCELLED: "the job was cancelled",
+    LeaseLoss.TAKEN_OVER: (
+        "its lease had run out and the job was taken over (recovered to run again, or replaced)"
+    ),
+    LeaseLoss.RECORDED: "this outcome had been recorded already (a report sent again)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LostLease:
+    """An attempt whose lease its worker no longer holds (a heartbeat's answer),
+    or whose outcome was discarded (a fetch's)."""
+
+    job_id: str
+    token: bytes
+    reason: LeaseLoss
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveredJob:
+    """A job whose lease expired (its worker stopped renewing it), recovered."""
+
+    job_id: str
+    task: str
+    worker: str  # the worker that held the lease
+    stalls: int  # times its worker stopped, this one included
+    failed: bool  # stalled more than max_stalls times: failed, not back to ready
+
+
+@dataclass(slots=True)
+class Recovery:
+    """What ``recover.lua`` did."""
+
+    count: int  # leases that expired
+    ended: list[tuple[str, str, list[str]]]  # as Fetched.ended
+    lost: list[str]  # as Fetched.lost
+    jobs: list[RecoveredJob] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -24,11 +82,17 @@ class Leased:
 @dataclass(slots=True)
 class Fetched:
     jobs: list[Leased]
-    stale: list[str]  # outcomes discarded: the lease had been taken over
+    discarded: list[tuple[str, LeaseLoss]]  # outcomes not recorded: job id, why
     next_due_ms: int  # until the next scheduled job is due; -1: none
     active: int  # jobs leased in the queue, by any worker
     ended: list[tuple[str, str, list[str]]]  # (id, outcome, "queue|id" waiting for it)
     lost: list[str]  # ids in the queue whose job is gone (evicted): includes/lost.lua
+    recovered: list[RecoveredJob] = field(default_factory=list)  # expired leases it recovered
+
+    @property
+    def stale(self) -> list[str]:
+        """The ids of the outcomes discarded."""
+        return [job_id for job_id, _ in self.discarded]
 
 
 def time_left(deadline: float | None) -> float | None:
@@ -40,7 +104,7 @@ def time_left(deadline: float | None) -> float | None:
 
 
 def parse_fetched(reply: list) -> Fetched:
-    next_due, active, stale, flat, ended, lost = reply
+    next_due, active, stale, flat, ended, lost, recovered = reply
     jobs = [
         Leased(
             id=flat[i].decode(),
@@ -54,8 +118,40 @@ def parse_fetched(reply: list) -> Fetched:
         )
         for i in range(0, len(flat), 8)
     ]
-    stale_ids = [s.decode() for s in stale]
-    return Fetched(jobs, stale_ids, next_due, active, parse_ended(ended), decode_list(lost))
+    discarded = [
+        (stale[i].decode(), LeaseLoss(stale[i + 1].decode())) for i in range(0, len(stale), 2)
+    ]
+    return Fetched(
+        jobs, discarded, next_due, active, parse_ended(ended), decode_list(lost),
+        parse_recovered(recovered),
+    )  # fmt: skip
+
+
+def parse_lost_leases(flat: list) -> list[LostLease]:
+    """A heartbeat's answer: id, token, why; 3 items each."""
+    return [
+        LostLease(flat[i].decode(), flat[i + 1], LeaseLoss(flat[i + 2].decode()))
+        for i in range(0, len(flat), 3)
+    ]
+
+
+def parse_recovery(reply: list) -> Recovery:
+    count, ended, lost, recovered = reply
+    return Recovery(count, parse_ended(ended), decode_list(lost), parse_recovered(recovered))
+
+
+def parse_recovered(flat: list) -> list[RecoveredJob]:
+    """Jobs recovered: id, task, worker, stalls, 'queued' | 'failed'; 5 items each."""
+    return [
+        RecoveredJob(
+            flat[i].decode(),
+            flat[i + 1].decode(),
+            flat[i + 2].decode(),
+            flat[i + 3],
+            flat[i + 4] == b"failed",
+        )  # fmt: skip
+        for i in range(0, len(flat), 5)
+    ]
 
 
 def parse_ended(ended: list) -> list[tuple[str, str, list[str]]]:

@@ -13,7 +13,7 @@ from redis.exceptions import NoScriptError
 from .base import Call, StoreBase, is_full
 from .connection import async_client
 from .keys import QUEUES, WORKERS, queue_keys, worker_key
-from .replies import Fetched, decode_list, parse_ended, parse_fetched
+from .replies import Fetched, LostLease, Recovery, parse_fetched, parse_lost_leases, parse_recovery
 from .tokens import token_base
 
 NO_LIMITS = (0,) * 8  # see QueueSettings.as_args (tarefa.limits)
@@ -92,29 +92,30 @@ class WorkerCalls(StoreBase):
         """End another connection's blocking wait at once (as if it timed out)."""
         await self.clients.aio.client_unblock(blocker_id)
 
-    async def heartbeat(self, queue: str, lease_ms: int, leases: Iterable[tuple[str, bytes]]):
-        """Renew this worker's leases in a queue; returns the (id, token) pairs
-        of the attempts whose lease it lost."""
+    async def heartbeat(
+        self, queue: str, lease_ms: int, leases: Iterable[tuple[str, bytes]]
+    ) -> list[LostLease]:
+        """Renew this worker's leases in a queue; returns the attempts whose
+        lease it lost, and why."""
         args: list[Any] = [lease_ms]
         for job_id, token in leases:
             args += (job_id, token)
         lost = await self.scripts.heartbeat.acall(self.clients.aio, queue_keys(queue), args)
-        return [(lost[i].decode(), lost[i + 1]) for i in range(0, len(lost), 2)]
+        return parse_lost_leases(lost)
 
     async def recover(
         self, queue: str, *, limit: int = 1000, max_stalls: int,
         dead_letters: tuple[int, int] = (0, 0),
-    ) -> tuple[int, list[tuple[str, str, list[str]]], list[str]]:  # fmt: skip
-        """Move expired leases back to ready. Returns how many expired, the
-        jobs failed by stalls that others wait for (as ``Fetched.ended``),
-        and the ids of jobs lost (as ``Fetched.lost``). ``dead_letters``: the
-        failed jobs to keep, and ms to keep each (0: no bound), applied as
-        jobs fail here (QueueSettings.dead_letter_args)."""
-        args = [limit, max_stalls, *dead_letters]
-        count, ended, lost = await self.scripts.recover.acall(
-            self.clients.aio, queue_keys(queue), args
+    ) -> Recovery:  # fmt: skip
+        """Move expired leases back to ready (or fail the jobs that stalled
+        too often): how many expired, the jobs failed by stalls that others
+        wait for, the ids of jobs lost, and each job recovered.
+        ``dead_letters``: the failed jobs to keep, and ms to keep each (0: no
+        bound), applied as jobs fail here (QueueSettings.dead_letter_args)."""
+        reply = await self.scripts.recover.acall(
+            self.clients.aio, queue_keys(queue), [limit, max_stalls, *dead_letters]
         )
-        return count, parse_ended(ended), decode_list(lost)
+        return parse_recovery(reply)
 
     async def requeue(self, queue: str, leases: Iterable[tuple[str, bytes]]) -> int:
         args = [x for lease in leases for x in lease]

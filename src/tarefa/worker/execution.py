@@ -44,6 +44,11 @@ class Outcome:
     kind: str  # 'completed' | 'retry' | 'failed'
     value: bytes  # the serialized result, or the error as JSON
     ms: int  # completed: how long to keep the result; retry: back-off delay
+    # For the log, not for Redis: the exception raised in this process (its
+    # traceback for the log's handlers), and how many attempts the job may
+    # have in all (0: not known).
+    error: BaseException | None = None
+    allowed: int = 0
 
     def as_args(self, job: Leased) -> tuple[str, bytes, str, bytes, int]:
         return (job.id, job.token, self.kind, self.value, self.ms)
@@ -231,11 +236,12 @@ def _retry_or_fail(job: Leased, options: TaskOptions, exc: BaseException, delay)
     if isinstance(exc, ChildError | ChildRetry):  # raised in a child process: as it was there
         error = dump_error(exc.error_type, exc.message, exc.traceback)
         if exc.final:
-            return Outcome("failed", error, 0)
+            return Outcome("failed", error, 0, allowed=options.retries + 1 + job.stalls)
     else:
         error = dump_error(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
-    failures = job.attempts - job.stalls  # a stalled attempt did not fail: not counted
-    if failures <= options.retries:
+    raised = None if isinstance(exc, ChildError | ChildRetry) else exc
+    allowed = options.retries + 1 + job.stalls  # a stalled attempt did not fail: not counted
+    if job.attempts < allowed:
         seconds = delay if delay is not None else options.retry_delay(job.attempts)
-        return Outcome("retry", error, int(seconds * 1000))
-    return Outcome("failed", error, 0)
+        return Outcome("retry", error, int(seconds * 1000), raised, allowed)
+    return Outcome("failed", error, 0, raised, allowed)

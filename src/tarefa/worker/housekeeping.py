@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from ..store import LeaseLoss
 from .reconnect import REDIS_ERRORS
 
 if TYPE_CHECKING:
@@ -56,13 +57,14 @@ async def send_stats(worker: Worker) -> None:
         worker.stats.put_back(unsent)
 
 
-def stop_lost(worker: Worker, queue: str, lost: set[tuple[str, bytes]]) -> None:
-    """Stop the attempts (job id, lease token) whose lease this worker lost: an
-    async job is cancelled, a process-pool job's process is killed, a sync one
-    in a thread sees ``current_job().cancelled``."""
+def stop_lost(worker: Worker, queue: str, lost: dict[tuple[str, bytes], LeaseLoss]) -> None:
+    """Stop the attempts (job id, lease token: why) whose lease this worker
+    lost: an async job is cancelled, a process-pool job's process is killed, a
+    sync one in a thread sees ``current_job().cancelled``."""
     for running in list(worker.running.values()):
-        if running.queue == queue and (running.job.id, running.job.token) in lost:
-            log.warning("job %s: lease lost (cancelled or taken over)", running.job.id)
+        why = lost.get((running.job.id, running.job.token)) if running.queue == queue else None
+        if why is not None:
+            worker.job_log.lease_lost(running, why)
             running.cancel.set()
             task = worker.app.tasks.get(running.job.task)
             if task is not None and (task.is_async or worker.processes.runs(task)):
@@ -74,16 +76,16 @@ async def recover(worker: Worker) -> None:
     wake-up the recovery sends may go to a frozen worker's connection. Tell
     the jobs waiting for one that failed by stalls."""
     for queue in worker.queues:
-        recovered, ended, lost = await worker.store.recover(
+        recovery = await worker.store.recover(
             queue, max_stalls=worker.max_stalls,
             dead_letters=worker.app.settings(queue).dead_letter_args(),
         )  # fmt: skip
-        worker.report_lost(queue, lost)
-        if recovered:
-            log.warning("queue %s: recovered %d jobs from dead workers", queue, recovered)
+        worker.report_lost(queue, recovery.lost)
+        worker.job_log.recovered(queue, recovery.jobs, worker.max_stalls)
+        if recovery.count:
             worker.wake()
-        if ended:
-            await worker.resolve_waiting(queue, ended, [])
+        if recovery.ended:
+            await worker.resolve_waiting(queue, recovery.ended, [])
 
 
 def leases_by_queue(jobs: Iterable[Running]) -> dict[str, list[tuple[str, bytes]]]:

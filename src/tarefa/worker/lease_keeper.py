@@ -99,7 +99,8 @@ class LeaseKeeper(threading.Thread):
         for queue, leases in leases_by_queue(running).items():
             lost = await worker.store.heartbeat(queue, worker.lease_ms, leases)
             if lost:
-                self.loop.call_soon_threadsafe(self.stop_lost, queue, set(lost))
+                why = {(loss.job_id, loss.token): loss.reason for loss in lost}
+                self.loop.call_soon_threadsafe(self.stop_lost, queue, why)
         await worker.store.beat_worker(worker.id, worker.lease_ms, len(running))
 
     # -- the event loop's health --------------------------------------------------

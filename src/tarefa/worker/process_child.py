@@ -31,7 +31,6 @@ Messages on the socket are pickles of plain tuples, each after its length
 
 from __future__ import annotations
 
-import logging
 import os
 import pickle
 import select
@@ -44,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import logs
 from ..context import JobContext, _current
 from ..errors import ResultTooLarge, Retry
 
@@ -145,7 +145,7 @@ class _Channel:
             self.sock.sendall(SIZE.pack(len(body)) + body)
 
 
-def child_main(sock: socket.socket, app_path: str, env: dict, logging_level) -> None:
+def child_main(sock: socket.socket, app_path: str, env: dict, log_setup) -> None:
     """A child process's life: load the app, then answer the worker's jobs one
     by one until it closes the socket."""
     # Ctrl-C or a SIGTERM to the whole process group must not end a running
@@ -154,10 +154,8 @@ def child_main(sock: socket.socket, app_path: str, env: dict, logging_level) -> 
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.environ.clear()  # the worker's environment now, not the fork server's
     os.environ.update(env)
-    if logging_level is not None:
-        logging.basicConfig(
-            level=logging_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    if log_setup is not None:  # (level, format), as the worker set it up (tarefa.logs)
+        logs.setup(*log_setup)
     _exit_with_worker(sock)
     channel = _Channel(sock)
     try:

@@ -40,6 +40,7 @@ import os
 import socket
 from typing import TYPE_CHECKING
 
+from .. import logs
 from ..app import App, find_app_path
 from ..context import _current
 from ..options import check_pool
@@ -214,11 +215,11 @@ class ProcessPool:
             self._starting = asyncio.Lock()
         loop = asyncio.get_running_loop()
         parent_sock, child_sock = socket.socketpair()
-        root = logging.getLogger()  # the child logs as the worker does, if it does
-        logging_level = root.level if root.handlers else None
         proc = _context().Process(
             target=child_main,
-            args=(child_sock, self.app_path, dict(os.environ), logging_level),
+            # The child logs as the worker does, if tarefa set its logging up
+            # (an app that did sets it up again as the child imports it).
+            args=(child_sock, self.app_path, dict(os.environ), logs.applied()),
             name="tarefa-job",
         )
         async with self._starting:  # one start at a time: multiprocessing's own state

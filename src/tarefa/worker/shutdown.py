@@ -48,7 +48,8 @@ async def shutdown(worker: Worker) -> None:
     # A job may swallow its cancellation: it is handed back all the same.
     await settle([r.task for r in leftover], max(0.1, deadline - time.monotonic()))
     if leftover:
-        await retrying(hand_back, worker, leftover, give_up_after=deadline - time.monotonic())
+        why = "the worker stopped before it ended"
+        await retrying(hand_back, worker, leftover, why, give_up_after=deadline - time.monotonic())
     await flush_outcomes(worker, deadline)
     try:
         await send_stats(worker)
@@ -56,11 +57,12 @@ async def shutdown(worker: Worker) -> None:
         log.warning("could not send the last counts of jobs: %s", exc)
 
 
-async def hand_back(worker: Worker, jobs: list[Running]) -> None:
-    """Put leased jobs back to ready, their attempt not counted."""
+async def hand_back(worker: Worker, jobs: list[Running], why: str | None = None) -> None:
+    """Put leased jobs back to ready, their attempt not counted; ``why``: the
+    worker is stopping (None: they were leased beyond its free slots)."""
     for queue, leases in leases_by_queue(jobs).items():
         count = await worker.store.requeue(queue, leases)
-        log.info("queue %s: handed back %s jobs", queue, count)
+        worker.job_log.handed_back([r for r in jobs if r.queue == queue], count, why)
 
 
 async def flush_outcomes(worker: Worker, deadline: float) -> None:

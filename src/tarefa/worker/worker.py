@@ -29,6 +29,7 @@ memory, and every call is retried with back-off until Redis answers again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -51,6 +52,7 @@ from ..store.keys import check_queue_name, job_ref
 from .execution import Outcome, execute
 from .housekeeping import housekeeping_loop, recover, stop_lost
 from .idle import IdleWait
+from .job_log import JobLog
 from .lease_keeper import LeaseKeeper
 from .memory import format_size, parse_size
 from .process_pool import ProcessPool
@@ -85,7 +87,9 @@ class Worker:
     (or a size: ``"512M"``, ``"2G"``) of resident memory each process-pool job
     may use; its process is killed past it and the attempt fails with
     ``WorkerProcessDied``. Thread-pool and async jobs share the worker's own
-    memory: no limit applies to them.
+    memory: no limit applies to them. ``verbose``: log a line (INFO) as each
+    attempt starts and ends; failures, retries and lost leases are logged
+    either way (``job_log.py``).
     """
 
     def __init__(
@@ -102,6 +106,7 @@ class Worker:
         pool: str = "thread",
         app_path: str | None = None,
         max_memory: int | str | None = None,
+        verbose: bool = False,
     ):
         if isinstance(queues, str):
             queues = [queues]
@@ -133,6 +138,7 @@ class Worker:
         self.limits: dict[str, tuple[int, ...]] = {}  # per queue, for the fetch script
         self.processed = 0  # outcomes (completed, retry, failed) Redis has recorded
         self.stats = WorkerStats()  # what its jobs did, sent with each heartbeat
+        self.job_log = JobLog(verbose)  # what it says about jobs (verbose: each start and end)
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="tarefa-job")
         # Sync hooks get threads of their own: a job that outlived its timeout
         # holds a job thread, and its outcome, reported after its hooks, must not
@@ -150,11 +156,12 @@ class Worker:
 
     def stop(self, *, now: bool = False) -> None:
         """Stop fetching; running jobs get the grace period (none if ``now``).
-        Safe to call from any thread."""
+        Safe to call from any thread, and once the worker has ended (a no-op)."""
         if self._loop is None:
             self._request_stop(now)
         else:
-            self._loop.call_soon_threadsafe(self._request_stop, now)
+            with contextlib.suppress(RuntimeError):  # its loop is closed: it has ended
+                self._loop.call_soon_threadsafe(self._request_stop, now)
 
     def _request_stop(self, now: bool) -> None:
         if self._stopping:
@@ -324,8 +331,8 @@ class Worker:
             if sent:  # recorded: forget them
                 del outcomes[: len(sent)]
                 self.processed += len(sent) - len(fetched.stale)
-            for job_id in fetched.stale:
-                log.warning("job %s: outcome discarded, its lease had been taken over", job_id)
+            self.job_log.recorded(sent, fetched.discarded)
+            self.job_log.recovered(queue, fetched.recovered, self.max_stalls)
             if fetched.lost:  # they took the places of jobs that may wait behind them
                 self.report_lost(queue, fetched.lost)
                 leased_total += 1  # look again at once
@@ -409,7 +416,8 @@ class Worker:
             else:
                 self._start(queue, job)
         if surplus:
-            await retrying(hand_back, self, surplus, give_up_after=REPORT_FOR)
+            why = "the worker is stopping" if self._stopping else None
+            await retrying(hand_back, self, surplus, why, give_up_after=REPORT_FOR)
 
     def _start(self, queue: str, job: Leased) -> tuple[str, bytes]:
         cancel = threading.Event()
@@ -419,7 +427,7 @@ class Worker:
 
     async def _run_job(self, queue: str, job: Leased, cancel: threading.Event) -> None:
         self.stats.started(queue, job.task)
-        began = time.monotonic()
+        began = self.job_log.started(queue, job)
         try:
             outcome: Outcome = await execute(
                 self.app, queue, job, self._executor, cancel=cancel,
@@ -433,8 +441,9 @@ class Worker:
             log.exception("job %s: internal error", job.id)
             outcome = Outcome("failed", dump_error("InternalError", repr(exc)), 0)
         self.stats.ended(queue, job.task, outcome.kind, time.monotonic() - began)
-        if self._ended(job):
+        if self._ended(job):  # else its lease was lost, or it was handed back
             self.outcomes[queue].append(outcome.as_args(job))
+            self.job_log.ended(queue, job, outcome, began)
 
     def _ended(self, job: Leased) -> bool:
         """Free the job's slot; False if it had been freed already."""

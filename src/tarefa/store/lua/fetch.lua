@@ -23,7 +23,8 @@ FIFO), then with a key (keys take turns, one job per turn), then by priority.
 
 Returns {ms until this queue may have work again: the next scheduled job, a
          key's or the queue's rate limit (-1: nothing pending), how many jobs
-         are active in the queue (leased by any worker), {stale job ids},
+         are active in the queue (leased by any worker), {outcomes discarded:
+         job id, why (includes/lease_lost.lua), 2 items each},
          {leased jobs, 8 items each: id, task, payload, attempts, lease token,
           options (JSON of per-call task options, or ''), stalls, {results of
           the jobs it waited for} when it takes them (a group's callback),
@@ -32,7 +33,8 @@ Returns {ms until this queue may have work again: the next scheduled job, a
           for them: {id, outcome, {"queue|id" of those}} each, for the caller
           to resolve},
          {ids of jobs lost: in an index, but their hash is gone (evicted, or
-          deleted by hand; includes/lost.lua)}}
+          deleted by hand; includes/lost.lua)},
+         {jobs whose expired lease it recovered, 5 items each (as recover.lua)}}
 ]]
 --- @include "includes/now.lua"
 --- @include "includes/int_text.lua"
@@ -62,21 +64,23 @@ local now_text = int_text(now)
 -- workers go on leasing and finishing jobs, which is how a full Redis drains.
 redis.call('ZREMRANGEBYSCORE', keys.completed, '-inf', now)
 
-local stale, ended, lost = {}, {}, {}
+local stale, ended, lost, recovered = {}, {}, {}, {}
 local n_outcomes = tonumber(ARGV[14])
 for i = 0, n_outcomes - 1 do
   local a = 15 + i * 5
-  local applied, dependents = finish_job(ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
+  -- detail: why it is stale, else the jobs waiting for it (if it ended)
+  local applied, detail = finish_job(ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     ARGV[a + 4], now, now_text)
   if not applied then
     stale[#stale + 1] = ARGV[a]
-  elseif dependents then
-    ended[#ended + 1] = {ARGV[a], ARGV[a + 2], dependents}
+    stale[#stale + 1] = detail
+  elseif detail then
+    ended[#ended + 1] = {ARGV[a], ARGV[a + 2], detail}
   end
 end
 
 if want > 0 then
-  recover_expired(now, 10, tonumber(ARGV[4]), ended, lost)
+  recover_expired(now, 10, tonumber(ARGV[4]), ended, lost, recovered)
   promote_due(now, 1000, lost)
 end
 if keep_completed > 0 then
@@ -250,4 +254,4 @@ if count == 0 and not paused then
     next_due = math.max(0, math.min(unpack(dues)))
   end
 end
-return {next_due, redis.call('ZCARD', keys.active), stale, leased, ended, lost}
+return {next_due, redis.call('ZCARD', keys.active), stale, leased, ended, lost, recovered}

@@ -4,14 +4,15 @@ KEYS     the queue's keys it reads (includes/queue_keys.lua)
 ARGV[1]  lease in ms, counted from now
 ARGV[2..] pairs: job id, lease token
 
-Returns id, token, id, token...: the attempts whose lease this worker no
-longer holds (recovered by another worker after it expired, or cancelled):
-their outcome will be discarded. Tokens, not ids alone: the same worker may
+Returns id, token, why, id, token, why...: the attempts whose lease this
+worker no longer holds, their outcome to be discarded, and why, as
+includes/lease_lost.lua tells it ('deleted', 'cancelled', 'taken_over'). Tokens, not ids alone: the same worker may
 hold a newer attempt of the same job, which must go on.
 ]]
 --- @include "includes/queue_keys.lua"
 --- @include "includes/now.lua"
 --- @include "includes/int_text.lua"
+--- @include "includes/lease_lost.lua"
 
 -- With memory full (maxmemory, noeviction) Redis refuses a script whose first
 -- write may allocate. Renewing leases allocates nothing and must go on (else
@@ -29,6 +30,7 @@ for i = 2, #ARGV, 2 do
   else
     lost[#lost + 1] = id
     lost[#lost + 1] = token
+    lost[#lost + 1] = lease_lost(current[1], current[2], token, nil)
   end
 end
 return lost

@@ -1,5 +1,6 @@
 --- @include "includes/notify.lua"
 --- @include "includes/lane_done.lua"
+--- @include "includes/lease_lost.lua"
 --- @include "includes/dead_letters.lua"
 -- Record the outcome a worker reports for one job it leased.
 -- The lease token fences it: an outcome from a worker whose lease expired and
@@ -9,8 +10,9 @@
 --                        (0: delete the job at once, -1: keep it forever)
 --   outcome 'retry':     value = error JSON, ms = back-off delay
 --   outcome 'failed':    value = error JSON (retries exhausted: dead-letter set)
--- Returns false when stale; else true and, when jobs wait for this one and it
--- ended (completed or failed), their "queue|id" (the caller resolves them).
+-- Returns false and why when stale (includes/lease_lost.lua); else true and,
+-- when jobs wait for this one and it ended (completed or failed), their
+-- "queue|id" (the caller resolves them).
 -- now: ms on the Redis clock; now_text: the same as text (includes/int_text.lua).
 local FOREVER = 1e15
 
@@ -56,7 +58,7 @@ local function finish_job(id, token, outcome, value, ms, now, now_text)
   local current = redis.call('HMGET', job_key, 'state', 'lease', 'waiters', 'key', 'dependents',
     'payload', 'parents')
   if current[1] ~= 'active' or current[2] ~= token then
-    return false
+    return false, lease_lost(current[1], current[2], token, outcome)
   end
   redis.call('ZREM', keys.active, id)
   if current[4] then

@@ -9,8 +9,10 @@
 -- the dead-letter set is trimmed: includes/dead_letters.lua); if
 -- jobs wait for it, {id, 'failed', their "queue|id"} is added to ended, for
 -- the caller to resolve. Ids whose job is gone are added to lost
--- (includes/lost.lua). Returns how many leases expired.
-local function recover_expired(now, limit, max_stalls, ended, lost)
+-- (includes/lost.lua). Each job recovered is added to recovered as 5 items:
+-- id, task, the worker that held the lease, its stalls, and 'queued' (back
+-- to ready) or 'failed' (too many stalls). Returns how many leases expired.
+local function recover_expired(now, limit, max_stalls, ended, lost, recovered)
   local ids = redis.call('ZRANGEBYSCORE', keys.active, '-inf', now, 'LIMIT', 0, limit)
   for _, id in ipairs(ids) do
     -- A write that frees memory before any that needs some: so a full Redis
@@ -18,7 +20,7 @@ local function recover_expired(now, limit, max_stalls, ended, lost)
     redis.call('ZREM', keys.active, id)
     local job_key = keys.job_prefix .. id
     local f = redis.call('HMGET', job_key, 'state', 'priority', 'key', 'waiters', 'task',
-      'dependents')
+      'dependents', 'worker')
     if f[1] then
       local stalls = redis.call('HINCRBY', job_key, 'stalls', 1)
       if stalls > max_stalls then
@@ -43,6 +45,12 @@ local function recover_expired(now, limit, max_stalls, ended, lost)
       if f[3] then
         lane_done(f[3])
       end
+      local n = #recovered
+      recovered[n + 1] = id
+      recovered[n + 2] = f[5] or ''
+      recovered[n + 3] = f[7] or ''
+      recovered[n + 4] = stalls
+      recovered[n + 5] = stalls > max_stalls and 'failed' or 'queued'
     else
       job_lost(id, lost)
     end
