@@ -131,6 +131,25 @@ def returns_unstorable() -> object:
     return object()
 
 
+@app.task(retries=3, backoff=0.01)
+def returns_text(size: int) -> str:
+    """A result of ``size`` characters: ``size + 2`` bytes as JSON."""
+    r().rpush("test:runs", f"text {size}")
+    return "x" * size
+
+
+@app.task(retries=3, backoff=0.01, pool="process")
+def returns_text_in_process(size: int) -> str:
+    r().rpush("test:runs", f"text {size}")
+    return "x" * size
+
+
+@app.task(retries=3, backoff=0.01)
+async def async_returns_text(size: int) -> str:
+    r().rpush("test:runs", f"text {size}")
+    return "x" * size
+
+
 @app.task
 def whoami() -> dict:
     job = current_job()

@@ -11,6 +11,7 @@ from .errors import (
     PayloadTooLarge,
     RedisFull,
     RedisUnavailable,
+    ResultTooLarge,
     Retry,
     TarefaError,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "Queue",
     "RedisFull",
     "RedisUnavailable",
+    "ResultTooLarge",
     "Retry",
     "TarefaError",
     "Task",

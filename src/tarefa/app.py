@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from .errors import JobNotFound
 from .job import Job
-from .limits import DEFAULT_SETTINGS, QueueSettings
+from .limits import DEFAULT_SETTINGS, FAILED_TTL, KEEP_FAILED, QueueSettings
 from .options import (
     MAX_PAYLOAD_BYTES,
+    MAX_RESULT_BYTES,
     TaskOptions,
     check_payload_limit,
     check_timeout,
@@ -90,7 +91,10 @@ class App:
     ``testing``: run every job inline when it is enqueued, in memory, with no
     Redis and no worker (see ``App.testing()``). ``max_payload_bytes``: the
     largest a job's serialized arguments may be (1 MiB; None: no limit), checked
-    at the caller. ``durable``: every enqueue returns only once Redis has
+    at the caller. ``max_result_bytes``: the largest a job's serialized
+    result may be (1 MiB; None: no limit); over it the attempt fails with
+    ``ResultTooLarge``, is not retried, and nothing of the result is stored.
+    ``durable``: every enqueue returns only once Redis has
     fsynced it (WAITAOF, Redis 7.2+; a task or a call may say otherwise).
     ``redis_timeout``: seconds to connect to Redis and to wait for each reply
     (3), beyond which a call is retried, then fails (blocking waits such as
@@ -108,6 +112,7 @@ class App:
         on_retry: Callable | None = None,
         testing: bool = False,
         max_payload_bytes: int | None = MAX_PAYLOAD_BYTES,
+        max_result_bytes: int | None = MAX_RESULT_BYTES,
         durable: bool = False,
         redis_timeout: float = TIMEOUT,
     ):
@@ -117,6 +122,7 @@ class App:
             check_url(url)
         self._url = url
         self.max_payload_bytes = check_payload_limit(max_payload_bytes)
+        self.max_result_bytes = check_payload_limit(max_result_bytes, "max_result_bytes")
         if not isinstance(durable, bool):
             raise TypeError(f"durable must be True or False, not {durable!r}")
         self.durable = durable
@@ -239,17 +245,23 @@ class App:
         key_rate_limit: str | tuple[int, float] | None = None,
         key_concurrency: int | None = None,
         keep_completed: int | None = None,
+        keep_failed: int | None = KEEP_FAILED,
+        failed_ttl: float | str | None = FAILED_TTL,
     ) -> None:
         """Limits that every worker running this code applies to a queue:
         ``rate_limit`` ("100/m": at most 100 jobs start in any minute),
         ``key_rate_limit`` (the same per key, see ``with_options(key=...)``),
-        ``key_concurrency`` (at most N jobs of one key run at once), and
-        ``keep_completed`` (keep at most N completed jobs)."""
+        ``key_concurrency`` (at most N jobs of one key run at once),
+        ``keep_completed`` (keep at most N completed jobs), ``keep_failed``
+        (keep at most N failed jobs: 10,000) and ``failed_ttl`` (seconds, or
+        "30d", a failed job is kept: 180 days); None: no such bound."""
         self.queue_settings[check_queue_name(name)] = QueueSettings.parse(
             rate_limit=rate_limit,
             key_rate_limit=key_rate_limit,
             key_concurrency=key_concurrency,
             keep_completed=keep_completed,
+            keep_failed=keep_failed,
+            failed_ttl=failed_ttl,
         )
 
     def settings(self, queue: str) -> QueueSettings:

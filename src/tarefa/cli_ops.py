@@ -26,9 +26,10 @@ from rich.console import Console
 from . import manage
 from .app import App
 from .cli_tables import job_table, jobs_table, memory_line, plain, queues_table, workers_table
+from .durations import parse_duration
 from .errors import JobNotFound, TarefaError
 from .store import EmbeddedError
-from .store.browse import LISTED_STATES
+from .store.browse import CLEANABLE_STATES, LISTED_STATES
 from .store.connection import describe_error, redacted
 
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -196,6 +197,39 @@ def purge(app: App, queue: str, yes: bool) -> None:
     click.echo(f"{app.queue(queue).purge()} keys of {queue} deleted")
 
 
+class Duration(click.ParamType):
+    """Seconds, or a duration: 30s, 15m, 2h, 7d (tarefa.durations)."""
+
+    name = "duration"
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_duration(value, "--older-than")
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.command()
+@click.argument("queue")
+@click.option("--state", "-s", type=click.Choice(CLEANABLE_STATES), required=True)
+@click.option(
+    "--older-than", "older_than", type=Duration(), required=True,
+    help="How long ago the jobs ended: 30s, 15m, 2h, 7d, or seconds (0: every one).",
+)  # fmt: skip
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@operator_command
+def clean(app: App, queue: str, state: str, older_than: float, yes: bool) -> None:
+    """Delete QUEUE's jobs in one ended state that ended long enough ago."""
+    manage.check_queue(app, queue)
+    what = f"the {state} jobs of {queue} that ended more than {older_than:g} s ago"
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ValueError(f"clean deletes {what}: add --yes to confirm (no terminal to ask on)")
+        click.confirm(f"Delete {what}?", abort=True)
+    deleted = manage.clean(app, queue, state, older_than)
+    click.echo(f"{deleted} {state} jobs of {queue} deleted")
+
+
 @click.command()
 @click.argument("queue")
 @operator_command
@@ -222,4 +256,4 @@ def workers(app: App, as_json: bool) -> None:
     _print(manage.workers(app), as_json, workers_table)
 
 
-COMMANDS = (info, jobs, job, retry, cancel, delete, purge, pause, resume, workers)
+COMMANDS = (info, jobs, job, retry, cancel, delete, purge, clean, pause, resume, workers)

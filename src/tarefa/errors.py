@@ -53,6 +53,22 @@ class PayloadTooLarge(ValueError, TarefaError):
         )
 
 
+class ResultTooLarge(ValueError, TarefaError):
+    """A job returned a result over the App's ``max_result_bytes`` once
+    serialized. The attempt fails and is not retried (it would return as
+    much again); nothing of the result is stored. The job's error says so,
+    with the size and the limit; ``on_failure`` hooks get this exception."""
+
+    def __init__(self, task: str, size: int, limit: int):
+        self.task, self.size, self.limit = task, size, limit
+        super().__init__(
+            f"{task} returned a result of {size:,} bytes serialized, over the limit of "
+            f"{limit:,}: it was not stored, and the job is not retried (it would return as "
+            "much again). Keep large data in your database or object store and return a "
+            "reference to it, or raise the limit with App(max_result_bytes=N) (None: no limit)"
+        )
+
+
 class RedisUnavailable(RedisConnectionError, TarefaError):
     """An enqueue could not reach Redis, or Redis did not answer in time, and
     its retries ran out. Nothing was kept in memory to send later.

@@ -1,5 +1,6 @@
 """Per-queue settings the workers apply when they lease: rate limits, limits
-per key, and how many completed jobs to keep.
+per key, how many completed jobs to keep, and how many failed jobs (the
+dead-letter set) for how long.
 
 They are set in code, on the App (``app.configure_queue(...)``), so every
 worker running that code applies the same ones; the fetch script enforces
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from .durations import parse_duration
 
 _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
           "h": 3600, "hour": 3600, "d": 86400, "day": 86400}  # fmt: skip
@@ -37,6 +40,27 @@ def parse_rate(rate: object, name: str = "rate_limit") -> tuple[int, int]:
     return count, int(seconds * 1000)
 
 
+# The dead-letter set's bounds by default: Sidekiq's dead set's (10,000 jobs,
+# 6 months), so a failure storm or a queue nobody watches cannot fill Redis,
+# while a team back from a long holiday still finds every recent failure.
+KEEP_FAILED = 10_000
+FAILED_TTL = 180 * 86400  # seconds
+
+
+def _check_count(name: str, value: object) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ValueError(f"{name} must be an int >= 1 or None, not {value!r}")
+
+
+def _check_ttl(value: object) -> float | None:
+    if value is None:
+        return None
+    seconds = parse_duration(value, "failed_ttl")
+    if seconds * 1000 < 1:
+        raise ValueError(f"failed_ttl must be at least 1 ms, or None, not {value!r}")
+    return seconds
+
+
 @dataclass(frozen=True, slots=True)
 class QueueSettings:
     """How workers lease from one queue. Every limit holds across all workers.
@@ -46,22 +70,26 @@ class QueueSettings:
     ``key_concurrency``: at most N jobs of one key running at once.
     ``keep_completed``: keep at most N completed jobs (on top of each task's
     ``result_ttl``); the ones whose results expire soonest go first.
+    ``keep_failed``, ``failed_ttl``: keep at most N failed jobs (the
+    dead-letter set), none longer than so many seconds after it failed; the
+    oldest go first, as jobs fail (None: no such bound).
     """
 
     rate_limit: tuple[int, int] | None = None  # (starts, period ms)
     key_rate_limit: tuple[int, int] | None = None
     key_concurrency: int | None = None
     keep_completed: int | None = None
+    keep_failed: int | None = KEEP_FAILED
+    failed_ttl: float | None = FAILED_TTL  # seconds
 
     @classmethod
     def parse(cls, *, rate_limit=None, key_rate_limit=None, key_concurrency=None,
-              keep_completed=None) -> QueueSettings:  # fmt: skip
+              keep_completed=None, keep_failed=KEEP_FAILED,
+              failed_ttl=FAILED_TTL) -> QueueSettings:  # fmt: skip
         for name, value in (("key_concurrency", key_concurrency),
-                            ("keep_completed", keep_completed)):  # fmt: skip
-            if value is not None and (
-                not isinstance(value, int) or isinstance(value, bool) or value < 1
-            ):
-                raise ValueError(f"{name} must be an int >= 1 or None, not {value!r}")
+                            ("keep_completed", keep_completed),
+                            ("keep_failed", keep_failed)):  # fmt: skip
+            _check_count(name, value)
         return cls(
             rate_limit=None if rate_limit is None else parse_rate(rate_limit, "rate_limit"),
             key_rate_limit=None
@@ -69,13 +97,22 @@ class QueueSettings:
             else parse_rate(key_rate_limit, "key_rate_limit"),
             key_concurrency=key_concurrency,
             keep_completed=keep_completed,
+            keep_failed=keep_failed,
+            failed_ttl=_check_ttl(failed_ttl),
         )
 
-    def as_args(self) -> tuple[int, int, int, int, int, int]:
+    def as_args(self) -> tuple[int, ...]:
         """The fetch script's limit arguments (0: none)."""
         rate = self.rate_limit or (0, 0)
         key_rate = self.key_rate_limit or (0, 0)
-        return (*rate, *key_rate, self.key_concurrency or 0, self.keep_completed or 0)
+        limits = (*rate, *key_rate, self.key_concurrency or 0, self.keep_completed or 0)
+        return limits + self.dead_letter_args()
+
+    def dead_letter_args(self) -> tuple[int, int]:
+        """The dead-letter set's bounds as the scripts that fail jobs take them:
+        (jobs to keep, ms to keep each), 0 for none."""
+        ttl_ms = 0 if self.failed_ttl is None else max(1, int(self.failed_ttl * 1000))
+        return (self.keep_failed or 0, ttl_ms)
 
 
 DEFAULT_SETTINGS = QueueSettings()

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .durations import parse_duration
 from .job import Job, JobInfo
 from .stats import EVENTS, LOST, split_field
-from .store.browse import LISTED_STATES
+from .store.browse import CLEANABLE_STATES, LISTED_STATES
 
 if TYPE_CHECKING:
     from .app import App
@@ -206,6 +207,22 @@ def delete_failed(app: App, queue: str) -> int:
     deleted = 0
     while ids := app.store.failed_ids(queue, BATCH):
         deleted += app.store.delete(queue, ids)
+    return deleted
+
+
+def clean(app: App, queue: str, state: str, older_than: object) -> int:
+    """Delete the queue's jobs in ``state`` (completed, failed or cancelled)
+    that ended at least ``older_than`` ago (seconds, or "30s", "15m", "2h",
+    "7d"), with their index entries; returns how many. One bounded script
+    call per batch, until none is left, so Redis serves others between them."""
+    if state not in CLEANABLE_STATES:
+        raise ValueError(f"state must be one of {', '.join(CLEANABLE_STATES)}, not {state!r}")
+    older_than_ms = int(parse_duration(older_than, "older_than") * 1000)
+    check_queue(app, queue)
+    deleted, cursor = 0, "0"
+    while cursor:
+        n, cursor = app.store.clean_batch(queue, state, older_than_ms, cursor)
+        deleted += n
     return deleted
 
 

@@ -26,6 +26,9 @@ MAX_PRIORITY = 1_000_000
 # Redis keeps every job in memory, and a job should carry ids, URLs or paths, not
 # documents.
 MAX_PAYLOAD_BYTES = 1024 * 1024
+# A result is held in Redis for its result_ttl and read by every job.result():
+# the same bound as arguments, for the same reasons.
+MAX_RESULT_BYTES = 1024 * 1024
 POOLS = ("thread", "process")
 
 
@@ -106,11 +109,11 @@ def _check_number(name: str, value: object, *, integer=False, positive=False) ->
         raise ValueError(f"{name} must be {'positive' if positive else '>= 0'}, not {value}")
 
 
-def check_payload_limit(limit: object) -> int | None:
+def check_payload_limit(limit: object, name: str = "max_payload_bytes") -> int | None:
     if limit is None:
         return None
     if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-        raise ValueError(f"max_payload_bytes must be a positive int or None, not {limit!r}")
+        raise ValueError(f"{name} must be a positive int or None, not {limit!r}")
     return limit
 
 

@@ -9,6 +9,7 @@ import pytest
 from tarefa.store import LeaseLoss, LostLease, RecoveredJob, Recovery, Store
 from tarefa.store.keys import job_ref, queue_keys
 from tarefa.store.scripts import ScriptError, assemble
+from tarefa.store.workers import NO_LIMITS
 
 K = queue_keys("q")
 
@@ -300,7 +301,7 @@ def test_an_outcome_with_a_stale_token_is_discarded(store, r):
 
 def test_a_new_attempt_never_gets_the_token_of_the_last_one_whatever_the_draw(store, r):
     add(store, "a")
-    args = ["w1", 10_000, 1, 3, 0, 0, 0, 0, 0, 0]  # worker, lease, want, stalls, no limits
+    args = ["w1", 10_000, 1, 3, *NO_LIMITS]  # worker, lease, want, stalls, no limits
     first = store.scripts.fetch(r, K, [*args, 5_000_000_000_000, 0])
     assert first[3][4] == b"5000000000000"
     r.zadd(K.active, {"a": 0})  # the lease expired...

@@ -307,3 +307,39 @@ def test_timeline_of_a_retried_job_and_of_a_scheduled_one(server, page, app, dra
     expect(steps.locator(".step")).to_have_text(["enqueued", "scheduled"])
     expect(steps.last).to_contain_text("waits for its time")
     expect(steps.last.locator("time")).to_have_count(0)  # a state, not an event
+
+
+def test_clean_deletes_the_old_jobs_of_the_state_chosen(server, page, app, drain, r):
+    from playwright.sync_api import expect
+
+    k = queue_keys("default")
+    old = add.enqueue_many([(i, 1) for i in range(3)])
+    always_fails.with_options(retries=0).enqueue_many([("x",)] * 2)
+    drain()
+    for job in old:  # they ended two days ago
+        ended_at = int(r.hget(k.job(job.id), "finished_at"))
+        r.hset(k.job(job.id), "finished_at", ended_at - 2 * 86_400_000)
+    add.enqueue(9, 9)
+    drain()
+    asked = []
+    page.on("dialog", lambda dialog: asked.append(dialog.message))
+    page.goto(server + "#/queues/default?state=completed")
+    state, age = page.locator('[data-clean="state"]'), page.locator('[data-clean="age"]')
+    expect(state).to_have_value("completed")  # the tab's state
+    age.fill("1d")
+    page.get_by_role("button", name="Clean").click()
+    expect(page.locator("#toast")).to_have_text("clean: 3 completed job(s) deleted")
+    assert asked == ["Delete the completed jobs of default that ended more than 1d ago?"]
+    assert app.queue("default").counts()["completed"] == 1  # the one that just ended
+    expect(page.get_by_role("link", name="completed (1)")).to_be_visible()
+
+    age.fill("a week")  # not a duration: the API says why, nothing goes
+    page.get_by_role("button", name="Clean").click()
+    expect(page.locator("#toast")).to_contain_text("clean: Value error, older_than must be")
+    state.select_option("failed")
+    age.fill("0")
+    page.screenshot(path=SHOTS / "clean.png", full_page=True)
+    page.get_by_role("button", name="Clean").click()
+    expect(page.locator("#toast")).to_have_text("clean: 2 failed job(s) deleted")
+    assert app.queue("default").counts()["failed"] == 0
+    assert state.input_value() == "failed" and age.input_value() == "0"  # kept across redraws

@@ -48,6 +48,7 @@ NO_QUEUE = Error(404, path={"queue": "nope"})
 NO_JOB = Error(404, path={"job_id": "ghost"})
 NO_TASK = Error(404, path={"name": "tests.tasks:nope"})
 ADD = {"args": {"a": 1, "b": 2}}
+CLEAN = {"state": "failed", "older_than": "7d"}
 
 # Each route's errors, with a request that gets each.
 ERRORS: dict[tuple[str, str], list[Error]] = {
@@ -61,6 +62,12 @@ ERRORS: dict[tuple[str, str], list[Error]] = {
     ("POST", "/queues/{queue}/purge"): [*CHANGE, NO_QUEUE],
     ("POST", "/queues/{queue}/retry-failed"): [*CHANGE, NO_QUEUE],
     ("DELETE", "/queues/{queue}/failed"): [*CHANGE, NO_QUEUE],
+    ("POST", "/queues/{queue}/clean"): [
+        *(Error(e.status, e.on, e.path, e.query, e.headers, CLEAN) for e in CHANGE),
+        Error(404, path={"queue": "nope"}, body=CLEAN),
+        Error(422, body={"state": "queued", "older_than": 60}),
+        Error(422, body={"state": "failed", "older_than": "a week"}),
+    ],
     ("GET", "/jobs/{job_id}"): [*READ, NO_JOB, Error(400, query={"queue": "no queue"})],
     ("POST", "/jobs/{job_id}/cancel"): [*CHANGE, NO_JOB, Error(409, path={"job_id": "done"})],
     ("POST", "/jobs/{job_id}/retry"): [*CHANGE, NO_JOB, Error(409)],  # "waits": not failed

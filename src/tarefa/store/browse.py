@@ -1,6 +1,7 @@
 """Reading and deleting jobs for operators (the REST API, the dashboard, the
 CLI): job ids by state with paging, a summary row per job, the age of the
-oldest ready job, the counts behind metrics and charts, and deletion.
+oldest ready job, the counts behind metrics and charts, deletion, and
+cleaning out ended jobs by age.
 
 Reads are plain commands, not scripts: an operator's view may be a moment
 stale, and must never hold up the workers. (One exception: reading the
@@ -20,6 +21,9 @@ from .waiting import WaitingJobs
 # are not indexed (they expire on their own), so they cannot be listed.
 LISTED_STATES = ("queued", "scheduled", "active", "waiting", "completed", "failed")
 _NEWEST_FIRST = ("completed", "failed")
+# The ended states whose jobs can be cleaned out by age (clean.lua).
+CLEANABLE_STATES = ("completed", "failed", "cancelled")
+CLEAN_BATCH = 1000  # index entries (or keys scanned) per clean.lua call
 
 # The fields of a job's summary row (everything but its payload and result).
 ROW_FIELDS = ("task", "state", "attempts", "stalls", "enqueued_at", "ready_at", "started_at",
@@ -149,3 +153,15 @@ class Browsing(WaitingJobs):
         for parent_id, child in zip(orphans[::2], orphans[1::2], strict=True):
             self.resolve(job_ref(queue, parent_id), "cancelled", b"", [child])
         return deleted
+
+    def clean_batch(
+        self, queue: str, state: str, older_than_ms: int, cursor: str
+    ) -> tuple[int, str]:
+        """One bounded step of deleting the queue's jobs in ``state`` that
+        ended at least ``older_than_ms`` ago (clean.lua): how many it deleted,
+        and the cursor to go on from ('0' to begin; '' once done)."""
+        if state not in CLEANABLE_STATES:
+            raise ValueError(f"state must be one of {', '.join(CLEANABLE_STATES)}, not {state!r}")
+        args = [state, older_than_ms, cursor, CLEAN_BATCH]
+        deleted, after = self._run((self.scripts.clean, queue_keys(queue), args))
+        return deleted, after.decode()

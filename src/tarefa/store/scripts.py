@@ -144,6 +144,7 @@ class Scripts:
         self.beat_worker = load("beat_worker")
         self.cancel = load("cancel")
         self.check_waiting = load("check_waiting")
+        self.clean = load("clean")
         self.cron_schedule = load("cron_schedule")
         self.delete = load("delete")
         self.enqueue = load("enqueue")

@@ -16,7 +16,7 @@ from .keys import QUEUES, WORKERS, queue_keys, worker_key
 from .replies import Fetched, LostLease, Recovery, parse_fetched, parse_lost_leases, parse_recovery
 from .tokens import token_base
 
-NO_LIMITS = (0, 0, 0, 0, 0, 0)  # see QueueSettings.as_args (tarefa.limits)
+NO_LIMITS = (0,) * 8  # see QueueSettings.as_args (tarefa.limits)
 
 
 class WorkerCalls(StoreBase):
@@ -103,12 +103,17 @@ class WorkerCalls(StoreBase):
         lost = await self.scripts.heartbeat.acall(self.clients.aio, queue_keys(queue), args)
         return parse_lost_leases(lost)
 
-    async def recover(self, queue: str, *, limit: int = 1000, max_stalls: int) -> Recovery:
+    async def recover(
+        self, queue: str, *, limit: int = 1000, max_stalls: int,
+        dead_letters: tuple[int, int] = (0, 0),
+    ) -> Recovery:  # fmt: skip
         """Move expired leases back to ready (or fail the jobs that stalled
         too often): how many expired, the jobs failed by stalls that others
-        wait for, the ids of jobs lost, and each job recovered."""
+        wait for, the ids of jobs lost, and each job recovered.
+        ``dead_letters``: the failed jobs to keep, and ms to keep each (0: no
+        bound), applied as jobs fail here (QueueSettings.dead_letter_args)."""
         reply = await self.scripts.recover.acall(
-            self.clients.aio, queue_keys(queue), [limit, max_stalls]
+            self.clients.aio, queue_keys(queue), [limit, max_stalls, *dead_letters]
         )
         return parse_recovery(reply)
 

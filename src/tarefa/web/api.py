@@ -9,14 +9,15 @@ can give, with their bodies (errors.py), and only those.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from .. import manage
 from ..app import App, Queue
+from ..durations import parse_duration
 from ..errors import TarefaError
 from ..schema import check_arguments, task_schema
 from ..store.browse import LISTED_STATES
@@ -155,6 +156,48 @@ def retry_failed(request: Request, queue: str) -> dict[str, Any]:
 def delete_failed(request: Request, queue: str) -> dict[str, Any]:
     app = _app(request)
     return {"queue": queue, "deleted": manage.delete_failed(app, manage.check_queue(app, queue))}
+
+
+class CleanRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    state: Literal["completed", "failed", "cancelled"]
+    older_than: float | str = Field(
+        description="how long ago the jobs ended: seconds, or '30s', '15m', '2h', '7d' "
+        "(0: every one)",
+        examples=[604800, "7d"],
+    )
+
+    @field_validator("older_than", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> float:
+        return parse_duration(value, "older_than")
+
+
+CLEAN_ERRORS = {
+    422: {
+        "model": ParametersErrorBody,
+        "description": "A body that is not of this shape: an unknown state, an older_than that "
+        "is not seconds or a duration (a list of issues)",
+    },
+}
+
+
+@router.post(
+    "/queues/{queue}/clean",
+    tags=["queues"],
+    summary="Delete the jobs in one ended state that ended long enough ago",
+    responses=errors(*CHANGE, 404) | CLEAN_ERRORS,
+)
+def clean_queue(
+    request: Request, queue: str, body: Annotated[CleanRequest, Body()]
+) -> dict[str, Any]:
+    """Delete the queue's completed, failed or cancelled jobs that ended at
+    least ``older_than`` ago, with their index entries; ``deleted`` says how
+    many. A job in another state is never deleted."""
+    app = _app(request)
+    deleted = manage.clean(app, queue, body.state, body.older_than)
+    return {"queue": queue, "state": body.state, "deleted": deleted}
 
 
 # -- jobs ---------------------------------------------------------------------------

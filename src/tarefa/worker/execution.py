@@ -23,7 +23,7 @@ import orjson
 
 from ..app import App
 from ..context import JobContext, _current
-from ..errors import Retry
+from ..errors import ResultTooLarge, Retry
 from ..options import TaskOptions
 from ..serializer import dump_error
 from ..store import Leased
@@ -154,13 +154,21 @@ def _prepare(app: App, job: Leased) -> tuple[Task, list, dict, TaskOptions] | Ou
 def _completed(app: App, task: Task, options: TaskOptions, result: Any) -> tuple[Outcome, Any]:
     """The outcome of a job that returned ``result``, and the value its hooks get."""
     if type(result) is Encoded:  # serialized in its process already
-        return _kept(options, result.data), result.decode(app.serializer)
-    try:
-        value = app.serializer.dumps(result)
-    except TypeError as exc:
-        # The job ran and its effects happened: do not run it again.
-        error = f"{task.name} returned a value that cannot be stored: {exc}"
-        return _failed("ResultError", error), result
+        value, result = result.data, result
+    else:
+        try:
+            value = app.serializer.dumps(result)
+        except TypeError as exc:
+            # The job ran and its effects happened: do not run it again.
+            error = f"{task.name} returned a value that cannot be stored: {exc}"
+            return _failed("ResultError", error), result
+    limit = app.max_result_bytes
+    if limit is not None and len(value) > limit:
+        # Nor again when it returned too much: it would return as much again.
+        too_large = ResultTooLarge(task.name, len(value), limit)
+        return _failed("ResultTooLarge", str(too_large)), too_large
+    if type(result) is Encoded:
+        result = result.decode(app.serializer)
     return _kept(options, value), result
 
 

@@ -76,7 +76,10 @@ async def recover(worker: Worker) -> None:
     wake-up the recovery sends may go to a frozen worker's connection. Tell
     the jobs waiting for one that failed by stalls."""
     for queue in worker.queues:
-        recovery = await worker.store.recover(queue, max_stalls=worker.max_stalls)
+        recovery = await worker.store.recover(
+            queue, max_stalls=worker.max_stalls,
+            dead_letters=worker.app.settings(queue).dead_letter_args(),
+        )  # fmt: skip
         worker.report_lost(queue, recovery.lost)
         worker.job_log.recovered(queue, recovery.jobs, worker.max_stalls)
         if recovery.count:

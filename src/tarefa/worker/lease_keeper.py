@@ -160,7 +160,8 @@ class LeaseKeeper(threading.Thread):
             outcome = timed_out(worker.app, job, message).as_args(job)
             await worker.store.fetch(
                 running.queue, worker.id, want=0, lease_ms=worker.lease_ms,
-                max_stalls=worker.max_stalls, outcomes=[outcome],
+                max_stalls=worker.max_stalls, limits=worker.limits[running.queue],
+                outcomes=[outcome],
             )  # fmt: skip
             for queue, leases in leases_by_queue(others).items():
                 await worker.store.requeue(queue, leases)

@@ -45,7 +45,7 @@ from typing import Any
 
 from .. import logs
 from ..context import JobContext, _current
-from ..errors import Retry
+from ..errors import ResultTooLarge, Retry
 
 SIZE = struct.Struct("!Q")  # the length prefix of every message
 
@@ -206,10 +206,14 @@ def _run(app, app_path, channel, job_id, queue, name, attempt, payload) -> tuple
     finally:
         _current.reset(token)
     try:
-        return ("ok", app.serializer.dumps(result))
+        data = app.serializer.dumps(result)
     except TypeError as exc:
         # The job ran and its effects happened: do not run it again.
         return ("failed", "ResultError", f"{name} returned a value that cannot be stored: {exc}")
+    limit = app.max_result_bytes
+    if limit is not None and len(data) > limit:  # said here: the bytes need not cross over
+        return ("failed", "ResultTooLarge", str(ResultTooLarge(name, len(data), limit)))
+    return ("ok", data)
 
 
 def _text(exc: BaseException) -> str:

@@ -10,10 +10,11 @@ ARGV[4]  max stalls before a recovered job fails
 ARGV[5]  the queue's limits, 0 for none: ARGV[5] starts per ARGV[6] ms (the
          queue's rate); ARGV[7] starts per ARGV[8] ms for each key; ARGV[9]
          active jobs per key; ARGV[10] completed jobs to keep (beyond them,
-         those whose result expires soonest are deleted)
-ARGV[11] the lease tokens' base, drawn at random by the caller for this call
+         those whose result expires soonest are deleted); ARGV[11] failed
+         jobs to keep, ARGV[12] ms to keep each (includes/dead_letters.lua)
+ARGV[13] the lease tokens' base, drawn at random by the caller for this call
          (store/tokens.py): the i-th job leased (from 0) gets base + i
-ARGV[12] how many outcomes follow; then 5 items each:
+ARGV[14] how many outcomes follow; then 5 items each:
          job id, lease token, 'completed' | 'retry' | 'failed', value, ms
          (see includes/finish_job.lua)
 
@@ -46,6 +47,7 @@ local worker, lease_ms, want = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local rate_n, rate_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
 local key_rate_n, key_rate_ms, key_limit = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local keep_completed = tonumber(ARGV[10])
+dead_letters.keep, dead_letters.ttl_ms = tonumber(ARGV[11]), tonumber(ARGV[12])
 -- Paused: outcomes and recovery go on, but nothing is leased, no one is woken
 -- for the work waiting here, and no due time is reported (resume wakes them).
 local paused = redis.call('EXISTS', keys.paused) == 1
@@ -63,9 +65,9 @@ local now_text = int_text(now)
 redis.call('ZREMRANGEBYSCORE', keys.completed, '-inf', now)
 
 local stale, ended, lost, recovered = {}, {}, {}, {}
-local n_outcomes = tonumber(ARGV[12])
+local n_outcomes = tonumber(ARGV[14])
 for i = 0, n_outcomes - 1 do
-  local a = 13 + i * 5
+  local a = 15 + i * 5
   -- detail: why it is stale, else the jobs waiting for it (if it ended)
   local applied, detail = finish_job(ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     ARGV[a + 4], now, now_text)
@@ -105,7 +107,7 @@ local deadline = int_text(now + lease_ms)
 -- whose old attempts still run. Nor may a job deleted (or purged) while it
 -- runs and enqueued again under its id give its new attempt the old one's
 -- token. Random tokens repeat in neither case, but by a chance in trillions.
-local token_base = tonumber(ARGV[11])
+local token_base = tonumber(ARGV[13])
 
 -- The results of the jobs a group's callback waited for, in their order
 -- (false when the job takes none).

@@ -32,7 +32,9 @@ async function api(path, options = {}) {
   });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    const message = body.detail || `${response.status} ${response.statusText}`;
+    // A 422 lists its issues: say what each one is.
+    const detail = Array.isArray(body.detail) ? body.detail.map((i) => i.msg).join("; ") : body.detail;
+    const message = detail || `${response.status} ${response.statusText}`;
     throw response.status === 404 ? new NotFound(message) : new Error(message);
   }
   return body;
@@ -80,6 +82,27 @@ document.addEventListener("change", (event) => {
   render();
 });
 
+// -- cleaning a queue (its Clean form) ----------------------------------------
+
+// The state and age chosen stay chosen across the page's redraws, and the
+// page is not redrawn while one of them has the focus (render).
+const cleaning = { state: null, age: "7d" };
+
+document.addEventListener("input", (event) => {
+  const field = event.target.dataset?.clean;
+  if (field) cleaning[field] = event.target.value;
+});
+
+const cleanState = () => cleaning.state || document.querySelector('[data-clean="state"]').value;
+
+async function clean(d) {
+  const state = cleanState();
+  const answer = await api(`/queues/${enc(d.queue)}/clean`, {
+    method: "POST", body: JSON.stringify({ state, older_than: cleaning.age.trim() }),
+  });
+  return `${answer.deleted} ${state} job(s) deleted`;
+}
+
 // -- actions -------------------------------------------------------------------
 
 const ACTIONS = {
@@ -92,21 +115,24 @@ const ACTIONS = {
   purge: (d) => api(`/queues/${enc(d.queue)}/purge`, { method: "POST" }),
   "retry-failed": (d) => api(`/queues/${enc(d.queue)}/retry-failed`, { method: "POST" }),
   "delete-failed": (d) => api(`/queues/${enc(d.queue)}/failed`, { method: "DELETE" }),
+  clean,
 };
 const CONFIRM = {
   delete: "Delete this job?", purge: "Delete every job of this queue?",
   "delete-failed": "Delete every failed job of this queue?",
+  clean: (d) => `Delete the ${cleanState()} jobs of ${d.queue} that ended more than ${cleaning.age.trim()} ago?`,
 };
 
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-action]");
   if (!button) return;
   const { action } = button.dataset;
-  if (CONFIRM[action] && !window.confirm(CONFIRM[action])) return;
+  const question = typeof CONFIRM[action] === "function" ? CONFIRM[action](button.dataset) : CONFIRM[action];
+  if (question && !window.confirm(question)) return;
   button.disabled = true;
   try {
-    await ACTIONS[action](button.dataset);
-    toast(`${action}: done`);
+    const said = await ACTIONS[action](button.dataset);
+    toast(`${action}: ${typeof said === "string" ? said : "done"}`);
   } catch (error) {
     toast(`${action}: ${error.message}`);
   }
@@ -176,6 +202,8 @@ async function render() {
   const hash = location.hash;
   const status = document.getElementById("status");
   const navigated = hash !== drawnHash;
+  // Someone choosing what to clean: redrawn once they leave the field.
+  if (!navigated && document.activeElement?.matches("[data-keep-focus] select, [data-keep-focus] input")) return;
   if (!navigated && readingSelection()) {
     status.textContent = "paused while text is selected";
     status.className = "status";

@@ -145,6 +145,7 @@ async function queueView(name, params) {
       ${state === "failed" && page.total ? `<button data-action="retry-failed" data-queue="${esc(name)}">Retry all failed</button>
         <button class="danger" data-action="delete-failed" data-queue="${esc(name)}">Delete all failed</button>` : ""}
       <button class="danger" data-action="purge" data-queue="${esc(name)}">Purge</button>
+      ${cleanForm(name, state)}
     </div>
     <div class="tabs">${tabs}</div>
     <p class="muted">${page.total} ${state} job(s); showing ${page.jobs.length ? offset + 1 : 0}–${offset + page.jobs.length}. ${more.join(" · ")}</p>
@@ -153,6 +154,20 @@ async function queueView(name, params) {
       ${all ? "checked" : ""} ${page.jobs.length ? "" : "disabled"}></th>
     <th>id</th><th>task</th><th class="num">attempts</th>
     ${columns.map(([title]) => `<th>${title}</th>`).join("")}<th></th></tr></thead><tbody>${rows}</tbody>`)}`;
+}
+
+// Delete the jobs of one ended state by age (the choices live in `cleaning`).
+const CLEANABLE = ["completed", "failed", "cancelled"];
+
+function cleanForm(name, state) {
+  const chosen = cleaning.state || (CLEANABLE.includes(state) ? state : "completed");
+  const options = CLEANABLE.map((s) =>
+    `<option value="${s}"${s === chosen ? " selected" : ""}>${s}</option>`).join("");
+  return `<span class="clean" data-keep-focus>
+    <label>clean <select data-clean="state" aria-label="state to clean">${options}</select></label>
+    <label>older than <input data-clean="age" aria-label="older than" size="5"
+      value="${esc(cleaning.age)}" placeholder="7d"></label>
+    <button class="danger" data-action="clean" data-queue="${esc(name)}">Clean</button></span>`;
 }
 
 function jobActions(job) {

@@ -1,6 +1,7 @@
 --- @include "includes/notify.lua"
 --- @include "includes/lane_done.lua"
 --- @include "includes/lease_lost.lua"
+--- @include "includes/dead_letters.lua"
 -- Record the outcome a worker reports for one job it leased.
 -- The lease token fences it: an outcome from a worker whose lease expired and
 -- was taken over (or whose job was cancelled) is discarded, never overwriting
@@ -82,6 +83,7 @@ local function finish_job(id, token, outcome, value, ms, now, now_text)
   else
     redis.call('HSET', job_key, 'state', 'failed', 'finished_at', now_text, 'error', value)
     redis.call('ZADD', keys.failed, now_text, id)
+    trim_dead_letters(now)
   end
   notify_waiters(id, current[3])
   return true, current[5] and take_dependents(id) or nil

@@ -2,9 +2,11 @@
 --- @include "includes/make_ready.lua"
 --- @include "includes/lane_done.lua"
 --- @include "includes/lost.lua"
+--- @include "includes/dead_letters.lua"
 -- Move jobs whose lease expired (their worker stopped renewing it: killed,
 -- frozen, cut off) back to the front of where they wait, counting a stall.
--- A job that stalls more than max_stalls times fails with a clear error; if
+-- A job that stalls more than max_stalls times fails with a clear error (and
+-- the dead-letter set is trimmed: includes/dead_letters.lua); if
 -- jobs wait for it, {id, 'failed', their "queue|id"} is added to ended, for
 -- the caller to resolve. Ids whose job is gone are added to lost
 -- (includes/lost.lua). Each job recovered is added to recovered as 5 items:
@@ -29,6 +31,7 @@ local function recover_expired(now, limit, max_stalls, ended, lost, recovered)
         })
         redis.call('HSET', job_key, 'state', 'failed', 'finished_at', now, 'error', err)
         redis.call('ZADD', keys.failed, now, id)
+        trim_dead_letters(now)
         redis.call('HINCRBY', keys.stats, 'failed|' .. (f[5] or ''), 1) -- no worker saw it end
         notify_waiters(id, f[4])
         local dependents = f[6] and take_dependents(id)
