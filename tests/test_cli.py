@@ -122,6 +122,10 @@ def test_info_shows_queues_and_counts(app, run_worker):
     info = json.loads(tarefa("info", "--json").stdout)
     counts = {q["name"]: q["counts"] for q in info["queues"]}
     assert counts["default"]["queued"] == 3 and counts["mail"]["failed"] == 1
+    # default's jobs are ready and no worker serves it (mail has nothing ready).
+    warnings = [line for line in lines if line.startswith("WARNING")]
+    assert warnings == ["WARNING: queue 'default' has jobs ready and no live worker serving it"]
+    assert info["unserved_queues"] == ["default"]
 
 
 def test_info_with_redis_unreachable_fails_clearly():

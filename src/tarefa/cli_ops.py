@@ -93,6 +93,7 @@ def info(app: App, watch: float | None, as_json: bool) -> None:
             "memory": manage.redis_memory(app),
             "queues": queues,
             "workers": manage.workers(app),
+            "unserved_queues": manage.unserved_queues(app),
         }
 
     def show(data: dict[str, Any]) -> None:
@@ -104,6 +105,9 @@ def info(app: App, watch: float | None, as_json: bool) -> None:
             console.print(plain(f"WARNING: {warning}", style="bold red"))
         console.print(queues_table(data["queues"]))
         console.print(workers_table(data["workers"]))
+        for queue in data["unserved_queues"]:
+            warning = f"WARNING: queue {queue!r} has jobs ready and no live worker serving it"
+            console.print(plain(warning, style="bold red"))
 
     if not watch:
         return show(snapshot())

@@ -235,17 +235,36 @@ def redis_memory(app: App) -> dict[str, Any]:
     }
 
 
+def unserved_queues(app: App, ready_ages: dict[str, float | None] | None = None) -> list[str]:
+    """The queues with a job ready to run and no live worker serving them:
+    nothing will run those jobs. A paused queue is left out (pausing is a
+    choice: its jobs wait by design), as is one whose jobs are only
+    scheduled or waiting (nothing to run yet). ``ready_ages``: each queue's
+    oldest_ready_age, when the caller has read them already."""
+    ages = ready_ages
+    if ages is None:
+        ages = {q: app.store.oldest_ready_age(q) for q in app.queues()}
+    served = {q for w in app.store.workers() for q in w.get("queues", "").split(",") if q}
+    return [
+        q for q, age in ages.items()
+        if age is not None and q not in served and not app.store.is_paused(q)
+    ]  # fmt: skip
+
+
 def health(app: App, max_ready_age: float | None = None) -> tuple[bool, dict[str, Any]]:
     """Whether Redis answers, how many workers are alive, each queue's oldest
-    ready job age, and ``warnings`` about Redis's settings (a maxmemory-policy
-    that evicts keys). Healthy: Redis answers and, with ``max_ready_age``, no
-    queue's oldest ready job has waited longer. A warning does not make it
+    ready job age, the queues with ready jobs that no live worker serves
+    (``unserved_queues``), and ``warnings`` about Redis's settings (a
+    maxmemory-policy that evicts keys). Healthy: Redis answers, every queue
+    with a ready job has a worker, and, with ``max_ready_age``, no queue's
+    oldest ready job has waited longer. A warning does not make it
     unhealthy: a setting is for a person to change, and restarting whatever
     watches this answer would not change it."""
     try:
         app.store.reachable()
         queues = {q: app.store.oldest_ready_age(q) for q in app.queues()}
         live = len(app.store.workers())
+        unserved = unserved_queues(app, queues)
         memory = redis_memory(app)
     except Exception as exc:  # any failure to read is "unhealthy", with the reason
         return False, {"redis": "unreachable", "error": f"{type(exc).__name__}: {exc}"}
@@ -255,7 +274,8 @@ def health(app: App, max_ready_age: float | None = None) -> tuple[bool, dict[str
         "workers": live,
         "oldest_ready_age": queues,
         "late_queues": late,
+        "unserved_queues": unserved,
         "maxmemory_policy": memory["policy"],
         "warnings": memory["warnings"],
     }
-    return not late, report
+    return not late and not unserved, report

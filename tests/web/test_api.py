@@ -3,6 +3,7 @@ Redis going away."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from urllib.parse import quote
@@ -203,17 +204,40 @@ def test_workers_lists_a_live_worker(client, spawn_worker, r):
     assert worker["concurrency"] == 3 and worker["running"] == 0 and worker["host"]
 
 
+def _serve(app, *queues: str) -> None:
+    """List a live worker serving ``queues`` (as a worker's start registers)."""
+    info = {"host": "h", "pid": 1, "queues": ",".join(queues), "concurrency": 1}
+    asyncio.run(app.store.register_worker(f"w-{'-'.join(queues)}", info, 60_000))
+
+
 def test_health_reports_late_queues_with_503(client, app, r):
     assert client.get(f"{API}/health").json() == {
         "ok": True, "redis": "ok", "workers": 0, "oldest_ready_age": {}, "late_queues": [],
-        "maxmemory_policy": "noeviction", "warnings": [],
+        "unserved_queues": [], "maxmemory_policy": "noeviction", "warnings": [],
     }  # fmt: skip
+    _serve(app, "default")
     job = add.enqueue(1, 2)
     r.hset(f"tarefa:{{default}}:job:{job.id}", "enqueued_at", int(time.time() * 1000) - 120_000)
     late = client.get(f"{API}/health", params={"max_ready_age": 60})
     assert late.status_code == 503 and late.json()["late_queues"] == ["default"]
     assert client.get(f"{API}/health", params={"max_ready_age": 600}).status_code == 200
     assert client.get(f"{API}/health", params={"max_ready_age": -1}).status_code == 422
+
+
+def test_health_is_503_for_a_queue_with_ready_jobs_and_no_worker(client, app):
+    add.with_options(delay=600).enqueue(1, 2)  # scheduled only: nothing to run yet
+    record.with_options(queue="paused").enqueue("p")
+    app.queue("paused").pause()  # its jobs wait by choice
+    assert client.get(f"{API}/health").status_code == 200
+    record.with_options(queue="mail").enqueue("m")
+    add.enqueue(1, 2)
+    _serve(app, "mail", "other")
+    unhealthy = client.get(f"{API}/health")
+    body = unhealthy.json()
+    assert unhealthy.status_code == 503 and body["ok"] is False
+    assert body["unserved_queues"] == ["default"] and body["workers"] == 1
+    _serve(app, "default")
+    assert client.get(f"{API}/health").status_code == 200
 
 
 def test_health_warns_of_a_redis_that_evicts_jobs(client, r):

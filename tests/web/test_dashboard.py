@@ -73,6 +73,10 @@ def test_overview_shows_real_counts(server, page, drain):
     expect(default).to_contain_text("default")
     expect(default.locator("td").nth(1)).to_have_text("3")  # queued
     expect(page.locator('tr[data-queue="mail"] td').nth(6)).to_have_text("1")  # failed
+    # default's jobs are ready and no worker serves it: said, not hidden.
+    warning = page.locator('[data-unserved="default"]')
+    expect(warning).to_contain_text("Queue default has jobs ready and no live worker serving it")
+    expect(page.locator("[data-unserved]")).to_have_count(1)
     page.screenshot(path=SHOTS / "overview.png", full_page=True)
 
 

@@ -236,6 +236,9 @@ class HealthReport(BaseModel):
     workers: int | None = None
     oldest_ready_age: dict[str, float | None] | None = None
     late_queues: list[str] | None = None
+    unserved_queues: list[str] | None = Field(
+        None, description="queues with a ready job and no live worker serving them (not paused)"
+    )
     error: str | None = None
 
 
@@ -243,7 +246,10 @@ class HealthReport(BaseModel):
 # "unhealthy" with a report, whatever the reason.
 HEALTH: dict[int | str, dict[str, Any]] = {
     200: {"model": HealthReport, "description": "Healthy"},
-    503: {"model": HealthReport, "description": "Redis cannot be reached, or a queue is late"},
+    503: {
+        "model": HealthReport,
+        "description": "Redis unreachable, a queue late, or one with ready jobs and no worker",
+    },
 }
 
 

@@ -82,9 +82,10 @@ function historyPanel(points, range, link) {
 
 async function queuesView(params) {
   const range = rangeOf(params);
-  const [queues, history] = await Promise.all([
+  const [queues, history, unserved] = await Promise.all([
     api("/queues"),
     api(`/history?minutes=${RANGES[range].minutes}`),
+    unservedWarning(),
   ]);
   const sums = Object.fromEntries(TOTALS.map((name) =>
     [name, queues.reduce((sum, q) => sum + q.totals[name], 0)]));
@@ -95,11 +96,24 @@ async function queuesView(params) {
       <td class="num">${q.oldest_ready_age == null ? "" : q.oldest_ready_age.toFixed(1) + " s"}</td>
     </tr>`).join("");
   return `<h1>Queues</h1>
+    ${unserved}
     ${totalsBar(sums)}
     ${historyPanel(history, range, (r) => `#/?range=${r}`)}
     <table><thead><tr><th>queue</th>${STATES.map((s) => `<th class="num">${s}</th>`).join("")}
     <th class="num">oldest ready</th></tr></thead><tbody>${rows ||
       '<tr><td colspan="8" class="muted">No queue has been used yet.</td></tr>'}</tbody></table>`;
+}
+
+// -- health: queues with ready jobs and no worker ----------------------------
+// The health check answers 503 when unhealthy, with the same report: read it
+// whatever the status. Nothing shown when it cannot be read (the status line
+// says why the view failed).
+async function unservedWarning() {
+  const report = await fetch(`${API}/health`).then((r) => r.json()).catch(() => ({}));
+  const queues = report.unserved_queues || [];
+  return queues.map((q) => `<p class="warning" role="alert" data-unserved="${esc(q)}">
+    Queue <strong>${esc(q)}</strong> has jobs ready and no live worker serving it:
+    start one with <code>tarefa worker APP -q ${esc(q)}</code>.</p>`).join("");
 }
 
 async function queueView(name, params) {
