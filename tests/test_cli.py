@@ -62,6 +62,25 @@ def test_worker_burst_runs_the_queues_and_exits_0(app):
     assert "stopped; 51 outcomes reported" in out.stderr
 
 
+def test_worker_without_queues_serves_every_queue_its_tasks_name(app):
+    from . import many_queues
+
+    many_queues.app._store = None
+    try:
+        jobs = [many_queues.send.enqueue("a"), many_queues.report.enqueue("r"),
+                many_queues.bounce.enqueue("b"), many_queues.plain.enqueue(7)]  # fmt: skip
+    finally:
+        many_queues.app.close()
+    out = tarefa("worker", "tests.many_queues:app", "--burst")
+    assert out.returncode == 0, out.stderr
+    assert "queues emails,reports,default, concurrency" in out.stderr
+    assert [j.queue for j in jobs] == ["emails", "reports", "emails", "default"]
+    assert all(app.queue(q).counts()["completed"] for q in ("emails", "reports", "default"))
+    assert [app.job(j.id, queue=j.queue).result(1) for j in jobs] == [
+        "sent to a", "report r", "bounced b", 7,
+    ]  # fmt: skip
+
+
 def test_worker_pool_process_runs_sync_tasks_in_child_processes(app):
     in_process = pid.enqueue_many([()] * 3)
     in_thread = pid_in_thread.enqueue()  # its own pool="thread" wins over the flag

@@ -226,6 +226,14 @@ class App:
         for module in self.include:
             importlib.import_module(module)
 
+    def task_queues(self) -> list[str]:
+        """The queues this App's tasks name, in the order the tasks were
+        declared (``include`` modules imported first), then ``default``, each
+        once: what a worker given no queue serves."""
+        self.import_includes()
+        named = [t.options.queue for t in self.tasks.values() if t.fn is not None]
+        return list(dict.fromkeys([*named, "default"]))
+
     # -- queues and jobs --------------------------------------------------------
 
     def queue(self, name: str) -> Queue:

@@ -62,7 +62,8 @@ def main() -> None:
     "--queue",
     "queues",
     multiple=True,
-    help="Queue to serve (repeat; first listed served first). Default: default.",
+    help="Queue to serve (repeat; first listed served first). Default: every queue APP's "
+    "tasks name, in the order they are declared, then default.",
 )
 @click.option(
     "-c",
@@ -159,7 +160,7 @@ def worker(
         app = _load(app_path)
         try:
             url = app.store.url  # where Redis is: fail now on a bad TAREFA_URL
-            w = Worker(app, queues or ["default"], concurrency=concurrency, burst=burst,
+            w = Worker(app, queues or app.task_queues(), concurrency=concurrency, burst=burst,
                        lease=lease, grace=grace, pool=pool, app_path=app_path,
                        max_memory=max_memory)  # fmt: skip
         except (ValueError, EmbeddedError) as exc:
