@@ -220,6 +220,33 @@ def test_operator_commands_act_on_jobs_with_exit_codes_for_scripts(app, run_work
     assert tarefa("retry").returncode == 2  # neither an ID nor --all-failed
 
 
+def test_an_id_in_two_queues_needs_its_queue(app):
+    for queue in ("default", "mail"):
+        add.with_options(job_id="same", queue=queue, delay=600).enqueue(1, 1)
+    record.with_options(queue="reports").enqueue("r")  # a queue without the job
+    for command in (["job"], ["retry"], ["cancel"], ["delete"]):
+        refused = tarefa(*command, "same")
+        assert refused.returncode == 2, (command, refused.stderr)
+        assert "job 'same' is in 2 queues ('default', 'mail')" in refused.stderr
+        assert "--queue" in refused.stderr
+        for queue in ("nope", "reports"):
+            missing = tarefa(*command, "same", "--queue", queue)
+            assert missing.returncode == 3
+            assert f"Error: no job 'same' in queue '{queue}'\n" in missing.stderr
+    shown = json.loads(tarefa("job", "same", "--queue", "mail", "--json").stdout)
+    assert shown["queue"] == "mail"
+    assert tarefa("cancel", "same", "-q", "mail").returncode == 0
+    assert app.job("same", queue="default").status is JobState.SCHEDULED
+    assert tarefa("delete", "same", "--queue", "mail").returncode == 0
+    assert json.loads(tarefa("job", "same", "--json").stdout)["queue"] == "default"
+
+
+def test_not_found_messages_close_their_quotes(app):
+    missing = tarefa("job", "nope")
+    assert missing.returncode == 3 and missing.stderr == "Error: no job 'nope'\n"
+    assert tarefa("jobs", "nowhere").stderr == "Error: no queue 'nowhere'\n"
+
+
 def test_info_shows_the_maxmemory_policy_warns_of_eviction_and_counts_lost_jobs(app, run_worker, r):
     jobs = add.enqueue_many([(1, 1)] * 2)
     r.delete(f"tarefa:{{default}}:job:{jobs[0].id}")  # as a Redis that evicts keys would

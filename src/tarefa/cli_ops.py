@@ -37,7 +37,11 @@ NOT_APPLIED, USAGE, NOT_FOUND, UNREACHABLE = 1, 2, 3, 4
 
 url_option = click.option("--url", help="Redis URL (default: TAREFA_URL, else the embedded one).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
-queue_option = click.option("--queue", "-q", help="The job's queue (default: search them all).")
+queue_option = click.option(
+    "--queue",
+    "-q",
+    help="The job's queue (default: search them all; needed when the id is in several).",
+)
 
 
 class Failed(click.ClickException):
@@ -58,7 +62,9 @@ def operator_command(fn):
             app = App(url)
             fn(app, **kwargs)
         except (manage.NotFound, JobNotFound) as exc:
-            raise Failed(str(exc).strip("'\""), NOT_FOUND) from None
+            raise Failed(str(exc), NOT_FOUND) from None
+        except manage.AmbiguousJob as exc:
+            raise Failed(str(exc), USAGE) from None
         except TarefaError as exc:
             raise Failed(str(exc), NOT_APPLIED) from None
         except (ValueError, EmbeddedError) as exc:

@@ -33,6 +33,19 @@ class NotFound(LookupError):
     """An unknown queue, job or task (the REST API answers 404)."""
 
 
+class AmbiguousJob(LookupError):
+    """A job id given without its queue that is in more than one queue (ids
+    are unique per queue): the REST API answers 409, naming them."""
+
+    def __init__(self, job_id: str, queues: list[str]):
+        self.queues = queues
+        listed = ", ".join(repr(q) for q in queues)
+        super().__init__(
+            f"job {job_id!r} is in {len(queues)} queues ({listed}): say which one "
+            "(--queue in the command line, ?queue= in the REST API)"
+        )
+
+
 def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -134,8 +147,13 @@ def list_jobs(
 
 
 def find_job(app: App, job_id: str, queue: str | None = None) -> tuple[str, dict[str, bytes]]:
-    """The queue and stored fields of a job; NotFound if there is none."""
-    queue = queue or app.store.find_queue(job_id)
+    """The queue and stored fields of a job; NotFound if there is none, and
+    AmbiguousJob when ``queue`` is not given and the id is in several."""
+    if not queue:
+        found = app.store.find_queues(job_id)
+        if len(found) > 1:
+            raise AmbiguousJob(job_id, found)
+        queue = found[0] if found else None
     raw = app.store.job(queue, job_id) if queue else None
     if raw is None:
         raise NotFound(f"no job {job_id!r}" + (f" in queue {queue!r}" if queue else ""))

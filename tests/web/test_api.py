@@ -240,6 +240,31 @@ def test_health_is_503_for_a_queue_with_ready_jobs_and_no_worker(client, app):
     assert client.get(f"{API}/health").status_code == 200
 
 
+def test_an_id_in_two_queues_is_never_picked_silently(client, app):
+    """Ids are unique per queue: without ?queue= the API refuses (409) and
+    names the queues; with it, it acts on that queue's job only."""
+    for queue in ("default", "mail"):
+        add.with_options(job_id="same", queue=queue, delay=600).enqueue(1, 1)
+    record.with_options(queue="reports").enqueue("r")  # a queue without the job
+    routes = [("GET", ""), ("POST", "/cancel"), ("POST", "/retry"), ("DELETE", "")]
+    for method, action in routes:
+        refused = client.request(method, f"{API}/jobs/same{action}")
+        assert refused.status_code == 409, (method, action)
+        assert refused.json()["queues"] == ["default", "mail"]
+        assert "'default', 'mail'" in refused.json()["detail"]
+        for queue in ("nope", "reports"):
+            missing = client.request(method, f"{API}/jobs/same{action}", params={"queue": queue})
+            assert missing.status_code == 404 and queue in missing.json()["detail"]
+    assert client.get(f"{API}/jobs/same", params={"queue": "mail"}).json()["queue"] == "mail"
+    cancelled = client.post(f"{API}/jobs/same/cancel", params={"queue": "mail"})
+    assert cancelled.json() == {"id": "same", "queue": "mail", "state": "cancelled"}
+    assert app.job("same", queue="default").status is JobState.SCHEDULED
+    deleted = client.delete(f"{API}/jobs/same", params={"queue": "mail"})
+    assert deleted.status_code == 200
+    # One left: found without ?queue= again.
+    assert client.get(f"{API}/jobs/same").json()["queue"] == "default"
+
+
 def test_health_warns_of_a_redis_that_evicts_jobs(client, r):
     """allkeys-lru (common on a shared Redis) deletes jobs when memory is
     full: a warning, not a 503 (a setting for a person to change)."""

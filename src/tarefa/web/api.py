@@ -20,7 +20,16 @@ from ..app import App, Queue
 from ..errors import TarefaError
 from ..schema import check_arguments, task_schema
 from ..store.browse import LISTED_STATES
-from .errors import CHANGE, ERRORS, READ, ArgumentsErrorBody, ErrorBody, ParametersErrorBody, errors
+from .errors import (
+    CHANGE,
+    ERRORS,
+    READ,
+    AmbiguousJobBody,
+    ArgumentsErrorBody,
+    ErrorBody,
+    ParametersErrorBody,
+    errors,
+)
 
 router = APIRouter(prefix="/api/v1")
 
@@ -159,10 +168,24 @@ def delete_failed(request: Request, queue: str) -> dict[str, Any]:
 
 # -- jobs ---------------------------------------------------------------------------
 
-ENDED = {409: {"model": ErrorBody, "description": "The job has ended: nothing to cancel"}}
-NOT_FAILED = {409: {"model": ErrorBody, "description": "Only a failed job can be retried"}}
+# Job ids are unique per queue: an id given without ?queue= that is in
+# several queues is refused (409) with their names, never one picked.
+_AMBIGUOUS = "the id is in more than one queue and no ?queue= says which (``queues``)"
 
-QueueParam = Annotated[str | None, Query(description="its queue (default: search every queue)")]
+
+def _conflict(description: str = "") -> dict[int | str, dict[str, Any]]:
+    said = f"{description}, or {_AMBIGUOUS}" if description else _AMBIGUOUS.capitalize()
+    return {409: {"model": AmbiguousJobBody | ErrorBody, "description": said}}
+
+
+AMBIGUOUS = _conflict()
+ENDED = _conflict("The job has ended: nothing to cancel")
+NOT_FAILED = _conflict("Only a failed job can be retried")
+
+QueueParam = Annotated[
+    str | None,
+    Query(description="its queue (default: search every queue; needed when the id is in several)"),
+]
 
 # A job id is any string, "/" included ("a/b", sent as a%2Fb, arrives decoded
 # as a/b): its routes take the rest of the path. They stay unambiguous, as
@@ -174,7 +197,7 @@ QueueParam = Annotated[str | None, Query(description="its queue (default: search
     "/jobs/{job_id:path}",
     tags=["jobs"],
     summary="One job, in full",
-    responses=errors(*READ, 404),
+    responses=errors(*READ, 404) | AMBIGUOUS,
 )
 def get_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
     return manage.job_detail(_app(request), job_id, queue)
@@ -209,7 +232,7 @@ def retry_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[s
     "/jobs/{job_id:path}",
     tags=["jobs"],
     summary="Delete a job in any state",
-    responses=errors(*CHANGE, 404),
+    responses=errors(*CHANGE, 404) | AMBIGUOUS,
 )
 def delete_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
     job = manage.job(_app(request), job_id, queue)
