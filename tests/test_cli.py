@@ -241,6 +241,20 @@ def test_an_id_in_two_queues_needs_its_queue(app):
     assert json.loads(tarefa("job", "same", "--json").stdout)["queue"] == "default"
 
 
+def test_jobs_lists_cancelled_ones_and_searches_arguments(app):
+    gone = record.enqueue("cus_42")
+    gone.cancel()
+    waiting = record.enqueue("cus_43")
+    page = json.loads(tarefa("jobs", "default", "--state", "cancelled", "--json").stdout)
+    assert [j["id"] for j in page["jobs"]] == [gone.id] and page["complete"] is True
+    assert gone.id in tarefa("jobs", "default", "-s", "cancelled").stdout
+    found = json.loads(tarefa("jobs", "default", "--search", "cus_43", "--json").stdout)
+    assert [j["id"] for j in found["jobs"]] == [waiting.id]
+    bad = tarefa("jobs", "default", "--state", "canceled")
+    assert bad.returncode == 2 and "'cancelled'" in bad.stderr
+    assert tarefa("jobs", "nope", "--state", "cancelled").returncode == 3
+
+
 def test_not_found_messages_close_their_quotes(app):
     missing = tarefa("job", "nope")
     assert missing.returncode == 3 and missing.stderr == "Error: no job 'nope'\n"

@@ -133,7 +133,9 @@ def info(app: App, watch: float | None, as_json: bool) -> None:
 @click.option("--state", "-s", type=click.Choice(LISTED_STATES), default="queued")
 @click.option("--limit", type=click.IntRange(1, manage.MAX_PAGE), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0)
-@click.option("--search", default="", help="Only jobs whose id or task name contains this.")
+@click.option(
+    "--search", default="", help="Only jobs whose id, task name or arguments contain this."
+)
 @json_option
 @operator_command
 def jobs(app: App, queue: str, state: str, limit: int, offset: int, search: str, as_json: bool):

@@ -123,27 +123,51 @@ def list_jobs(
     app: App, queue: str, state: str, *, offset: int = 0, limit: int = 50, search: str = ""
 ) -> dict[str, Any]:
     """One page of a queue's jobs in one state (see store.browse for the
-    order). ``search`` keeps the jobs whose id or task name contains it,
-    looking through the first SEARCH_SCAN jobs of that state."""
+    order). ``search`` keeps the jobs whose id, task name or arguments (as
+    JSON) contain it, looking through the first SEARCH_SCAN jobs of that
+    state. Cancelled jobs are in no index: they are found by a bounded scan
+    of the queue's jobs, and ``complete`` says whether it saw them all."""
     if state not in LISTED_STATES:
         raise ValueError(f"state must be one of {', '.join(LISTED_STATES)}, not {state!r}")
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise ValueError(f"limit must be 1-{MAX_PAGE} and offset >= 0")
     store = app.store
+    listing: dict[str, Any] = {"queue": queue, "state": state}
+    if state == "cancelled":
+        ids, listing["complete"] = store.cancelled_ids(queue)
+        ids = ids[:SEARCH_SCAN] if search else ids
+    else:
+        ids = store.job_ids(queue, state, 0, SEARCH_SCAN) if search else []
     if search:
-        ids = store.job_ids(queue, state, 0, SEARCH_SCAN)
-        rows = store.job_rows(queue, ids)
-        found = [
-            (i, r) for i, r in zip(ids, rows, strict=True)
-            if r is not None and (search in i or search in r.get("task", b"").decode())
-        ]  # fmt: skip
+        found = _search(app, queue, ids, search)
         total, page = len(found), found[offset : offset + limit]
     else:
-        total = store.counts(queue)[state]
-        ids = store.job_ids(queue, state, offset, limit)
+        if state == "cancelled":
+            total, ids = len(ids), ids[offset : offset + limit]
+        else:
+            total, ids = store.counts(queue)[state], store.job_ids(queue, state, offset, limit)
         page = [(i, r) for i, r in zip(ids, store.job_rows(queue, ids), strict=True) if r]
     jobs = [job_json(JobInfo.from_hash(queue, i, r)) for i, r in page]
-    return {"queue": queue, "state": state, "total": total, "offset": offset, "jobs": jobs}
+    return listing | {"total": total, "offset": offset, "jobs": jobs}
+
+
+def _search(app: App, queue: str, ids: list[str], search: str) -> list[tuple[str, dict]]:
+    """The ids, with their rows, whose id, task name or arguments contain
+    ``search``. Arguments are matched in their stored JSON (a pickled payload
+    is not loaded: that would run code), read BATCH jobs at a time."""
+    found = []
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        rows = app.store.job_rows(queue, chunk)
+        payloads = app.store.job_payloads(queue, chunk)
+        for job_id, row, payload in zip(chunk, rows, payloads, strict=True):
+            if row is None:
+                continue
+            if search in job_id or search in row.get("task", b"").decode(errors="replace"):
+                found.append((job_id, row))
+            elif payload and payload[:1] != b"\x80" and search in payload.decode(errors="replace"):
+                found.append((job_id, row))
+    return found
 
 
 def find_job(app: App, job_id: str, queue: str | None = None) -> tuple[str, dict[str, bytes]]:

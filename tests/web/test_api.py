@@ -61,8 +61,46 @@ def test_jobs_search_by_id_and_task(client):
     assert [j["id"] for j in by_id["jobs"]] == [job.id]
 
 
+def test_jobs_search_in_the_arguments(client, app):
+    wanted = record.enqueue("cus_42")
+    record.enqueue("cus_7")
+    keyword = app.by_name("tests.tasks:deliver").enqueue(tag="t", body="for cus_42 too")
+    cancelled = record.enqueue("cus_42 again")
+    cancelled.cancel()
+    found = client.get(f"{API}/queues/default/jobs", params={"search": "cus_42"}).json()
+    assert [j["id"] for j in found["jobs"]] == [wanted.id, keyword.id] and found["total"] == 2
+    params = {"search": "cus_42", "state": "cancelled"}
+    in_cancelled = client.get(f"{API}/queues/default/jobs", params=params).json()
+    assert [j["id"] for j in in_cancelled["jobs"]] == [cancelled.id]
+    nothing = client.get(f"{API}/queues/default/jobs", params={"search": "cus_9"}).json()
+    assert nothing["total"] == 0 and nothing["jobs"] == []
+
+
+def test_cancelled_jobs_are_listed_newest_first(client, app, r, monkeypatch):
+    from tarefa.store import cancelled
+
+    first, second, kept = (record.enqueue(t) for t in ("a", "b", "c"))
+    first.cancel()
+    second.cancel()
+    # A record as an earlier release (or a cancelled dependant) leaves it.
+    r.hset("tarefa:{default}:job:old", mapping={"task": record.name, "state": "cancelled"})
+    record.with_options(queue="default2").enqueue("x").cancel()  # another queue's
+    page = client.get(f"{API}/queues/default/jobs", params={"state": "cancelled"}).json()
+    assert [j["id"] for j in page["jobs"]] == [second.id, first.id, "old"]
+    assert page["total"] == 3 and page["complete"] is True
+    assert all(j["state"] == "cancelled" for j in page["jobs"])
+    paged = client.get(f"{API}/queues/default/jobs", params={"state": "cancelled", "offset": 1})
+    assert [j["id"] for j in paged.json()["jobs"]] == [first.id, "old"]
+    other = client.get(f"{API}/queues/default2/jobs", params={"state": "cancelled"}).json()
+    assert other["total"] == 1
+    monkeypatch.setattr(cancelled, "SCAN_KEYS", 2)  # looks through 2 of the 4 job records
+    bounded = client.get(f"{API}/queues/default/jobs", params={"state": "cancelled"}).json()
+    assert bounded["complete"] is False and bounded["total"] <= 2
+    assert kept.status is JobState.QUEUED
+
+
 @pytest.mark.parametrize(
-    "params", [{"state": "nope"}, {"limit": 0}, {"limit": 10_000}, {"offset": -1}]
+    "params", [{"state": "nope"}, {"state": "CANCELLED"}, {"limit": 0}, {"limit": 10_000}, {"offset": -1}]
 )
 def test_jobs_refuses_bad_paging(client, params):
     add.enqueue(1, 2)

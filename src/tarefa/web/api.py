@@ -82,7 +82,9 @@ def queue_jobs(
     state: Annotated[str, Query(pattern=STATE_PATTERN)] = "queued",
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=manage.MAX_PAGE)] = 50,
-    search: Annotated[str, Query(max_length=200, description="in the id or task name")] = "",
+    search: Annotated[
+        str, Query(max_length=200, description="in the id, task name or arguments")
+    ] = "",
 ) -> dict[str, Any]:
     app = _app(request)
     manage.check_queue(app, queue)
