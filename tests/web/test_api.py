@@ -82,6 +82,8 @@ def test_cancelled_jobs_are_listed_newest_first(client, app, r, monkeypatch):
     first, second, kept = (record.enqueue(t) for t in ("a", "b", "c"))
     first.cancel()
     second.cancel()
+    finished = int(r.hget(f"tarefa:{{default}}:job:{second.id}", "finished_at"))
+    r.hset(f"tarefa:{{default}}:job:{first.id}", "finished_at", finished - 1000)  # a second apart
     # A record as an earlier release (or a cancelled dependant) leaves it.
     r.hset("tarefa:{default}:job:old", mapping={"task": record.name, "state": "cancelled"})
     record.with_options(queue="default2").enqueue("x").cancel()  # another queue's
@@ -100,7 +102,8 @@ def test_cancelled_jobs_are_listed_newest_first(client, app, r, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "params", [{"state": "nope"}, {"state": "CANCELLED"}, {"limit": 0}, {"limit": 10_000}, {"offset": -1}]
+    "params",
+    [{"state": "nope"}, {"state": "CANCELLED"}, {"limit": 0}, {"limit": 10_000}, {"offset": -1}],
 )
 def test_jobs_refuses_bad_paging(client, params):
     add.enqueue(1, 2)
