@@ -107,6 +107,27 @@ def test_worker_with_a_bad_app_path_says_what_is_wrong(r):
         assert message in out.stderr, (path, out.stderr)
 
 
+def test_an_app_module_that_fails_to_import_says_why(r, tmp_path):
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    (shop / "__init__.py").write_text("")
+    (shop / "jobs.py").write_text("from tarefa import App\nfrom shop import billing\napp = App()\n")
+    (shop / "billing.py").write_text("import stripe_not_installed\n")
+    (shop / "broken.py").write_text("from tarefa import App\napp = App()\nraise KeyError('DB')\n")
+    for command in (["worker", "shop.jobs:app", "--burst"], ["tasks", "shop.jobs:app"]):
+        missing = tarefa(*command, cwd=tmp_path)
+        assert missing.returncode == 2, missing.stderr
+        assert "Invalid value" not in missing.stderr
+        assert "it needs the module 'stripe_not_installed'" in missing.stderr
+        assert "shop.jobs -> shop.billing -> stripe_not_installed" in missing.stderr
+    raised = tarefa("worker", "shop.broken:app", "--burst", cwd=tmp_path)
+    assert raised.returncode == 2 and "Traceback (most recent call last)" in raised.stderr
+    assert 'shop/broken.py", line 3, in <module>' in raised.stderr
+    assert "Error: importing shop.broken raised KeyError: 'DB'" in raised.stderr
+    not_there = tarefa("worker", "shop.nope:app", "--burst", cwd=tmp_path)
+    assert not_there.returncode == 2 and "No module named 'shop.nope'" in not_there.stderr
+
+
 def test_worker_with_bad_options_is_a_usage_error(r):
     assert tarefa("worker", "tests.tasks:app", "-c", "0").returncode == 2
     out = tarefa("worker", "tests.tasks:app", "-q", "bad queue", "--burst")

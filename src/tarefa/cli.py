@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 
 import click
 from rich.console import Console
@@ -14,6 +15,7 @@ from rich.console import Console
 from .app import App, load_app
 from .cli_ops import COMMANDS
 from .cli_tables import add_row, plain, titled
+from .errors import AppImportError
 from .store import Embedded, EmbeddedError
 from .store.connection import REFUSED, describe_error, redacted
 
@@ -24,6 +26,13 @@ console = Console(width=None if sys.stdout.isatty() else 200)
 def _load(path: str) -> App:
     try:
         return load_app(path)
+    except AppImportError as exc:
+        if exc.missing is None:  # the app's code raised: its traceback says where
+            cause = exc.__cause__
+            traceback.print_exception(type(cause), cause, cause.__traceback__ if cause else None)
+        failed = click.ClickException(str(exc))
+        failed.exit_code = 2
+        raise failed from None
     except (ImportError, ValueError, TypeError) as exc:
         raise click.BadParameter(str(exc), param_hint="APP") from None
 
