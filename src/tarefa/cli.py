@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import traceback
+from collections import Counter
 
 import click
 from rich.console import Console
@@ -313,9 +314,21 @@ def embedded_status() -> None:
 
 
 @embedded.command("stop")
-def embedded_stop() -> None:
-    """Stop the embedded server; its data stays in ./.tarefa/ (AOF)."""
-    if Embedded.here().stop():
+@click.option("--force", is_flag=True, help="Stop it even while other clients are connected.")
+def embedded_stop(force: bool) -> None:
+    """Stop the embedded server; its data stays in ./.tarefa/ (AOF). Refused
+    while other clients (workers, a dashboard, producers) are connected,
+    unless --force."""
+    server = Embedded.here()
+    others = server.other_clients()
+    if others and not force:
+        commands = ", ".join(f"{cmd} x{n}" for cmd, n in sorted(Counter(others).items()))
+        raise click.ClickException(
+            f"{len(others)} other clients are connected to the embedded server in "
+            f"{server.home} (their last commands: {commands}): stop them first, "
+            "or add --force"
+        )
+    if server.stop():
         console.print("stopped")
     else:
         console.print("not running")
