@@ -60,8 +60,9 @@ def main() -> None:
     """tarefa: background jobs for Python on Redis.
 
     Redis is the one TAREFA_URL names (redis://, rediss://, unix://); unset,
-    a private redis-server is started under ./.tarefa/ and shared by every
-    tarefa process run from this directory.
+    a private redis-server is started under ./.tarefa/ (or the nearest
+    .tarefa/ in a parent directory) and shared by every tarefa process run
+    from this directory or below.
     """
 
 
