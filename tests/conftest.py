@@ -122,6 +122,8 @@ def spawn_worker(r, tmp_path):
         env = dict(os.environ, PYTHONPATH=PYTHONPATH)
         if url:
             env["TAREFA_URL"] = url
+        if not {"-q", "--queue"} & set(args):  # these tests serve default unless told
+            args = ("-q", "default", *args)  # (with no -q, a worker serves every task's queue)
         log = open(tmp_path / f"worker{len(procs)}.log", "w")
         proc = subprocess.Popen(
             [sys.executable, "-m", "tarefa", "worker", app, *args],

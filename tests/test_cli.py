@@ -62,6 +62,25 @@ def test_worker_burst_runs_the_queues_and_exits_0(app):
     assert "stopped; 51 outcomes reported" in out.stderr
 
 
+def test_worker_without_queues_serves_every_queue_its_tasks_name(app):
+    from . import many_queues
+
+    many_queues.app._store = None
+    try:
+        jobs = [many_queues.send.enqueue("a"), many_queues.report.enqueue("r"),
+                many_queues.bounce.enqueue("b"), many_queues.plain.enqueue(7)]  # fmt: skip
+    finally:
+        many_queues.app.close()
+    out = tarefa("worker", "tests.many_queues:app", "--burst")
+    assert out.returncode == 0, out.stderr
+    assert "queues emails,reports,default, concurrency" in out.stderr
+    assert [j.queue for j in jobs] == ["emails", "reports", "emails", "default"]
+    assert all(app.queue(q).counts()["completed"] for q in ("emails", "reports", "default"))
+    assert [app.job(j.id, queue=j.queue).result(1) for j in jobs] == [
+        "sent to a", "report r", "bounced b", 7,
+    ]  # fmt: skip
+
+
 def test_worker_pool_process_runs_sync_tasks_in_child_processes(app):
     in_process = pid.enqueue_many([()] * 3)
     in_thread = pid_in_thread.enqueue()  # its own pool="thread" wins over the flag
@@ -86,6 +105,27 @@ def test_worker_with_a_bad_app_path_says_what_is_wrong(r):
         out = tarefa("worker", path, "--burst")
         assert out.returncode == 2, (path, out.stderr)
         assert message in out.stderr, (path, out.stderr)
+
+
+def test_an_app_module_that_fails_to_import_says_why(r, tmp_path):
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    (shop / "__init__.py").write_text("")
+    (shop / "jobs.py").write_text("from tarefa import App\nfrom shop import billing\napp = App()\n")
+    (shop / "billing.py").write_text("import stripe_not_installed\n")
+    (shop / "broken.py").write_text("from tarefa import App\napp = App()\nraise KeyError('DB')\n")
+    for command in (["worker", "shop.jobs:app", "--burst"], ["tasks", "shop.jobs:app"]):
+        missing = tarefa(*command, cwd=tmp_path)
+        assert missing.returncode == 2, missing.stderr
+        assert "Invalid value" not in missing.stderr
+        assert "it needs the module 'stripe_not_installed'" in missing.stderr
+        assert "shop.jobs -> shop.billing -> stripe_not_installed" in missing.stderr
+    raised = tarefa("worker", "shop.broken:app", "--burst", cwd=tmp_path)
+    assert raised.returncode == 2 and "Traceback (most recent call last)" in raised.stderr
+    assert 'shop/broken.py", line 3, in <module>' in raised.stderr
+    assert "Error: importing shop.broken raised KeyError: 'DB'" in raised.stderr
+    not_there = tarefa("worker", "shop.nope:app", "--burst", cwd=tmp_path)
+    assert not_there.returncode == 2 and "No module named 'shop.nope'" in not_there.stderr
 
 
 def test_worker_with_bad_options_is_a_usage_error(r):
@@ -122,6 +162,10 @@ def test_info_shows_queues_and_counts(app, run_worker):
     info = json.loads(tarefa("info", "--json").stdout)
     counts = {q["name"]: q["counts"] for q in info["queues"]}
     assert counts["default"]["queued"] == 3 and counts["mail"]["failed"] == 1
+    # default's jobs are ready and no worker serves it (mail has nothing ready).
+    warnings = [line for line in lines if line.startswith("WARNING")]
+    assert warnings == ["WARNING: queue 'default' has jobs ready and no live worker serving it"]
+    assert info["unserved_queues"] == ["default"]
 
 
 def test_info_with_redis_unreachable_fails_clearly():
@@ -195,6 +239,47 @@ def test_operator_commands_act_on_jobs_with_exit_codes_for_scripts(app, run_work
     missing = tarefa("job", bad.id)
     assert missing.returncode == 3 and "no job" in missing.stderr
     assert tarefa("retry").returncode == 2  # neither an ID nor --all-failed
+
+
+def test_an_id_in_two_queues_needs_its_queue(app):
+    for queue in ("default", "mail"):
+        add.with_options(job_id="same", queue=queue, delay=600).enqueue(1, 1)
+    record.with_options(queue="reports").enqueue("r")  # a queue without the job
+    for command in (["job"], ["retry"], ["cancel"], ["delete"]):
+        refused = tarefa(*command, "same")
+        assert refused.returncode == 2, (command, refused.stderr)
+        assert "job 'same' is in 2 queues ('default', 'mail')" in refused.stderr
+        assert "--queue" in refused.stderr
+        for queue in ("nope", "reports"):
+            missing = tarefa(*command, "same", "--queue", queue)
+            assert missing.returncode == 3
+            assert f"Error: no job 'same' in queue '{queue}'\n" in missing.stderr
+    shown = json.loads(tarefa("job", "same", "--queue", "mail", "--json").stdout)
+    assert shown["queue"] == "mail"
+    assert tarefa("cancel", "same", "-q", "mail").returncode == 0
+    assert app.job("same", queue="default").status is JobState.SCHEDULED
+    assert tarefa("delete", "same", "--queue", "mail").returncode == 0
+    assert json.loads(tarefa("job", "same", "--json").stdout)["queue"] == "default"
+
+
+def test_jobs_lists_cancelled_ones_and_searches_arguments(app):
+    gone = record.enqueue("cus_42")
+    gone.cancel()
+    waiting = record.enqueue("cus_43")
+    page = json.loads(tarefa("jobs", "default", "--state", "cancelled", "--json").stdout)
+    assert [j["id"] for j in page["jobs"]] == [gone.id] and page["complete"] is True
+    assert gone.id in tarefa("jobs", "default", "-s", "cancelled").stdout
+    found = json.loads(tarefa("jobs", "default", "--search", "cus_43", "--json").stdout)
+    assert [j["id"] for j in found["jobs"]] == [waiting.id]
+    bad = tarefa("jobs", "default", "--state", "canceled")
+    assert bad.returncode == 2 and "'cancelled'" in bad.stderr
+    assert tarefa("jobs", "nope", "--state", "cancelled").returncode == 3
+
+
+def test_not_found_messages_close_their_quotes(app):
+    missing = tarefa("job", "nope")
+    assert missing.returncode == 3 and missing.stderr == "Error: no job 'nope'\n"
+    assert tarefa("jobs", "nowhere").stderr == "Error: no queue 'nowhere'\n"
 
 
 def test_info_shows_the_maxmemory_policy_warns_of_eviction_and_counts_lost_jobs(app, run_worker, r):

@@ -59,6 +59,17 @@ def test_enqueue_many_checks_every_call_before_sending_any(app):
     assert app.queue("default").counts()["queued"] == 0
 
 
+def test_job_id_is_unique_per_queue_not_per_task(app):
+    """Another task with the same id in the same queue makes nothing: its
+    handle is the first job's. In another queue, the id makes a second job."""
+    first = add.with_options(job_id="evt_2").enqueue(1, 2)
+    other_task = record.with_options(job_id="evt_2").enqueue("x")
+    assert not other_task.created and other_task.info().task == add.name
+    elsewhere = record.with_options(job_id="evt_2", queue="mail").enqueue("y")
+    assert first.created and elsewhere.created
+    assert app.store.find_queues("evt_2") == ["default", "mail"]
+
+
 def test_aenqueue_many(app):
     jobs = asyncio.run(record.aenqueue_many([("a",), ("b",)]))
     assert len(jobs) == 2 and app.queue("default").counts()["queued"] == 2

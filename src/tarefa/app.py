@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from .errors import JobNotFound
+from .errors import AppImportError, JobNotFound
 from .job import Job
 from .limits import DEFAULT_SETTINGS, FAILED_TTL, KEEP_FAILED, QueueSettings
 from .options import (
@@ -232,6 +232,14 @@ class App:
         for module in self.include:
             importlib.import_module(module)
 
+    def task_queues(self) -> list[str]:
+        """The queues this App's tasks name, in the order the tasks were
+        declared (``include`` modules imported first), then ``default``, each
+        once: what a worker given no queue serves."""
+        self.import_includes()
+        named = [t.options.queue for t in self.tasks.values() if t.fn is not None]
+        return list(dict.fromkeys([*named, "default"]))
+
     # -- queues and jobs --------------------------------------------------------
 
     def queue(self, name: str) -> Queue:
@@ -294,7 +302,7 @@ def load_app(path: str) -> App:
         raise ValueError(f"expected 'package.module:app', got {path!r}")
     if "" not in sys.path:
         sys.path.insert(0, "")  # like `python -m`: the current directory is importable
-    module = importlib.import_module(module_name)
+    module = _import_app_module(module_name)
     try:
         app = getattr(module, attr)
     except AttributeError:
@@ -302,6 +310,42 @@ def load_app(path: str) -> App:
     if not isinstance(app, App):
         raise TypeError(f"{path} is a {type(app).__name__}, not a tarefa App")
     return app
+
+
+def _import_app_module(module_name: str):
+    """Import the app's module. Not found itself: ModuleNotFoundError, as is.
+    Found, but a module it imports is missing, or its code raised:
+    AppImportError, saying which (the original as its cause)."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing and (module_name + ".").startswith(missing + "."):
+            raise  # the app's own module (or its package) is what is missing
+        chain = _importing(exc.__traceback__)
+        steps = " -> ".join([*chain, missing])
+        raise AppImportError(
+            f"importing {module_name} failed: it needs the module {missing!r}, which is not "
+            f"installed or not importable here (import chain: {steps})",
+            missing=missing,
+            chain=chain,
+        ) from exc
+    except Exception as exc:
+        raise AppImportError(
+            f"importing {module_name} raised {type(exc).__name__}: {exc}", chain=[module_name]
+        ) from exc
+
+
+def _importing(tb) -> list[str]:
+    """The modules whose top-level code a traceback runs through (the ones
+    being imported), outermost first, each once."""
+    names = []
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "<module>":
+            names.append(frame.f_globals.get("__name__", "?"))
+        tb = tb.tb_next
+    return list(dict.fromkeys(names))
 
 
 def find_app_path(app: App) -> str | None:

@@ -7,6 +7,8 @@ import os
 import signal
 import sys
 import threading
+import traceback
+from collections import Counter
 
 import click
 from rich.console import Console
@@ -15,6 +17,7 @@ from . import logs
 from .app import App, load_app
 from .cli_ops import COMMANDS
 from .cli_tables import add_row, plain, titled
+from .errors import AppImportError
 from .store import Embedded, EmbeddedError
 from .store.connection import REFUSED, describe_error, redacted
 
@@ -25,6 +28,13 @@ console = Console(width=None if sys.stdout.isatty() else 200)
 def _load(path: str) -> App:
     try:
         return load_app(path)
+    except AppImportError as exc:
+        if exc.missing is None:  # the app's code raised: its traceback says where
+            cause = exc.__cause__
+            traceback.print_exception(type(cause), cause, cause.__traceback__ if cause else None)
+        failed = click.ClickException(str(exc))
+        failed.exit_code = 2
+        raise failed from None
     except (ImportError, ValueError, TypeError) as exc:
         raise click.BadParameter(str(exc), param_hint="APP") from None
 
@@ -51,8 +61,9 @@ def main() -> None:
     """tarefa: background jobs for Python on Redis.
 
     Redis is the one TAREFA_URL names (redis://, rediss://, unix://); unset,
-    a private redis-server is started under ./.tarefa/ and shared by every
-    tarefa process run from this directory.
+    a private redis-server is started under ./.tarefa/ (or the nearest
+    .tarefa/ in a parent directory) and shared by every tarefa process run
+    from this directory or below.
     """
 
 
@@ -63,7 +74,8 @@ def main() -> None:
     "--queue",
     "queues",
     multiple=True,
-    help="Queue to serve (repeat; first listed served first). Default: default.",
+    help="Queue to serve (repeat; first listed served first). Default: every queue APP's "
+    "tasks name, in the order they are declared, then default.",
 )
 @click.option(
     "-c",
@@ -185,7 +197,7 @@ def worker(
             _setup_logging(log_level, log_format)
         try:
             url = app.store.url  # where Redis is: fail now on a bad TAREFA_URL
-            w = Worker(app, queues or ["default"], concurrency=concurrency, burst=burst,
+            w = Worker(app, queues or app.task_queues(), concurrency=concurrency, burst=burst,
                        lease=lease, grace=grace, pool=pool, app_path=app_path,
                        max_memory=max_memory, verbose=verbose)  # fmt: skip
         except (ValueError, EmbeddedError) as exc:
@@ -338,9 +350,21 @@ def embedded_status() -> None:
 
 
 @embedded.command("stop")
-def embedded_stop() -> None:
-    """Stop the embedded server; its data stays in ./.tarefa/ (AOF)."""
-    if Embedded.here().stop():
+@click.option("--force", is_flag=True, help="Stop it even while other clients are connected.")
+def embedded_stop(force: bool) -> None:
+    """Stop the embedded server; its data stays in ./.tarefa/ (AOF). Refused
+    while other clients (workers, a dashboard, producers) are connected,
+    unless --force."""
+    server = Embedded.here()
+    others = server.other_clients()
+    if others and not force:
+        commands = ", ".join(f"{cmd} x{n}" for cmd, n in sorted(Counter(others).items()))
+        raise click.ClickException(
+            f"{len(others)} other clients are connected to the embedded server in "
+            f"{server.home} (their last commands: {commands}): stop them first, "
+            "or add --force"
+        )
+    if server.stop():
         console.print("stopped")
     else:
         console.print("not running")

@@ -38,7 +38,11 @@ NOT_APPLIED, USAGE, NOT_FOUND, UNREACHABLE = 1, 2, 3, 4
 
 url_option = click.option("--url", help="Redis URL (default: TAREFA_URL, else the embedded one).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
-queue_option = click.option("--queue", "-q", help="The job's queue (default: search them all).")
+queue_option = click.option(
+    "--queue",
+    "-q",
+    help="The job's queue (default: search them all; needed when the id is in several).",
+)
 
 
 class Failed(click.ClickException):
@@ -59,7 +63,9 @@ def operator_command(fn):
             app = App(url)
             fn(app, **kwargs)
         except (manage.NotFound, JobNotFound) as exc:
-            raise Failed(str(exc).strip("'\""), NOT_FOUND) from None
+            raise Failed(str(exc), NOT_FOUND) from None
+        except manage.AmbiguousJob as exc:
+            raise Failed(str(exc), USAGE) from None
         except TarefaError as exc:
             raise Failed(str(exc), NOT_APPLIED) from None
         except (ValueError, EmbeddedError) as exc:
@@ -94,6 +100,7 @@ def info(app: App, watch: float | None, as_json: bool) -> None:
             "memory": manage.redis_memory(app),
             "queues": queues,
             "workers": manage.workers(app),
+            "unserved_queues": manage.unserved_queues(app),
         }
 
     def show(data: dict[str, Any]) -> None:
@@ -105,6 +112,9 @@ def info(app: App, watch: float | None, as_json: bool) -> None:
             console.print(plain(f"WARNING: {warning}", style="bold red"))
         console.print(queues_table(data["queues"]))
         console.print(workers_table(data["workers"]))
+        for queue in data["unserved_queues"]:
+            warning = f"WARNING: queue {queue!r} has jobs ready and no live worker serving it"
+            console.print(plain(warning, style="bold red"))
 
     if not watch:
         return show(snapshot())
@@ -124,7 +134,9 @@ def info(app: App, watch: float | None, as_json: bool) -> None:
 @click.option("--state", "-s", type=click.Choice(LISTED_STATES), default="queued")
 @click.option("--limit", type=click.IntRange(1, manage.MAX_PAGE), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0)
-@click.option("--search", default="", help="Only jobs whose id or task name contains this.")
+@click.option(
+    "--search", default="", help="Only jobs whose id, task name or arguments contain this."
+)
 @json_option
 @operator_command
 def jobs(app: App, queue: str, state: str, limit: int, offset: int, search: str, as_json: bool):

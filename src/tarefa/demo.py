@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from . import App, Retry, current_job
+from .store import Embedded
 from .store.connection import redacted
 from .worker import Worker
 
@@ -114,3 +115,10 @@ def main(console: Console | None = None) -> None:
         f"{total} jobs in {elapsed:.1f} s; failed ones stay in the dead-letter set "
         "until retried (job.retry())."
     )
+    embedded = Embedded.here()
+    if app.store.url == embedded.url:
+        home = embedded.home
+        console.print(
+            plain(f"The embedded Redis server keeps running (in {home}), for the tarefa "
+                  "commands that follow; stop it with: tarefa embedded stop")
+        )  # fmt: skip

@@ -19,6 +19,17 @@ class TarefaError(Exception):
     """Base class of tarefa's own errors."""
 
 
+class AppImportError(TarefaError):
+    """The app's module was found but importing it failed: a module it
+    imports is missing (``missing``: its name; ``chain``: the modules being
+    imported, outermost first), or its code raised (``__cause__``)."""
+
+    def __init__(self, message: str, missing: str | None = None, chain: Sequence[str] = ()):
+        super().__init__(message)
+        self.missing = missing
+        self.chain = list(chain)
+
+
 class JobNotFound(TarefaError, LookupError):
     """No job with this id exists (never enqueued, deleted, or its result expired)."""
 

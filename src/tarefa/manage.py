@@ -34,6 +34,19 @@ class NotFound(LookupError):
     """An unknown queue, job or task (the REST API answers 404)."""
 
 
+class AmbiguousJob(LookupError):
+    """A job id given without its queue that is in more than one queue (ids
+    are unique per queue): the REST API answers 409, naming them."""
+
+    def __init__(self, job_id: str, queues: list[str]):
+        self.queues = queues
+        listed = ", ".join(repr(q) for q in queues)
+        super().__init__(
+            f"job {job_id!r} is in {len(queues)} queues ({listed}): say which one "
+            "(--queue in the command line, ?queue= in the REST API)"
+        )
+
+
 def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -111,29 +124,53 @@ def list_jobs(
     app: App, queue: str, state: str, *, offset: int = 0, limit: int = 50, search: str = ""
 ) -> dict[str, Any]:
     """One page of a queue's jobs in one state (see store.browse for the
-    order). ``search`` keeps the jobs whose id or task name contains it,
-    looking through the first SEARCH_SCAN jobs of that state."""
+    order). ``search`` keeps the jobs whose id, task name or arguments (as
+    JSON) contain it, looking through the first SEARCH_SCAN jobs of that
+    state. Cancelled jobs are in no index: they are found by a bounded scan
+    of the queue's jobs, and ``complete`` says whether it saw them all."""
     if state not in LISTED_STATES:
         raise ValueError(f"state must be one of {', '.join(LISTED_STATES)}, not {state!r}")
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise ValueError(f"limit must be 1-{MAX_PAGE} and offset >= 0")
     store = app.store
+    listing: dict[str, Any] = {"queue": queue, "state": state}
+    if state == "cancelled":
+        ids, listing["complete"] = store.cancelled_ids(queue)
+        ids = ids[:SEARCH_SCAN] if search else ids
+    else:
+        ids = store.job_ids(queue, state, 0, SEARCH_SCAN) if search else []
     if search:
-        ids = store.job_ids(queue, state, 0, SEARCH_SCAN)
-        rows = store.job_rows(queue, ids)
-        found = [
-            (i, r) for i, r in zip(ids, rows, strict=True)
-            if r is not None and (search in i or search in r.get("task", b"").decode())
-        ]  # fmt: skip
+        found = _search(app, queue, ids, search)
         total, page = len(found), found[offset : offset + limit]
     else:
-        total = store.counts(queue)[state]
-        ids = store.job_ids(queue, state, offset, limit)
+        if state == "cancelled":
+            total, ids = len(ids), ids[offset : offset + limit]
+        else:
+            total, ids = store.counts(queue)[state], store.job_ids(queue, state, offset, limit)
         page = [(i, r) for i, r in zip(ids, store.job_rows(queue, ids), strict=True) if r]
     jobs = [job_json(JobInfo.from_hash(queue, i, r)) for i, r in page]
     if state == "scheduled":
         _add_run_at(app, queue, jobs)
-    return {"queue": queue, "state": state, "total": total, "offset": offset, "jobs": jobs}
+    return listing | {"total": total, "offset": offset, "jobs": jobs}
+
+
+def _search(app: App, queue: str, ids: list[str], search: str) -> list[tuple[str, dict]]:
+    """The ids, with their rows, whose id, task name or arguments contain
+    ``search``. Arguments are matched in their stored JSON (a pickled payload
+    is not loaded: that would run code), read BATCH jobs at a time."""
+    found = []
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        rows = app.store.job_rows(queue, chunk)
+        payloads = app.store.job_payloads(queue, chunk)
+        for job_id, row, payload in zip(chunk, rows, payloads, strict=True):
+            if row is None:
+                continue
+            if search in job_id or search in row.get("task", b"").decode(errors="replace"):
+                found.append((job_id, row))
+            elif payload and payload[:1] != b"\x80" and search in payload.decode(errors="replace"):
+                found.append((job_id, row))
+    return found
 
 
 def _add_run_at(app: App, queue: str, jobs: list[dict[str, Any]]) -> None:
@@ -143,8 +180,13 @@ def _add_run_at(app: App, queue: str, jobs: list[dict[str, Any]]) -> None:
 
 
 def find_job(app: App, job_id: str, queue: str | None = None) -> tuple[str, dict[str, bytes]]:
-    """The queue and stored fields of a job; NotFound if there is none."""
-    queue = queue or app.store.find_queue(job_id)
+    """The queue and stored fields of a job; NotFound if there is none, and
+    AmbiguousJob when ``queue`` is not given and the id is in several."""
+    if not queue:
+        found = app.store.find_queues(job_id)
+        if len(found) > 1:
+            raise AmbiguousJob(job_id, found)
+        queue = found[0] if found else None
     raw = app.store.job(queue, job_id) if queue else None
     if raw is None:
         raise NotFound(f"no job {job_id!r}" + (f" in queue {queue!r}" if queue else ""))
@@ -262,17 +304,36 @@ def redis_memory(app: App) -> dict[str, Any]:
     }
 
 
+def unserved_queues(app: App, ready_ages: dict[str, float | None] | None = None) -> list[str]:
+    """The queues with a job ready to run and no live worker serving them:
+    nothing will run those jobs. A paused queue is left out (pausing is a
+    choice: its jobs wait by design), as is one whose jobs are only
+    scheduled or waiting (nothing to run yet). ``ready_ages``: each queue's
+    oldest_ready_age, when the caller has read them already."""
+    ages = ready_ages
+    if ages is None:
+        ages = {q: app.store.oldest_ready_age(q) for q in app.queues()}
+    served = {q for w in app.store.workers() for q in w.get("queues", "").split(",") if q}
+    return [
+        q for q, age in ages.items()
+        if age is not None and q not in served and not app.store.is_paused(q)
+    ]  # fmt: skip
+
+
 def health(app: App, max_ready_age: float | None = None) -> tuple[bool, dict[str, Any]]:
     """Whether Redis answers, how many workers are alive, each queue's oldest
-    ready job age, and ``warnings`` about Redis's settings (a maxmemory-policy
-    that evicts keys). Healthy: Redis answers and, with ``max_ready_age``, no
-    queue's oldest ready job has waited longer. A warning does not make it
+    ready job age, the queues with ready jobs that no live worker serves
+    (``unserved_queues``), and ``warnings`` about Redis's settings (a
+    maxmemory-policy that evicts keys). Healthy: Redis answers, every queue
+    with a ready job has a worker, and, with ``max_ready_age``, no queue's
+    oldest ready job has waited longer. A warning does not make it
     unhealthy: a setting is for a person to change, and restarting whatever
     watches this answer would not change it."""
     try:
         app.store.reachable()
         queues = {q: app.store.oldest_ready_age(q) for q in app.queues()}
         live = len(app.store.workers())
+        unserved = unserved_queues(app, queues)
         memory = redis_memory(app)
     except Exception as exc:  # any failure to read is "unhealthy", with the reason
         return False, {"redis": "unreachable", "error": f"{type(exc).__name__}: {exc}"}
@@ -282,7 +343,8 @@ def health(app: App, max_ready_age: float | None = None) -> tuple[bool, dict[str
         "workers": live,
         "oldest_ready_age": queues,
         "late_queues": late,
+        "unserved_queues": unserved,
         "maxmemory_policy": memory["policy"],
         "warnings": memory["warnings"],
     }
-    return not late, report
+    return not late and not unserved, report

@@ -155,6 +155,8 @@ class Harness:
         on a wall clock ``clock_skew`` seconds off."""
         if "--lease" not in args:
             args = ("--lease", "1", *args)
+        if not {"-q", "--queue"} & set(args):  # these tests serve default unless told
+            args = ("-q", "default", *args)  # (with no -q, a worker serves every task's queue)
         log_path = self.logs / f"worker{len(self.workers)}.log"
         env = dict(os.environ, PYTHONPATH=PYTHONPATH, TAREFA_URL=self.server.url)
         tarefa = ["tests.faults.skewed", str(clock_skew)] if clock_skew else ["tarefa"]

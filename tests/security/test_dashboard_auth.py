@@ -48,7 +48,8 @@ def dashboard(redis_url, tmp_path):
 
         def answers():
             try:
-                return httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200
+                # 503: listening, and a queue has ready jobs with no worker.
+                return httpx.get(f"{base}/api/v1/health", timeout=1).status_code in (200, 503)
             except httpx.TransportError:  # not listening yet
                 assert proc.poll() is None, (tmp_path / "dashboard0.log").read_text()
                 return False

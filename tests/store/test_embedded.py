@@ -278,3 +278,53 @@ def test_a_stale_pidfile_does_not_stop_a_fresh_start(project):
     server.pidfile.write_text(str(os.getpid()))  # alive, but not a redis-server
     server.ensure_running()
     assert server_pid(server) != os.getpid()
+
+
+def test_a_sub_folder_uses_the_projects_server(project, monkeypatch):
+    """Like git with .git: the nearest .tarefa above the working directory,
+    not a second, empty server in the sub-folder."""
+    server = Embedded.here()
+    assert server.home == project / ".tarefa"
+    server.ensure_running()
+    deep = project / "src" / "shop"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert Embedded.here().home == project / ".tarefa"
+    status = tarefa_cli("embedded", "status", cwd=deep, env=env_without_url())
+    assert status.returncode == 0 and f"pid: {server_pid(server)}" in status.stdout.splitlines()
+    assert not (deep / ".tarefa").exists() and not (project / "src" / ".tarefa").exists()
+    assert redis_servers_in(project / ".tarefa") == [server_pid(server)]
+
+
+def test_with_no_tarefa_folder_above_it_is_made_here(tmp_path, monkeypatch, homes):
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    homes.append(deep / ".tarefa")
+    assert Embedded.here().home == deep / ".tarefa"
+    Embedded.here().ensure_running()
+    assert (deep / ".tarefa" / "redis.pid").exists()
+
+
+def test_stop_refuses_while_other_clients_are_connected(project):
+    server = Embedded.here()
+    server.ensure_running()
+    with redis.Redis(unix_socket_path=str(server.socket)) as worker_like:
+        worker_like.ping()
+        refused = tarefa_cli("embedded", "stop", cwd=project, env=env_without_url())
+        assert refused.returncode == 1 and server.is_running()
+        assert "1 other clients are connected" in refused.stderr
+        assert "ping x1" in refused.stderr and "--force" in refused.stderr
+        forced = tarefa_cli("embedded", "stop", "--force", cwd=project, env=env_without_url())
+        assert (forced.returncode, forced.stdout.strip()) == (0, "stopped"), forced.stderr
+    wait_until(lambda: not server.is_running(), what="the embedded server to stop")
+    bad = tarefa_cli("embedded", "stop", "--forse", cwd=project, env=env_without_url())
+    assert bad.returncode == 2 and "No such option" in bad.stderr
+
+
+def test_demo_says_the_embedded_server_keeps_running(project):
+    demo = tarefa_cli("demo", cwd=project, env=env_without_url())
+    assert demo.returncode == 0, demo.stderr
+    assert "The embedded Redis server keeps running" in demo.stdout
+    assert "tarefa embedded stop" in " ".join(demo.stdout.split())
+    assert Embedded.here().is_running()

@@ -3,6 +3,7 @@ Redis going away."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from datetime import UTC, datetime
@@ -61,8 +62,49 @@ def test_jobs_search_by_id_and_task(client):
     assert [j["id"] for j in by_id["jobs"]] == [job.id]
 
 
+def test_jobs_search_in_the_arguments(client, app):
+    wanted = record.enqueue("cus_42")
+    record.enqueue("cus_7")
+    keyword = app.by_name("tests.tasks:deliver").enqueue(tag="t", body="for cus_42 too")
+    cancelled = record.enqueue("cus_42 again")
+    cancelled.cancel()
+    found = client.get(f"{API}/queues/default/jobs", params={"search": "cus_42"}).json()
+    assert [j["id"] for j in found["jobs"]] == [wanted.id, keyword.id] and found["total"] == 2
+    params = {"search": "cus_42", "state": "cancelled"}
+    in_cancelled = client.get(f"{API}/queues/default/jobs", params=params).json()
+    assert [j["id"] for j in in_cancelled["jobs"]] == [cancelled.id]
+    nothing = client.get(f"{API}/queues/default/jobs", params={"search": "cus_9"}).json()
+    assert nothing["total"] == 0 and nothing["jobs"] == []
+
+
+def test_cancelled_jobs_are_listed_newest_first(client, app, r, monkeypatch):
+    from tarefa.store import cancelled
+
+    first, second, kept = (record.enqueue(t) for t in ("a", "b", "c"))
+    first.cancel()
+    second.cancel()
+    finished = int(r.hget(f"tarefa:{{default}}:job:{second.id}", "finished_at"))
+    r.hset(f"tarefa:{{default}}:job:{first.id}", "finished_at", finished - 1000)  # a second apart
+    # A record as an earlier release (or a cancelled dependant) leaves it.
+    r.hset("tarefa:{default}:job:old", mapping={"task": record.name, "state": "cancelled"})
+    record.with_options(queue="default2").enqueue("x").cancel()  # another queue's
+    page = client.get(f"{API}/queues/default/jobs", params={"state": "cancelled"}).json()
+    assert [j["id"] for j in page["jobs"]] == [second.id, first.id, "old"]
+    assert page["total"] == 3 and page["complete"] is True
+    assert all(j["state"] == "cancelled" for j in page["jobs"])
+    paged = client.get(f"{API}/queues/default/jobs", params={"state": "cancelled", "offset": 1})
+    assert [j["id"] for j in paged.json()["jobs"]] == [first.id, "old"]
+    other = client.get(f"{API}/queues/default2/jobs", params={"state": "cancelled"}).json()
+    assert other["total"] == 1
+    monkeypatch.setattr(cancelled, "SCAN_KEYS", 2)  # looks through 2 of the 4 job records
+    bounded = client.get(f"{API}/queues/default/jobs", params={"state": "cancelled"}).json()
+    assert bounded["complete"] is False and bounded["total"] <= 2
+    assert kept.status is JobState.QUEUED
+
+
 @pytest.mark.parametrize(
-    "params", [{"state": "nope"}, {"limit": 0}, {"limit": 10_000}, {"offset": -1}]
+    "params",
+    [{"state": "nope"}, {"state": "CANCELLED"}, {"limit": 0}, {"limit": 10_000}, {"offset": -1}],
 )
 def test_jobs_refuses_bad_paging(client, params):
     add.enqueue(1, 2)
@@ -228,17 +270,65 @@ def test_workers_lists_a_live_worker(client, spawn_worker, r):
     assert worker["concurrency"] == 3 and worker["running"] == 0 and worker["host"]
 
 
+def _serve(app, *queues: str) -> None:
+    """List a live worker serving ``queues`` (as a worker's start registers)."""
+    info = {"host": "h", "pid": 1, "queues": ",".join(queues), "concurrency": 1}
+    asyncio.run(app.store.register_worker(f"w-{'-'.join(queues)}", info, 60_000))
+
+
 def test_health_reports_late_queues_with_503(client, app, r):
     assert client.get(f"{API}/health").json() == {
         "ok": True, "redis": "ok", "workers": 0, "oldest_ready_age": {}, "late_queues": [],
-        "maxmemory_policy": "noeviction", "warnings": [],
+        "unserved_queues": [], "maxmemory_policy": "noeviction", "warnings": [],
     }  # fmt: skip
+    _serve(app, "default")
     job = add.enqueue(1, 2)
     r.hset(f"tarefa:{{default}}:job:{job.id}", "enqueued_at", int(time.time() * 1000) - 120_000)
     late = client.get(f"{API}/health", params={"max_ready_age": 60})
     assert late.status_code == 503 and late.json()["late_queues"] == ["default"]
     assert client.get(f"{API}/health", params={"max_ready_age": 600}).status_code == 200
     assert client.get(f"{API}/health", params={"max_ready_age": -1}).status_code == 422
+
+
+def test_health_is_503_for_a_queue_with_ready_jobs_and_no_worker(client, app):
+    add.with_options(delay=600).enqueue(1, 2)  # scheduled only: nothing to run yet
+    record.with_options(queue="paused").enqueue("p")
+    app.queue("paused").pause()  # its jobs wait by choice
+    assert client.get(f"{API}/health").status_code == 200
+    record.with_options(queue="mail").enqueue("m")
+    add.enqueue(1, 2)
+    _serve(app, "mail", "other")
+    unhealthy = client.get(f"{API}/health")
+    body = unhealthy.json()
+    assert unhealthy.status_code == 503 and body["ok"] is False
+    assert body["unserved_queues"] == ["default"] and body["workers"] == 1
+    _serve(app, "default")
+    assert client.get(f"{API}/health").status_code == 200
+
+
+def test_an_id_in_two_queues_is_never_picked_silently(client, app):
+    """Ids are unique per queue: without ?queue= the API refuses (409) and
+    names the queues; with it, it acts on that queue's job only."""
+    for queue in ("default", "mail"):
+        add.with_options(job_id="same", queue=queue, delay=600).enqueue(1, 1)
+    record.with_options(queue="reports").enqueue("r")  # a queue without the job
+    routes = [("GET", ""), ("POST", "/cancel"), ("POST", "/retry"), ("DELETE", "")]
+    for method, action in routes:
+        refused = client.request(method, f"{API}/jobs/same{action}")
+        assert refused.status_code == 409, (method, action)
+        assert refused.json()["queues"] == ["default", "mail"]
+        assert "'default', 'mail'" in refused.json()["detail"]
+        for queue in ("nope", "reports"):
+            missing = client.request(method, f"{API}/jobs/same{action}", params={"queue": queue})
+            assert missing.status_code == 404 and queue in missing.json()["detail"]
+    assert client.get(f"{API}/jobs/same", params={"queue": "mail"}).json()["queue"] == "mail"
+    cancelled = client.post(f"{API}/jobs/same/cancel", params={"queue": "mail"})
+    assert cancelled.json() == {"id": "same", "queue": "mail", "state": "cancelled"}
+    assert app.job("same", queue="default").status is JobState.SCHEDULED
+    deleted = client.delete(f"{API}/jobs/same", params={"queue": "mail"})
+    assert deleted.status_code == 200
+    # One left: found without ?queue= again.
+    assert client.get(f"{API}/jobs/same").json()["queue"] == "default"
 
 
 def test_health_warns_of_a_redis_that_evicts_jobs(client, r):

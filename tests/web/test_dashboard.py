@@ -30,6 +30,10 @@ def test_overview_shows_real_counts(server, page, drain):
     expect(default).to_contain_text("default")
     expect(default.locator("td").nth(1)).to_have_text("3")  # queued
     expect(page.locator('tr[data-queue="mail"] td').nth(6)).to_have_text("1")  # failed
+    # default's jobs are ready and no worker serves it: said, not hidden.
+    warning = page.locator('[data-unserved="default"]')
+    expect(warning).to_contain_text("Queue default has jobs ready and no live worker serving it")
+    expect(page.locator("[data-unserved]")).to_have_count(1)
     page.screenshot(path=SHOTS / "overview.png", full_page=True)
 
 
@@ -70,6 +74,10 @@ def test_job_detail_shows_the_traceback_and_actions_change_state(server, page, a
     page.locator(f'tr[data-job="{waiting.id}"]').get_by_role("button", name="Cancel").click()
     expect(page.locator("#toast")).to_have_text("cancel: done")
     assert waiting.status.value == "cancelled"
+    page.get_by_role("link", name="cancelled", exact=True).click()  # listed, not counted
+    expect(page.locator(f'tr[data-job="{waiting.id}"]')).to_contain_text("tests.tasks:add")
+    summary = page.locator(".muted").filter(has_text="cancelled job(s)")
+    expect(summary).to_contain_text("1 cancelled")
 
     page.get_by_role("button", name="Pause").click()
     expect(page.locator("h1")).to_have_text(re.compile(r"\(paused\)"))

@@ -54,7 +54,7 @@ def test_a_request_naming_another_host_is_refused(client, app, host):
 
 @pytest.mark.parametrize("host", ACCEPTED)
 def test_the_local_names_are_answered(client, app, host):
-    add.with_options(job_id="j").enqueue(1, 1)
+    add.with_options(job_id="j", delay=600).enqueue(1, 1)  # scheduled: /health stays 200
     for path in READS:
         assert client.get(path, headers={"host": host}).status_code == 200, path
 

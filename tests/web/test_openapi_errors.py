@@ -46,6 +46,8 @@ READ = [OTHER_HOST, NO_CREDENTIALS, REDIS_DOWN]
 CHANGE = [*READ, CROSS_SITE]
 NO_QUEUE = Error(404, path={"queue": "nope"})
 NO_JOB = Error(404, path={"job_id": "ghost"})
+TWICE = Error(409, path={"job_id": "twice"})  # in two queues, and no ?queue=
+DONE = Error(409, path={"job_id": "done"})  # a completed job
 NO_TASK = Error(404, path={"name": "tests.tasks:nope"})
 ADD = {"args": {"a": 1, "b": 2}}
 CLEAN = {"state": "failed", "older_than": "7d"}
@@ -68,11 +70,11 @@ ERRORS: dict[tuple[str, str], list[Error]] = {
         Error(422, body={"state": "queued", "older_than": 60}),
         Error(422, body={"state": "failed", "older_than": "a week"}),
     ],
-    ("GET", "/jobs/{job_id}"): [*READ, NO_JOB, Error(400, query={"queue": "no queue"})],
-    ("POST", "/jobs/{job_id}/cancel"): [*CHANGE, NO_JOB, Error(409, path={"job_id": "done"})],
-    ("POST", "/jobs/{job_id}/retry"): [*CHANGE, NO_JOB, Error(409)],  # "waits": not failed
-    ("POST", "/jobs/{job_id}/run-now"): [*CHANGE, NO_JOB, Error(409, path={"job_id": "done"})],
-    ("DELETE", "/jobs/{job_id}"): [*CHANGE, NO_JOB],
+    ("GET", "/jobs/{job_id}"): [*READ, NO_JOB, Error(400, query={"queue": "no queue"}), TWICE],
+    ("POST", "/jobs/{job_id}/cancel"): [*CHANGE, NO_JOB, DONE, TWICE],
+    ("POST", "/jobs/{job_id}/retry"): [*CHANGE, NO_JOB, Error(409), TWICE],  # "waits": not failed
+    ("POST", "/jobs/{job_id}/run-now"): [*CHANGE, NO_JOB, DONE, TWICE],  # "done": not scheduled
+    ("DELETE", "/jobs/{job_id}"): [*CHANGE, NO_JOB, TWICE],
     ("GET", "/workers"): READ,
     # Open to load balancers (no 401); unhealthy is a report, not an error body.
     ("GET", "/health"): [OTHER_HOST, REDIS_DOWN, Error(422, query={"max_ready_age": -1})],
@@ -96,6 +98,8 @@ def apps(app, run_worker, private_redis):
     add.with_options(job_id="done").enqueue(1, 1)
     run_worker()
     add.with_options(job_id="waits", delay=600).enqueue(1, 1)
+    for queue in ("default", "other"):
+        add.with_options(job_id="twice", queue=queue, delay=600).enqueue(1, 1)
     down = App("redis://127.0.0.1:1/0")
     down.task(name=add.name)(add.fn)
     # Durable enqueues on a Redis without its append-only file: refused,

@@ -32,7 +32,7 @@ def test_no_request_gets_a_server_error(app, run_worker):
     web = create_app(app, allowed_hosts=["testserver"])  # the name schemathesis's client sends
     schema = schemathesis.openapi.from_asgi("/openapi.json", web)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 21  # every endpoint of the API
+    assert len(operations) == 22  # every endpoint of the API
 
     for operation, mode in itertools.product(operations, schemathesis.GenerationMode):
 

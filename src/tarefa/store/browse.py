@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .cancelled import cancelled_ids
 from .keys import QueueKeys, job_ref, queue_keys
 from .replies import decode_list
 from .waiting import WaitingJobs
 
-# The states a queue indexes, and the order a listing shows them in: soonest
-# first for what is to come, newest first for what has ended. Cancelled jobs
-# are not indexed (they expire on their own), so they cannot be listed.
-LISTED_STATES = ("queued", "scheduled", "active", "waiting", "completed", "failed")
+# The states a listing shows, in the order it shows them: soonest first for
+# what is to come, newest first for what has ended. Cancelled jobs are in no
+# index (they expire on their own): they are found by a bounded scan
+# (cancelled.py).
+LISTED_STATES = ("queued", "scheduled", "active", "waiting", "completed", "failed", "cancelled")
 _NEWEST_FIRST = ("completed", "failed")
 # The ended states whose jobs can be cleaned out by age (clean.lua).
 CLEANABLE_STATES = ("completed", "failed", "cancelled")
@@ -47,9 +49,16 @@ class Browsing(WaitingJobs):
         k = queue_keys(queue)
         if state == "queued":
             return self._queued_ids(k, offset, limit)
+        if state == "cancelled":
+            return self.cancelled_ids(queue)[0][offset : offset + limit]
         zset = getattr(k, state)
         read = self.clients.sync.zrevrange if state in _NEWEST_FIRST else self.clients.sync.zrange
         return decode_list(read(zset, offset, offset + limit - 1))
+
+    def cancelled_ids(self, queue: str) -> tuple[list[str], bool]:
+        """The queue's cancelled jobs, newest first, and whether the bounded
+        scan that found them saw all of the queue's jobs (cancelled.py)."""
+        return cancelled_ids(self.clients.sync, queue)
 
     def _queued_ids(self, k: QueueKeys, offset: int, limit: int) -> list[str]:
         """Queued jobs in the order workers take them: the ready list (oldest
@@ -97,6 +106,15 @@ class Browsing(WaitingJobs):
         for job_id in ids:
             pipe.zscore(queue_keys(queue).scheduled, job_id)
         return [None if ms is None else int(ms) for ms in pipe.execute()]
+
+    def job_payloads(self, queue: str, ids: Sequence[str]) -> list[bytes | None]:
+        """Each job's stored arguments (``[args, kwargs]``, JSON or pickled);
+        None where the job keeps none (completed) or no longer exists."""
+        k = queue_keys(queue)
+        pipe = self.clients.sync.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(k.job(job_id), "payload")
+        return pipe.execute()
 
     def oldest_ready_ms(self, queue: str) -> int | None:
         """Since when (ms, Redis clock) the longest-waiting ready job waits to

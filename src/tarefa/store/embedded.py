@@ -66,7 +66,17 @@ class Embedded:
 
     @classmethod
     def here(cls) -> Embedded:
-        return cls(Path(os.environ.get("TAREFA_HOME", ".tarefa")).absolute())
+        """TAREFA_HOME when set; else, as git finds ``.git``, the nearest
+        ``.tarefa`` directory in the working directory or one of its parents;
+        else ``./.tarefa`` (created on first use). So a process started in a
+        sub-folder of a project shares the project's server."""
+        if os.environ.get("TAREFA_HOME"):
+            return cls(Path(os.environ["TAREFA_HOME"]).absolute())
+        cwd = Path.cwd()
+        for folder in (cwd, *cwd.parents):
+            if (folder / ".tarefa").is_dir():
+                return cls(folder / ".tarefa")
+        return cls(cwd / ".tarefa")
 
     @property
     def socket(self) -> Path:
@@ -176,6 +186,15 @@ class Embedded:
             "keys": sum(v["keys"] for k, v in info.items() if k.startswith("db")),
             "aof": bool(info.get("aof_enabled")),
         }
+
+    def other_clients(self) -> list[str]:
+        """The command each other connected client last sent (CLIENT LIST),
+        this connection left out; [] when the server is not running."""
+        if not self.is_running():
+            return []
+        with self.client() as client:
+            me = client.client_id()
+            return [c["cmd"] for c in client.client_list() if int(c["id"]) != me]
 
     def stop(self) -> bool:
         """Shut the server down (the AOF keeps the data); False if it was not running."""

@@ -197,15 +197,18 @@ class Store(Browsing, WorkerCalls, MemorySettings):
         return decode_hash(raw) if raw else None
 
     def find_queue(self, job_id: str) -> str | None:
-        """The queue holding a job id (a search over every known queue)."""
+        """A queue holding a job id (the first, by name, of find_queues)."""
+        found = self.find_queues(job_id)
+        return found[0] if found else None
+
+    def find_queues(self, job_id: str) -> list[str]:
+        """Every queue holding a job with this id, by name: ids are unique
+        within a queue, not across queues (a search over every known queue)."""
         queues = self.queues()
         pipe = self.clients.sync.pipeline(transaction=False)
         for queue in queues:
             pipe.exists(queue_keys(queue).job(job_id))
-        for queue, found in zip(queues, pipe.execute(), strict=True):
-            if found:
-                return queue
-        return None
+        return [queue for queue, found in zip(queues, pipe.execute(), strict=True) if found]
 
     def queues(self) -> list[str]:
         return sorted(q.decode() for q in self.clients.sync.smembers(QUEUES))

@@ -21,7 +21,16 @@ from ..durations import parse_duration
 from ..errors import TarefaError
 from ..schema import check_arguments, task_schema
 from ..store.browse import LISTED_STATES
-from .errors import CHANGE, ERRORS, READ, ArgumentsErrorBody, ErrorBody, ParametersErrorBody, errors
+from .errors import (
+    CHANGE,
+    ERRORS,
+    READ,
+    AmbiguousJobBody,
+    ArgumentsErrorBody,
+    ErrorBody,
+    ParametersErrorBody,
+    errors,
+)
 
 router = APIRouter(prefix="/api/v1")
 
@@ -74,7 +83,9 @@ def queue_jobs(
     state: Annotated[str, Query(pattern=STATE_PATTERN)] = "queued",
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=manage.MAX_PAGE)] = 50,
-    search: Annotated[str, Query(max_length=200, description="in the id or task name")] = "",
+    search: Annotated[
+        str, Query(max_length=200, description="in the id, task name or arguments")
+    ] = "",
 ) -> dict[str, Any]:
     app = _app(request)
     manage.check_queue(app, queue)
@@ -202,11 +213,25 @@ def clean_queue(
 
 # -- jobs ---------------------------------------------------------------------------
 
-ENDED = {409: {"model": ErrorBody, "description": "The job has ended: nothing to cancel"}}
-NOT_FAILED = {409: {"model": ErrorBody, "description": "Only a failed job can be retried"}}
-NOT_SCHEDULED = {409: {"model": ErrorBody, "description": "Only a scheduled job can run now"}}
+# Job ids are unique per queue: an id given without ?queue= that is in
+# several queues is refused (409) with their names, never one picked.
+_AMBIGUOUS = "the id is in more than one queue and no ?queue= says which (``queues``)"
 
-QueueParam = Annotated[str | None, Query(description="its queue (default: search every queue)")]
+
+def _conflict(description: str = "") -> dict[int | str, dict[str, Any]]:
+    said = f"{description}, or {_AMBIGUOUS}" if description else _AMBIGUOUS.capitalize()
+    return {409: {"model": AmbiguousJobBody | ErrorBody, "description": said}}
+
+
+AMBIGUOUS = _conflict()
+ENDED = _conflict("The job has ended: nothing to cancel")
+NOT_FAILED = _conflict("Only a failed job can be retried")
+NOT_SCHEDULED = _conflict("Only a scheduled job can run now")
+
+QueueParam = Annotated[
+    str | None,
+    Query(description="its queue (default: search every queue; needed when the id is in several)"),
+]
 
 # A job id is any string, "/" included ("a/b", sent as a%2Fb, arrives decoded
 # as a/b): its routes take the rest of the path. They stay unambiguous, as
@@ -218,7 +243,7 @@ QueueParam = Annotated[str | None, Query(description="its queue (default: search
     "/jobs/{job_id:path}",
     tags=["jobs"],
     summary="One job, in full",
-    responses=errors(*READ, 404),
+    responses=errors(*READ, 404) | AMBIGUOUS,
 )
 def get_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
     return manage.job_detail(_app(request), job_id, queue)
@@ -265,7 +290,7 @@ def run_job_now(request: Request, job_id: str, queue: QueueParam = None) -> dict
     "/jobs/{job_id:path}",
     tags=["jobs"],
     summary="Delete a job in any state",
-    responses=errors(*CHANGE, 404),
+    responses=errors(*CHANGE, 404) | AMBIGUOUS,
 )
 def delete_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
     job = manage.job(_app(request), job_id, queue)
@@ -292,6 +317,9 @@ class HealthReport(BaseModel):
     workers: int | None = None
     oldest_ready_age: dict[str, float | None] | None = None
     late_queues: list[str] | None = None
+    unserved_queues: list[str] | None = Field(
+        None, description="queues with a ready job and no live worker serving them (not paused)"
+    )
     error: str | None = None
 
 
@@ -299,7 +327,10 @@ class HealthReport(BaseModel):
 # "unhealthy" with a report, whatever the reason.
 HEALTH: dict[int | str, dict[str, Any]] = {
     200: {"model": HealthReport, "description": "Healthy"},
-    503: {"model": HealthReport, "description": "Redis cannot be reached, or a queue is late"},
+    503: {
+        "model": HealthReport,
+        "description": "Redis unreachable, a queue late, or one with ready jobs and no worker",
+    },
 }
 
 

@@ -23,6 +23,10 @@ class ErrorBody(BaseModel):
     detail: str = Field(description="what went wrong, for a person to read")
 
 
+class AmbiguousJobBody(ErrorBody):
+    queues: list[str] = Field(description="the queues holding a job with this id")
+
+
 class Issue(BaseModel):
     loc: list[str | int] = Field(description="where: a parameter, or a path into the body")
     msg: str
@@ -93,6 +97,8 @@ def install_error_handlers(api: FastAPI) -> None:
             body: dict[str, Any] = {"detail": str(exc)}
             if isinstance(exc, ArgumentsError) and exc.errors:
                 body["errors"] = exc.errors
+            if isinstance(exc, manage.AmbiguousJob):
+                body["queues"] = exc.queues
             return JSONResponse(body, status_code=status)
 
         return handle
@@ -102,6 +108,7 @@ def install_error_handlers(api: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=503)
 
     api.add_exception_handler(manage.NotFound, handler(404))
+    api.add_exception_handler(manage.AmbiguousJob, handler(409))
     api.add_exception_handler(ArgumentsError, handler(422))
     api.add_exception_handler(ValueError, handler(400))
     api.add_exception_handler(TypeError, handler(400))

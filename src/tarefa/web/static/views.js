@@ -3,7 +3,10 @@
 // after times.js and chart.js, before app.js, whose helpers they use.
 "use strict";
 
+// The states a queue counts, and those a list can show: cancelled jobs are in
+// no index (they expire on their own), so they are listed but not counted.
 const STATES = ["queued", "waiting", "scheduled", "active", "completed", "failed"];
+const LISTED = [...STATES, "cancelled"];
 const PAGE = 50;
 // The charts' time ranges (the URL's ?range=): how many minutes of history,
 // and how many minutes each bar sums up.
@@ -44,9 +47,10 @@ function historyPanel(points, range, link) {
 
 async function queuesView(params) {
   const range = rangeOf(params);
-  const [queues, history] = await Promise.all([
+  const [queues, history, unserved] = await Promise.all([
     api("/queues"),
     api(`/history?minutes=${RANGES[range].minutes}`),
+    unservedWarning(),
   ]);
   const sums = Object.fromEntries(TOTALS.map((name) =>
     [name, queues.reduce((sum, q) => sum + q.totals[name], 0)]));
@@ -57,11 +61,24 @@ async function queuesView(params) {
       <td class="num">${q.oldest_ready_age == null ? "" : q.oldest_ready_age.toFixed(1) + " s"}</td>
     </tr>`).join("");
   return `<h1>Queues</h1>
+    ${unserved}
     ${totalsBar(sums)}
     ${historyPanel(history, range, (r) => `#/?range=${r}`)}
     ${tableBox(`<thead><tr><th>queue</th>${STATES.map((s) => `<th class="num">${s}</th>`).join("")}
     <th class="num">oldest ready</th></tr></thead><tbody>${rows ||
       '<tr><td colspan="8" class="muted">No queue has been used yet.</td></tr>'}</tbody>`)}`;
+}
+
+// The health check's queues with ready jobs and no live worker serving them.
+// It answers 503 when unhealthy, with the same report: read it whatever the
+// status. Nothing shown when it cannot be read (the status line says why the
+// view failed).
+async function unservedWarning() {
+  const report = await fetch(`${API}/health`).then((r) => r.json()).catch(() => ({}));
+  const queues = report.unserved_queues || [];
+  return queues.map((q) => `<p class="warning" role="alert" data-unserved="${esc(q)}">
+    Queue <strong>${esc(q)}</strong> has jobs ready and no live worker serving it:
+    start one with <code>tarefa worker APP -q ${esc(q)}</code>.</p>`).join("");
 }
 
 // A job's reported progress as a bar, when its value reads as a fraction
@@ -92,12 +109,13 @@ const CELLS = {
 const COLUMNS = {
   queued: ["enqueued"], waiting: ["enqueued"], scheduled: ["runs", "enqueued", "error"],
   active: ["started", "progress", "worker"], completed: ["enqueued", "finished"],
-  failed: ["enqueued", "finished", "error"],
+  failed: ["enqueued", "finished", "error"], cancelled: ["enqueued", "finished"],
 };
 // What may be done to many selected jobs at once, by state.
 const BULK = {
   queued: ["cancel", "delete"], waiting: ["cancel", "delete"], active: ["cancel", "delete"],
   scheduled: ["run-now", "cancel", "delete"], completed: ["delete"], failed: ["retry", "delete"],
+  cancelled: ["delete"],
 };
 const LABELS = { retry: "Retry", cancel: "Cancel", delete: "Delete", "run-now": "Run now" };
 
@@ -110,7 +128,7 @@ function bulkBar(state, jobs) {
 }
 
 async function queueView(name, params) {
-  const state = STATES.includes(params.get("state")) ? params.get("state") : "queued";
+  const state = LISTED.includes(params.get("state")) ? params.get("state") : "queued";
   const offset = Math.max(0, Number(params.get("offset")) || 0);
   const range = rangeOf(params);
   const [queue, page, history] = await Promise.all([
@@ -120,8 +138,9 @@ async function queueView(name, params) {
   ]);
   keepSelected(`${name}|${state}|${offset}`, page.jobs);
   const link = (s, o = 0, r = range) => `#/queues/${enc(name)}?state=${s}&offset=${o}&range=${r}`;
-  const tabs = STATES.map((s) =>
-    `<a class="${s === state ? "active" : ""}" href="${link(s)}">${s} (${queue.counts[s]})</a>`).join("");
+  const count = (s) => queue.counts[s] ?? (s === state ? page.total : null);
+  const tabs = LISTED.map((s) => `<a class="${s === state ? "active" : ""}" href="${link(s)}">${s}${
+    count(s) === null ? "" : ` (${count(s)})`}</a>`).join("");
   const columns = COLUMNS[state].map((c) => CELLS[c]);
   const rows = page.jobs.map((j) => `
     <tr data-job="${esc(j.id)}">
@@ -148,7 +167,8 @@ async function queueView(name, params) {
       ${cleanForm(name, state)}
     </div>
     <div class="tabs">${tabs}</div>
-    <p class="muted">${page.total} ${state} job(s); showing ${page.jobs.length ? offset + 1 : 0}–${offset + page.jobs.length}. ${more.join(" · ")}</p>
+    <p class="muted">${page.total} ${state} job(s)${page.complete === false
+      ? " (a bounded search of the queue's jobs: some may be missing)" : ""}; showing ${page.jobs.length ? offset + 1 : 0}–${offset + page.jobs.length}. ${more.join(" · ")}</p>
     ${bulkBar(state, page.jobs)}
     ${tableBox(`<thead><tr><th><input type="checkbox" data-pick-all aria-label="select all"
       ${all ? "checked" : ""} ${page.jobs.length ? "" : "disabled"}></th>

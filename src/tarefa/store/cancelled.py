@@ -1,0 +1,48 @@
+"""Finding a queue's cancelled jobs. They are in no index (cancel.lua and
+resolve.lua only mark the job's hash and let it expire, in this release and
+in 0.1.0), so they are found by scanning the queue's job keys: a bounded
+scan, newest first, that reads every record either release wrote."""
+
+from __future__ import annotations
+
+from .keys import queue_keys
+
+SCAN_KEYS = 10_000  # job records a listing looks through, at most
+SCAN_COUNT = 1_000  # the COUNT hint of each SCAN call
+BATCH = 500  # job records read per round trip
+
+
+def cancelled_ids(client, queue: str) -> tuple[list[str], bool]:
+    """The ids of the queue's cancelled jobs, most recently cancelled first,
+    among the first SCAN_KEYS job records a SCAN finds; and whether those
+    were all of the queue's job records (False: the list may miss some)."""
+    prefix = queue_keys(queue).job_prefix
+    pattern = prefix + "*"  # (a queue's name holds no glob character: keys.py)
+    found: list[tuple[int, str]] = []
+    batch: list[str] = []
+    complete = True
+    for examined, key in enumerate(client.scan_iter(match=pattern, count=SCAN_COUNT)):
+        if examined == SCAN_KEYS:
+            complete = False
+            break
+        batch.append(key.decode()[len(prefix) :])
+        if len(batch) == BATCH:
+            found += _cancelled(client, batch, prefix)
+            batch = []
+    found += _cancelled(client, batch, prefix)
+    found.sort(reverse=True)
+    return [job_id for _, job_id in found], complete
+
+
+def _cancelled(client, ids: list[str], prefix: str) -> list[tuple[int, str]]:
+    """(finished_at, id) of those of ``ids`` whose job is cancelled."""
+    if not ids:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hmget(prefix + job_id, "state", "finished_at")
+    return [
+        (int(finished or 0), job_id)
+        for job_id, (state, finished) in zip(ids, pipe.execute(), strict=True)
+        if state == b"cancelled"
+    ]
