@@ -41,6 +41,7 @@ def test_help_lists_the_commands():
         "job",
         "retry",
         "cancel",
+        "run-now",
         "purge",
         "workers",
         "cron",
@@ -245,7 +246,7 @@ def test_an_id_in_two_queues_needs_its_queue(app):
     for queue in ("default", "mail"):
         add.with_options(job_id="same", queue=queue, delay=600).enqueue(1, 1)
     record.with_options(queue="reports").enqueue("r")  # a queue without the job
-    for command in (["job"], ["retry"], ["cancel"], ["delete"]):
+    for command in (["job"], ["retry"], ["run-now"], ["cancel"], ["delete"]):
         refused = tarefa(*command, "same")
         assert refused.returncode == 2, (command, refused.stderr)
         assert "job 'same' is in 2 queues ('default', 'mail')" in refused.stderr
@@ -256,6 +257,11 @@ def test_an_id_in_two_queues_needs_its_queue(app):
             assert f"Error: no job 'same' in queue '{queue}'\n" in missing.stderr
     shown = json.loads(tarefa("job", "same", "--queue", "mail", "--json").stdout)
     assert shown["queue"] == "mail"
+    ran = tarefa("run-now", "same", "--queue", "mail")
+    assert ran.returncode == 0 and ran.stdout == "job same queued to run now\n"
+    assert app.job("same", queue="mail").status is JobState.QUEUED
+    again = tarefa("run-now", "same", "--queue", "mail")  # not scheduled any more
+    assert again.returncode == 1 and "only a scheduled job can run now" in again.stderr
     assert tarefa("cancel", "same", "-q", "mail").returncode == 0
     assert app.job("same", queue="default").status is JobState.SCHEDULED
     assert tarefa("delete", "same", "--queue", "mail").returncode == 0

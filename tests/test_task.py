@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tarefa import App, JobState
+from tarefa import AmbiguousJob, App, JobNotFound, JobState
 from tarefa.store.keys import queue_keys
 
 from .tasks import add, async_add, record
@@ -68,6 +68,14 @@ def test_job_id_is_unique_per_queue_not_per_task(app):
     elsewhere = record.with_options(job_id="evt_2", queue="mail").enqueue("y")
     assert first.created and elsewhere.created
     assert app.store.find_queues("evt_2") == ["default", "mail"]
+    # Asked for without its queue, the id is never resolved to one of them.
+    with pytest.raises(AmbiguousJob, match=r"in 2 queues \('default', 'mail'\)") as raised:
+        app.job("evt_2")
+    assert raised.value.queues == ["default", "mail"]
+    assert app.job("evt_2", queue="mail").info().task == record.name
+    assert app.job("evt_2", queue="default").info().task == add.name
+    with pytest.raises(JobNotFound, match="no job 'evt_3' in any queue"):
+        app.job("evt_3")
 
 
 def test_aenqueue_many(app):

@@ -14,6 +14,7 @@ import redis.connection
 import tarefa
 import tarefa.store.base
 from tarefa import (
+    AmbiguousJob,
     App,
     Job,
     JobCancelled,
@@ -265,7 +266,11 @@ def test_enqueue_runs_the_job_at_once_and_records_it():
     assert info.enqueued_at <= info.started_at <= info.finished_at
     assert info.error is None
     assert app.job(job.id) == job and app.job(job.id, queue="default") == job
-    assert app.queues() == ["default"]
+    twin = add.with_options(job_id=job.id, queue="mail").enqueue(1, 1)  # its id, elsewhere
+    with pytest.raises(AmbiguousJob, match=r"\('default', 'mail'\)"):
+        app.job(job.id)
+    assert app.job(job.id, queue="mail") == twin
+    assert app.queues() == ["default", "mail"]
     assert app.queue("default").counts() == {
         "queued": 0, "waiting": 0, "scheduled": 0, "active": 0, "completed": 1, "failed": 0,
     }  # fmt: skip

@@ -3,6 +3,7 @@
 from .app import App, Queue
 from .context import JobContext, current_job
 from .errors import (
+    AmbiguousJob,
     DurableUnsupported,
     JobCancelled,
     JobFailed,
@@ -20,6 +21,7 @@ from .options import TaskOptions
 from .task import Task
 
 __all__ = [
+    "AmbiguousJob",
     "App",
     "DurableUnsupported",
     "Group",

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from .errors import AppImportError, JobNotFound
+from .errors import AmbiguousJob, AppImportError, JobNotFound
 from .job import Job
 from .limits import DEFAULT_SETTINGS, FAILED_TTL, KEEP_FAILED, QueueSettings
 from .options import (
@@ -280,11 +280,16 @@ class App:
         return self.store.queues()
 
     def job(self, job_id: str, queue: str | None = None) -> Job:
-        """A handle on an existing job; without ``queue``, every queue is searched."""
+        """A handle on an existing job. Without ``queue``, every queue is
+        searched: AmbiguousJob if several hold the id (ids are unique per
+        queue), JobNotFound if none does."""
         if queue is None:
-            queue = self.store.find_queue(job_id)
-            if queue is None:
-                raise JobNotFound(f"no job {job_id} in any queue")
+            found = self.store.find_queues(job_id)
+            if len(found) > 1:
+                raise AmbiguousJob(job_id, found)
+            if not found:
+                raise JobNotFound(f"no job {job_id!r} in any queue")
+            queue = found[0]
         return Job(self, queue, job_id)
 
 

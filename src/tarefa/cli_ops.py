@@ -27,7 +27,7 @@ from . import manage
 from .app import App
 from .cli_tables import job_table, jobs_table, memory_line, plain, queues_table, workers_table
 from .durations import parse_duration
-from .errors import JobNotFound, TarefaError
+from .errors import AmbiguousJob, JobNotFound, TarefaError
 from .store import EmbeddedError
 from .store.browse import CLEANABLE_STATES, LISTED_STATES
 from .store.connection import describe_error, redacted
@@ -64,7 +64,7 @@ def operator_command(fn):
             fn(app, **kwargs)
         except (manage.NotFound, JobNotFound) as exc:
             raise Failed(str(exc), NOT_FOUND) from None
-        except manage.AmbiguousJob as exc:
+        except AmbiguousJob as exc:
             raise Failed(str(exc), USAGE) from None
         except TarefaError as exc:
             raise Failed(str(exc), NOT_APPLIED) from None
@@ -185,6 +185,17 @@ def cancel(app: App, job_id: str, queue: str | None) -> None:
     click.echo(f"job {job_id} cancelled")
 
 
+@click.command("run-now")
+@click.argument("job_id", metavar="ID")
+@queue_option
+@operator_command
+def run_now(app: App, job_id: str, queue: str | None) -> None:
+    """Run a scheduled job (a delay or a retry's back-off) as soon as a worker
+    is free, not at its time."""
+    manage.job(app, job_id, queue).run_now()
+    click.echo(f"job {job_id} queued to run now")
+
+
 @click.command()
 @click.argument("job_id", metavar="ID")
 @queue_option
@@ -268,4 +279,4 @@ def workers(app: App, as_json: bool) -> None:
     _print(manage.workers(app), as_json, workers_table)
 
 
-COMMANDS = (info, jobs, job, retry, cancel, delete, purge, clean, pause, resume, workers)
+COMMANDS = (info, jobs, job, retry, cancel, run_now, delete, purge, clean, pause, resume, workers)

@@ -34,6 +34,19 @@ class JobNotFound(TarefaError, LookupError):
     """No job with this id exists (never enqueued, deleted, or its result expired)."""
 
 
+class AmbiguousJob(TarefaError, LookupError):
+    """A job id given without its queue that more than one queue holds: ids
+    are unique per queue, not across queues. ``queues`` names them."""
+
+    def __init__(self, job_id: str, queues: Sequence[str]):
+        self.queues = list(queues)
+        listed = ", ".join(repr(q) for q in queues)
+        super().__init__(
+            f"job {job_id!r} is in {len(queues)} queues ({listed}): say which one "
+            "(queue= in Python, --queue in the command line, ?queue= in the REST API)"
+        )
+
+
 class JobFailed(TarefaError):
     """The job ended in failure; carries the remote exception's type, message
     and traceback text."""

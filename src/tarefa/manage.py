@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .durations import parse_duration
+from .errors import AmbiguousJob
 from .job import Job, JobInfo
 from .stats import EVENTS, LOST, split_field
 from .store.browse import CLEANABLE_STATES, LISTED_STATES
@@ -32,19 +33,6 @@ MINUTE_MS = 60_000
 
 class NotFound(LookupError):
     """An unknown queue, job or task (the REST API answers 404)."""
-
-
-class AmbiguousJob(LookupError):
-    """A job id given without its queue that is in more than one queue (ids
-    are unique per queue): the REST API answers 409, naming them."""
-
-    def __init__(self, job_id: str, queues: list[str]):
-        self.queues = queues
-        listed = ", ".join(repr(q) for q in queues)
-        super().__init__(
-            f"job {job_id!r} is in {len(queues)} queues ({listed}): say which one "
-            "(--queue in the command line, ?queue= in the REST API)"
-        )
 
 
 def _json_value(value: Any) -> Any:

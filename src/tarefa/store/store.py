@@ -196,11 +196,6 @@ class Store(Browsing, WorkerCalls, MemorySettings):
         raw = await self.clients.aio.hgetall(queue_keys(queue).job(job_id))
         return decode_hash(raw) if raw else None
 
-    def find_queue(self, job_id: str) -> str | None:
-        """A queue holding a job id (the first, by name, of find_queues)."""
-        found = self.find_queues(job_id)
-        return found[0] if found else None
-
     def find_queues(self, job_id: str) -> list[str]:
         """Every queue holding a job with this id, by name: ids are unique
         within a queue, not across queues (a search over every known queue)."""

@@ -284,9 +284,9 @@ class InlineStore:
     async def await_(self, queue: str, job_id: str, timeout: float | None) -> bytes:
         return self.wait(queue, job_id, timeout)
 
-    def find_queue(self, job_id: str) -> str | None:
+    def find_queues(self, job_id: str) -> list[str]:
         with self._lock:
-            return next((q for q in sorted(self._jobs) if self._get(q, job_id)), None)
+            return [q for q in sorted(self._jobs) if self._get(q, job_id)]
 
     def queues(self) -> list[str]:
         return sorted(self._jobs)

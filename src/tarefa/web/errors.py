@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
 from .. import manage
-from ..errors import TarefaError
+from ..errors import AmbiguousJob, TarefaError
 from ..schema import ArgumentsError
 from ..store.connection import describe_error
 
@@ -97,7 +97,7 @@ def install_error_handlers(api: FastAPI) -> None:
             body: dict[str, Any] = {"detail": str(exc)}
             if isinstance(exc, ArgumentsError) and exc.errors:
                 body["errors"] = exc.errors
-            if isinstance(exc, manage.AmbiguousJob):
+            if isinstance(exc, AmbiguousJob):
                 body["queues"] = exc.queues
             return JSONResponse(body, status_code=status)
 
@@ -108,7 +108,7 @@ def install_error_handlers(api: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=503)
 
     api.add_exception_handler(manage.NotFound, handler(404))
-    api.add_exception_handler(manage.AmbiguousJob, handler(409))
+    api.add_exception_handler(AmbiguousJob, handler(409))
     api.add_exception_handler(ArgumentsError, handler(422))
     api.add_exception_handler(ValueError, handler(400))
     api.add_exception_handler(TypeError, handler(400))
