@@ -99,6 +99,11 @@ def test_cancelled_jobs_are_listed_newest_first(client, app, r, monkeypatch):
     monkeypatch.setattr(cancelled, "SCAN_KEYS", 2)  # looks through 2 of the 4 job records
     bounded = client.get(f"{API}/queues/default/jobs", params={"state": "cancelled"}).json()
     assert bounded["complete"] is False and bounded["total"] <= 2
+    monkeypatch.setattr(cancelled, "SCAN_KEYS", 10_000)
+    monkeypatch.setattr(cancelled, "SCAN_COUNT", 1)  # each call looks at about one key...
+    monkeypatch.setattr(cancelled, "SCAN_CALLS", 1)  # ... and one call is all it may make
+    one_call = client.get(f"{API}/queues/default/jobs", params={"state": "cancelled"}).json()
+    assert one_call["complete"] is False
     assert kept.status is JobState.QUEUED
 
 

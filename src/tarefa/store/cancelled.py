@@ -9,27 +9,28 @@ from .keys import queue_keys
 
 SCAN_KEYS = 10_000  # job records a listing looks through, at most
 SCAN_COUNT = 1_000  # the COUNT hint of each SCAN call
+SCAN_CALLS = 200  # SCAN calls at most: a large keyspace of other keys is not walked
 BATCH = 500  # job records read per round trip
 
 
 def cancelled_ids(client, queue: str) -> tuple[list[str], bool]:
     """The ids of the queue's cancelled jobs, most recently cancelled first,
-    among the first SCAN_KEYS job records a SCAN finds; and whether those
-    were all of the queue's job records (False: the list may miss some)."""
+    among the first SCAN_KEYS job records that at most SCAN_CALLS SCAN calls
+    find; and whether those were all of the queue's job records (False: the
+    list may miss some)."""
     prefix = queue_keys(queue).job_prefix
     pattern = prefix + "*"  # (a queue's name holds no glob character: keys.py)
+    ids: list[str] = []
+    cursor, calls = None, 0
+    while cursor != 0 and len(ids) < SCAN_KEYS and calls < SCAN_CALLS:
+        cursor, keys = client.scan(cursor or 0, match=pattern, count=SCAN_COUNT)
+        calls += 1
+        ids += [key.decode()[len(prefix) :] for key in keys]
+    complete = cursor == 0 and len(ids) <= SCAN_KEYS
+    ids = ids[:SCAN_KEYS]
     found: list[tuple[int, str]] = []
-    batch: list[str] = []
-    complete = True
-    for examined, key in enumerate(client.scan_iter(match=pattern, count=SCAN_COUNT)):
-        if examined == SCAN_KEYS:
-            complete = False
-            break
-        batch.append(key.decode()[len(prefix) :])
-        if len(batch) == BATCH:
-            found += _cancelled(client, batch, prefix)
-            batch = []
-    found += _cancelled(client, batch, prefix)
+    for start in range(0, len(ids), BATCH):
+        found += _cancelled(client, ids[start : start + BATCH], prefix)
     found.sort(reverse=True)
     return [job_id for _, job_id in found], complete
 
