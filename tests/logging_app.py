@@ -1,13 +1,16 @@
 """An app that configures logging itself as its module is imported (as a
 Django or Flask app does): its own handler and format, on stdout. A worker
-must keep them: tarefa's lines go through this handler, once each."""
+must keep them: tarefa's lines go through this handler, once each.
+
+Its dictConfig keeps the default ``disable_existing_loggers=True``, which
+turns off every logger created before it (tarefa's, imported already): the
+worker's lines must still be logged."""
 
 import logging.config
 
 logging.config.dictConfig(
     {
         "version": 1,
-        "disable_existing_loggers": False,  # else tarefa's loggers, imported already, go silent
         "formatters": {"app": {"format": "APP|%(levelname)s|%(name)s|%(message)s"}},
         "handlers": {
             "out": {

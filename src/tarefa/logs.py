@@ -73,6 +73,7 @@ def setup(level: str = "info", fmt: str = "text") -> bool:
     already (by the application): then add nothing and change nothing.
     Returns whether it set logging up."""
     global _applied
+    _turn_tarefa_loggers_back_on()
     handler = logging.StreamHandler()  # stderr
     handler.setFormatter(formatter(fmt))
     if level not in LEVELS:
@@ -84,6 +85,17 @@ def setup(level: str = "info", fmt: str = "text") -> bool:
     root.setLevel(LEVELS[level])
     _applied = (level, fmt)
     return True
+
+
+def _turn_tarefa_loggers_back_on() -> None:
+    """A ``dictConfig`` in the app, with its default
+    ``disable_existing_loggers=True``, turns off every logger created before
+    it and not named in it: tarefa's, created as tarefa was imported. The app
+    never chose that (naming them, or a level, is how it would): a worker that
+    logs nothing is blind, so they are turned back on."""
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if (name == "tarefa" or name.startswith("tarefa.")) and isinstance(logger, logging.Logger):
+            logger.disabled = False
 
 
 def applied() -> tuple[str, str] | None:
