@@ -1,7 +1,7 @@
 """The dashboard as someone reads it, in a real headless Chromium over a real
 Redis (conftest): refreshes that leave alone what the reader selected or
 scrolled to, a plain not-found page, local times, the scheduled and active
-lists, bulk actions, the workers' running jobs, a phone's width and the
+lists, search, bulk actions, the workers' running jobs, a phone's width and the
 favicon. Screenshots go to ``test-artifacts/dashboard/``."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from tarefa import JobState
 
-from ..tasks import add, always_fails, hold_at
+from ..tasks import add, always_fails, hold_at, record
 from ..waits import PATIENCE, wait_for_list, wait_until
 from .conftest import SHOTS, UTC_OFFSET_HOURS, needs_chromium
 from .test_dashboard import made_up_day
@@ -195,6 +195,47 @@ def test_selected_jobs_are_retried_cancelled_or_deleted_together(server, page, a
     page.get_by_role("button", name="Delete selected").click()  # the confirm() is accepted
     expect(page.locator("#toast")).to_have_text("delete: 1 done")
     assert app.queue("default").counts()["scheduled"] == 0
+
+
+def test_a_queues_lists_are_searched_by_id_task_or_argument(server, page, app):
+    from playwright.sync_api import expect
+
+    wanted = record.enqueue("customer cus_42 paid")
+    record.enqueue("customer cus_7 paid")
+    add.enqueue(1, 1)
+    later = record.with_options(delay=600).enqueue("cus_42 reminder")
+    page.goto(server + "#/queues/default")
+    expect(page.locator("tr[data-job]")).to_have_count(3)
+    box = page.get_by_label("search jobs")
+    box.fill("cus_4")  # typed, not yet sent: the refresh leaves it alone
+    wait_refreshes(page)
+    expect(box).to_have_value("cus_4")
+    box.fill("cus_42")
+    box.press("Enter")
+    expect(page.locator("tr[data-job]")).to_have_count(1)
+    expect(page.locator(f'tr[data-job="{wanted.id}"]')).to_be_visible()
+    expect(page.locator(".muted").filter(has_text="job(s) matching")).to_contain_text(
+        "1 queued job(s) matching “cus_42”"
+    )
+    wait_refreshes(page, counter="drawn")  # the search outlives refreshes
+    expect(page.locator("tr[data-job]")).to_have_count(1)
+    page.screenshot(path=SHOTS / "search.png", full_page=True)
+
+    page.get_by_role("link", name=re.compile("^scheduled")).click()  # the search is kept
+    expect(page.locator("tr[data-job]")).to_have_count(1)
+    expect(page.locator(f'tr[data-job="{later.id}"]')).to_be_visible()
+    page.get_by_label("search jobs").fill("tests.tasks:add")  # a task name
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator(".muted").filter(has_text="job(s) matching")).to_contain_text(
+        "0 scheduled job(s)"
+    )
+    page.get_by_role("link", name=re.compile("^queued")).click()
+    expect(page.locator("tr[data-job]")).to_have_count(1)
+    expect(page.locator("tr[data-job]")).to_contain_text("tests.tasks:add")
+    page.get_by_label("search jobs").fill("")  # cleared: every job again
+    page.get_by_label("search jobs").press("Enter")
+    expect(page.locator("tr[data-job]")).to_have_count(3)
+    assert "search" not in page.evaluate("location.hash")
 
 
 def test_a_phone_scrolls_tables_in_their_box_and_reads_the_chart(server, page, app, r, drain):

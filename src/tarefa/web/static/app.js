@@ -162,6 +162,21 @@ document.addEventListener("click", async (event) => {
   render();
 });
 
+// A queue's search: the words go into the URL (?search=), from the first page.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!form.matches("[data-search]")) return;
+  event.preventDefault();
+  const [path, query] = location.hash.replace(/^#/, "").split("?");
+  const params = new URLSearchParams(query || "");
+  const words = new FormData(form).get("search").trim();
+  if (words) params.set("search", words);
+  else params.delete("search");
+  params.delete("offset");
+  document.activeElement?.blur(); // sent: the list refreshes again (render)
+  location.hash = `${path}?${params}`;
+});
+
 // -- routing and refresh -----------------------------------------------------
 
 function route() {

@@ -131,14 +131,17 @@ async function queueView(name, params) {
   const state = LISTED.includes(params.get("state")) ? params.get("state") : "queued";
   const offset = Math.max(0, Number(params.get("offset")) || 0);
   const range = rangeOf(params);
+  const search = params.get("search") || "";
+  const matching = search ? `&search=${enc(search)}` : "";
   const [queue, page, history] = await Promise.all([
     api(`/queues/${enc(name)}`),
-    api(`/queues/${enc(name)}/jobs?state=${state}&offset=${offset}&limit=${PAGE}`),
+    api(`/queues/${enc(name)}/jobs?state=${state}&offset=${offset}&limit=${PAGE}${matching}`),
     api(`/queues/${enc(name)}/history?minutes=${RANGES[range].minutes}`),
   ]);
-  keepSelected(`${name}|${state}|${offset}`, page.jobs);
-  const link = (s, o = 0, r = range) => `#/queues/${enc(name)}?state=${s}&offset=${o}&range=${r}`;
-  const count = (s) => queue.counts[s] ?? (s === state ? page.total : null);
+  keepSelected(`${name}|${state}|${offset}|${search}`, page.jobs);
+  const link = (s, o = 0, r = range) => `#/queues/${enc(name)}?state=${s}&offset=${o}&range=${r}${matching}`;
+  // While searching, only the list on screen has a count of its matches.
+  const count = (s) => (s === state ? page.total : search ? null : queue.counts[s] ?? null);
   const tabs = LISTED.map((s) => `<a class="${s === state ? "active" : ""}" href="${link(s)}">${s}${
     count(s) === null ? "" : ` (${count(s)})`}</a>`).join("");
   const columns = COLUMNS[state].map((c) => CELLS[c]);
@@ -167,7 +170,8 @@ async function queueView(name, params) {
       ${cleanForm(name, state)}
     </div>
     <div class="tabs">${tabs}</div>
-    <p class="muted">${page.total} ${state} job(s)${page.complete === false
+    ${searchForm(search)}
+    <p class="muted">${page.total} ${state} job(s)${search ? ` matching “${esc(search)}”` : ""}${page.complete === false
       ? " (a bounded search of the queue's jobs: some may be missing)" : ""}; showing ${page.jobs.length ? offset + 1 : 0}–${offset + page.jobs.length}. ${more.join(" · ")}</p>
     ${bulkBar(state, page.jobs)}
     ${tableBox(`<thead><tr><th><input type="checkbox" data-pick-all aria-label="select all"
@@ -175,6 +179,12 @@ async function queueView(name, params) {
     <th>id</th><th>task</th><th class="num">attempts</th>
     ${columns.map(([title]) => `<th>${title}</th>`).join("")}<th></th></tr></thead><tbody>${rows}</tbody>`)}`;
 }
+
+// Search a queue's list by id, task or arguments (the URL's ?search=, app.js).
+const searchForm = (search) => `<form class="search" data-search data-keep-focus role="search">
+  <input type="search" name="search" aria-label="search jobs" maxlength="200"
+    placeholder="id, task or argument" value="${esc(search)}">
+  <button type="submit">Search</button></form>`;
 
 // Delete the jobs of one ended state by age (the choices live in `cleaning`).
 const CLEANABLE = ["completed", "failed", "cancelled"];
