@@ -9,13 +9,14 @@ import sys
 import threading
 import traceback
 from collections import Counter
+from types import FrameType
 
 import click
 from rich.console import Console
 
 from . import logs
 from .app import App, load_app
-from .cli_ops import COMMANDS
+from .cli_ops import COMMANDS, UnreachableExit, UsageExit, converted
 from .cli_tables import add_row, plain, titled
 from .errors import AppImportError
 from .store import Embedded, EmbeddedError
@@ -30,29 +31,17 @@ def _load(path: str) -> App:
         return load_app(path)
     except AppImportError as exc:
         if exc.missing is None:  # the app's code raised: its traceback says where
-            cause = exc.__cause__
-            traceback.print_exception(type(cause), cause, cause.__traceback__ if cause else None)
-        failed = click.ClickException(str(exc))
-        failed.exit_code = 2
-        raise failed from None
+            if exc.__cause__ is not None:
+                traceback.print_exception(exc.__cause__)
+        raise UsageExit(str(exc)) from None
     except (ImportError, ValueError, TypeError) as exc:
         raise click.BadParameter(str(exc), param_hint="APP") from None
 
 
-class SizeType(click.ParamType):
-    """A size in bytes: 512M, 2G, 1.5GiB (powers of 1024), or a number of bytes."""
+def _parse_size(text: str) -> int:
+    from .worker.memory import parse_size  # (the worker loads only for `tarefa worker`)
 
-    name = "size"
-
-    def convert(self, value, param, ctx):
-        from .worker.memory import parse_size
-
-        if isinstance(value, int):
-            return value
-        try:
-            return parse_size(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+    return parse_size(text)
 
 
 @click.group()
@@ -114,8 +103,8 @@ def main() -> None:
 )
 @click.option(
     "--max-memory",
-    type=SizeType(),
     metavar="SIZE",
+    callback=converted(_parse_size),
     help="Kill a process-pool job's process once its resident memory passes SIZE (512M, 2G); "
     "the attempt fails with WorkerProcessDied and is retried per the task's retries. "
     "Thread and async jobs share the worker's memory: not bounded.",
@@ -161,20 +150,20 @@ def main() -> None:
     "fields). Not applied when the app configured logging itself.",
 )
 def worker(
-    app_path,
-    queues,
-    concurrency,
-    burst,
-    lease,
-    grace,
-    pool,
-    max_memory,
-    metrics_port,
-    metrics_host,
-    metrics_allowed_hosts,
-    verbose,
-    log_level,
-    log_format,
+    app_path: str,
+    queues: tuple[str, ...],
+    concurrency: int,
+    burst: bool,
+    lease: float,
+    grace: float,
+    pool: str,
+    max_memory: int | None,
+    metrics_port: int | None,
+    metrics_host: str,
+    metrics_allowed_hosts: tuple[str, ...],
+    verbose: bool,
+    log_level: str | None,
+    log_format: str,
 ) -> None:
     """Run jobs of APP (package.module:app) from the given queues."""
     from .worker import Worker
@@ -218,9 +207,7 @@ def worker(
     except _StoppedBeforeStart as stopped:
         log.info("%s before the worker started: exiting", stopped)
     except REFUSED as exc:  # wrong credentials, or an ACL without a command tarefa needs
-        failed = click.ClickException(describe_error(url, exc))
-        failed.exit_code = 4  # as the operator's commands: Redis cannot be used
-        raise failed from None
+        raise UnreachableExit(describe_error(url, exc)) from None
     logging.shutdown()
     if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
         # A sync job that outlived the grace period still holds a thread; its
@@ -242,7 +229,7 @@ class _StoppedBeforeStart(BaseException):
     """SIGTERM or SIGINT while the app was still being imported."""
 
 
-def _stop_before_start(signum: int, frame) -> None:
+def _stop_before_start(signum: int, frame: FrameType | None) -> None:
     raise _StoppedBeforeStart(signal.Signals(signum).name)
 
 
@@ -309,7 +296,9 @@ def tasks(app_path: str, schema: bool) -> None:
     "(repeat). Requests naming any other host get 400, so that no web page can use the "
     "dashboard through DNS rebinding. '*' allows any name: unsafe.",
 )
-def dashboard(app_path: str, host: str, port: int, insecure: bool, allowed_hosts) -> None:
+def dashboard(
+    app_path: str, host: str, port: int, insecure: bool, allowed_hosts: tuple[str, ...]
+) -> None:
     """Serve the dashboard (/), the REST API (/api/v1, OpenAPI at /docs) and
     Prometheus metrics (/metrics) for APP's Redis."""
     from .web.server import serve

@@ -17,11 +17,12 @@ import functools
 import json
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 import redis
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 from . import manage
 from .app import App
@@ -34,8 +35,6 @@ from .store.connection import describe_error, redacted
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 
-NOT_APPLIED, USAGE, NOT_FOUND, UNREACHABLE = 1, 2, 3, 4
-
 url_option = click.option("--url", help="Redis URL (default: TAREFA_URL, else the embedded one).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 queue_option = click.option(
@@ -45,15 +44,35 @@ queue_option = click.option(
 )
 
 
-class Failed(click.ClickException):
-    """An error with the exit code that says what went wrong."""
-
-    def __init__(self, message: str, code: int):
-        super().__init__(message)
-        self.exit_code = code
+T = TypeVar("T")
 
 
-def operator_command(fn):
+# The commands' errors, by exit code: what went wrong, for scripts.
+class NotAppliedExit(click.ClickException):
+    """The command could not do what was asked (a job that has ended...)."""
+
+    exit_code = 1
+
+
+class UsageExit(click.ClickException):
+    """A value that does not fit, or an id that needs its queue."""
+
+    exit_code = 2
+
+
+class NotFoundExit(click.ClickException):
+    """No such queue, job or task."""
+
+    exit_code = 3
+
+
+class UnreachableExit(click.ClickException):
+    """Redis cannot be used: down, refusing the credentials, or an ACL."""
+
+    exit_code = 4
+
+
+def operator_command(fn: Callable[..., None]) -> Callable[..., None]:
     """Open the App for ``--url`` and turn errors into messages and exit codes."""
 
     @functools.wraps(fn)
@@ -63,15 +82,16 @@ def operator_command(fn):
             app = App(url)
             fn(app, **kwargs)
         except (manage.NotFound, JobNotFound) as exc:
-            raise Failed(str(exc), NOT_FOUND) from None
+            raise NotFoundExit(str(exc)) from None
         except AmbiguousJob as exc:
-            raise Failed(str(exc), USAGE) from None
+            raise UsageExit(str(exc)) from None
         except TarefaError as exc:
-            raise Failed(str(exc), NOT_APPLIED) from None
+            raise NotAppliedExit(str(exc)) from None
         except (ValueError, EmbeddedError) as exc:
-            raise Failed(str(exc), USAGE) from None
+            raise UsageExit(str(exc)) from None
         except redis.RedisError as exc:
-            raise Failed(describe_error(app.store.url, exc), UNREACHABLE) from None
+            where = app.store.url if app is not None else url or ""
+            raise UnreachableExit(describe_error(where, exc)) from None
         finally:
             if app is not None:
                 app.close()
@@ -79,7 +99,22 @@ def operator_command(fn):
     return url_option(run)
 
 
-def _print(data: Any, as_json: bool, table) -> None:
+def converted(
+    parse: Callable[[str], T],
+) -> Callable[[click.Context, click.Parameter, Any], T | None]:
+    """An option's callback that converts its value with ``parse``: a
+    ValueError is click's "Invalid value for '--option'" (exit 2)."""
+
+    def convert(ctx: click.Context, param: click.Parameter, value: Any) -> T | None:
+        try:
+            return value if value is None else parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+
+    return convert
+
+
+def _print(data: Any, as_json: bool, table: Callable[[Any], RenderableType]) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
     else:
@@ -139,7 +174,9 @@ def info(app: App, watch: float | None, as_json: bool) -> None:
 )
 @json_option
 @operator_command
-def jobs(app: App, queue: str, state: str, limit: int, offset: int, search: str, as_json: bool):
+def jobs(
+    app: App, queue: str, state: str, limit: int, offset: int, search: str, as_json: bool
+) -> None:
     """A page of QUEUE's jobs in one state."""
     manage.check_queue(app, queue)
     page = manage.list_jobs(app, queue, state, offset=offset, limit=limit, search=search)
@@ -163,12 +200,12 @@ def job(app: App, job_id: str, queue: str | None, as_json: bool) -> None:
 @operator_command
 def retry(app: App, job_id: str | None, queue: str | None, all_failed: str | None) -> None:
     """Run a failed job again (ID), or every failed job of a queue."""
-    if bool(job_id) == bool(all_failed):
-        raise ValueError("give a job ID or --all-failed QUEUE, not both")
-    if all_failed:
+    if all_failed and not job_id:
         retried = manage.retry_failed(app, manage.check_queue(app, all_failed))
         click.echo(f"{retried} failed jobs of {all_failed} queued again")
         return
+    if not job_id or all_failed:
+        raise ValueError("give a job ID or --all-failed QUEUE, not both")
     manage.job(app, job_id, queue).retry()
     click.echo(f"job {job_id} queued again")
 
@@ -220,23 +257,12 @@ def purge(app: App, queue: str, yes: bool) -> None:
     click.echo(f"{app.queue(queue).purge()} keys of {queue} deleted")
 
 
-class Duration(click.ParamType):
-    """Seconds, or a duration: 30s, 15m, 2h, 7d (tarefa.durations)."""
-
-    name = "duration"
-
-    def convert(self, value, param, ctx):
-        try:
-            return parse_duration(value, "--older-than")
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
 @click.command()
 @click.argument("queue")
 @click.option("--state", "-s", type=click.Choice(CLEANABLE_STATES), required=True)
 @click.option(
-    "--older-than", "older_than", type=Duration(), required=True,
+    "--older-than", "older_than", metavar="AGE", required=True,
+    callback=converted(lambda age: parse_duration(age, "--older-than")),
     help="How long ago the jobs ended: 30s, 15m, 2h, 7d, or seconds (0: every one).",
 )  # fmt: skip
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")

@@ -11,7 +11,7 @@ import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -32,11 +32,11 @@ class JobContext:
     store: Store | None = field(repr=False, default=None)
     token: bytes = field(repr=False, default=b"")
     # Progress from an async job: the latest report not sent yet, and its sender.
-    _outbox: dict = field(repr=False, default_factory=dict)
+    _outbox: dict[str, Any] = field(repr=False, default_factory=dict)
     _cancel: threading.Event = field(repr=False, default_factory=threading.Event)
 
     @cached_property
-    def logger(self) -> logging.LoggerAdapter:
+    def logger(self) -> logging.LoggerAdapter[logging.Logger]:
         """A logger (``tarefa.job``) whose lines name this job and carry its
         id, task, queue and attempt as fields."""
         return JobLogger(log, self.id, self.task, self.queue, self.attempt)
@@ -80,6 +80,7 @@ class JobContext:
         """Send reports one at a time, always the latest: in order, and a burst
         of quick reports costs one round trip, not one each."""
         while (args := self._outbox.pop("latest", None)) is not None:
+            assert self.store is not None  # (progress() sends only when there is one)
             try:
                 await self.store.aprogress(*args)
             except Exception as exc:  # progress is best effort: the job goes on

@@ -11,9 +11,17 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.text import Text
 
 from . import App, Retry, current_job
@@ -32,7 +40,7 @@ async def send_email(to: str, subject: str) -> str:
 
 
 @app.task(queue="demo.webhooks", retries=4, backoff=0.05)
-def deliver_webhook(url: str, event: dict) -> int:
+def deliver_webhook(url: str, event: dict[str, Any]) -> int:
     time.sleep(random.uniform(0.01, 0.04))  # a blocking HTTP client: runs in a thread
     if random.random() < 0.2:
         raise ConnectionError(f"{url} timed out")  # retried with back-off
@@ -40,7 +48,7 @@ def deliver_webhook(url: str, event: dict) -> int:
 
 
 @app.task(queue="demo.crm", retries=3, backoff=0.05)
-async def sync_crm(account_id: int) -> dict:
+async def sync_crm(account_id: int) -> dict[str, Any]:
     await asyncio.sleep(0.02)
     if account_id % 25 == 0 and current_job().attempt == 1:
         raise Retry(delay=0.1, reason="CRM rate limit hit")
@@ -48,7 +56,7 @@ async def sync_crm(account_id: int) -> dict:
 
 
 @app.task(queue="demo.documents", retries=2, backoff=0.05)
-async def process_document(doc_id: int, pages: int) -> dict:
+async def process_document(doc_id: int, pages: int) -> dict[str, Any]:
     for page in range(pages):
         await asyncio.sleep(0.005)  # OCR one page
         if doc_id == 13 and page == 2:
@@ -69,7 +77,9 @@ def enqueue_all() -> int:
     return len(emails) + len(hooks) + len(crm) + len(docs)
 
 
-async def _follow(progress: Progress, bar, total: int, worker_done: asyncio.Future) -> None:
+async def _follow(
+    progress: Progress, bar: TaskID, total: int, worker_done: asyncio.Future[None]
+) -> None:
     while not worker_done.done():
         counts = await asyncio.to_thread(_finished)
         progress.update(bar, completed=counts)

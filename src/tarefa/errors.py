@@ -9,6 +9,7 @@ so code that caught those before keeps working.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError as RedisOutOfMemoryError
@@ -151,7 +152,7 @@ class NotDurable(TarefaError):
     def __init__(self, message: str, job_ids: Sequence[str], reason: str = ""):
         self.job_ids = list(job_ids)
         self.reason = reason or message  # why, without which jobs
-        self.jobs: list = []
+        self.jobs: list[Any] = []
         self.reply: object = None  # the enqueue script's reply (the store's, for the Task)
         super().__init__(message)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from .durations import parse_duration
 
@@ -83,9 +84,10 @@ class QueueSettings:
     failed_ttl: float | None = FAILED_TTL  # seconds
 
     @classmethod
-    def parse(cls, *, rate_limit=None, key_rate_limit=None, key_concurrency=None,
-              keep_completed=None, keep_failed=KEEP_FAILED,
-              failed_ttl=FAILED_TTL) -> QueueSettings:  # fmt: skip
+    def parse(cls, *, rate_limit: object = None, key_rate_limit: object = None,
+              key_concurrency: Any = None, keep_completed: Any = None,
+              keep_failed: Any = KEEP_FAILED, failed_ttl: object = FAILED_TTL,
+              ) -> QueueSettings:  # fmt: skip
         for name, value in (("key_concurrency", key_concurrency),
                             ("keep_completed", keep_completed),
                             ("keep_failed", keep_failed)):  # fmt: skip

@@ -43,7 +43,9 @@ class _JsonLines(JsonFormatter):
             rename_fields={"levelname": "level", "name": "logger", "exc_info": "traceback"},
         )
 
-    def add_fields(self, log_data: dict, record: logging.LogRecord, message_dict: dict) -> None:
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
         log_data["time"] = datetime.fromtimestamp(record.created, UTC).isoformat(
             timespec="milliseconds"
         )
@@ -104,7 +106,9 @@ def applied() -> tuple[str, str] | None:
     return _applied
 
 
-def job_fields(job_id: str, task: str, queue: str, attempt: int | None, **more: Any) -> dict:
+def job_fields(
+    job_id: str, task: str, queue: str, attempt: int | None, **more: Any
+) -> dict[str, Any]:
     """The ``extra`` of a job line (attempt None: not known, left out)."""
     fields = {"job_id": job_id, "task": task, "queue": queue, **more}
     if attempt is not None:
@@ -112,7 +116,7 @@ def job_fields(job_id: str, task: str, queue: str, attempt: int | None, **more: 
     return fields
 
 
-class JobLogger(logging.LoggerAdapter):
+class JobLogger(logging.LoggerAdapter[logging.Logger]):
     """``current_job().logger``: each line names the job at the start of its
     message (so any format shows it) and carries the job's fields."""
 
@@ -125,6 +129,6 @@ class JobLogger(logging.LoggerAdapter):
             return
         # The message is %-formatted with args (only if there are any).
         prefix = self._prefix.replace("%", "%%") if args else self._prefix
-        kwargs["extra"] = {**self.extra, **(kwargs.get("extra") or {})}
+        kwargs["extra"] = {**(self.extra or {}), **(kwargs.get("extra") or {})}
         kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1  # the job's line, not this one
         self.logger.log(level, prefix + str(msg), *args, **kwargs)

@@ -142,7 +142,9 @@ def list_jobs(
     return listing | {"total": total, "offset": offset, "jobs": jobs}
 
 
-def _search(app: App, queue: str, ids: list[str], search: str) -> list[tuple[str, dict]]:
+def _search(
+    app: App, queue: str, ids: list[str], search: str
+) -> list[tuple[str, dict[str, bytes]]]:
     """The ids, with their rows, whose id, task name or arguments contain
     ``search``. Arguments are matched in their stored JSON (a pickled payload
     is not loaded: that would run code), read BATCH jobs at a time."""
@@ -176,12 +178,12 @@ def find_job(app: App, job_id: str, queue: str | None = None) -> tuple[str, dict
             raise AmbiguousJob(job_id, found)
         queue = found[0] if found else None
     raw = app.store.job(queue, job_id) if queue else None
-    if raw is None:
+    if queue is None or raw is None:
         raise NotFound(f"no job {job_id!r}" + (f" in queue {queue!r}" if queue else ""))
     return queue, raw
 
 
-def job(app: App, job_id: str, queue: str | None = None) -> Job:
+def job(app: App, job_id: str, queue: str | None = None) -> Job[Any]:
     """A handle on an existing job (its queue searched if not given)."""
     queue, _ = find_job(app, job_id, queue)
     return Job(app, queue, job_id)

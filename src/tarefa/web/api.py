@@ -21,6 +21,7 @@ from ..durations import parse_duration
 from ..errors import TarefaError
 from ..schema import check_arguments, task_schema
 from ..store.browse import LISTED_STATES
+from ..task import Task
 from .errors import (
     CHANGE,
     ERRORS,
@@ -38,7 +39,8 @@ STATE_PATTERN = "^(" + "|".join(LISTED_STATES) + ")$"
 
 
 def _app(request: Request) -> App:
-    return request.app.state.tarefa
+    app: App = request.app.state.tarefa
+    return app
 
 
 # -- queues -------------------------------------------------------------------------
@@ -185,7 +187,7 @@ class CleanRequest(BaseModel):
         return parse_duration(value, "older_than")
 
 
-CLEAN_ERRORS = {
+CLEAN_ERRORS: dict[int | str, dict[str, Any]] = {
     422: {
         "model": ParametersErrorBody,
         "description": "A body that is not of this shape: an unknown state, an older_than that "
@@ -376,7 +378,7 @@ def list_cron(request: Request) -> list[dict[str, Any]]:
 # -- tasks --------------------------------------------------------------------------
 
 
-def _task_json(task) -> dict[str, Any]:
+def _task_json(task: Task[..., Any]) -> dict[str, Any]:
     schema = task_schema(task)
     return {
         "name": task.name,
@@ -388,7 +390,7 @@ def _task_json(task) -> dict[str, Any]:
     }
 
 
-def _task(request: Request, name: str):
+def _task(request: Request, name: str) -> Task[..., Any]:
     task = _app(request).tasks.get(name)
     if task is None or task.fn is None:
         raise manage.NotFound(f"no task {name!r} in this app")

@@ -6,6 +6,7 @@ no others (test_openapi_errors brings each one about).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -92,7 +93,7 @@ def declare_only_given_errors(api: FastAPI) -> None:
 def install_error_handlers(api: FastAPI) -> None:
     """Map tarefa's errors to HTTP answers, each with a clear message."""
 
-    def handler(status: int):
+    def handler(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
         async def handle(request: Request, exc: Exception) -> JSONResponse:
             body: dict[str, Any] = {"detail": str(exc)}
             if isinstance(exc, ArgumentsError) and exc.errors:

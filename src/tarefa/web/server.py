@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import hmac
 import os
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -124,7 +124,9 @@ def create_app(
         return Response(body, media_type=content_type)
 
     @api.middleware("http")
-    async def guard(request: Request, call_next):
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         if not hosts.allows(host := request.headers.get("host")):
             return JSONResponse({"detail": hosts.refusal(host)}, status_code=400)
         if request.method not in SAFE_METHODS and _cross_site(request):
