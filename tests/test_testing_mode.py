@@ -185,6 +185,13 @@ def cancels_itself() -> str:
 
 
 @app.task
+def deletes_itself() -> str:
+    me = app.job(current_job().id)
+    EVENTS.append(f"deleted: {me.delete()}, sees it: {current_job().cancelled}")
+    return "discarded"
+
+
+@app.task
 def chain(a: int) -> int:
     return add.enqueue(a, 1).result() * 10
 
@@ -543,6 +550,15 @@ def test_a_job_cancelled_while_it_runs_is_cancelled_and_its_outcome_discarded():
     with pytest.raises(JobCancelled):
         job.result()
     assert app.queue("default").counts()["completed"] == 0
+
+
+def test_a_job_deleted_while_it_runs_is_gone_and_its_outcome_discarded():
+    job = deletes_itself.enqueue()
+    assert EVENTS[0] == "deleted: True, sees it: True"
+    with pytest.raises(JobNotFound):
+        job.info()
+    counts = app.queue("default").counts()
+    assert counts["completed"] == counts["active"] == 0
 
 
 def test_a_paused_queue_holds_its_jobs_until_resumed():

@@ -382,6 +382,18 @@ class InlineStore:
     async def acancel(self, queue: str, job_id: str, keep_ms: int) -> Any:
         return self.cancel(queue, job_id, keep_ms)
 
+    def delete(self, queue: str, ids: Sequence[str]) -> int:
+        """delete.lua: the jobs are gone, whatever their state; how many
+        existed. A running attempt is told it was cancelled, and its outcome
+        is discarded (its job is no longer there to hold it)."""
+        with self._lock:
+            found = [job_id for job_id in ids if self._get(queue, job_id) is not None]
+            for job_id in found:
+                if (running := self._running.get((queue, job_id))) is not None:
+                    running.set()
+                self._delete(queue, job_id)
+            return len(found)
+
     # -- progress, reported by a running job -----------------------------------
 
     def progress(self, queue: str, job_id: str, token: bytes, progress: bytes) -> bool:
