@@ -48,6 +48,15 @@ class AmbiguousJob(TarefaError, LookupError):
         )
 
 
+class WrongState(TarefaError):
+    """A change that the job's state does not allow (a retry of a job that has
+    not failed, run-now of one that is not scheduled); ``state`` is its state."""
+
+    def __init__(self, message: str, state: str):
+        super().__init__(message)
+        self.state = state
+
+
 class JobFailed(TarefaError):
     """The job ended in failure; carries the remote exception's type, message
     and traceback text."""

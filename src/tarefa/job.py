@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import orjson
-
-from .errors import JobCancelled, JobFailed, JobNotFound, TarefaError
-from .serializer import load_error
+from .errors import JobCancelled, JobFailed, JobNotFound
+from .records import JobInfo, JobState, StoredJob
 
 if TYPE_CHECKING:
     from .app import App
     from .task import Task
 
 R = TypeVar("R")
-
-
-class JobState(enum.StrEnum):
-    QUEUED = "queued"  # ready to run
-    SCHEDULED = "scheduled"  # waiting for a time: a delay or a retry's back-off
-    ACTIVE = "active"  # leased by one worker, running
-    WAITING = "waiting"  # for other jobs to complete (Job.then, Group, depends_on)
-    COMPLETED = "completed"
-    FAILED = "failed"  # retries exhausted: in the dead-letter set
-    CANCELLED = "cancelled"
-
-    @property
-    def is_final(self) -> bool:
-        return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
 
 
 def _keep_ms(keep: object) -> int:
@@ -49,49 +30,6 @@ def _check_timeout(timeout: object) -> None:
         return
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
         raise ValueError(f"timeout must be a number of seconds >= 0 or None, not {timeout!r}")
-
-
-def _ms_to_datetime(raw: bytes | None) -> datetime | None:
-    return datetime.fromtimestamp(int(raw) / 1000, UTC) if raw else None
-
-
-@dataclass(frozen=True)
-class JobInfo:
-    """A snapshot of one job, as stored."""
-
-    id: str
-    queue: str
-    task: str
-    state: JobState
-    attempts: int
-    stalls: int
-    enqueued_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    worker: str | None
-    error: dict[str, str] | None  # type, message, traceback of the last failure
-    progress: dict | None  # the last reported: value, message, at (ms)
-    key: str | None = None  # its lane (with_options(key=...))
-    priority: int | None = None
-
-    @classmethod
-    def from_hash(cls, queue: str, job_id: str, raw: dict[str, bytes]) -> JobInfo:
-        return cls(
-            id=job_id,
-            queue=queue,
-            task=raw.get("task", b"").decode(),
-            state=JobState(raw["state"].decode()),
-            attempts=int(raw.get("attempts", 0)),
-            stalls=int(raw.get("stalls", 0)),
-            enqueued_at=_ms_to_datetime(raw.get("enqueued_at")),
-            started_at=_ms_to_datetime(raw.get("started_at")),
-            finished_at=_ms_to_datetime(raw.get("finished_at")),
-            worker=raw["worker"].decode() if "worker" in raw else None,
-            error=load_error(raw["error"]) if "error" in raw else None,
-            progress=orjson.loads(raw["progress"]) if "progress" in raw else None,
-            key=raw["key"].decode() if "key" in raw else None,
-            priority=int(raw["priority"]) if "priority" in raw else None,
-        )
 
 
 class Job(Generic[R]):
@@ -115,16 +53,15 @@ class Job(Generic[R]):
         return hash((self.queue, self.id))
 
     def info(self) -> JobInfo:
-        raw = self.app.store.job(self.queue, self.id)
-        if raw is None:
-            raise JobNotFound(f"no job {self.id} in queue {self.queue!r}")
-        return JobInfo.from_hash(self.queue, self.id, raw)
+        return self._found(self.app.store.job(self.queue, self.id)).info
 
     async def ainfo(self) -> JobInfo:
-        raw = await self.app.store.ajob(self.queue, self.id)
-        if raw is None:
+        return self._found(await self.app.store.ajob(self.queue, self.id)).info
+
+    def _found(self, stored: StoredJob | None) -> StoredJob:
+        if stored is None:
             raise JobNotFound(f"no job {self.id} in queue {self.queue!r}")
-        return JobInfo.from_hash(self.queue, self.id, raw)
+        return stored
 
     @property
     def status(self) -> JobState:
@@ -150,17 +87,18 @@ class Job(Generic[R]):
         await self.app.store.await_(self.queue, self.id, timeout)
         return self._outcome(await self.app.store.ajob(self.queue, self.id), timeout)
 
-    def _outcome(self, raw: dict[str, bytes] | None, timeout: float | None) -> R:
-        if raw is None:
+    def _outcome(self, stored: StoredJob | None, timeout: float | None) -> R:
+        if stored is None:
             raise JobNotFound(
                 f"no job {self.id} in queue {self.queue!r} (never enqueued, deleted, "
                 "or finished and its result no longer kept)"
             )
-        state = JobState(raw["state"].decode())
+        state = stored.info.state
         if state is JobState.COMPLETED:
-            return self.app.serializer.loads(raw["result"])
+            result: R = self.app.serializer.loads(stored.result or b"")
+            return result
         if state is JobState.FAILED:
-            error = load_error(raw.get("error"))
+            error = stored.info.error or {"type": "Error", "message": ""}
             raise JobFailed(self.id, error["type"], error["message"], error.get("traceback", ""))
         if state is JobState.CANCELLED:
             raise JobCancelled(f"job {self.id} was cancelled")
@@ -171,41 +109,24 @@ class Job(Generic[R]):
         runs; a running one is stopped (async jobs within one heartbeat; a sync
         job sees ``current_job().cancelled``) and its outcome is discarded.
         Returns False when the job had already ended. Kept ``keep`` seconds."""
-        reply = self.app.store.cancel(self.queue, self.id, _keep_ms(keep))
-        return self._check_cancelled(reply)
+        return self.app.store.cancel(self.queue, self.id, _keep_ms(keep))
 
     async def acancel(self, keep: float = 3600) -> bool:
-        reply = await self.app.store.acancel(self.queue, self.id, _keep_ms(keep))
-        return self._check_cancelled(reply)
-
-    def _check_cancelled(self, reply: Any) -> bool:
-        if reply == b"":
-            raise JobNotFound(f"no job {self.id} in queue {self.queue!r}")
-        return reply == 1
+        return await self.app.store.acancel(self.queue, self.id, _keep_ms(keep))
 
     def retry(self) -> None:
-        """Run a failed job again (out of the dead-letter set), attempts reset."""
-        self._check_retried(self.app.store.retry(self.queue, self.id))
+        """Run a failed job again (out of the dead-letter set), attempts reset.
+        ``WrongState`` if it has not failed."""
+        self.app.store.retry(self.queue, self.id)
 
     async def aretry(self) -> None:
-        self._check_retried(await self.app.store.aretry(self.queue, self.id))
-
-    def _check_retried(self, reply: Any) -> None:
-        if reply == 1:
-            return
-        if reply == b"":
-            raise JobNotFound(f"no job {self.id} in queue {self.queue!r}")
-        raise TarefaError(f"only a failed job can be retried; job {self.id} is {reply.decode()}")
+        await self.app.store.aretry(self.queue, self.id)
 
     def run_now(self) -> None:
         """Run a scheduled job (a delay or a retry's back-off) as soon as a
-        worker is free, instead of at its time."""
-        reply = self.app.store.run_now(self.queue, self.id)
-        if reply == 1:
-            return
-        if reply == b"":
-            raise JobNotFound(f"no job {self.id} in queue {self.queue!r}")
-        raise TarefaError(f"only a scheduled job can run now; job {self.id} is {reply.decode()}")
+        worker is free, instead of at its time. ``WrongState`` if it is not
+        scheduled."""
+        self.app.store.run_now(self.queue, self.id)
 
     def delete(self) -> bool:
         """Delete the job, whatever its state (a running attempt is stopped and

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .durations import parse_duration
-from .errors import AmbiguousJob
-from .job import Job, JobInfo
+from .errors import AmbiguousJob, JobNotFound, WrongState
+from .job import Job
+from .records import JobInfo, StoredJob
 from .stats import EVENTS, LOST, split_field
 from .store.browse import CLEANABLE_STATES, LISTED_STATES
 
@@ -135,31 +136,29 @@ def list_jobs(
             total, ids = len(ids), ids[offset : offset + limit]
         else:
             total, ids = store.counts(queue)[state], store.job_ids(queue, state, offset, limit)
-        page = [(i, r) for i, r in zip(ids, store.job_rows(queue, ids), strict=True) if r]
-    jobs = [job_json(JobInfo.from_hash(queue, i, r)) for i, r in page]
+        page = [info for info in store.job_infos(queue, ids) if info is not None]
+    jobs = [job_json(info) for info in page]
     if state == "scheduled":
         _add_run_at(app, queue, jobs)
     return listing | {"total": total, "offset": offset, "jobs": jobs}
 
 
-def _search(
-    app: App, queue: str, ids: list[str], search: str
-) -> list[tuple[str, dict[str, bytes]]]:
-    """The ids, with their rows, whose id, task name or arguments contain
-    ``search``. Arguments are matched in their stored JSON (a pickled payload
-    is not loaded: that would run code), read BATCH jobs at a time."""
+def _search(app: App, queue: str, ids: list[str], search: str) -> list[JobInfo]:
+    """The jobs of ``ids`` whose id, task name or arguments contain ``search``.
+    Arguments are matched in their stored JSON (a pickled payload is not
+    loaded: that would run code), read BATCH jobs at a time."""
     found = []
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
-        rows = app.store.job_rows(queue, chunk)
+        infos = app.store.job_infos(queue, chunk)
         payloads = app.store.job_payloads(queue, chunk)
-        for job_id, row, payload in zip(chunk, rows, payloads, strict=True):
-            if row is None:
+        for info, payload in zip(infos, payloads, strict=True):
+            if info is None:
                 continue
-            if search in job_id or search in row.get("task", b"").decode(errors="replace"):
-                found.append((job_id, row))
+            if search in info.id or search in info.task:
+                found.append(info)
             elif payload and payload[:1] != b"\x80" and search in payload.decode(errors="replace"):
-                found.append((job_id, row))
+                found.append(info)
     return found
 
 
@@ -169,24 +168,23 @@ def _add_run_at(app: App, queue: str, jobs: list[dict[str, Any]]) -> None:
         job["run_at"] = None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
-def find_job(app: App, job_id: str, queue: str | None = None) -> tuple[str, dict[str, bytes]]:
-    """The queue and stored fields of a job; NotFound if there is none, and
+def find_job(app: App, job_id: str, queue: str | None = None) -> StoredJob:
+    """Everything stored about a job; NotFound if there is none, and
     AmbiguousJob when ``queue`` is not given and the id is in several."""
     if not queue:
         found = app.store.find_queues(job_id)
         if len(found) > 1:
             raise AmbiguousJob(job_id, found)
         queue = found[0] if found else None
-    raw = app.store.job(queue, job_id) if queue else None
-    if queue is None or raw is None:
+    stored = app.store.job(queue, job_id) if queue else None
+    if stored is None:
         raise NotFound(f"no job {job_id!r}" + (f" in queue {queue!r}" if queue else ""))
-    return queue, raw
+    return stored
 
 
 def job(app: App, job_id: str, queue: str | None = None) -> Job[Any]:
     """A handle on an existing job (its queue searched if not given)."""
-    queue, _ = find_job(app, job_id, queue)
-    return Job(app, queue, job_id)
+    return Job(app, find_job(app, job_id, queue).info.queue, job_id)
 
 
 def job_detail(app: App, job_id: str, queue: str | None = None) -> dict[str, Any]:
@@ -195,21 +193,25 @@ def job_detail(app: App, job_id: str, queue: str | None = None) -> dict[str, Any
     completed job keeps no arguments, options or parents (finish_job.lua):
     ``args`` and ``kwargs`` are then None. (One completed by an earlier
     release kept them, and shows them.)"""
-    queue, raw = find_job(app, job_id, queue)
-    detail = job_json(JobInfo.from_hash(queue, job_id, raw))
-    call = _decoded(raw.get("payload"), default=([], {}))
-    if "payload" not in raw:
+    stored = find_job(app, job_id, queue)
+    queue = stored.info.queue
+    detail = job_json(stored.info)
+    call = _decoded(stored.payload, default=([], {}))
+    if stored.payload is None:
         detail["args"] = detail["kwargs"] = None
     elif isinstance(call, list) and len(call) == 2 and isinstance(call[1], dict):
         detail["args"], detail["kwargs"] = call
     else:  # pickled, undecodable, or not [args, kwargs]: shown as it is
         detail["args"], detail["kwargs"] = call, {}
-    detail["options"] = _decoded(raw.get("options"), default={})
-    detail["parents"] = _decoded(raw.get("parents"), default={}).get("parents", [])
-    detail["result"] = _decoded(raw.get("result"), default=None)
-    for name in ("ready_at", "enqueued_at"):
-        if name in raw:
-            detail[name + "_ms"] = int(raw[name])
+    detail["options"] = _decoded(stored.options, default={})
+    detail["parents"] = _decoded(stored.parents, default={}).get("parents", [])
+    detail["result"] = _decoded(stored.result, default=None)
+    for name, ms in (
+        ("ready_at_ms", stored.ready_at_ms),
+        ("enqueued_at_ms", stored.enqueued_at_ms),
+    ):
+        if ms is not None:
+            detail[name] = ms
     if detail["state"] == "scheduled":
         _add_run_at(app, queue, [detail])
     return detail
@@ -230,7 +232,12 @@ def retry_failed(app: App, queue: str) -> int:
     """Send every job of the dead-letter set back to run; returns how many."""
     retried = 0
     while ids := app.store.failed_ids(queue, BATCH):
-        retried += sum(app.store.retry(queue, job_id) == 1 for job_id in ids)
+        for job_id in ids:
+            try:
+                app.store.retry(queue, job_id)
+            except (JobNotFound, WrongState):  # gone or retried since it was listed
+                continue
+            retried += 1
     return retried
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tarefa import JobState
 from tarefa.store import Store
 from tarefa.store.keys import job_ref
 
@@ -40,8 +41,9 @@ def test_ended_jobs_are_listed_newest_first(store):
         job = fetch(store, want=1).jobs[0]
         fetch(store, want=0, outcomes=[(job.id, job.token, "failed", b"{}", 0)])
     assert store.job_ids("q", "failed", 0, 10) == ["b", "a"]
-    rows = store.job_rows("q", ["a", "gone"])
-    assert rows[0]["state"] == b"failed" and rows[0]["task"] == b"m:f" and rows[1] is None
+    infos = store.job_infos("q", ["a", "gone"])
+    assert infos[0] is not None and infos[1] is None
+    assert (infos[0].id, infos[0].state, infos[0].task) == ("a", JobState.FAILED, "m:f")
 
 
 def test_oldest_ready_counts_from_when_a_delayed_job_became_ready(store, r):

@@ -86,7 +86,7 @@ def test_cancel_recover_and_hand_back_free_a_keys_place(store, r):
     for i in range(4):
         add(store, f"a{i}", key="a")
     a0 = fetch(store, key_concurrency=1).jobs[0]
-    assert store.cancel("q", "a0", 60_000) == 1
+    assert store.cancel("q", "a0", 60_000) is True
     a1 = fetch(store, key_concurrency=1).jobs[0]
     assert a1.id == "a1"
     asyncio.run(store.requeue("q", [(a1.id, a1.token)]))  # handed back: first in its lane
@@ -101,7 +101,7 @@ def test_cancel_recover_and_hand_back_free_a_keys_place(store, r):
 def test_a_queued_keyed_job_can_be_cancelled(store, r):
     add(store, "a0", key="a")
     add(store, "a1", key="a")
-    assert store.cancel("q", "a0", 60_000) == 1
+    assert store.cancel("q", "a0", 60_000) is True
     assert ids(fetch(store)) == ["a1"]
 
 

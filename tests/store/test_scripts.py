@@ -6,6 +6,8 @@ import asyncio
 
 import pytest
 
+from tarefa import JobNotFound
+from tarefa.errors import WrongState
 from tarefa.store import LeaseLoss, LostLease, RecoveredJob, Recovery, Store
 from tarefa.store.keys import job_ref, queue_keys
 from tarefa.store.scripts import ScriptError, assemble
@@ -257,7 +259,7 @@ def test_a_failed_job_keeps_everything_it_needs_to_run_again(store, r):
         b'{"timeout": 5}',
         b'{"type":"E"}',
     )
-    assert store.retry("q", "a") == 1
+    store.retry("q", "a")
     again = fetch(store).jobs[0]
     assert (again.payload, again.options) == (b'[["x"],{}]', b'{"timeout": 5}')
 
@@ -538,12 +540,14 @@ def test_requeue_hands_back_without_counting_an_attempt(store, r):
 def test_retry_requeues_only_failed_jobs(store, r):
     add(store, "a")
     a = fetch(store).jobs[0]
-    assert store.retry("q", "a") == b"active"
+    with pytest.raises(WrongState, match="only a failed job can be retried; job a is active"):
+        store.retry("q", "a")
     fetch(store, want=0, outcomes=[(a.id, a.token, "failed", b"{}", 0)])
-    assert store.retry("q", "a") == 1
+    store.retry("q", "a")
     assert state(r, "a") == "queued" and r.hget(K.job("a"), "attempts") == b"0"
     assert r.zcard(K.failed) == 0
-    assert store.retry("q", "nope") == b""
+    with pytest.raises(JobNotFound, match="no job nope in queue 'q'"):
+        store.retry("q", "nope")
 
 
 def test_wait_registers_a_waiter_that_the_outcome_wakes(store, r):

@@ -62,8 +62,8 @@ def test_progress_from_a_running_job_is_visible_while_it_runs(app, r):
     thread.start()
     try:
         assert r.blpop(["test:started"], timeout=PATIENCE)
-        leased = app.store.job("default", job.id)
-        assert app.store.progress("default", job.id, leased["lease"], b'{"value": 0.5}')
+        lease = r.hget(f"tarefa:{{default}}:job:{job.id}", "lease")
+        assert app.store.progress("default", job.id, lease, b'{"value": 0.5}')
         assert job.progress == {"value": 0.5}
         assert not app.store.progress("default", job.id, b"999", b'{"value": 1}')  # stale
         r.rpush("test:release:p", 1)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..records import JobInfo
 from .cancelled import cancelled_ids
+from .job_hash import SUMMARY_FIELDS, job_info
 from .keys import QueueKeys, job_ref, queue_keys
 from .replies import decode_list
 from .waiting import WaitingJobs
@@ -26,10 +28,6 @@ _NEWEST_FIRST = ("completed", "failed")
 # The ended states whose jobs can be cleaned out by age (clean.lua).
 CLEANABLE_STATES = ("completed", "failed", "cancelled")
 CLEAN_BATCH = 1000  # index entries (or keys scanned) per clean.lua call
-
-# The fields of a job's summary row (everything but its payload and result).
-ROW_FIELDS = ("task", "state", "attempts", "stalls", "enqueued_at", "ready_at", "started_at",
-              "finished_at", "worker", "error", "progress", "key", "priority")  # fmt: skip
 
 
 class Browsing(WaitingJobs):
@@ -86,18 +84,17 @@ class Browsing(WaitingJobs):
             offset = 0
         return ids
 
-    def job_rows(self, queue: str, ids: Sequence[str]) -> list[dict[str, bytes] | None]:
-        """Each job's summary fields (absent fields left out); None for a job
-        that no longer exists."""
+    def job_infos(self, queue: str, ids: Sequence[str]) -> list[JobInfo | None]:
+        """Each job's summary; None for a job that no longer exists."""
         k = queue_keys(queue)
         pipe = self.clients.sync.pipeline(transaction=False)
         for job_id in ids:
-            pipe.hmget(k.job(job_id), ROW_FIELDS)
-        rows = []
-        for values in pipe.execute():
-            row = {name: v for name, v in zip(ROW_FIELDS, values, strict=True) if v is not None}
-            rows.append(row if "state" in row else None)
-        return rows
+            pipe.hmget(k.job(job_id), SUMMARY_FIELDS)
+        infos: list[JobInfo | None] = []
+        for job_id, values in zip(ids, pipe.execute(), strict=True):
+            row = {name: v for name, v in zip(SUMMARY_FIELDS, values, strict=True) if v is not None}
+            infos.append(job_info(queue, job_id, row) if "state" in row else None)
+        return infos
 
     def run_times(self, queue: str, ids: Sequence[str]) -> list[int | None]:
         """When each scheduled job is due (ms, Redis clock); None for a job

@@ -11,10 +11,13 @@ from typing import Any
 
 from redis import exceptions as redis_errors
 
+from ..errors import JobNotFound, WrongState
+from ..records import StoredJob
 from .base import FINAL_STATES, UNREACHABLE, Call, is_full
 from .browse import Browsing
 from .connection import REFUSED
 from .durable import PROBE, not_fsynced, unsupported, waitaof
+from .job_hash import stored_job
 from .keys import QUEUES, job_ref, queue_keys
 from .memory import MemorySettings
 from .replies import decode_hash, decode_list, time_left
@@ -188,13 +191,13 @@ class Store(Browsing, WorkerCalls, MemorySettings):
 
     # -- reading jobs and queues --------------------------------------------
 
-    def job(self, queue: str, job_id: str) -> dict[str, bytes] | None:
+    def job(self, queue: str, job_id: str) -> StoredJob | None:
         raw = self.clients.sync.hgetall(queue_keys(queue).job(job_id))
-        return decode_hash(raw) if raw else None
+        return stored_job(queue, job_id, decode_hash(raw)) if raw else None
 
-    async def ajob(self, queue: str, job_id: str) -> dict[str, bytes] | None:
+    async def ajob(self, queue: str, job_id: str) -> StoredJob | None:
         raw = await self.clients.aio.hgetall(queue_keys(queue).job(job_id))
-        return decode_hash(raw) if raw else None
+        return stored_job(queue, job_id, decode_hash(raw)) if raw else None
 
     def find_queues(self, job_id: str) -> list[str]:
         """Every queue holding a job with this id, by name: ids are unique
@@ -267,17 +270,21 @@ class Store(Browsing, WorkerCalls, MemorySettings):
     def _retry(self, queue: str, job_id: str) -> Call:
         return self.scripts.retry, queue_keys(queue), [job_id]
 
-    def retry(self, queue: str, job_id: str) -> Any:
-        """Re-queue a failed job. Returns 1, or the job's state ('' if missing)."""
-        return self._run(self._retry(queue, job_id))
+    def retry(self, queue: str, job_id: str) -> None:
+        """Re-queue a failed job, attempts reset: JobNotFound, or WrongState
+        when it has not failed."""
+        reply = self._run(self._retry(queue, job_id))
+        _changed(reply, queue, job_id, "only a failed job can be retried")
 
-    async def aretry(self, queue: str, job_id: str) -> Any:
-        return await self._arun(self._retry(queue, job_id))
+    async def aretry(self, queue: str, job_id: str) -> None:
+        reply = await self._arun(self._retry(queue, job_id))
+        _changed(reply, queue, job_id, "only a failed job can be retried")
 
-    def run_now(self, queue: str, job_id: str) -> Any:
-        """Make a scheduled job ready at once. Returns 1, or the job's state
-        ('' if missing)."""
-        return self._run((self.scripts.run_now, queue_keys(queue), [job_id]))
+    def run_now(self, queue: str, job_id: str) -> None:
+        """Make a scheduled job ready at once: JobNotFound, or WrongState when
+        it is not scheduled."""
+        reply = self._run((self.scripts.run_now, queue_keys(queue), [job_id]))
+        _changed(reply, queue, job_id, "only a scheduled job can run now")
 
     # -- progress, reported by a running job -----------------------------------
 
@@ -294,21 +301,21 @@ class Store(Browsing, WorkerCalls, MemorySettings):
     def _cancel(self, queue: str, job_id: str, keep_ms: int) -> Call:
         return self.scripts.cancel, queue_keys(queue), [job_id, keep_ms]
 
-    def cancel(self, queue: str, job_id: str, keep_ms: int) -> Any:
-        """Cancel a job that has not ended, and the jobs waiting for it: 1, or
-        its state (b'' if missing)."""
+    def cancel(self, queue: str, job_id: str, keep_ms: int) -> bool:
+        """Cancel a job that has not ended, and the jobs waiting for it; False
+        when it had ended, JobNotFound when there is no such job."""
         reply = self._run(self._cancel(queue, job_id, keep_ms))
         if isinstance(reply, list):
             self.resolve(job_ref(queue, job_id), "cancelled", b"", decode_list(reply[1]))
-            return 1
-        return reply
+            return True
+        return _cancelled(reply, queue, job_id)
 
-    async def acancel(self, queue: str, job_id: str, keep_ms: int) -> Any:
+    async def acancel(self, queue: str, job_id: str, keep_ms: int) -> bool:
         reply = await self._arun(self._cancel(queue, job_id, keep_ms))
         if isinstance(reply, list):
             await self.aresolve(job_ref(queue, job_id), "cancelled", b"", decode_list(reply[1]))
-            return 1
-        return reply
+            return True
+        return _cancelled(reply, queue, job_id)
 
     # -- cron -----------------------------------------------------------------------
 
@@ -378,3 +385,24 @@ def _task_of(fields: Sequence) -> str:
     """The task name among a job's fields (name/value pairs)."""
     names = list(fields[::2])
     return fields[names.index("task") * 2 + 1] if "task" in names else "?"
+
+
+# -- what the scripts that change one job answer ----------------------------
+
+
+def _changed(reply: Any, queue: str, job_id: str, only: str) -> None:
+    """retry.lua and run_now.lua answer 1 when done, else the job's state
+    (empty: no such job)."""
+    if reply == 1:
+        return
+    if not reply:
+        raise JobNotFound(f"no job {job_id} in queue {queue!r}")
+    raise WrongState(f"{only}; job {job_id} is {reply.decode()}", reply.decode())
+
+
+def _cancelled(reply: Any, queue: str, job_id: str) -> bool:
+    """cancel.lua's answer when it cancelled nothing: the job's state (empty:
+    no such job)."""
+    if not reply:
+        raise JobNotFound(f"no job {job_id} in queue {queue!r}")
+    return False

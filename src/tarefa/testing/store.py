@@ -17,8 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..errors import JobNotFound, WrongState
+from ..records import StoredJob
 from ..serializer import dump_error
 from ..store import Leased
+from ..store.job_hash import stored_job
 from ..store.keys import split_ref
 from ..store.tokens import token_base
 from ..worker.execution import execute
@@ -265,12 +268,12 @@ class InlineStore:
         """The queue's live job ids, in order of arrival."""
         return [i for i in list(self._jobs.get(queue, ())) if self._get(queue, i) is not None]
 
-    def job(self, queue: str, job_id: str) -> dict[str, bytes] | None:
+    def job(self, queue: str, job_id: str) -> StoredJob | None:
         with self._lock:
             job = self._get(queue, job_id)
-            return dict(job) if job is not None else None
+            return stored_job(queue, job_id, job) if job is not None else None
 
-    async def ajob(self, queue: str, job_id: str) -> dict[str, bytes] | None:
+    async def ajob(self, queue: str, job_id: str) -> StoredJob | None:
         return self.job(queue, job_id)
 
     def wait(self, queue: str, job_id: str, timeout: float | None) -> bytes:
@@ -334,52 +337,51 @@ class InlineStore:
 
     # -- changing one job from outside ---------------------------------------
 
-    def retry(self, queue: str, job_id: str) -> Any:
-        reply = self._requeue_failed(queue, job_id, blocking=True)
-        if reply == 1:
-            self._run_blocking(queue, [job_id])
-        return reply
+    def retry(self, queue: str, job_id: str) -> None:
+        self._requeue_failed(queue, job_id, blocking=True)
+        self._run_blocking(queue, [job_id])
 
-    async def aretry(self, queue: str, job_id: str) -> Any:
-        reply = self._requeue_failed(queue, job_id, blocking=False)
-        if reply == 1:
-            await self._work(queue, [job_id])
-        return reply
+    async def aretry(self, queue: str, job_id: str) -> None:
+        self._requeue_failed(queue, job_id, blocking=False)
+        await self._work(queue, [job_id])
 
-    def _requeue_failed(self, queue: str, job_id: str, *, blocking: bool) -> Any:
-        """retry.lua: 1 when a failed job is queued again (attempts reset), else
-        its state (b'' if there is no such job)."""
+    def _requeue_failed(self, queue: str, job_id: str, *, blocking: bool) -> None:
+        """retry.lua: a failed job is queued again (attempts reset);
+        JobNotFound, or WrongState if it has not failed."""
         with self._lock:
             job = self._get(queue, job_id)
             if job is None:
-                return b""
+                raise JobNotFound(f"no job {job_id} in queue {queue!r}")
             if job["state"] != b"failed":
-                return job["state"]
+                state = job["state"].decode()
+                raise WrongState(
+                    f"only a failed job can be retried; job {job_id} is {state}", state
+                )
             if blocking:
                 self._check_can_block(job["task"], instead="`await job.aretry()`")
             job.update(state=b"queued", attempts=b"0", stalls=b"0")
             job.pop("finished_at", None)
             self._failed[queue].pop(job_id, None)
-            return 1
 
-    def cancel(self, queue: str, job_id: str, keep_ms: int) -> Any:
-        """cancel.lua: 1 when cancelled, else the job's state (b'' if missing).
-        A running attempt loses its lease: its outcome will be discarded."""
+    def cancel(self, queue: str, job_id: str, keep_ms: int) -> bool:
+        """cancel.lua: True when cancelled, False when it had ended;
+        JobNotFound if missing. A running attempt loses its lease: its outcome
+        will be discarded."""
         with self._lock:
             job = self._get(queue, job_id)
             if job is None:
-                return b""
+                raise JobNotFound(f"no job {job_id} in queue {queue!r}")
             if job["state"] not in RUNNABLE:
-                return job["state"]
+                return False
             now = _now_ms()
             job.update(state=b"cancelled", finished_at=_as_bytes(now),
                        lease=_as_bytes(int(job.get("lease", 0)) + 1))  # fmt: skip
             self._expires[queue, job_id] = now + keep_ms
             if (running := self._running.get((queue, job_id))) is not None:
                 running.set()  # current_job().cancelled
-            return 1
+            return True
 
-    async def acancel(self, queue: str, job_id: str, keep_ms: int) -> Any:
+    async def acancel(self, queue: str, job_id: str, keep_ms: int) -> bool:
         return self.cancel(queue, job_id, keep_ms)
 
     def delete(self, queue: str, ids: Sequence[str]) -> int:

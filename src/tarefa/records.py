@@ -1,0 +1,63 @@
+"""tarefa's records: the typed values that cross the boundary between the
+code that speaks Redis (``store/``) and the rest. The store returns these,
+never bytes, reply codes or key names.
+
+A pure leaf, like errors.py: it imports nothing of tarefa, so every layer can
+use it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"  # ready to run
+    SCHEDULED = "scheduled"  # waiting for a time: a delay or a retry's back-off
+    ACTIVE = "active"  # leased by one worker, running
+    WAITING = "waiting"  # for other jobs to complete (Job.then, Group, depends_on)
+    COMPLETED = "completed"
+    FAILED = "failed"  # retries exhausted: in the dead-letter set
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A snapshot of one job, as stored."""
+
+    id: str
+    queue: str
+    task: str
+    state: JobState
+    attempts: int
+    stalls: int
+    enqueued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    worker: str | None
+    error: dict[str, str] | None  # type, message, traceback of the last failure
+    progress: dict[str, Any] | None  # the last reported: value, message, at (ms)
+    key: str | None = None  # its lane (with_options(key=...))
+    priority: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    """Everything stored about one job: its summary, and the values kept
+    with it as they were written (the serializer's bytes; JSON for options
+    and parents). A completed job keeps no payload, options or parents."""
+
+    info: JobInfo
+    payload: bytes | None  # [args, kwargs]
+    result: bytes | None
+    options: bytes | None  # per-call option overrides
+    parents: bytes | None  # the jobs it waited for
+    enqueued_at_ms: int | None
+    ready_at_ms: int | None  # when a delay, back-off or retry ended
