@@ -20,9 +20,7 @@ from .options import (
     parse_call_options,
 )
 from .serializer import Serializer, get_serializer
-from .store import Store
-from .store.connection import TIMEOUT, check_url
-from .store.keys import check_queue_name
+from .store import TIMEOUT, Store, check_queue_name, check_url
 from .task import Task
 
 if TYPE_CHECKING:

@@ -19,8 +19,7 @@ from .app import App, load_app
 from .cli_ops import COMMANDS, UnreachableExit, UsageExit, converted
 from .cli_tables import add_row, plain, titled
 from .errors import AppImportError
-from .store import Embedded, EmbeddedError
-from .store.connection import REFUSED, describe_error, redacted
+from .store import REFUSED, Embedded, EmbeddedError, describe_error, redacted
 
 # Piped into a script or a log: no 80-column wrapping or truncation.
 console = Console(width=None if sys.stdout.isatty() else 200)

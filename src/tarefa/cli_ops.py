@@ -29,9 +29,7 @@ from .app import App
 from .cli_tables import job_table, jobs_table, memory_line, plain, queues_table, workers_table
 from .durations import parse_duration
 from .errors import AmbiguousJob, JobNotFound, TarefaError
-from .store import EmbeddedError
-from .store.browse import CLEANABLE_STATES, LISTED_STATES
-from .store.connection import describe_error, redacted
+from .store import CLEANABLE_STATES, LISTED_STATES, EmbeddedError, describe_error, redacted
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 

@@ -25,8 +25,7 @@ from rich.progress import (
 from rich.text import Text
 
 from . import App, Retry, current_job
-from .store import Embedded
-from .store.connection import redacted
+from .store import Embedded, redacted
 from .worker import Worker
 
 app = App()

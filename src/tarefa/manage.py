@@ -20,7 +20,7 @@ from .errors import AmbiguousJob, JobNotFound, WrongState
 from .job import Job
 from .records import JobInfo, StoredJob
 from .stats import EVENTS, LOST, split_field
-from .store.browse import CLEANABLE_STATES, LISTED_STATES
+from .store import CLEANABLE_STATES, LISTED_STATES
 
 if TYPE_CHECKING:
     from .app import App

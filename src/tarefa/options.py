@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from .store.keys import check_queue_name
+from .store import check_queue_name
 
 DEFAULT_RESULT_TTL = 3600.0  # seconds a completed job and its result are kept
 TEN_YEARS = 10 * 365 * 86400.0

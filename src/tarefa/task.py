@@ -19,7 +19,7 @@ import orjson
 from .errors import NotDurable, PayloadTooLarge, RedisFull, RedisUnavailable
 from .job import Job
 from .options import PRODUCER_ONLY, CallOptions, TaskOptions, dedupe_window, parse_call_options
-from .store.keys import job_ref
+from .store import job_ref
 
 if TYPE_CHECKING:
     from .app import App

@@ -20,10 +20,7 @@ import orjson
 from ..errors import JobNotFound, WrongState
 from ..records import StoredJob
 from ..serializer import dump_error
-from ..store import Leased
-from ..store.job_hash import stored_job
-from ..store.keys import split_ref
-from ..store.tokens import token_base
+from ..store import Leased, split_ref, stored_job, token_base
 from ..worker.execution import execute
 from .inline import INLINE, run_blocking
 

@@ -20,7 +20,7 @@ from ..app import App, Queue
 from ..durations import parse_duration
 from ..errors import TarefaError
 from ..schema import check_arguments, task_schema
-from ..store.browse import LISTED_STATES
+from ..store import LISTED_STATES
 from ..task import Task
 from .errors import (
     CHANGE,

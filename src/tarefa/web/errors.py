@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from .. import manage
 from ..errors import AmbiguousJob, TarefaError
 from ..schema import ArgumentsError
-from ..store.connection import describe_error
+from ..store import describe_error
 
 
 class ErrorBody(BaseModel):

@@ -46,9 +46,7 @@ from dataclasses import dataclass
 from ..app import App
 from ..serializer import dump_error
 from ..stats import WorkerStats
-from ..store import Leased
-from ..store.connection import REFUSED, redacted
-from ..store.keys import check_queue_name, job_ref
+from ..store import REFUSED, Leased, check_queue_name, job_ref, redacted
 from .execution import Outcome, execute
 from .housekeeping import housekeeping_loop, recover, stop_lost
 from .idle import IdleWait
