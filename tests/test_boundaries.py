@@ -37,3 +37,15 @@ def test_only_the_store_package_is_imported_from_outside_it():
         if name.startswith("tarefa.store.")
     ]
     assert crossings == []
+
+
+def test_only_the_store_speaks_to_redis_py():
+    """errors.py aside: its errors subclass redis-py's, so that code that
+    caught those before tarefa raised its own keeps catching them."""
+    users = [
+        str(path.relative_to(SRC))
+        for path in sorted(SRC.rglob("*.py"))
+        if "store" not in path.relative_to(SRC).parts
+        and any(name == "redis" or name.startswith("redis.") for name in imported_modules(path))
+    ]
+    assert users == ["errors.py"]

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-import redis
 from rich.console import Console, RenderableType
 
 from . import manage
@@ -29,7 +28,14 @@ from .app import App
 from .cli_tables import job_table, jobs_table, memory_line, plain, queues_table, workers_table
 from .durations import parse_duration
 from .errors import AmbiguousJob, JobNotFound, TarefaError
-from .store import CLEANABLE_STATES, LISTED_STATES, EmbeddedError, describe_error, redacted
+from .store import (
+    CLEANABLE_STATES,
+    LISTED_STATES,
+    REDIS_ERRORS,
+    EmbeddedError,
+    describe_error,
+    redacted,
+)
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 
@@ -87,7 +93,7 @@ def operator_command(fn: Callable[..., None]) -> Callable[..., None]:
             raise NotAppliedExit(str(exc)) from None
         except (ValueError, EmbeddedError) as exc:
             raise UsageExit(str(exc)) from None
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             where = app.store.url if app is not None else url or ""
             raise UnreachableExit(describe_error(where, exc)) from None
         finally:

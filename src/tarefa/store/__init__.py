@@ -3,7 +3,7 @@ and the embedded default server. The rest of tarefa imports what it needs
 from here, never from the modules inside."""
 
 from .browse import CLEANABLE_STATES, LISTED_STATES
-from .connection import REFUSED, TIMEOUT, check_url, describe_error, redacted
+from .connection import REDIS_ERRORS, REFUSED, TIMEOUT, check_url, describe_error, redacted
 from .embedded import Embedded, EmbeddedError
 from .job_hash import stored_job
 from .keys import check_queue_name, job_ref, split_ref
@@ -15,6 +15,7 @@ from .tokens import token_base
 __all__ = [
     "CLEANABLE_STATES",
     "LISTED_STATES",
+    "REDIS_ERRORS",
     "REFUSED",
     "TIMEOUT",
     "Embedded",

@@ -75,6 +75,10 @@ def redacted(url: str) -> str:
     return f"{scheme}{sep}{shown}***@{host}"
 
 
+# Whatever talking to Redis can raise: the client's errors (the base class of
+# every one), and the socket's.
+REDIS_ERRORS = (redis.exceptions.RedisError, OSError)
+
 # Refusals that waiting does not mend: wrong credentials, an ACL denying a command.
 AUTH_ERRORS = (redis.AuthenticationError, redis.exceptions.AuthenticationWrongNumberOfArgsError)
 REFUSED = (*AUTH_ERRORS, redis.exceptions.NoPermissionError)

@@ -12,12 +12,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from redis.exceptions import RedisError
 
 from .. import manage
 from ..errors import AmbiguousJob, TarefaError
 from ..schema import ArgumentsError
-from ..store import describe_error
+from ..store import REDIS_ERRORS, describe_error
 
 
 class ErrorBody(BaseModel):
@@ -114,4 +113,5 @@ def install_error_handlers(api: FastAPI) -> None:
     api.add_exception_handler(ValueError, handler(400))
     api.add_exception_handler(TypeError, handler(400))
     api.add_exception_handler(TarefaError, handler(409))
-    api.add_exception_handler(RedisError, redis_down)
+    for error in REDIS_ERRORS:
+        api.add_exception_handler(error, redis_down)

@@ -12,13 +12,14 @@ import asyncio
 import logging
 import time
 
-import redis.exceptions
+from ..store import REDIS_ERRORS
 
 log = logging.getLogger("tarefa.worker")
 
-# Errors from Redis or the way to it. None stops a worker: connection errors,
-# LOADING, READONLY (a failover under way) and the like pass with time.
-REDIS_ERRORS = (redis.exceptions.RedisError, OSError)
+# Errors from Redis or the way to it (REDIS_ERRORS) never stop a running
+# worker: connection errors, LOADING, READONLY (a failover under way) and the
+# like pass with time.
+__all__ = ["REDIS_ERRORS", "Backoff", "retrying"]
 
 
 class Backoff:
