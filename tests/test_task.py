@@ -94,11 +94,14 @@ def test_job_id_deduplicates(app):
 def test_a_retried_enqueue_of_a_generated_id_still_reports_created():
     """If a reply is lost and the call retried, the retry finds the job the
     first try made: with an id made here, that job can only be this call's."""
+    from tarefa.records import Added, Enqueued
     from tarefa.task import CallOptions
 
-    assert CallOptions().created(b"queued") is True
-    assert CallOptions(job_id="evt_1").created(b"queued") is False
-    assert CallOptions(job_id="evt_1").created(1) is True
+    found = Enqueued(Added.EXISTING, "x", "queued")
+    assert CallOptions().created(found) is True
+    assert CallOptions(job_id="evt_1").created(found) is False
+    assert CallOptions(job_id="evt_1").created(Enqueued(Added.CREATED, "evt_1")) is True
+    assert CallOptions().created(Enqueued(Added.KEPT, "other", "queued")) is False
 
 
 def test_at_is_judged_when_enqueueing_not_when_the_handle_was_made(app, r):

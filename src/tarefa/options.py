@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from .records import Added, Enqueued
 from .store import check_queue_name
 
 DEFAULT_RESULT_TTL = 3600.0  # seconds a completed job and its result are kept
@@ -157,10 +158,12 @@ class CallOptions:
         if self.parents and (self.delay or self.at):
             raise ValueError("a job that waits for others starts when they end: no delay or at")
 
-    def created(self, reply: object) -> bool:
+    def created(self, done: Enqueued) -> bool:
         """Whether an enqueue added the job. When the id was made here, an existing
         job can only be this call's own (its reply was lost and the call retried)."""
-        return reply == 1 or self.job_id is None
+        if done.added is Added.KEPT:  # a throttle or debounce window kept another job
+            return False
+        return done.added is Added.CREATED or self.job_id is None
 
 
 TASK_ONLY = {"cron", "tz", "on_success", "on_failure", "on_retry", "pool"}  # not per call

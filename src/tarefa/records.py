@@ -61,3 +61,22 @@ class StoredJob:
     parents: bytes | None  # the jobs it waited for
     enqueued_at_ms: int | None
     ready_at_ms: int | None  # when a delay, back-off or retry ended
+
+
+class Added(enum.Enum):
+    """What one enqueue did."""
+
+    CREATED = "created"  # the job was made
+    EXISTING = "existing"  # its id was held by a job already: nothing added
+    KEPT = "kept"  # a throttle or debounce window kept another job instead
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """The answer to one enqueue: what it did, the job the caller's handle is
+    for (the one a window ``KEPT``, when it did), and that job's state when it
+    was not created."""
+
+    added: Added
+    job_id: str
+    state: str | None = None

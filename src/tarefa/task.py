@@ -19,6 +19,7 @@ import orjson
 from .errors import NotDurable, PayloadTooLarge, RedisFull, RedisUnavailable
 from .job import Job
 from .options import PRODUCER_ONLY, CallOptions, TaskOptions, dedupe_window, parse_call_options
+from .records import Added, Enqueued
 from .store import job_ref
 
 if TYPE_CHECKING:
@@ -151,11 +152,11 @@ class Task(Generic[P, R]):
             return self._enqueue_waiting(job_id, fields)
         queue, when, window = self.options.queue, self.call.when(), self._window
         try:
-            reply = self.app.store.enqueue(queue, job_id, when, fields, window, 0, self._durable())
+            done = self.app.store.enqueue(queue, job_id, when, fields, window, 0, self._durable())
         except NotDurable as exc:
             exc.jobs = [self._handle(job_id, exc.reply)]
             raise
-        return self._handle(job_id, reply)
+        return self._handle(job_id, done)
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """``enqueue`` for asyncio code."""
@@ -165,11 +166,11 @@ class Task(Generic[P, R]):
         queue, when, window = self.options.queue, self.call.when(), self._window
         try:
             store = self.app.store
-            reply = await store.aenqueue(queue, job_id, when, fields, window, 0, self._durable())
+            done = await store.aenqueue(queue, job_id, when, fields, window, 0, self._durable())
         except NotDurable as exc:
             exc.jobs = [self._handle(job_id, exc.reply)]
             raise
-        return self._handle(job_id, reply)
+        return self._handle(job_id, done)
 
     def _waiting_fields(self, fields: list) -> list:
         spec = {"takes_results": self.call.takes_results, "parents": self.call.parents}
@@ -182,37 +183,35 @@ class Task(Generic[P, R]):
         fields = self._waiting_fields(fields)
         when, durable = self.call.when(), self._durable()
         try:
-            reply = store.enqueue(queue, job_id, when, fields, waits=len(parents), durable=durable)
+            done = store.enqueue(queue, job_id, when, fields, waits=len(parents), durable=durable)
         except NotDurable as exc:  # enqueued all the same: register it on its parents
             exc.jobs = [self._handle(job_id, exc.reply)]
-            if exc.reply == 1:
+            if exc.reply.added is Added.CREATED:
                 store.wait_for(job_ref(queue, job_id), parents)
             raise
-        if reply == 1:
+        if done.added is Added.CREATED:
             store.wait_for(job_ref(queue, job_id), parents)
-        return self._handle(job_id, reply)
+        return self._handle(job_id, done)
 
     async def _aenqueue_waiting(self, job_id: str, fields: list) -> Job[R]:
         queue, store, parents = self.options.queue, self.app.store, self.call.parents
         fields = self._waiting_fields(fields)
         when, durable = self.call.when(), self._durable()
         try:
-            reply = await store.aenqueue(
+            done = await store.aenqueue(
                 queue, job_id, when, fields, waits=len(parents), durable=durable
             )
         except NotDurable as exc:  # enqueued all the same: register it on its parents
             exc.jobs = [self._handle(job_id, exc.reply)]
-            if exc.reply == 1:
+            if exc.reply.added is Added.CREATED:
                 await store.await_for(job_ref(queue, job_id), parents)
             raise
-        if reply == 1:
+        if done.added is Added.CREATED:
             await store.await_for(job_ref(queue, job_id), parents)
-        return self._handle(job_id, reply)
+        return self._handle(job_id, done)
 
-    def _handle(self, job_id: str, reply: object) -> Job[R]:
-        if isinstance(reply, list):  # a throttle or debounce window kept another job
-            return Job(self.app, self.options.queue, reply[0].decode(), created=False)
-        return Job(self.app, self.options.queue, job_id, created=self.call.created(reply))
+    def _handle(self, job_id: str, done: Enqueued) -> Job[R]:
+        return Job(self.app, self.options.queue, done.job_id, created=self.call.created(done))
 
     def _many(self, calls: Iterable[Any]) -> list[tuple[str, list[Any]]]:
         if self.call.job_id is not None:
@@ -240,11 +239,10 @@ class Task(Generic[P, R]):
             batch.append((new_job_id(), [*self._fields(), "payload", payload]))
         return batch
 
-    def _handles(self, batch: list, replies: list) -> list[Job[R]]:
+    def _handles(self, batch: list, replies: list[Enqueued]) -> list[Job[R]]:
         queue = self.options.queue
         return [
-            Job(self.app, queue, i, created=self.call.created(r))
-            for (i, _), r in zip(batch, replies, strict=True)
+            Job(self.app, queue, done.job_id, created=self.call.created(done)) for done in replies
         ]
 
     def enqueue_many(self, calls: Iterable[Any]) -> list[Job[R]]:

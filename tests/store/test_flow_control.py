@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from tarefa.limits import QueueSettings
+from tarefa.records import Added, Enqueued
 from tarefa.store import Store
 from tarefa.store.keys import queue_keys
 
@@ -173,26 +174,29 @@ def test_keep_completed_keeps_only_the_newest_results(store, r):
 
 def test_throttle_keeps_the_first_job_of_its_window(store, r):
     window = ("throttle", 60_000, "m:f:acct")
-    assert add(store, "first", window=window) == 1
-    assert add(store, "second", window=window) == [b"first", b"queued"]
-    assert add(store, "other", window=("throttle", 60_000, "m:f:other")) == 1
+    assert add(store, "first", window=window) == Enqueued(Added.CREATED, "first")
+    assert add(store, "second", window=window) == Enqueued(Added.KEPT, "first", "queued")
+    assert add(store, "other", window=("throttle", 60_000, "m:f:other")) == Enqueued(
+        Added.CREATED, "other"
+    )
     assert not r.exists(K.job("second"))
     r.delete(K.dedupe_prefix + "m:f:acct")  # the window passed
-    assert add(store, "third", window=window) == 1
+    assert add(store, "third", window=window) == Enqueued(Added.CREATED, "third")
 
 
 def test_debounce_runs_only_the_last_of_a_burst_after_a_quiet_window(store, r):
     window = ("debounce", 60_000, "m:f:acct")
-    assert add(store, "first", window=window, payload=b"[[1],{}]") == 1
+    assert add(store, "first", window=window, payload=b"[[1],{}]").added is Added.CREATED
     due = r.zscore(K.scheduled, "first")
-    assert add(store, "second", window=window, payload=b"[[2],{}]") == [b"first", b"scheduled"]
+    kept = add(store, "second", window=window, payload=b"[[2],{}]")
+    assert kept == Enqueued(Added.KEPT, "first", "scheduled")
     assert r.hget(K.job("first"), "payload") == b"[[2],{}]"  # the last call's arguments
     assert r.zscore(K.scheduled, "first") >= due  # and the window starts again
     assert not r.exists(K.job("second"))
     # Once the kept job has started, a new call starts a new job.
     r.zadd(K.scheduled, {"first": 0})
     assert ids(fetch(store)) == ["first"]
-    assert add(store, "third", window=window) == 1
+    assert add(store, "third", window=window) == Enqueued(Added.CREATED, "third")
 
 
 # -- priorities and attempts ------------------------------------------------------------------

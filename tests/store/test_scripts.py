@@ -8,6 +8,7 @@ import pytest
 
 from tarefa import JobNotFound
 from tarefa.errors import WrongState
+from tarefa.records import Added, Enqueued
 from tarefa.store import LeaseLoss, LostLease, RecoveredJob, Recovery, Store
 from tarefa.store.keys import job_ref, queue_keys
 from tarefa.store.scripts import ScriptError, assemble
@@ -95,7 +96,7 @@ def test_a_script_gets_in_keys_only_the_queue_keys_it_reads(store):
 def test_scripts_are_reloaded_after_the_server_forgets_them(store, r):
     add(store, "a")
     r.script_flush()
-    assert add(store, "b") == 1
+    assert add(store, "b") == Enqueued(Added.CREATED, "b")
     assert r.llen(K.ready) == 2
 
 
@@ -103,7 +104,7 @@ def test_scripts_are_reloaded_after_the_server_forgets_them(store, r):
 
 
 def test_enqueue_adds_a_queued_job_and_wakes_workers(store, r):
-    assert add(store, "a") == 1
+    assert add(store, "a") == Enqueued(Added.CREATED, "a")
     assert state(r, "a") == "queued"
     assert r.lrange(K.ready, 0, -1) == [b"a"]
     assert r.zrange(K.marker, 0, -1) == [b"m"]
@@ -121,14 +122,14 @@ def test_enqueue_wakes_workers_only_when_the_ready_list_was_empty(store, r):
 
 
 def test_enqueue_of_an_existing_id_adds_nothing_and_returns_its_state(store, r):
-    assert add(store, "a") == 1
-    assert add(store, "a", task="other:task") == b"queued"
+    assert add(store, "a") == Enqueued(Added.CREATED, "a")
+    assert add(store, "a", task="other:task") == Enqueued(Added.EXISTING, "a", "queued")
     assert r.llen(K.ready) == 1
     assert r.hget(K.job("a"), "task") == b"m:f"
 
 
 def test_enqueue_with_a_delay_schedules_it(store, r):
-    assert add(store, "a", delay_ms=60_000) == 1
+    assert add(store, "a", delay_ms=60_000) == Enqueued(Added.CREATED, "a")
     assert state(r, "a") == "scheduled"
     assert r.llen(K.ready) == 0
     due = r.zscore(K.scheduled, "a")
@@ -138,7 +139,11 @@ def test_enqueue_with_a_delay_schedules_it(store, r):
 def test_enqueue_many_adds_all_and_reports_duplicates(store, r):
     add(store, "b")
     jobs = [(i, ["task", "m:f", "payload", b"[[],{}]"]) for i in ("a", "b", "c")]
-    assert store.enqueue_many("q", (0, 0, ""), jobs) == [1, b"queued", 1]
+    assert store.enqueue_many("q", (0, 0, ""), jobs) == [
+        Enqueued(Added.CREATED, "a"),
+        Enqueued(Added.EXISTING, "b", "queued"),
+        Enqueued(Added.CREATED, "c"),
+    ]
     assert r.lrange(K.ready, 0, -1) == [b"c", b"a", b"b"]  # LPUSH in, RPOP out: FIFO
 
 

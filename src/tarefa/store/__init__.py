@@ -8,7 +8,7 @@ from .embedded import Embedded, EmbeddedError
 from .job_hash import stored_job
 from .keys import check_queue_name, job_ref, split_ref
 from .memory import RedisMemory
-from .replies import Fetched, Leased, LeaseLoss, LostLease, RecoveredJob, Recovery
+from .replies import Fetched, Leased, LeaseLoss, LostLease, RecoveredJob, Recovery, enqueued
 from .store import Store
 from .tokens import token_base
 
@@ -31,6 +31,7 @@ __all__ = [
     "check_queue_name",
     "check_url",
     "describe_error",
+    "enqueued",
     "job_ref",
     "redacted",
     "split_ref",

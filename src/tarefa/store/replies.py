@@ -5,8 +5,12 @@ for decoding."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
+
+from ..records import Added, Enqueued
 
 
 class LeaseLoss(Enum):
@@ -165,3 +169,18 @@ def decode_hash(raw: dict[bytes, bytes]) -> dict[str, bytes]:
 
 def decode_list(raw: list[bytes]) -> list[str]:
     return [item.decode() for item in raw]
+
+
+def enqueued(job_id: str, reply: Any) -> Enqueued:
+    """enqueue.lua's reply: 1 when it added the job; the state of the job
+    holding the id; or [id, state] of the job a window kept."""
+    if isinstance(reply, list):
+        return Enqueued(Added.KEPT, reply[0].decode(), reply[1].decode() or None)
+    if reply == 1:
+        return Enqueued(Added.CREATED, job_id)
+    return Enqueued(Added.EXISTING, job_id, reply.decode())
+
+
+def enqueued_many(job_ids: Sequence[str], replies: Any) -> list[Enqueued]:
+    """enqueue_many.lua's reply: one of enqueue.lua's per job (no windows)."""
+    return [enqueued(job_id, reply) for job_id, reply in zip(job_ids, replies, strict=True)]

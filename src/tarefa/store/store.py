@@ -6,13 +6,13 @@ Replies come back as plain Python values; key names never leave this package.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis import exceptions as redis_errors
 
-from ..errors import JobNotFound, WrongState
-from ..records import StoredJob
+from ..errors import JobNotFound, NotDurable, WrongState
+from ..records import Enqueued, StoredJob
 from .base import FINAL_STATES, UNREACHABLE, Call, is_full
 from .browse import Browsing
 from .connection import REFUSED
@@ -20,7 +20,7 @@ from .durable import PROBE, not_fsynced, unsupported, waitaof
 from .job_hash import stored_job
 from .keys import QUEUES, job_ref, queue_keys
 from .memory import MemorySettings
-from .replies import decode_hash, decode_list, time_left
+from .replies import decode_hash, decode_list, enqueued, enqueued_many, time_left
 from .workers import WorkerCalls
 
 When = tuple[int, int, str]  # (delay in ms, priority, key): 0, 0, "" is "now, plain"
@@ -49,42 +49,36 @@ class Store(Browsing, WorkerCalls, MemorySettings):
     def enqueue(
         self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW,
         waits: int = 0, durable: bool = False,
-    ) -> Any:  # fmt: skip
-        """Add one job (waiting for ``waits`` others, see ``wait_for``). Returns
-        1; or the state of the job already holding the id; or [id, state] of
-        the job a throttle or debounce window kept. ``durable``: return once
-        the write is on disk (WAITAOF), else raise ``NotDurable``."""
+    ) -> Enqueued:  # fmt: skip
+        """Add one job (waiting for ``waits`` others, see ``wait_for``), unless
+        its id is taken or a throttle or debounce window keeps another job.
+        ``durable``: return once the write is on disk (WAITAOF), else raise
+        ``NotDurable``."""
         call = self._enqueue(queue, job_id, when, window, waits, fields, durable)
         try:
             self._register_queue(queue)
-            return self._run_durable(call, [job_id]) if durable else self._run(call)
-        except REFUSED:  # not an outage: as Redis said it
-            raise
-        except UNREACHABLE as exc:
-            raise self.unavailable(exc, [job_id], _task_of(fields)) from exc
-        except redis_errors.ResponseError as exc:
-            if is_full(exc):
-                raise self.full(queue, [job_id], _task_of(fields)) from exc
-            raise
+            reply = self._run_durable(call, [job_id]) if durable else self._run(call)
+        except Exception as exc:
+            error = self._not_added(exc, queue, [job_id], fields, lambda r: enqueued(job_id, r))
+            if error is exc:
+                raise
+            raise error from exc
+        return enqueued(job_id, reply)
 
     async def aenqueue(
         self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW,
         waits: int = 0, durable: bool = False,
-    ) -> Any:  # fmt: skip
+    ) -> Enqueued:  # fmt: skip
         call = self._enqueue(queue, job_id, when, window, waits, fields, durable)
         try:
             await self._aregister_queue(queue)
-            if durable:
-                return await self._arun_durable(call, [job_id])
-            return await self._arun(call)
-        except REFUSED:  # not an outage: as Redis said it
-            raise
-        except UNREACHABLE as exc:
-            raise self.unavailable(exc, [job_id], _task_of(fields)) from exc
-        except redis_errors.ResponseError as exc:
-            if is_full(exc):
-                raise self.full(queue, [job_id], _task_of(fields)) from exc
-            raise
+            reply = await (self._arun_durable(call, [job_id]) if durable else self._arun(call))
+        except Exception as exc:
+            error = self._not_added(exc, queue, [job_id], fields, lambda r: enqueued(job_id, r))
+            if error is exc:
+                raise
+            raise error from exc
+        return enqueued(job_id, reply)
 
     def _enqueue_many(
         self, queue: str, when: When, jobs: Sequence[tuple[str, list]], durable: bool
@@ -97,40 +91,50 @@ class Store(Browsing, WorkerCalls, MemorySettings):
 
     def enqueue_many(
         self, queue: str, when: When, jobs: Sequence[tuple[str, list]], durable: bool = False
-    ) -> list:
+    ) -> list[Enqueued]:
         """Add a batch of jobs (all with the same fields) in one round trip."""
-        call = self._enqueue_many(queue, when, jobs, durable)
+        call, ids = self._enqueue_many(queue, when, jobs, durable), [i for i, _ in jobs]
         try:
             self._register_queue(queue)
-            if durable:
-                return self._run_durable(call, [i for i, _ in jobs])
-            return self._run(call)
-        except REFUSED:  # not an outage: as Redis said it
-            raise
-        except UNREACHABLE as exc:
-            raise self.unavailable(exc, [i for i, _ in jobs], _task_of(jobs[0][1])) from exc
-        except redis_errors.ResponseError as exc:
-            if is_full(exc):
-                raise self.full(queue, [i for i, _ in jobs], _task_of(jobs[0][1])) from exc
-            raise
+            replies = self._run_durable(call, ids) if durable else self._run(call)
+        except Exception as exc:
+            error = self._not_added(exc, queue, ids, jobs[0][1], lambda r: enqueued_many(ids, r))
+            if error is exc:
+                raise
+            raise error from exc
+        return enqueued_many(ids, replies)
 
     async def aenqueue_many(
         self, queue: str, when: When, jobs: Sequence, durable: bool = False
-    ) -> list:
-        call = self._enqueue_many(queue, when, jobs, durable)
+    ) -> list[Enqueued]:
+        call, ids = self._enqueue_many(queue, when, jobs, durable), [i for i, _ in jobs]
         try:
             await self._aregister_queue(queue)
-            if durable:
-                return await self._arun_durable(call, [i for i, _ in jobs])
-            return await self._arun(call)
-        except REFUSED:  # not an outage: as Redis said it
-            raise
-        except UNREACHABLE as exc:
-            raise self.unavailable(exc, [i for i, _ in jobs], _task_of(jobs[0][1])) from exc
-        except redis_errors.ResponseError as exc:
-            if is_full(exc):
-                raise self.full(queue, [i for i, _ in jobs], _task_of(jobs[0][1])) from exc
-            raise
+            replies = await (self._arun_durable(call, ids) if durable else self._arun(call))
+        except Exception as exc:
+            error = self._not_added(exc, queue, ids, jobs[0][1], lambda r: enqueued_many(ids, r))
+            if error is exc:
+                raise
+            raise error from exc
+        return enqueued_many(ids, replies)
+
+    def _not_added(
+        self, exc: Exception, queue: str, job_ids: list[str], fields: Sequence,
+        decode: Callable[[Any], Any],
+    ) -> Exception:  # fmt: skip
+        """The error an enqueue raises for ``exc``: RedisUnavailable when the
+        jobs' fate is unknown, RedisFull when Redis refused them for memory,
+        NotDurable (its reply decoded) when they were added but not fsynced;
+        any other is ``exc`` itself (a refusal is not an outage: as Redis
+        said it)."""
+        mapped: Exception = exc
+        if isinstance(exc, NotDurable):
+            exc.reply = decode(exc.reply)
+        elif isinstance(exc, UNREACHABLE) and not isinstance(exc, REFUSED):
+            mapped = self.unavailable(exc, job_ids, _task_of(fields))
+        elif isinstance(exc, redis_errors.ResponseError) and is_full(exc):
+            mapped = self.full(queue, job_ids, _task_of(fields))
+        return mapped
 
     def _run_durable(self, call: Call, job_ids: list[str]) -> Any:
         """Run a script, then WAITAOF on the same connection, in one round trip."""

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..errors import JobNotFound, WrongState
-from ..records import StoredJob
+from ..records import Added, Enqueued, StoredJob
 from ..serializer import dump_error
-from ..store import Leased, split_ref, stored_job, token_base
+from ..store import Leased, enqueued, split_ref, stored_job, token_base
 from ..worker.execution import execute
 from .inline import INLINE, run_blocking
 
@@ -82,35 +82,37 @@ class InlineStore:
     def enqueue(
         self, queue: str, job_id: str, when: tuple, fields: Sequence, window=None, waits=0,
         durable=False,
-    ) -> Any:  # fmt: skip
+    ) -> Enqueued:  # fmt: skip
         self._check_can_block(_task_of(fields), instead="`await task.aenqueue(...)`")
-        reply = self._add(queue, job_id, when, fields, waits)
-        if reply == 1:
+        done = enqueued(job_id, self._add(queue, job_id, when, fields, waits))
+        if done.added is Added.CREATED:
             self._run_blocking(queue, [job_id])
-        return reply
+        return done
 
     async def aenqueue(
         self, queue: str, job_id: str, when: tuple, fields: Sequence, window=None, waits=0,
         durable=False,
-    ) -> Any:  # fmt: skip
-        reply = self._add(queue, job_id, when, fields, waits)
-        if reply == 1:
+    ) -> Enqueued:  # fmt: skip
+        done = enqueued(job_id, self._add(queue, job_id, when, fields, waits))
+        if done.added is Added.CREATED:
             await self._work(queue, [job_id])
-        return reply
+        return done
 
     def enqueue_many(
         self, queue: str, when: tuple, jobs: Sequence[tuple[str, list]], durable=False
-    ) -> list:
+    ) -> list[Enqueued]:
         if jobs:  # one task for the whole batch
             self._check_can_block(_task_of(jobs[0][1]), instead="`await task.aenqueue_many(...)`")
-        replies = [self._add(queue, job_id, when, fields) for job_id, fields in jobs]
-        self._run_blocking(queue, [i for (i, _), r in zip(jobs, replies, strict=True) if r == 1])
-        return replies
+        done = [enqueued(job_id, self._add(queue, job_id, when, fields)) for job_id, fields in jobs]
+        self._run_blocking(queue, [d.job_id for d in done if d.added is Added.CREATED])
+        return done
 
-    async def aenqueue_many(self, queue: str, when: tuple, jobs: Sequence, durable=False) -> list:
-        replies = [self._add(queue, job_id, when, fields) for job_id, fields in jobs]
-        await self._work(queue, [i for (i, _), r in zip(jobs, replies, strict=True) if r == 1])
-        return replies
+    async def aenqueue_many(
+        self, queue: str, when: tuple, jobs: Sequence, durable=False
+    ) -> list[Enqueued]:
+        done = [enqueued(job_id, self._add(queue, job_id, when, fields)) for job_id, fields in jobs]
+        await self._work(queue, [d.job_id for d in done if d.added is Added.CREATED])
+        return done
 
     def _add(self, queue: str, job_id: str, when: tuple, fields: Sequence, waits=0) -> Any:
         """enqueue.lua: 1 when added, else the state of the job holding the id."""
