@@ -15,6 +15,7 @@ from .errors import (
     ResultTooLarge,
     Retry,
     TarefaError,
+    WrongState,
 )
 from .job import Group, Job, JobInfo, JobState
 from .options import TaskOptions
@@ -42,6 +43,7 @@ __all__ = [
     "TarefaError",
     "Task",
     "TaskOptions",
+    "WrongState",
     "current_job",
 ]
 __version__ = "0.2.0"

@@ -79,12 +79,12 @@ class Job(Generic[R]):
         within ``timeout`` seconds (None: wait as long as it takes; 0: don't wait).
         """
         _check_timeout(timeout)
-        self.app.store.wait(self.queue, self.id, timeout)
+        self.app.store.wait_end(self.queue, self.id, timeout)
         return self._outcome(self.app.store.job(self.queue, self.id), timeout)
 
     async def aresult(self, timeout: float | None = None) -> R:
         _check_timeout(timeout)
-        await self.app.store.await_(self.queue, self.id, timeout)
+        await self.app.store.await_end(self.queue, self.id, timeout)
         return self._outcome(await self.app.store.ajob(self.queue, self.id), timeout)
 
     def _outcome(self, stored: StoredJob | None, timeout: float | None) -> R:

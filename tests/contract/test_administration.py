@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tarefa import JobNotFound, JobState
+from tarefa import Job, JobNotFound, JobState
+from tarefa.errors import WrongState
 
 from ..tasks import add, always_fails
 
@@ -43,3 +44,13 @@ def test_purge_empties_a_queue(backend):
     add.enqueue_many([(i, i) for i in range(3)])
     assert queue.purge() > 0
     assert sum(queue.counts().values()) == 0
+
+
+def test_only_a_scheduled_job_can_run_now(backend):
+    done = add.enqueue(1, 1)
+    backend.run_jobs()
+    with pytest.raises(WrongState, match=f"only a scheduled job can run now; job {done.id} is"):
+        done.run_now()
+    assert done.status is JobState.COMPLETED
+    with pytest.raises(JobNotFound):
+        Job(backend.app, "default", "nope").run_now()

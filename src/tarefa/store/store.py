@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis import exceptions as redis_errors
 
+from ..backend import NO_WINDOW, When, Window
 from ..errors import JobNotFound, NotDurable, WrongState
 from ..records import Enqueued, StoredJob
 from .base import FINAL_STATES, UNREACHABLE, Call, is_full
@@ -22,10 +23,6 @@ from .keys import QUEUES, job_ref, queue_keys
 from .memory import MemorySettings
 from .replies import decode_hash, decode_list, enqueued, enqueued_many, time_left
 from .workers import WorkerCalls
-
-When = tuple[int, int, str]  # (delay in ms, priority, key): 0, 0, "" is "now, plain"
-Window = tuple[str, int, str]  # ('' | 'throttle' | 'debounce', ms, what it is per)
-NO_WINDOW: Window = ("", 0, "")
 
 
 class Store(Browsing, WorkerCalls, MemorySettings):
@@ -348,7 +345,7 @@ class Store(Browsing, WorkerCalls, MemorySettings):
     def _wait(self, queue: str, job_id: str) -> Call:
         return self.scripts.wait, queue_keys(queue), [job_id]
 
-    def wait(self, queue: str, job_id: str, timeout: float | None) -> bytes:
+    def wait_end(self, queue: str, job_id: str, timeout: float | None) -> bytes:
         """Block until the job is final or ``timeout`` seconds pass (None: no
         limit, 0: just look); return its state (b'' if there is no such job).
 
@@ -364,7 +361,7 @@ class Store(Browsing, WorkerCalls, MemorySettings):
                 return state
             self.clients.sync_blocking.blpop([signal], timeout=left)
 
-    async def await_(self, queue: str, job_id: str, timeout: float | None) -> bytes:
+    async def await_end(self, queue: str, job_id: str, timeout: float | None) -> bytes:
         deadline = None if timeout is None else time.monotonic() + timeout
         signal = queue_keys(queue).done_signal(job_id)
         while True:
@@ -390,6 +387,11 @@ def _task_of(fields: Sequence) -> str:
     names = list(fields[::2])
     return fields[names.index("task") * 2 + 1] if "task" in names else "?"
 
+
+if TYPE_CHECKING:  # the Store keeps the backend contract: a missing call is a type error
+    from ..backend import Backend
+
+    _keeps: type[Backend] = Store
 
 # -- what the scripts that change one job answer ----------------------------
 

@@ -26,6 +26,7 @@ from .inline import INLINE, run_blocking
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..backend import Backend
     from ..worker.execution import Outcome
 
 RUNNABLE = (b"queued", b"scheduled", b"active")  # states a job has not ended in
@@ -68,12 +69,14 @@ class InlineStore:
     def __repr__(self) -> str:
         return f"<InlineStore {sum(map(len, self._jobs.values()))} jobs>"
 
-    def __getattr__(self, name: str) -> Any:
-        # The rest of Store (a worker's calls, the registry, url...) has no meaning here.
-        raise AttributeError(
-            f"store.{name} is not available in testing mode: jobs run inline when "
-            "they are enqueued, with no Redis and no worker"
-        )
+    if not TYPE_CHECKING:  # (a type checker must not take every name as present)
+
+        def __getattr__(self, name: str) -> Any:
+            # The rest of Store (a worker's calls, the registry, url...) has no meaning here.
+            raise AttributeError(
+                f"store.{name} is not available in testing mode: jobs run inline when "
+                "they are enqueued, with no Redis and no worker"
+            )
 
     # -- producing ---------------------------------------------------------
 
@@ -275,7 +278,7 @@ class InlineStore:
     async def ajob(self, queue: str, job_id: str) -> StoredJob | None:
         return self.job(queue, job_id)
 
-    def wait(self, queue: str, job_id: str, timeout: float | None) -> bytes:
+    def wait_end(self, queue: str, job_id: str, timeout: float | None) -> bytes:
         """The job's state (b'' if there is no such job), at once: nothing runs
         in the background to wait for. A job that has not ended by now is in a
         paused queue, or is the one running (a job waiting for itself)."""
@@ -283,8 +286,8 @@ class InlineStore:
             job = self._get(queue, job_id)
             return job["state"] if job is not None else b""
 
-    async def await_(self, queue: str, job_id: str, timeout: float | None) -> bytes:
-        return self.wait(queue, job_id, timeout)
+    async def await_end(self, queue: str, job_id: str, timeout: float | None) -> bytes:
+        return self.wait_end(queue, job_id, timeout)
 
     def find_queues(self, job_id: str) -> list[str]:
         with self._lock:
@@ -383,6 +386,16 @@ class InlineStore:
     async def acancel(self, queue: str, job_id: str, keep_ms: int) -> bool:
         return self.cancel(queue, job_id, keep_ms)
 
+    def run_now(self, queue: str, job_id: str) -> None:
+        """run_now.lua: nothing is ever scheduled here (a delay is not waited
+        for), so a job that exists is in another state."""
+        with self._lock:
+            job = self._get(queue, job_id)
+            if job is None:
+                raise JobNotFound(f"no job {job_id} in queue {queue!r}")
+            state = job["state"].decode()
+        raise WrongState(f"only a scheduled job can run now; job {job_id} is {state}", state)
+
     def delete(self, queue: str, ids: Sequence[str]) -> int:
         """delete.lua: the jobs are gone, whatever their state; how many
         existed. A running attempt is told it was cancelled, and its outcome
@@ -407,3 +420,7 @@ class InlineStore:
 
     async def aprogress(self, queue: str, job_id: str, token: bytes, progress: bytes) -> bool:
         return self.progress(queue, job_id, token, progress)
+
+
+if TYPE_CHECKING:  # testing mode keeps the backend contract: a missing call is a type error
+    _keeps: type[Backend] = InlineStore
