@@ -1,5 +1,6 @@
 """tarefa: a background job queue for Python on Redis."""
 
+from . import testing  # noqa: F401 - registers testing mode's backend (App(testing=True))
 from .app import App, Queue
 from .context import JobContext, current_job
 from .errors import (

@@ -24,10 +24,19 @@ from .store import TIMEOUT, Store, check_queue_name, check_url
 from .task import Task
 
 if TYPE_CHECKING:
-    from .testing import InlineStore
+    from .backend import Backend
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# Testing mode's backend: tarefa.testing puts its maker here as it is imported
+# (tarefa's __init__ imports it). So this module needs nothing above it, though
+# testing mode runs jobs with the worker's code.
+_testing_backend: list[Callable[[App], Backend]] = []
+
+
+def register_testing_backend(make: Callable[[App], Backend]) -> None:
+    _testing_backend[:] = [make]
 
 
 def task_name(fn: Callable) -> str:
@@ -53,28 +62,28 @@ class Queue:
 
     def counts(self) -> dict[str, int]:
         """Jobs per state: queued, scheduled, active, completed, failed."""
-        return self.app.store.counts(self.name)
+        return self.app.backend.counts(self.name)
 
     def pause(self) -> None:
         """Workers stop taking jobs from this queue; running jobs finish."""
-        self.app.store.pause(self.name)
+        self.app.backend.pause(self.name)
 
     def resume(self) -> bool:
         """Workers take jobs again (at once). False if it was not paused."""
-        return self.app.store.resume(self.name)
+        return self.app.backend.resume(self.name)
 
     def purge(self) -> int:
         """Delete every job of the queue, in every state (jobs running now
         finish, and their outcomes are discarded). Returns the keys deleted."""
-        return self.app.store.purge(self.name)
+        return self.app.backend.purge(self.name)
 
     @property
     def paused(self) -> bool:
-        return self.app.store.is_paused(self.name)
+        return self.app.backend.is_paused(self.name)
 
     def failed_jobs(self, limit: int = 100) -> list[Job]:
         """The dead-letter set, newest first."""
-        return [Job(self.app, self.name, i) for i in self.app.store.failed_ids(self.name, limit)]
+        return [Job(self.app, self.name, i) for i in self.app.backend.failed_ids(self.name, limit)]
 
 
 class App:
@@ -131,14 +140,24 @@ class App:
         self.on_success, self.on_failure, self.on_retry = on_success, on_failure, on_retry
         self.tasks: dict[str, Task] = {}
         self.queue_settings: dict[str, QueueSettings] = {}
-        self._store: Store | InlineStore | None = None
-        if testing:
-            from .testing import InlineStore  # only here: it builds on the worker's code
+        self._store: Store | None = None
+        self._inline: Backend | None = _testing_backend[0](self) if testing else None
 
-            self._store = InlineStore(self)
+    @property
+    def backend(self) -> Backend:
+        """Where producers and job handles keep jobs: the Redis store, or in
+        testing mode the jobs kept in memory (tarefa.testing)."""
+        return self._inline if self._inline is not None else self.store
 
     @property
     def store(self) -> Store:
+        """The Redis store: what workers, the dashboard and the operator's
+        commands use. Not in testing mode, which has no Redis."""
+        if self._inline is not None:
+            raise AttributeError(
+                "app.store is not available in testing mode: jobs run inline when they are "
+                "enqueued, with no Redis and no worker"
+            )
         if self._store is None:
             self._store = Store(self._url, timeout=self.redis_timeout)
         return self._store
@@ -154,13 +173,11 @@ class App:
         logic as in a worker), recorded in memory, with no Redis and no worker.
         Each block starts empty; the App's Redis is back after it. See
         ``tarefa.testing`` for what differs from a worker."""
-        from .testing import InlineStore
-
-        saved, self._store = self._store, InlineStore(self)
+        saved, self._inline = self._inline, _testing_backend[0](self)
         try:
             yield self
         finally:
-            self._store = saved
+            self._inline = saved
 
     # -- tasks ------------------------------------------------------------------
 
@@ -275,14 +292,14 @@ class App:
 
     def queues(self) -> list[str]:
         """Every queue that has been used."""
-        return self.store.queues()
+        return self.backend.queues()
 
     def job(self, job_id: str, queue: str | None = None) -> Job:
         """A handle on an existing job. Without ``queue``, every queue is
         searched: AmbiguousJob if several hold the id (ids are unique per
         queue), JobNotFound if none does."""
         if queue is None:
-            found = self.store.find_queues(job_id)
+            found = self.backend.find_queues(job_id)
             if len(found) > 1:
                 raise AmbiguousJob(job_id, found)
             if not found:

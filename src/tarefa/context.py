@@ -18,7 +18,7 @@ import orjson
 from .logs import JobLogger
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .backend import Producing
 
 log = logging.getLogger("tarefa.job")
 
@@ -29,7 +29,7 @@ class JobContext:
     queue: str
     task: str
     attempt: int  # 1 on the first run, 2 on the first retry...
-    store: Store | None = field(repr=False, default=None)
+    store: Producing | None = field(repr=False, default=None)
     token: bytes = field(repr=False, default=b"")
     # Progress from an async job: the latest report not sent yet, and its sender.
     _outbox: dict[str, Any] = field(repr=False, default_factory=dict)

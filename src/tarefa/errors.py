@@ -162,7 +162,7 @@ class NotDurable(TarefaError):
         self.job_ids = list(job_ids)
         self.reason = reason or message  # why, without which jobs
         self.jobs: list[Any] = []
-        self.reply: object = None  # the enqueue script's reply (the store's, for the Task)
+        self.reply: Any = None  # what the enqueue did: an Enqueued (a list of them for a batch)
         super().__init__(message)
 
     @property

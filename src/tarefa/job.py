@@ -53,10 +53,10 @@ class Job(Generic[R]):
         return hash((self.queue, self.id))
 
     def info(self) -> JobInfo:
-        return self._found(self.app.store.job(self.queue, self.id)).info
+        return self._found(self.app.backend.job(self.queue, self.id)).info
 
     async def ainfo(self) -> JobInfo:
-        return self._found(await self.app.store.ajob(self.queue, self.id)).info
+        return self._found(await self.app.backend.ajob(self.queue, self.id)).info
 
     def _found(self, stored: StoredJob | None) -> StoredJob:
         if stored is None:
@@ -79,13 +79,13 @@ class Job(Generic[R]):
         within ``timeout`` seconds (None: wait as long as it takes; 0: don't wait).
         """
         _check_timeout(timeout)
-        self.app.store.wait_end(self.queue, self.id, timeout)
-        return self._outcome(self.app.store.job(self.queue, self.id), timeout)
+        self.app.backend.wait_end(self.queue, self.id, timeout)
+        return self._outcome(self.app.backend.job(self.queue, self.id), timeout)
 
     async def aresult(self, timeout: float | None = None) -> R:
         _check_timeout(timeout)
-        await self.app.store.await_end(self.queue, self.id, timeout)
-        return self._outcome(await self.app.store.ajob(self.queue, self.id), timeout)
+        await self.app.backend.await_end(self.queue, self.id, timeout)
+        return self._outcome(await self.app.backend.ajob(self.queue, self.id), timeout)
 
     def _outcome(self, stored: StoredJob | None, timeout: float | None) -> R:
         if stored is None:
@@ -109,30 +109,30 @@ class Job(Generic[R]):
         runs; a running one is stopped (async jobs within one heartbeat; a sync
         job sees ``current_job().cancelled``) and its outcome is discarded.
         Returns False when the job had already ended. Kept ``keep`` seconds."""
-        return self.app.store.cancel(self.queue, self.id, _keep_ms(keep))
+        return self.app.backend.cancel(self.queue, self.id, _keep_ms(keep))
 
     async def acancel(self, keep: float = 3600) -> bool:
-        return await self.app.store.acancel(self.queue, self.id, _keep_ms(keep))
+        return await self.app.backend.acancel(self.queue, self.id, _keep_ms(keep))
 
     def retry(self) -> None:
         """Run a failed job again (out of the dead-letter set), attempts reset.
         ``WrongState`` if it has not failed."""
-        self.app.store.retry(self.queue, self.id)
+        self.app.backend.retry(self.queue, self.id)
 
     async def aretry(self) -> None:
-        await self.app.store.aretry(self.queue, self.id)
+        await self.app.backend.aretry(self.queue, self.id)
 
     def run_now(self) -> None:
         """Run a scheduled job (a delay or a retry's back-off) as soon as a
         worker is free, instead of at its time. ``WrongState`` if it is not
         scheduled."""
-        self.app.store.run_now(self.queue, self.id)
+        self.app.backend.run_now(self.queue, self.id)
 
     def delete(self) -> bool:
         """Delete the job, whatever its state (a running attempt is stopped and
         its outcome discarded). Jobs waiting for it are cancelled unless it had
         ended. Returns False when there was no such job."""
-        return self.app.store.delete(self.queue, [self.id]) == 1
+        return self.app.backend.delete(self.queue, [self.id]) == 1
 
     def then(self, task: Task, *args: Any, **kwargs: Any) -> Job:
         """Enqueue ``task(*args, **kwargs)`` to run once this job has completed.

@@ -152,7 +152,7 @@ class Task(Generic[P, R]):
             return self._enqueue_waiting(job_id, fields)
         queue, when, window = self.options.queue, self.call.when(), self._window
         try:
-            done = self.app.store.enqueue(queue, job_id, when, fields, window, 0, self._durable())
+            done = self.app.backend.enqueue(queue, job_id, when, fields, window, 0, self._durable())
         except NotDurable as exc:
             exc.jobs = [self._handle(job_id, exc.reply)]
             raise
@@ -165,7 +165,7 @@ class Task(Generic[P, R]):
             return await self._aenqueue_waiting(job_id, fields)
         queue, when, window = self.options.queue, self.call.when(), self._window
         try:
-            store = self.app.store
+            store = self.app.backend
             done = await store.aenqueue(queue, job_id, when, fields, window, 0, self._durable())
         except NotDurable as exc:
             exc.jobs = [self._handle(job_id, exc.reply)]
@@ -179,7 +179,7 @@ class Task(Generic[P, R]):
     def _enqueue_waiting(self, job_id: str, fields: list) -> Job[R]:
         """Enqueue a job that waits for its parents, then have them tell it
         when they end (a crash in between is caught by the periodic check)."""
-        queue, store, parents = self.options.queue, self.app.store, self.call.parents
+        queue, store, parents = self.options.queue, self.app.backend, self.call.parents
         fields = self._waiting_fields(fields)
         when, durable = self.call.when(), self._durable()
         try:
@@ -194,7 +194,7 @@ class Task(Generic[P, R]):
         return self._handle(job_id, done)
 
     async def _aenqueue_waiting(self, job_id: str, fields: list) -> Job[R]:
-        queue, store, parents = self.options.queue, self.app.store, self.call.parents
+        queue, store, parents = self.options.queue, self.app.backend, self.call.parents
         fields = self._waiting_fields(fields)
         when, durable = self.call.when(), self._durable()
         try:
@@ -251,7 +251,7 @@ class Task(Generic[P, R]):
         All arguments are checked before anything is sent: one bad call, and
         none of the batch is enqueued."""
         batch = self._many(calls)
-        store, queue, durable = self.app.store, self.options.queue, self._durable()
+        store, queue, durable = self.app.backend, self.options.queue, self._durable()
         replies, doubts = [], []
         for n, chunk in enumerate(_chunks(batch)):  # one script call never blocks Redis long
             try:
@@ -268,7 +268,7 @@ class Task(Generic[P, R]):
     async def aenqueue_many(self, calls: Iterable[Any]) -> list[Job[R]]:
         """``enqueue_many`` for asyncio code."""
         batch = self._many(calls)
-        store, queue, durable = self.app.store, self.options.queue, self._durable()
+        store, queue, durable = self.app.backend, self.options.queue, self._durable()
         replies, doubts = [], []
         for n, chunk in enumerate(_chunks(batch)):
             try:

@@ -28,6 +28,9 @@ What differs, because everything happens during the enqueue call:
 caller as a worker's thread or event loop would.
 """
 
+from ..app import register_testing_backend
 from .store import InlineStore
+
+register_testing_backend(InlineStore)
 
 __all__ = ["InlineStore"]

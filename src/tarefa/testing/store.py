@@ -69,15 +69,6 @@ class InlineStore:
     def __repr__(self) -> str:
         return f"<InlineStore {sum(map(len, self._jobs.values()))} jobs>"
 
-    if not TYPE_CHECKING:  # (a type checker must not take every name as present)
-
-        def __getattr__(self, name: str) -> Any:
-            # The rest of Store (a worker's calls, the registry, url...) has no meaning here.
-            raise AttributeError(
-                f"store.{name} is not available in testing mode: jobs run inline when "
-                "they are enqueued, with no Redis and no worker"
-            )
-
     # -- producing ---------------------------------------------------------
 
     # ``durable`` changes nothing here: there is no disk to wait for.

@@ -97,7 +97,7 @@ async def execute(
         return prepared  # it cannot run: it fails at once, and runs no hooks
     task, args, kwargs, options = prepared
     context = JobContext(
-        job.id, queue, task.name, job.attempts, store=app.store, token=job.token,
+        job.id, queue, task.name, job.attempts, store=app.backend, token=job.token,
         _cancel=cancel or threading.Event(),
     )  # fmt: skip
     token = _current.set(context)
