@@ -90,3 +90,16 @@ def load_error(data: bytes | None) -> dict[str, str]:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return {"type": "Error", "message": data.decode(errors="replace"), "traceback": ""}
+
+
+def decode_call(serializer: Serializer, payload: bytes) -> tuple[list[Any], dict[str, Any]]:
+    """A job's stored ``[args, kwargs]``; ValueError if it is not that."""
+    call = serializer.loads(payload)
+    if (
+        not isinstance(call, list | tuple)
+        or len(call) != 2
+        or not isinstance(call[0], list | tuple)
+        or not isinstance(call[1], dict)
+    ):
+        raise ValueError("payload must be [args, kwargs]")
+    return list(call[0]), call[1]

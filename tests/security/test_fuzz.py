@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tarefa import App, JobState, TaskOptions
-from tarefa.serializer import JsonSerializer, PickleSerializer
+from tarefa.serializer import JsonSerializer, PickleSerializer, decode_call
 from tarefa.store import Leased
 from tarefa.web.server import Credentials, create_app
 from tarefa.worker import Worker
-from tarefa.worker.execution import Outcome, _options, _prepare, decode_call, execute
+from tarefa.worker.execution import Outcome, _options, _prepare, execute
 
 from ..tasks import add
 
@@ -117,7 +117,7 @@ def fuzz_merge(results: list, label: str) -> str:
 @given(payload=stored)
 def test_decode_call_gives_args_and_kwargs_or_a_clear_error(payload):
     try:
-        args, kwargs = decode_call(fuzz_app, payload)
+        args, kwargs = decode_call(fuzz_app.serializer, payload)
     except (ValueError, TypeError) as exc:
         assert str(exc)
     else:
@@ -193,7 +193,7 @@ def test_a_failing_job_with_any_numbers_for_options_is_retried_or_failed(overrid
 
 def undecodable(payload: bytes) -> bool:
     try:
-        decode_call(fuzz_app, payload)
+        decode_call(fuzz_app.serializer, payload)
     except (ValueError, TypeError):
         return True
     return False

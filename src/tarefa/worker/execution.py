@@ -25,7 +25,7 @@ from ..app import App
 from ..context import JobContext, _current
 from ..errors import ResultTooLarge, Retry
 from ..options import TaskOptions
-from ..serializer import dump_error
+from ..serializer import decode_call, dump_error
 from ..store import Leased
 from .hooks import run_hooks
 from .process_child import ChildError, ChildRetry, Encoded
@@ -56,18 +56,6 @@ class Outcome:
 
 def _failed(error_type: str, message: str, tb: str = "") -> Outcome:
     return Outcome("failed", dump_error(error_type, message, tb), 0)
-
-
-def decode_call(app: App, payload: bytes) -> tuple[list, dict]:
-    call = app.serializer.loads(payload)
-    if (
-        not isinstance(call, list | tuple)
-        or len(call) != 2
-        or not isinstance(call[0], list | tuple)
-        or not isinstance(call[1], dict)
-    ):
-        raise ValueError("payload must be [args, kwargs]")
-    return list(call[0]), call[1]
 
 
 def _options(task_options: TaskOptions, overrides: bytes) -> TaskOptions:
@@ -137,7 +125,7 @@ def _prepare(app: App, job: Leased) -> tuple[Task, list, dict, TaskOptions] | Ou
             "from the app's module or list it in App(include=[...])",
         )
     try:
-        args, kwargs = decode_call(app, job.payload)
+        args, kwargs = decode_call(app.serializer, job.payload)
         if job.parent_results is not None:  # a group's callback: the results come first
             results = [app.serializer.loads(r) if r else None for r in job.parent_results]
             args = [results, *args]

@@ -44,8 +44,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import logs
+from ..app import load_app
 from ..context import JobContext, _current
 from ..errors import ResultTooLarge, Retry
+from ..serializer import decode_call
 
 SIZE = struct.Struct("!Q")  # the length prefix of every message
 
@@ -159,8 +161,6 @@ def child_main(sock: socket.socket, app_path: str, env: dict, log_setup) -> None
     _exit_with_worker(sock)
     channel = _Channel(sock)
     try:
-        from ..app import load_app
-
         app = load_app(app_path)
         app.import_includes()
     except BaseException as exc:
@@ -180,9 +180,6 @@ def child_main(sock: socket.socket, app_path: str, env: dict, log_setup) -> None
 
 def _run(app, app_path, channel, job_id, queue, name, attempt, payload) -> tuple:
     """Run one job; the answer to send back."""
-    # Imported here: execution.py imports the pool, which imports this module.
-    from .execution import decode_call
-
     task = app.tasks.get(name)
     if task is None or task.fn is None:
         return (
@@ -192,7 +189,7 @@ def _run(app, app_path, channel, job_id, queue, name, attempt, payload) -> tuple
             "register it at import time, in the app's module or in App(include=[...])",
         )
     try:
-        args, kwargs = decode_call(app, payload)
+        args, kwargs = decode_call(app.serializer, payload)
     except Exception as exc:
         return ("failed", "PayloadError", f"cannot decode the job's payload: {exc}")
     context = _ChildContext(job_id, queue, name, attempt, _report=channel.send)
