@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from redis import exceptions as redis_errors
 
@@ -24,6 +26,19 @@ from .memory import MemorySettings
 from .replies import decode_hash, decode_list, enqueued, enqueued_many, time_left
 from .workers import WorkerCalls
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Adding(Generic[T]):
+    """One call of an enqueue script, with what its errors and its reply need."""
+
+    call: Call
+    queue: str
+    job_ids: list[str]
+    fields: Sequence[Any]  # (one job's: each job of a batch has the same)
+    decode: Callable[[Any], T]  # the script's reply into Enqueued records
+
 
 class Store(Browsing, WorkerCalls, MemorySettings):
     """tarefa's view of one Redis: what producers, the API and the CLI do here;
@@ -39,9 +54,13 @@ class Store(Browsing, WorkerCalls, MemorySettings):
     # wrote nothing (refused at its first write). A durable one sends WAITAOF
     # behind its script (durable.py).
 
-    def _enqueue(self, queue, job_id, when: When, window: Window, waits, fields, durable) -> Call:
+    def _enqueue(
+        self, queue: str, job_id: str, when: When, fields: Sequence, window: Window, waits: int,
+        durable: bool,
+    ) -> _Adding[Enqueued]:  # fmt: skip
         args = [job_id, *when, *window, waits, int(durable), *fields]
-        return self.scripts.enqueue, queue_keys(queue), args
+        call = self.scripts.enqueue, queue_keys(queue), args
+        return _Adding(call, queue, [job_id], fields, partial(enqueued, job_id))
 
     def enqueue(
         self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW,
@@ -51,87 +70,71 @@ class Store(Browsing, WorkerCalls, MemorySettings):
         its id is taken or a throttle or debounce window keeps another job.
         ``durable``: return once the write is on disk (WAITAOF), else raise
         ``NotDurable``."""
-        call = self._enqueue(queue, job_id, when, window, waits, fields, durable)
-        try:
-            self._register_queue(queue)
-            reply = self._run_durable(call, [job_id]) if durable else self._run(call)
-        except Exception as exc:
-            error = self._not_added(exc, queue, [job_id], fields, lambda r: enqueued(job_id, r))
-            if error is exc:
-                raise
-            raise error from exc
-        return enqueued(job_id, reply)
+        adding = self._enqueue(queue, job_id, when, fields, window, waits, durable)
+        return self._add(adding, durable)
 
     async def aenqueue(
         self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW,
         waits: int = 0, durable: bool = False,
     ) -> Enqueued:  # fmt: skip
-        call = self._enqueue(queue, job_id, when, window, waits, fields, durable)
-        try:
-            await self._aregister_queue(queue)
-            reply = await (self._arun_durable(call, [job_id]) if durable else self._arun(call))
-        except Exception as exc:
-            error = self._not_added(exc, queue, [job_id], fields, lambda r: enqueued(job_id, r))
-            if error is exc:
-                raise
-            raise error from exc
-        return enqueued(job_id, reply)
+        adding = self._enqueue(queue, job_id, when, fields, window, waits, durable)
+        return await self._aadd(adding, durable)
 
     def _enqueue_many(
         self, queue: str, when: When, jobs: Sequence[tuple[str, list]], durable: bool
-    ) -> Call:
+    ) -> _Adding[list[Enqueued]]:
         args: list[Any] = [*when, 0, int(durable), len(jobs[0][1])]
         for job_id, fields in jobs:
             args.append(job_id)
             args.extend(fields)
-        return self.scripts.enqueue_many, queue_keys(queue), args
+        ids = [job_id for job_id, _ in jobs]
+        call = self.scripts.enqueue_many, queue_keys(queue), args
+        return _Adding(call, queue, ids, jobs[0][1], partial(enqueued_many, ids))
 
     def enqueue_many(
         self, queue: str, when: When, jobs: Sequence[tuple[str, list]], durable: bool = False
     ) -> list[Enqueued]:
         """Add a batch of jobs (all with the same fields) in one round trip."""
-        call, ids = self._enqueue_many(queue, when, jobs, durable), [i for i, _ in jobs]
-        try:
-            self._register_queue(queue)
-            replies = self._run_durable(call, ids) if durable else self._run(call)
-        except Exception as exc:
-            error = self._not_added(exc, queue, ids, jobs[0][1], lambda r: enqueued_many(ids, r))
-            if error is exc:
-                raise
-            raise error from exc
-        return enqueued_many(ids, replies)
+        return self._add(self._enqueue_many(queue, when, jobs, durable), durable)
 
     async def aenqueue_many(
         self, queue: str, when: When, jobs: Sequence, durable: bool = False
     ) -> list[Enqueued]:
-        call, ids = self._enqueue_many(queue, when, jobs, durable), [i for i, _ in jobs]
-        try:
-            await self._aregister_queue(queue)
-            replies = await (self._arun_durable(call, ids) if durable else self._arun(call))
-        except Exception as exc:
-            error = self._not_added(exc, queue, ids, jobs[0][1], lambda r: enqueued_many(ids, r))
-            if error is exc:
-                raise
-            raise error from exc
-        return enqueued_many(ids, replies)
+        return await self._aadd(self._enqueue_many(queue, when, jobs, durable), durable)
 
-    def _not_added(
-        self, exc: Exception, queue: str, job_ids: list[str], fields: Sequence,
-        decode: Callable[[Any], Any],
-    ) -> Exception:  # fmt: skip
-        """The error an enqueue raises for ``exc``: RedisUnavailable when the
-        jobs' fate is unknown, RedisFull when Redis refused them for memory,
-        NotDurable (its reply decoded) when they were added but not fsynced;
-        any other is ``exc`` itself (a refusal is not an outage: as Redis
-        said it)."""
-        mapped: Exception = exc
+    # One enqueue script call, run and answered (its twin below for asyncio).
+    def _add(self, adding: _Adding[T], durable: bool) -> T:
+        try:
+            self._register_queue(adding.queue)
+            call, ids = adding.call, adding.job_ids
+            reply = self._run_durable(call, ids) if durable else self._run(call)
+        except Exception as exc:
+            self._not_added(exc, adding)
+        return adding.decode(reply)
+
+    async def _aadd(self, adding: _Adding[T], durable: bool) -> T:
+        try:
+            await self._aregister_queue(adding.queue)
+            call, ids = adding.call, adding.job_ids
+            reply = await (self._arun_durable(call, ids) if durable else self._arun(call))
+        except Exception as exc:
+            self._not_added(exc, adding)
+        return adding.decode(reply)
+
+    def _not_added(self, exc: Exception, adding: _Adding[Any]) -> NoReturn:
+        """Raise what an enqueue that failed with ``exc`` raises:
+        RedisUnavailable when the jobs' fate is unknown, RedisFull when Redis
+        refused them for memory, NotDurable (its reply decoded) when they were
+        added but not fsynced; any other ``exc`` as it is (a refusal is not an
+        outage: as Redis said it)."""
+        task = _task_of(adding.fields)
         if isinstance(exc, NotDurable):
-            exc.reply = decode(exc.reply)
+            exc.reply = adding.decode(exc.reply)
         elif isinstance(exc, UNREACHABLE) and not isinstance(exc, REFUSED):
-            mapped = self.unavailable(exc, job_ids, _task_of(fields))
+            raise self.unavailable(exc, adding.job_ids, task) from exc
         elif isinstance(exc, redis_errors.ResponseError) and is_full(exc):
-            mapped = self.full(queue, job_ids, _task_of(fields))
-        return mapped
+            raise self.full(adding.queue, adding.job_ids, task) from exc
+        raise exc
 
     def _run_durable(self, call: Call, job_ids: list[str]) -> Any:
         """Run a script, then WAITAOF on the same connection, in one round trip."""
