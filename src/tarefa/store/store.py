@@ -29,7 +29,7 @@ from .workers import WorkerCalls
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # (made once per enqueue: no frozen __init__)
 class _Adding(Generic[T]):
     """One call of an enqueue script, with what its errors and its reply need."""
 
