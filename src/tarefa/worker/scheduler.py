@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -45,7 +45,7 @@ SETTLE_LEAD_MS = 1000  # a tick is settled this long before it is due (at most)
 PASS_AFTER_MS = 10  # a pass comes this long after the time it is meant for
 
 
-def cron_tasks(worker: Worker) -> list[Task]:
+def cron_tasks(worker: Worker) -> list[Task[..., Any]]:
     return [
         task
         for task in worker.app.tasks.values()
@@ -53,17 +53,17 @@ def cron_tasks(worker: Worker) -> list[Task]:
     ]
 
 
-def next_tick(task: Task, after: datetime) -> int:
+def next_tick(task: Task[..., Any], after: datetime) -> int:
     """The task's first tick after ``after``, in seconds since the epoch."""
     return _tick(task, after, "get_next")
 
 
-def prev_tick(task: Task, before: datetime) -> int:
+def prev_tick(task: Task[..., Any], before: datetime) -> int:
     """The task's last tick before ``before``, in seconds since the epoch."""
     return _tick(task, before, "get_prev")
 
 
-def _tick(task: Task, start: datetime, step: str) -> int:
+def _tick(task: Task[..., Any], start: datetime, step: str) -> int:
     """The nearest tick from ``start`` in the direction of ``step`` (croniter's
     get_next or get_prev), skipping the repeats of an hour that comes twice."""
     ticks = croniter(task.options.cron, start.astimezone(ZoneInfo(task.options.tz)))
@@ -73,7 +73,7 @@ def _tick(task: Task, start: datetime, step: str) -> int:
             return int(tick.timestamp())
 
 
-def _repeated(task: Task, tick: datetime) -> bool:
+def _repeated(task: Task[..., Any], tick: datetime) -> bool:
     """Whether ``tick`` is a second run at the same wall-clock time, in the hour
     that comes twice when clocks go back, of a schedule with fixed hours.
 
@@ -92,11 +92,16 @@ def _every_hour(cron: str) -> bool:
     return hours == ["*"] or len(hours) == 24
 
 
-def tick_job_id(task: Task, tick: int) -> str:
-    return f"cron:{task.name}:{tick}"
+def tick_job_prefix(task: Task[..., Any]) -> str:
+    """What the id of each of the task's tick's jobs starts with (the tick follows)."""
+    return f"cron:{task.name}:"
 
 
-async def keep_scheduled(task: Task, now: datetime) -> tuple[int, int]:
+def tick_job_id(task: Task[..., Any], tick: int) -> str:
+    return f"{tick_job_prefix(task)}{tick}"
+
+
+async def keep_scheduled(task: Task[..., Any], now: datetime) -> tuple[int, int]:
     """One pass for one task at ``now`` (Redis's clock): settle the tick about
     to be due, catch up on missed ticks, schedule the next tick, all in
     cron_schedule.lua. Returns the next tick and its lead (ms)."""
@@ -104,7 +109,7 @@ async def keep_scheduled(task: Task, now: datetime) -> tuple[int, int]:
     lead_ms = min(SETTLE_LEAD_MS, (tick - previous) * 500)  # under half the gap
     _, fields = task._one((), {})  # the job a tick runs: the task, no arguments
     merged, caught_up, _ = await task.app.store.cron_schedule(
-        task.options.queue, task.name, tick_job_id(task, ""), previous, tick, lead_ms, fields
+        task.options.queue, task.name, tick_job_prefix(task), previous, tick, lead_ms, fields
     )
     if merged:
         log.debug("%s: the previous run has not started; tick %s merged into it", task.name, merged)
@@ -113,7 +118,7 @@ async def keep_scheduled(task: Task, now: datetime) -> tuple[int, int]:
     return tick, lead_ms
 
 
-async def schedule_pass(tasks: list[Task], now_ms: int) -> int | None:
+async def schedule_pass(tasks: list[Task[..., Any]], now_ms: int) -> int | None:
     """Keep every task scheduled; returns when to pass again (Redis ms), None
     when no schedule is left. A schedule that fails to compute is dropped."""
     now = datetime.fromtimestamp(now_ms / 1000, UTC)
