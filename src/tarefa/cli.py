@@ -15,10 +15,11 @@ import click
 from rich.console import Console
 
 from . import logs
-from .app import App, load_app
+from .app import App
 from .cli_ops import COMMANDS, UnreachableExit, UsageExit, converted
 from .cli_tables import add_row, plain, titled
 from .errors import AppImportError
+from .loading import load_app
 from .store import REFUSED, Embedded, EmbeddedError, describe_error, redacted
 
 # Piped into a script or a log: no 80-column wrapping or truncation.

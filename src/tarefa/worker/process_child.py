@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import logs
-from ..app import load_app
 from ..context import JobContext, _current
 from ..errors import ResultTooLarge, Retry
+from ..loading import load_app
 from ..serializer import decode_call
 
 SIZE = struct.Struct("!Q")  # the length prefix of every message

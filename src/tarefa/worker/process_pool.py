@@ -41,8 +41,9 @@ import socket
 from typing import TYPE_CHECKING
 
 from .. import logs
-from ..app import App, find_app_path
+from ..app import App
 from ..context import _current
+from ..loading import find_app_path
 from ..options import check_pool
 from .memory import MemoryLimit, format_size
 from .process_child import ChildError, ChildFailed, Encoded, child_main, read_answer
