@@ -24,7 +24,7 @@ from .store import TIMEOUT, Store, check_queue_name, check_url
 from .task import Task
 
 if TYPE_CHECKING:
-    from .backend import Backend
+    from .backend import Backend, Owner
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -313,3 +313,7 @@ def _task_options(options: dict[str, Any]) -> dict[str, Any]:
     if call_opts:
         raise TypeError(f"{', '.join(call_opts)} is set per call, with task.with_options(...)")
     return task_opts
+
+
+if TYPE_CHECKING:  # tasks and job handles ask only this of their App: a type error if it misses
+    _owns: type[Owner] = App

@@ -7,7 +7,8 @@ Each call that waits on the backend comes as a pair with one naming rule: the
 asyncio twin of ``name`` is ``aname``. The worker's calls and an operator's
 reads are the Redis store's own (store/workers.py, store/browse.py).
 
-A leaf, like records.py: it imports nothing of tarefa but the records.
+A leaf, like records.py: it imports nothing of tarefa but the records and
+the serializer's protocol.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from .records import Enqueued, StoredJob
+from .serializer import Serializer
 
 # (delay in ms, priority, key) of an enqueue: (0, 0, "") is "now, plain".
 When = tuple[int, int, str]
@@ -96,3 +98,17 @@ class Queues(Protocol):
 
 class Backend(Producing, Queues, Protocol):
     """Everything the user's API needs of a backend."""
+
+
+class Owner(Protocol):
+    """What a task and a job's handle ask of the App that owns them: where
+    its jobs are kept, how values become bytes, and its limits. The App
+    declares it (app.py), so task.py and job.py need not import app.py,
+    which imports them."""
+
+    @property
+    def backend(self) -> Backend: ...
+
+    serializer: Serializer
+    max_payload_bytes: int | None
+    durable: bool

@@ -9,7 +9,7 @@ from .errors import JobCancelled, JobFailed, JobNotFound
 from .records import JobInfo, JobState, StoredJob
 
 if TYPE_CHECKING:
-    from .app import App
+    from .backend import Owner
     from .task import Task
 
 R = TypeVar("R")
@@ -37,7 +37,7 @@ class Job(Generic[R]):
 
     __slots__ = ("app", "queue", "id", "created")
 
-    def __init__(self, app: App, queue: str, job_id: str, *, created: bool = True):
+    def __init__(self, app: Owner, queue: str, job_id: str, *, created: bool = True):
         self.app = app
         self.queue = queue
         self.id = job_id

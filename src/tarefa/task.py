@@ -23,7 +23,7 @@ from .records import Added, Enqueued
 from .store import job_ref
 
 if TYPE_CHECKING:
-    from .app import App
+    from .backend import Owner
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -54,7 +54,7 @@ class Task(Generic[P, R]):
 
     def __init__(
         self,
-        app: App,
+        app: Owner,
         fn: Callable[P, R] | None,
         name: str,
         options: TaskOptions,
