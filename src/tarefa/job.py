@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from .errors import JobCancelled, JobFailed, JobNotFound
 from .records import JobInfo, JobState, StoredJob
 
 if TYPE_CHECKING:
     from .backend import Owner
-    from .task import Task
 
 R = TypeVar("R")
+
+
+class Follower(Protocol):
+    """A task as a job handle sees it: one that can run after jobs (a Task,
+    which imports this module; so this one names only what it calls)."""
+
+    def waiting_for(self, jobs: Iterable[Job], *, takes_results: bool = False) -> Follower: ...
+
+    def enqueue(self, *args: Any, **kwargs: Any) -> Job: ...
+
+    async def aenqueue(self, *args: Any, **kwargs: Any) -> Job: ...
 
 
 def _keep_ms(keep: object) -> int:
@@ -134,13 +144,13 @@ class Job(Generic[R]):
         ended. Returns False when there was no such job."""
         return self.app.backend.delete(self.queue, [self.id]) == 1
 
-    def then(self, task: Task, *args: Any, **kwargs: Any) -> Job:
+    def then(self, task: Follower, *args: Any, **kwargs: Any) -> Job:
         """Enqueue ``task(*args, **kwargs)`` to run once this job has completed.
         If this job fails (retries exhausted) or is cancelled, that job is
         cancelled (with a DependencyFailed error), and so on down the chain."""
         return task.waiting_for([self]).enqueue(*args, **kwargs)
 
-    async def athen(self, task: Task, *args: Any, **kwargs: Any) -> Job:
+    async def athen(self, task: Follower, *args: Any, **kwargs: Any) -> Job:
         return await task.waiting_for([self]).aenqueue(*args, **kwargs)
 
     @property
@@ -167,8 +177,8 @@ class Group:
     def __repr__(self) -> str:
         return f"<Group of {len(self.jobs)} jobs>"
 
-    def then(self, task: Task, *args: Any, **kwargs: Any) -> Job:
+    def then(self, task: Follower, *args: Any, **kwargs: Any) -> Job:
         return task.waiting_for(self.jobs, takes_results=True).enqueue(*args, **kwargs)
 
-    async def athen(self, task: Task, *args: Any, **kwargs: Any) -> Job:
+    async def athen(self, task: Follower, *args: Any, **kwargs: Any) -> Job:
         return await task.waiting_for(self.jobs, takes_results=True).aenqueue(*args, **kwargs)
