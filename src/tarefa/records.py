@@ -1,6 +1,8 @@
 """tarefa's records: the typed values that cross the boundary between the
-code that speaks Redis (``store/``) and the rest. The store returns these,
-never bytes, reply codes or key names.
+code that speaks Redis (``store/``) and the rest, and those that travel
+between the worker's parts. The store returns these, never bytes, reply codes
+or key names; an attempt's outcome goes from the job's run to the fetch that
+reports it as an ``Outcome``, never a tuple.
 
 A pure leaf, like errors.py: it imports nothing of tarefa, so every layer can
 use it.
@@ -80,3 +82,51 @@ class Enqueued:
     added: Added
     job_id: str
     state: str | None = None
+
+
+class OutcomeKind(enum.StrEnum):
+    """How an attempt ended; the value is what fetch.lua is told."""
+
+    COMPLETED = "completed"
+    RETRY = "retry"  # it failed and runs again after ``ms``
+    FAILED = "failed"  # for good: to the dead-letter set
+
+
+FOREVER = -1  # the ``ms`` of a completed outcome whose result is kept forever
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an attempt came to, as the worker decides it (worker/execution.py)."""
+
+    kind: OutcomeKind
+    value: bytes  # the serialized result, or the error as JSON
+    ms: int  # completed: how long to keep the result (FOREVER); retry: its back-off
+    # For the log, not for Redis: the exception raised in this process (its
+    # traceback for the log's handlers), and how many attempts the job may
+    # have in all (0: not known).
+    error: BaseException | None = None
+    allowed: int = 0
+
+    def of(self, job_id: str, token: bytes) -> AttemptOutcome:
+        """This outcome, for the attempt that holds the lease ``token``."""
+        return AttemptOutcome(job_id, token, self)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """The outcome of one attempt (a job's id and its lease's token), held
+    until a fetch reports it to Redis."""
+
+    job_id: str
+    token: bytes
+    outcome: Outcome
+
+    @property
+    def completed(self) -> bool:
+        return self.outcome.kind is OutcomeKind.COMPLETED
+
+    def as_args(self) -> tuple[str, bytes, str, bytes, int]:
+        """The five values fetch.lua takes for each outcome, in its order."""
+        outcome = self.outcome
+        return (self.job_id, self.token, outcome.kind.value, outcome.value, outcome.ms)

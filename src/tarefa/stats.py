@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 
 EVENTS = ("enqueued", "started", "completed", "failed", "retried")
 LOST = "lost"  # jobs found gone (store/lua/includes/lost.lua): counted apart from EVENTS
-# What a worker's outcome kind counts as (execution.Outcome.kind).
+# What a worker's outcome kind counts as (records.OutcomeKind's values).
 ENDED_AS = {"completed": "completed", "failed": "failed", "retry": "retried"}
 
 # Upper bounds (seconds) of the job duration histogram's buckets: from quick

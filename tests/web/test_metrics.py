@@ -220,10 +220,10 @@ def test_counts_wait_out_redis_going_away(private_redis):
     worker.stats.ended("default", ADD, "completed", 0.2)
     server.kill()
     with pytest.raises(Exception):  # noqa: B017 (the client's connection error)
-        asyncio.run(send_stats(worker))
+        asyncio.run(send_stats(worker.store, worker.stats, worker.queues))
     server.start()
     worker.stats.started("default", ADD)
-    asyncio.run(send_stats(worker))
+    asyncio.run(send_stats(worker.store, worker.stats, worker.queues))
     stats = app.store.stats("default")
     assert stats[f"started|{ADD}"] == 2 and stats[f"completed|{ADD}"] == 1
     assert stats[f"le:0.25|{ADD}"] == 1 and stats[f"duration_ms|{ADD}"] == 200

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..errors import JobNotFound, WrongState
-from ..records import Added, Enqueued, StoredJob
+from ..records import Added, Enqueued, Outcome, OutcomeKind, StoredJob
 from ..serializer import dump_error
 from ..store import Leased, enqueued, split_ref, stored_job, token_base
 from ..worker.execution import execute
@@ -27,7 +27,6 @@ from .inline import INLINE, run_blocking
 if TYPE_CHECKING:
     from ..app import App
     from ..backend import Backend
-    from ..worker.execution import Outcome
 
 RUNNABLE = (b"queued", b"scheduled", b"active")  # states a job has not ended in
 WORKER_ID = b"inline"  # JobInfo.worker of an inline run
@@ -224,13 +223,13 @@ class InlineStore:
             if job is None:  # cancelled while it ran: its outcome is discarded
                 return
             now = _now_ms()
-            if outcome.kind == "completed":
+            if outcome.kind is OutcomeKind.COMPLETED:
                 job.update(state=b"completed", finished_at=_as_bytes(now), result=outcome.value)
                 if outcome.ms == 0:  # result_ttl=0: dropped at once
                     self._delete(queue, leased.id)
-                elif outcome.ms > 0:  # else (-1) kept forever
+                elif outcome.ms > 0:  # else (FOREVER) kept forever
                     self._expires[queue, leased.id] = now + outcome.ms
-            elif outcome.kind == "retry":
+            elif outcome.kind is OutcomeKind.RETRY:
                 job.update(state=b"queued", error=outcome.value)
             else:
                 job.update(state=b"failed", finished_at=_as_bytes(now), error=outcome.value)

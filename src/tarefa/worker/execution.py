@@ -15,47 +15,31 @@ import logging
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 import orjson
 
-from ..app import App
 from ..context import JobContext, _current
 from ..errors import ResultTooLarge, Retry
 from ..options import TaskOptions
+from ..records import FOREVER, Outcome, OutcomeKind
 from ..serializer import decode_call, dump_error
 from ..store import Leased
+from ..task import Task
 from .hooks import run_hooks
 from .process_child import ChildError, ChildRetry, Encoded
 from .process_pool import ProcessPool
-
-if TYPE_CHECKING:
-    from ..task import Task
+from .registry import TaskRegistry
 
 log = logging.getLogger("tarefa.worker")
 
-FOREVER = -1  # result_ttl sent to the store: keep the result forever
 
-
-@dataclass(slots=True)
-class Outcome:
-    kind: str  # 'completed' | 'retry' | 'failed'
-    value: bytes  # the serialized result, or the error as JSON
-    ms: int  # completed: how long to keep the result; retry: back-off delay
-    # For the log, not for Redis: the exception raised in this process (its
-    # traceback for the log's handlers), and how many attempts the job may
-    # have in all (0: not known).
-    error: BaseException | None = None
-    allowed: int = 0
-
-    def as_args(self, job: Leased) -> tuple[str, bytes, str, bytes, int]:
-        return (job.id, job.token, self.kind, self.value, self.ms)
-
-
-def _failed(error_type: str, message: str, tb: str = "") -> Outcome:
-    return Outcome("failed", dump_error(error_type, message, tb), 0)
+def failed(error_type: str, message: str, tb: str = "") -> Outcome:
+    """The outcome of an attempt that fails for good with this error."""
+    return Outcome(OutcomeKind.FAILED, dump_error(error_type, message, tb), 0)
 
 
 def _options(task_options: TaskOptions, overrides: bytes) -> TaskOptions:
@@ -65,13 +49,13 @@ def _options(task_options: TaskOptions, overrides: bytes) -> TaskOptions:
 
 
 async def execute(
-    app: App,
+    app: TaskRegistry,
     queue: str,
     job: Leased,
     executor: Executor,
     *,
-    cancel=None,
-    thread_outlived=None,
+    cancel: threading.Event | None = None,
+    thread_outlived: Callable[[asyncio.Future[Any]], None] | None = None,
     processes: ProcessPool | None = None,
     hook_executor: Executor | None = None,
 ) -> Outcome:
@@ -83,23 +67,25 @@ async def execute(
     prepared = _prepare(app, job)
     if isinstance(prepared, Outcome):
         return prepared  # it cannot run: it fails at once, and runs no hooks
-    task, args, kwargs, options = prepared
+    task, fn, args, kwargs, options = prepared
     context = JobContext(
         job.id, queue, task.name, job.attempts, store=app.backend, token=job.token,
         _cancel=cancel or threading.Event(),
     )  # fmt: skip
     token = _current.set(context)
+    value: Any  # what the hooks get: the result, or the exception
     try:
         if processes is not None and processes.runs(task):
             if job.parent_results is not None:  # the child decodes the payload itself
                 job = replace(job, payload=app.serializer.dumps((args, kwargs)))
             result = await processes.run(queue, job, task, options.timeout)
         else:
-            result = await _call(task, args, kwargs, options.timeout, executor, thread_outlived)
+            result = await _call(task, fn, args, kwargs, options.timeout, executor, thread_outlived)
     except Retry as exc:
         outcome, value = _retry_or_fail(job, options, exc, exc.delay), exc
     except BaseException as exc:  # whatever a job raises becomes its outcome...
-        if isinstance(exc, asyncio.CancelledError) and asyncio.current_task().cancelling():
+        current = asyncio.current_task()
+        if isinstance(exc, asyncio.CancelledError) and current and current.cancelling():
             raise  # ...but the worker cancelling it (shutdown) is not the job's doing
         outcome, value = _retry_or_fail(job, options, exc, None), exc
     else:
@@ -113,13 +99,16 @@ async def execute(
     return outcome
 
 
-def _prepare(app: App, job: Leased) -> tuple[Task, list, dict, TaskOptions] | Outcome:
+Prepared = tuple[Task[..., Any], Callable[..., Any], list[Any], dict[str, Any], TaskOptions]
+
+
+def _prepare(app: TaskRegistry, job: Leased) -> Prepared | Outcome:
     """The job's task, arguments and options; or the outcome of a job that
     cannot run: an unknown task, a payload that does not decode, arguments that
     do not fit the function."""
     task = app.tasks.get(job.task)
-    if task is None or task.fn is None:
-        return _failed(
+    if task is None or task.fn is None or task.signature is None:
+        return failed(
             "UnknownTask",
             f"no task named {job.task!r} in this worker's app; import its module "
             "from the app's module or list it in App(include=[...])",
@@ -131,15 +120,17 @@ def _prepare(app: App, job: Leased) -> tuple[Task, list, dict, TaskOptions] | Ou
             args = [results, *args]
         options = _options(task.options, job.options)
     except Exception as exc:
-        return _failed("PayloadError", f"cannot decode the job's payload: {exc}")
+        return failed("PayloadError", f"cannot decode the job's payload: {exc}")
     try:
         task.signature.bind(*args, **kwargs)
     except TypeError as exc:
-        return _failed("ArgumentError", f"{task.name}: {exc}")
-    return task, args, kwargs, options
+        return failed("ArgumentError", f"{task.name}: {exc}")
+    return task, task.fn, args, kwargs, options
 
 
-def _completed(app: App, task: Task, options: TaskOptions, result: Any) -> tuple[Outcome, Any]:
+def _completed(
+    app: TaskRegistry, task: Task[..., Any], options: TaskOptions, result: Any
+) -> tuple[Outcome, Any]:
     """The outcome of a job that returned ``result``, and the value its hooks get."""
     if type(result) is Encoded:  # serialized in its process already
         value, result = result.data, result
@@ -149,12 +140,12 @@ def _completed(app: App, task: Task, options: TaskOptions, result: Any) -> tuple
         except TypeError as exc:
             # The job ran and its effects happened: do not run it again.
             error = f"{task.name} returned a value that cannot be stored: {exc}"
-            return _failed("ResultError", error), result
+            return failed("ResultError", error), result
     limit = app.max_result_bytes
     if limit is not None and len(value) > limit:
         # Nor again when it returned too much: it would return as much again.
         too_large = ResultTooLarge(task.name, len(value), limit)
-        return _failed("ResultTooLarge", str(too_large)), too_large
+        return failed("ResultTooLarge", str(too_large)), too_large
     if type(result) is Encoded:
         result = result.decode(app.serializer)
     return _kept(options, value), result
@@ -162,16 +153,24 @@ def _completed(app: App, task: Task, options: TaskOptions, result: Any) -> tuple
 
 def _kept(options: TaskOptions, value: bytes) -> Outcome:
     ttl = options.result_ttl
-    return Outcome("completed", value, FOREVER if ttl is None else int(ttl * 1000))
+    return Outcome(OutcomeKind.COMPLETED, value, FOREVER if ttl is None else int(ttl * 1000))
 
 
-async def _call(task, args, kwargs, timeout, executor: Executor, thread_outlived):
+async def _call(
+    task: Task[..., Any],
+    fn: Callable[..., Any],
+    args: list[Any],
+    kwargs: dict[str, Any],
+    timeout: float | None,
+    executor: Executor,
+    thread_outlived: Callable[[asyncio.Future[Any]], None] | None,
+) -> Any:
     if task.is_async:
         deadline = asyncio.timeout(timeout)
         began = time.monotonic()
         try:
             async with deadline:
-                result = await task.fn(*args, **kwargs)
+                result = await fn(*args, **kwargs)
         except TimeoutError:
             if deadline.expired():
                 raise TimeoutError(f"{task.name} did not finish within {timeout} s") from None
@@ -187,7 +186,7 @@ async def _call(task, args, kwargs, timeout, executor: Executor, thread_outlived
         return result
     # A sync function runs in the thread pool, with this job's context.
     loop = asyncio.get_running_loop()
-    call = functools.partial(contextvars.copy_context().run, task.fn, *args, **kwargs)
+    call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
     future = loop.run_in_executor(executor, call)
     if timeout is None:
         return await future
@@ -202,7 +201,7 @@ async def _call(task, args, kwargs, timeout, executor: Executor, thread_outlived
     return future.result()
 
 
-def job_timeout(app: App, job: Leased) -> float | None:
+def job_timeout(app: TaskRegistry, job: Leased) -> float | None:
     """The job's timeout (its task's, or its own per-call one), or None."""
     task = app.tasks.get(job.task)
     if task is None:
@@ -213,23 +212,25 @@ def job_timeout(app: App, job: Leased) -> float | None:
         return None
 
 
-def timed_out(app: App, job: Leased, message: str) -> Outcome:
+def timed_out(app: TaskRegistry, job: Leased, message: str) -> Outcome:
     """The outcome of an attempt that ran past its timeout: retried per its
     task's retries, else failed."""
     task = app.tasks[job.task]
     return _retry_or_fail(job, _options(task.options, job.options), TimeoutError(message), None)
 
 
-def _retry_or_fail(job: Leased, options: TaskOptions, exc: BaseException, delay) -> Outcome:
+def _retry_or_fail(
+    job: Leased, options: TaskOptions, exc: BaseException, delay: float | None
+) -> Outcome:
     if isinstance(exc, ChildError | ChildRetry):  # raised in a child process: as it was there
         error = dump_error(exc.error_type, exc.message, exc.traceback)
         if exc.final:
-            return Outcome("failed", error, 0, allowed=options.retries + 1 + job.stalls)
+            return Outcome(OutcomeKind.FAILED, error, 0, allowed=options.retries + 1 + job.stalls)
     else:
         error = dump_error(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
     raised = None if isinstance(exc, ChildError | ChildRetry) else exc
     allowed = options.retries + 1 + job.stalls  # a stalled attempt did not fail: not counted
     if job.attempts < allowed:
         seconds = delay if delay is not None else options.retry_delay(job.attempts)
-        return Outcome("retry", error, int(seconds * 1000), raised, allowed)
-    return Outcome("failed", error, 0, raised, allowed)
+        return Outcome(OutcomeKind.RETRY, error, int(seconds * 1000), raised, allowed)
+    return Outcome(OutcomeKind.FAILED, error, 0, raised, allowed)

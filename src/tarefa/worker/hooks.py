@@ -15,15 +15,32 @@ import logging
 from concurrent.futures import Executor
 from typing import Any
 
+from ..context import JobContext
+from ..records import Outcome, OutcomeKind
+from ..task import Task
+from .registry import TaskRegistry
+
 log = logging.getLogger("tarefa.worker")
 
-HOOK_OF = {"completed": "on_success", "retry": "on_retry", "failed": "on_failure"}
+HOOK_OF = {
+    OutcomeKind.COMPLETED: "on_success",
+    OutcomeKind.RETRY: "on_retry",
+    OutcomeKind.FAILED: "on_failure",
+}
 
 
-async def run_hooks(app, task, context, outcome, value: Any, executor: Executor) -> None:
+async def run_hooks(
+    app: TaskRegistry,
+    task: Task[..., Any],
+    context: JobContext,
+    outcome: Outcome,
+    value: Any,
+    executor: Executor,
+) -> None:
     """``value``: the job's result when it completed, else the exception."""
     name = HOOK_OF[outcome.kind]
-    args = (context, value, outcome.ms / 1000) if outcome.kind == "retry" else (context, value)
+    retry = outcome.kind is OutcomeKind.RETRY
+    args = (context, value, outcome.ms / 1000) if retry else (context, value)
     for hook in (getattr(task.options, name), getattr(app, name)):
         if hook is None:
             continue

@@ -2,95 +2,70 @@
 leases of other (dead) workers go back to ready, jobs waiting for parents
 whose end went unreported are checked, and the counts of what its jobs did go
 to Redis (tarefa.stats). Its own leases are renewed elsewhere, by a thread
-that a busy loop cannot hold up (``lease_keeper.py``); this module also holds
-what that thread reports to the loop: the attempts whose lease was lost.
+that a busy loop cannot hold up (``lease_keeper.py``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
-from ..store import LeaseLoss
+from ..stats import WorkerStats
+from ..store import Store
 from .reconnect import REDIS_ERRORS
-
-if TYPE_CHECKING:
-    from .worker import Running, Worker
+from .reports import report_lost, resolve_waiting
+from .shared import Shared
 
 log = logging.getLogger("tarefa.worker")
 
 
-async def housekeeping_loop(worker: Worker) -> None:
-    """Until the worker ends (``worker.ending``): it never depends on being
+async def housekeeping_loop(shared: Shared) -> None:
+    """Until the worker ends (``shared.ending``): it never depends on being
     cancelled, which a library may swallow mid-call."""
-    interval = worker.lease_ms / 4000
-    while not await worker.wait_ending(interval):
+    while not await shared.wait_ending(shared.config.beat):
         try:
-            await housekeeping(worker)
+            await housekeeping(shared)
         except REDIS_ERRORS as exc:
             log.warning("housekeeping failed, will retry: %s", exc)
         except Exception:  # never let it die
             log.exception("housekeeping failed")
 
 
-async def housekeeping(worker: Worker) -> None:
-    await recover(worker)
-    for queue in worker.queues:  # a safety net for ends of parents never reported
-        _, lost = await worker.store.check_waiting(queue)
-        worker.report_lost(queue, lost)
-    await send_stats(worker)
+async def housekeeping(shared: Shared) -> None:
+    await recover(shared)
+    for queue in shared.config.queues:  # a safety net for ends of parents never reported
+        _, lost = await shared.store.check_waiting(queue)
+        report_lost(shared, queue, lost)
+    await send_stats(shared.store, shared.stats, shared.config.queues)
 
 
-async def send_stats(worker: Worker) -> None:
+async def send_stats(store: Store, stats: WorkerStats, queues: Iterable[str]) -> None:
     """Add the counts of what the worker's jobs did since the last beat to each
     queue's totals; kept for the next beat if Redis cannot take them. Every
     queue gets the call, counts or none: it also takes the minute's copy of
     the totals for the charts."""
-    unsent = worker.stats.take_unsent()
+    unsent = stats.take_unsent()
     try:
-        for queue in dict.fromkeys([*worker.queues, *unsent]):
-            await worker.store.record_stats(queue, unsent.get(queue, {}))
+        for queue in dict.fromkeys([*queues, *unsent]):
+            await store.record_stats(queue, unsent.get(queue, {}))
             unsent.pop(queue, None)
     finally:
-        worker.stats.put_back(unsent)
+        stats.put_back(unsent)
 
 
-def stop_lost(worker: Worker, queue: str, lost: dict[tuple[str, bytes], LeaseLoss]) -> None:
-    """Stop the attempts (job id, lease token: why) whose lease this worker
-    lost: an async job is cancelled, a process-pool job's process is killed, a
-    sync one in a thread sees ``current_job().cancelled``."""
-    for running in list(worker.running.values()):
-        why = lost.get((running.job.id, running.job.token)) if running.queue == queue else None
-        if why is not None:
-            worker.job_log.lease_lost(running, why)
-            running.cancel.set()
-            task = worker.app.tasks.get(running.job.task)
-            if task is not None and (task.is_async or worker.processes.runs(task)):
-                running.task.cancel()
-
-
-async def recover(worker: Worker) -> None:
+async def recover(shared: Shared) -> None:
     """Move other workers' expired leases back to ready, and fetch them: the
     wake-up the recovery sends may go to a frozen worker's connection. Tell
     the jobs waiting for one that failed by stalls."""
-    for queue in worker.queues:
-        recovery = await worker.store.recover(
-            queue, max_stalls=worker.max_stalls,
-            dead_letters=worker.app.settings(queue).dead_letter_args(),
+    max_stalls = shared.config.max_stalls
+    for queue in shared.config.queues:
+        recovery = await shared.store.recover(
+            queue, max_stalls=max_stalls,
+            dead_letters=shared.app.settings(queue).dead_letter_args(),
         )  # fmt: skip
-        worker.report_lost(queue, recovery.lost)
-        worker.job_log.recovered(queue, recovery.jobs, worker.max_stalls)
+        report_lost(shared, queue, recovery.lost)
+        shared.job_log.recovered(queue, recovery.jobs, max_stalls)
         if recovery.count:
-            worker.wake()
+            shared.wake()
         if recovery.ended:
-            await worker.resolve_waiting(queue, recovery.ended, [])
-
-
-def leases_by_queue(jobs: Iterable[Running]) -> dict[str, list[tuple[str, bytes]]]:
-    """(job id, lease token) pairs grouped by queue: one script call per queue."""
-    by_queue: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
-    for running in list(jobs):
-        by_queue[running.queue].append((running.job.id, running.job.token))
-    return by_queue
+            await resolve_waiting(shared, queue, recovery.ended, [])

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import Any
 
+from .jobs import Jobs
 from .reconnect import REDIS_ERRORS
-
-if TYPE_CHECKING:
-    from .worker import Worker
+from .reports import report_lost
+from .shared import Shared
 
 log = logging.getLogger("tarefa.worker")
 
@@ -29,10 +29,11 @@ class IdleWait:
     """The worker's sleep when there is nothing to do, and the blocking wait
     for work that can end it."""
 
-    def __init__(self, worker: Worker):
-        self.worker = worker
-        self.client = worker.store.blocking_client()  # the blocking wait's connection
-        self.watch: asyncio.Task | None = None  # the blocking wait, when one runs
+    def __init__(self, shared: Shared, jobs: Jobs):
+        self.shared = shared
+        self.jobs = jobs  # where what it leases starts
+        self.client = shared.store.blocking_client()  # the blocking wait's connection
+        self.watch: asyncio.Task[None] | None = None  # the blocking wait, when one runs
         self._client_id: int | None = None  # the server's id for the connection
         self._blocked = False  # the wait's pipeline is out, its reply not yet in
 
@@ -42,8 +43,8 @@ class IdleWait:
             self.watch = None
             return  # a wake-up came while the loop was busy: look again first
         timeout = IDLE_CHECK if next_due_ms < 0 else min(IDLE_CHECK, next_due_ms / 1000)
-        waiters = [asyncio.ensure_future(self.worker.changed.wait())]
-        if self.worker.free_slots() > 0:
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self.shared.changed.wait())]
+        if self.jobs.free_slots() > 0:
             if self.watch is None:
                 self.watch = asyncio.create_task(self._wait_for_work())
             waiters.append(self.watch)
@@ -59,15 +60,15 @@ class IdleWait:
         blocked in Redis, and the fetch queued behind it runs when a wake-up
         comes; the job it leases waits out one lease before it is recovered.
         """
-        worker = self.worker
+        shared, config = self.shared, self.shared.config
         try:
             if self._client_id is None:
                 self._client_id = await self.client.client_id()
             self._blocked = True
-            fetched, errors = await worker.store.wait_then_fetch(
-                self.client, worker.queues, IDLE_CHECK, worker.id,
-                want=1, lease_ms=worker.lease_ms, max_stalls=worker.max_stalls,
-                limits=worker.limits.__getitem__,
+            fetched, errors = await shared.store.wait_then_fetch(
+                self.client, config.queues, IDLE_CHECK, config.id,
+                want=1, lease_ms=config.lease_ms, max_stalls=config.max_stalls,
+                limits=config.limits.__getitem__,
             )  # fmt: skip
         except REDIS_ERRORS as exc:
             self._blocked = False
@@ -84,8 +85,11 @@ class IdleWait:
         for error in errors:
             log.warning("fetch after waiting for work failed: %r", error)
         for queue, got in fetched:
-            worker.report_lost(queue, got.lost)
-            await worker.take(queue, got.jobs)
+            report_lost(shared, queue, got.lost)
+            await self.jobs.take(queue, got.jobs)
+
+    async def close(self) -> None:
+        await self.client.aclose()
 
     async def end(self) -> None:
         """End a pending blocking wait now (CLIENT UNBLOCK): whatever it leased
@@ -94,7 +98,7 @@ class IdleWait:
             return
         try:
             if self._client_id is not None:
-                await self.worker.store.unblock(self._client_id)
+                await self.shared.store.unblock(self._client_id)
             await asyncio.wait_for(asyncio.shield(self.watch), 2.0)
         except (TimeoutError, *REDIS_ERRORS):
             if self._blocked:

@@ -13,20 +13,21 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from types import TracebackType
 
 from ..logs import job_fields
+from ..records import AttemptOutcome, Outcome, OutcomeKind
 from ..serializer import load_error
-from ..store import LeaseLoss, RecoveredJob
-
-if TYPE_CHECKING:
-    from ..store import Leased
-    from .execution import Outcome
-    from .worker import Running
+from ..store import Leased, LeaseLoss, RecoveredJob
+from .running import Running
 
 log = logging.getLogger("tarefa.worker")
 
-_ENDED_AS = {"completed": "completed", "retry": "failed (to be retried)", "failed": "failed"}
+_ENDED_AS = {
+    OutcomeKind.COMPLETED: "completed",
+    OutcomeKind.RETRY: "failed (to be retried)",
+    OutcomeKind.FAILED: "failed",
+}
 # A user's cancel, or a report sent twice, is no cause for alarm.
 _LOSS_LEVEL = {LeaseLoss.CANCELLED: logging.INFO, LeaseLoss.RECORDED: logging.INFO}
 
@@ -71,18 +72,18 @@ class JobLog:
                 _ENDED_AS[outcome.kind],
                 seconds,
                 extra=job_fields(job.id, job.task, queue, job.attempts,
-                                 duration_ms=round(seconds * 1000, 3), outcome=outcome.kind),
+                                 duration_ms=round(seconds * 1000, 3), outcome=outcome.kind.value),
             )  # fmt: skip
 
-    def recorded(self, sent: list[tuple], discarded: list[tuple[str, LeaseLoss]]) -> None:
-        """Redis recorded the outcomes ``sent`` (job id, token, kind, ...) but
-        those ``discarded`` (job id, why)."""
+    def recorded(self, sent: list[AttemptOutcome], discarded: list[tuple[str, LeaseLoss]]) -> None:
+        """Redis recorded the outcomes ``sent`` but those ``discarded`` (job id, why)."""
         why = dict(discarded)
-        for job_id, token, *_ in sent:
-            ended = self._ended.pop((job_id, token), None)
+        for attempt in sent:
+            job_id = attempt.job_id
+            ended = self._ended.pop((job_id, attempt.token), None)
             if job_id in why:
-                self._discarded(job_id, token, ended, why[job_id])
-            elif ended is not None and ended.outcome.kind != "completed":
+                self._discarded(job_id, ended, why[job_id])
+            elif ended is not None and not attempt.completed:
                 self._failed(ended)
 
     def forget(self, job_id: str, token: bytes) -> None:
@@ -98,7 +99,7 @@ class JobLog:
         )  # fmt: skip
         failure = f"{error['type']}: {error['message']}"
         name = _name(job.id, job.task, ended.queue)
-        if outcome.kind == "retry":
+        if outcome.kind is OutcomeKind.RETRY:
             fields["retry_in_s"] = outcome.ms / 1000
             log.warning(
                 "%s: attempt %d%s failed: %s; retrying in %s s",
@@ -116,7 +117,7 @@ class JobLog:
         if log.isEnabledFor(logging.ERROR):
             log.handle(record)
 
-    def _discarded(self, job_id: str, token: bytes, ended: _Ended | None, why: LeaseLoss) -> None:
+    def _discarded(self, job_id: str, ended: _Ended | None, why: LeaseLoss) -> None:
         if ended is None:  # a completed attempt: nothing kept about it but its id
             log.log(
                 _LOSS_LEVEL.get(why, logging.WARNING),
@@ -188,5 +189,7 @@ def _seconds(ms: int) -> str:
     return f"{ms / 1000:.3f}".rstrip("0").rstrip(".")
 
 
-def _exc_info(error: BaseException | None):
+def _exc_info(
+    error: BaseException | None,
+) -> tuple[type[BaseException], BaseException, TracebackType | None] | None:
     return (type(error), error, error.__traceback__) if error is not None else None

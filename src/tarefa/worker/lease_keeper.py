@@ -28,15 +28,13 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from ..store import LeaseLoss
 from .execution import job_timeout, timed_out
-from .housekeeping import leases_by_queue
 from .reconnect import REDIS_ERRORS
+from .running import Lease, Running, leases_by_queue
+from .shared import Shared
 from .waits import wait_set
-
-if TYPE_CHECKING:
-    from .worker import Running, Worker
 
 log = logging.getLogger("tarefa.worker")
 
@@ -47,12 +45,13 @@ BLOCKED_EXIT = 3  # the exit code of a worker whose loop a job held past its tim
 class LeaseKeeper(threading.Thread):
     """Runs an event loop of its own, in its own thread, for the calls above."""
 
-    def __init__(self, worker: Worker, loop: asyncio.AbstractEventLoop, stop_lost: Callable):
+    def __init__(
+        self, shared: Shared, stop_lost: Callable[[str, dict[Lease, LeaseLoss]], None]
+    ) -> None:
         super().__init__(name="tarefa-lease-keeper", daemon=True)
-        self.worker = worker
-        self.loop = loop  # the worker's loop, the one watched
+        self.shared = shared
+        self.loop = shared.loop  # the worker's loop, the one watched
         self.stop_lost = stop_lost  # called on the worker's loop with (queue, lost leases)
-        self.interval = worker.lease_ms / 4000
         self._own_loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._started = threading.Event()
@@ -66,9 +65,10 @@ class LeaseKeeper(threading.Thread):
     def stop(self, timeout: float) -> None:
         """End the thread, within ``timeout`` seconds (a renewal under way ends
         first; each call to Redis is bounded by its reply timeout)."""
-        if self._own_loop is not None and not self._own_loop.is_closed():
+        own_loop, stopping = self._own_loop, self._stopping
+        if own_loop is not None and stopping is not None and not own_loop.is_closed():
             try:
-                self._own_loop.call_soon_threadsafe(self._stopping.set)
+                own_loop.call_soon_threadsafe(stopping.set)
             except RuntimeError:  # closed meanwhile
                 pass
         if threading.current_thread() is not self:
@@ -78,11 +78,11 @@ class LeaseKeeper(threading.Thread):
         asyncio.run(self._keep())
 
     async def _keep(self) -> None:
+        self._stopping = stopping = asyncio.Event()
         self._own_loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
         self._started.set()
         try:
-            while not await wait_set(self._stopping, self.interval):
+            while not await wait_set(stopping, self.shared.config.beat):
                 try:
                     await self.watch_loop()
                     await self.renew()
@@ -91,17 +91,17 @@ class LeaseKeeper(threading.Thread):
                 except Exception:  # never let the keeper die
                     log.exception("renewing leases failed")
         finally:
-            await self.worker.store.aclose()
+            await self.shared.store.aclose()
 
     async def renew(self) -> None:
-        worker = self.worker
-        running = list(worker.running.values())  # one step under the GIL
+        shared, config = self.shared, self.shared.config
+        running = list(shared.running.values())  # one step under the GIL
         for queue, leases in leases_by_queue(running).items():
-            lost = await worker.store.heartbeat(queue, worker.lease_ms, leases)
+            lost = await shared.store.heartbeat(queue, config.lease_ms, leases)
             if lost:
                 why = {(loss.job_id, loss.token): loss.reason for loss in lost}
                 self.loop.call_soon_threadsafe(self.stop_lost, queue, why)
-        await worker.store.beat_worker(worker.id, worker.lease_ms, len(running))
+        await shared.store.beat_worker(config.id, config.lease_ms, len(running))
 
     # -- the event loop's health --------------------------------------------------
 
@@ -112,7 +112,8 @@ class LeaseKeeper(threading.Thread):
             try:
                 self.loop.call_soon_threadsafe(self._answered)
             except RuntimeError:  # the worker's loop is closed: it has ended
-                self._stopping.set()
+                if self._stopping is not None:
+                    self._stopping.set()
             return
         blocked = now - self._asked_at
         if blocked < BLOCKED_AFTER:
@@ -128,8 +129,8 @@ class LeaseKeeper(threading.Thread):
                 "asyncio.to_thread(...) for it, or make the task a plain def (it runs in a "
                 "thread)", running.job.id, running.job.task, blocked,
             )  # fmt: skip
-        timeout = job_timeout(self.worker.app, running.job)
-        if timeout is not None and blocked > timeout + 2 * self.worker.lease_ms / 1000:
+        timeout = job_timeout(self.shared.app, running.job)
+        if timeout is not None and blocked > timeout + 2 * self.shared.config.lease_ms / 1000:
             await self.give_up(running, blocked, timeout)
 
     def _answered(self) -> None:
@@ -144,28 +145,28 @@ class LeaseKeeper(threading.Thread):
     def _holding_the_loop(self) -> Running | None:
         """The job whose code the worker's loop runs now, if it is a job's."""
         task = asyncio.current_task(self.loop)  # from this thread: a dict lookup
-        return next((r for r in list(self.worker.running.values()) if r.task is task), None)
+        return next((r for r in list(self.shared.running.values()) if r.task is task), None)
 
     async def give_up(self, running: Running, blocked: float, timeout: float) -> None:
         """The loop is held past the job's timeout: end its attempt as a timeout,
         hand back the other jobs, leave the process."""
-        worker, job = self.worker, running.job
+        shared, config, job = self.shared, self.shared.config, running.job
         message = (
             f"{job.task} held the worker's event loop for {blocked:.1f} s, past its timeout "
             f"of {timeout:g} s (an async task calling blocking code); its worker exited"
         )
         log.critical("job %s: %s", job.id, message)
-        others = [r for r in list(worker.running.values()) if r is not running]
+        others = [r for r in list(shared.running.values()) if r is not running]
         try:
-            outcome = timed_out(worker.app, job, message).as_args(job)
-            await worker.store.fetch(
-                running.queue, worker.id, want=0, lease_ms=worker.lease_ms,
-                max_stalls=worker.max_stalls, limits=worker.limits[running.queue],
-                outcomes=[outcome],
+            outcome = timed_out(shared.app, job, message).of(job.id, job.token)
+            await shared.store.fetch(
+                running.queue, config.id, want=0, lease_ms=config.lease_ms,
+                max_stalls=config.max_stalls, limits=config.limits[running.queue],
+                outcomes=[outcome.as_args()],
             )  # fmt: skip
             for queue, leases in leases_by_queue(others).items():
-                await worker.store.requeue(queue, leases)
-            await worker.store.unregister_worker(worker.id)
+                await shared.store.requeue(queue, leases)
+            await shared.store.unregister_worker(config.id)
         except REDIS_ERRORS as exc:
             log.error("could not report it (%s): its lease runs out and it is recovered", exc)
         logging.shutdown()

@@ -28,16 +28,15 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from ..store import Store
 from ..task import Task
 from .reconnect import REDIS_ERRORS, Backoff
-
-if TYPE_CHECKING:
-    from .worker import Worker
+from .shared import Shared
 
 log = logging.getLogger("tarefa.scheduler")
 
@@ -45,11 +44,13 @@ SETTLE_LEAD_MS = 1000  # a tick is settled this long before it is due (at most)
 PASS_AFTER_MS = 10  # a pass comes this long after the time it is meant for
 
 
-def cron_tasks(worker: Worker) -> list[Task[..., Any]]:
+def cron_tasks(shared: Shared) -> list[Task[..., Any]]:
+    """The cron tasks of the worker's queues."""
+    queues = shared.config.queues
     return [
         task
-        for task in worker.app.tasks.values()
-        if task.options.cron and task.options.queue in worker.queues and task.fn is not None
+        for task in shared.app.tasks.values()
+        if task.options.cron and task.options.queue in queues and task.fn is not None
     ]
 
 
@@ -101,14 +102,14 @@ def tick_job_id(task: Task[..., Any], tick: int) -> str:
     return f"{tick_job_prefix(task)}{tick}"
 
 
-async def keep_scheduled(task: Task[..., Any], now: datetime) -> tuple[int, int]:
+async def keep_scheduled(store: Store, task: Task[..., Any], now: datetime) -> tuple[int, int]:
     """One pass for one task at ``now`` (Redis's clock): settle the tick about
     to be due, catch up on missed ticks, schedule the next tick, all in
     cron_schedule.lua. Returns the next tick and its lead (ms)."""
     previous, tick = prev_tick(task, now), next_tick(task, now)
     lead_ms = min(SETTLE_LEAD_MS, (tick - previous) * 500)  # under half the gap
     _, fields = task._one((), {})  # the job a tick runs: the task, no arguments
-    merged, caught_up, _ = await task.app.store.cron_schedule(
+    merged, caught_up, _ = await store.cron_schedule(
         task.options.queue, task.name, tick_job_prefix(task), previous, tick, lead_ms, fields
     )
     if merged:
@@ -118,14 +119,14 @@ async def keep_scheduled(task: Task[..., Any], now: datetime) -> tuple[int, int]
     return tick, lead_ms
 
 
-async def schedule_pass(tasks: list[Task[..., Any]], now_ms: int) -> int | None:
+async def schedule_pass(store: Store, tasks: list[Task[..., Any]], now_ms: int) -> int | None:
     """Keep every task scheduled; returns when to pass again (Redis ms), None
     when no schedule is left. A schedule that fails to compute is dropped."""
     now = datetime.fromtimestamp(now_ms / 1000, UTC)
     wake = None
     for task in list(tasks):
         try:
-            tick, lead_ms = await keep_scheduled(task, now)
+            tick, lead_ms = await keep_scheduled(store, task, now)
         except REDIS_ERRORS:
             raise
         except Exception:  # one broken schedule must not stop the others
@@ -140,20 +141,20 @@ async def schedule_pass(tasks: list[Task[..., Any]], now_ms: int) -> int | None:
     return wake
 
 
-async def cron_loop(worker: Worker) -> None:
+async def cron_loop(shared: Shared) -> None:
     """A pass at start-up, then at each tick's settle time and just after it
     is due, all timed by Redis's clock (one TIME per pass): the worker's own
-    clock is never read."""
-    tasks = cron_tasks(worker)
+    clock is never read. Until the worker ends (``shared.ending``)."""
+    tasks = cron_tasks(shared)
     backoff = Backoff()
-    while tasks and not worker.ending.is_set():
+    while tasks and not shared.ending.is_set():
         try:
-            now_ms = await worker.store.time_ms()
-            wake_ms = await schedule_pass(tasks, now_ms)
+            now_ms = await shared.store.time_ms()
+            wake_ms = await schedule_pass(shared.store, tasks, now_ms)
         except REDIS_ERRORS as exc:
-            await worker.wait_ending(backoff.next(exc))
+            await shared.wait_ending(backoff.next(exc))
             continue
         backoff.reset()
         if wake_ms is None:
             return
-        await worker.wait_ending(max(0, wake_ms - now_ms) / 1000)
+        await shared.wait_ending(max(0, wake_ms - now_ms) / 1000)
