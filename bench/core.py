@@ -5,16 +5,19 @@ Run from the repository root:
     .venv/bin/python bench/core.py              # 3 runs, 20,000 jobs per worker metric
     .venv/bin/python bench/core.py --quick      # smoke check: 1 run, 2,000 jobs, short loops
     .venv/bin/python bench/core.py --runs 5 --jobs 50000
+    .venv/bin/python bench/core.py --producers  # the producer rows only (no workers)
 
 It starts its own redis-server on a free port of 127.0.0.1 (no persistence), runs
 every measurement against it, and stops it at the end. Workers run as separate
 processes (``python -m tarefa worker bench.core_tasks:app ...``).
 
 Reading the table: absolute rates differ about 2x between machines, so compare
-only the "x PING" column. For a rate it is the median divided by the median of
-a plain redis-py PING loop (the round-trip floor: 1.00x means "as fast as one
-PING per job"). For a latency it is the median expressed in PING round trips
-(latency x PING rate). The check lines under the table compare those ratios to
+only the "x" column. For a rate it is the median, over the runs, of the rate
+divided by the rate of its reference in the same run ("vs"): a plain redis-py
+PING loop (the round-trip floor: 1.00x means "as fast as one PING per job"),
+sync for sync code and asyncio for asyncio code, whose clients cost different
+amounts of Python per call. For a latency it is the median expressed in PING
+round trips (latency x PING rate). The check lines under the table compare those ratios to
 the floors the project aims for; they are printed, never asserted. The "Redis
 CPU" rows are the server's time per job (INFO commandstats): the cost of the
 scripts themselves, steadier than rates on a noisy machine, and what limits
@@ -41,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+import redis.asyncio
 from rich.console import Console
 from rich.table import Table
 
@@ -48,6 +52,7 @@ from tarefa.store.embedded import redis_server_binary
 
 ROOT = Path(__file__).resolve().parent.parent  # /work/main: bench.core_tasks is importable
 BATCH = 1000  # jobs per enqueue_many call
+GATHERED = 100  # aenqueues awaited together, as a busy web app's requests make them
 CONCURRENCY = 50
 LATENCY_JOBS = 400
 LATENCY_RATE = 200.0  # jobs/s while measuring start latency
@@ -230,8 +235,30 @@ def measure_enqueue(seconds: float) -> float:
     return n / (time.perf_counter() - start)
 
 
-def measure_aenqueue(seconds: float) -> float:
-    """Sequential ``await task.aenqueue`` calls in one event loop, jobs/s."""
+def measure_aping(url: str, seconds: float) -> float:
+    """PING round trips per second from asyncio code (redis-py's asyncio client):
+    the floor of the asyncio producer's metrics."""
+
+    async def main() -> float:
+        client = redis.asyncio.Redis.from_url(url)
+        await client.ping()
+        n, start = 0, time.perf_counter()
+        end = start + seconds
+        while True:
+            await client.ping()
+            n += 1
+            if time.perf_counter() >= end:
+                break
+        rate = n / (time.perf_counter() - start)
+        await client.aclose()
+        return rate
+
+    return asyncio.run(main())
+
+
+def measure_aenqueue(seconds: float, width: int = 1) -> float:
+    """``await task.aenqueue`` calls in one event loop, jobs/s: one at a time, or
+    ``width`` of them gathered at once (concurrent requests of a web app)."""
     from bench.core_tasks import app, noop
 
     async def main() -> float:
@@ -239,12 +266,15 @@ def measure_aenqueue(seconds: float) -> float:
         n, start = 0, time.perf_counter()
         end = start + seconds
         while True:
-            await noop.aenqueue(n)
-            n += 1
+            if width == 1:
+                await noop.aenqueue(n)
+            else:
+                await asyncio.gather(*(noop.aenqueue(n + i) for i in range(width)))
+            n += width
             if time.perf_counter() >= end:
                 break
         rate = n / (time.perf_counter() - start)
-        await app.store.clients.aio.aclose()  # this loop's client dies with it
+        await app.store.aclose()  # this loop's connections die with it
         return rate
 
     return asyncio.run(main())
@@ -380,27 +410,35 @@ def measure_latency(n: int, client: redis.Redis, workers: Workers) -> LatencyRes
 
 # -- runs and the table ---------------------------------------------------------
 
-ROWS = [  # key, label, unit, kind: "rate" (x PING) | "latency" (PING RTTs) | "context"
-    ("ping", "PING loop (redis-py)", "calls/s", "rate"),
-    ("ping_end", "  PING again, end of run", "calls/s", "rate"),
-    ("enqueue", "enqueue", "jobs/s", "rate"),
-    ("enqueue_redis_us", "  Redis CPU per enqueue", "µs", "context"),
-    ("aenqueue", "aenqueue", "jobs/s", "rate"),
-    ("enqueue_many", f"enqueue_many (batch {BATCH})", "jobs/s", "rate"),
-    ("worker_async", "worker async no-op", "jobs/s", "rate"),
-    ("worker_async_wall", "  worker process wall time", "s", "context"),
-    ("worker_async_redis_us", "  Redis CPU per job", "µs", "context"),
-    ("worker_sync", "worker sync no-op", "jobs/s", "rate"),
-    ("worker_sync_wall", "  worker process wall time", "s", "context"),
-    ("worker_sync_redis_us", "  Redis CPU per job", "µs", "context"),
-    ("latency_p50", "start latency p50", "ms", "latency"),
-    ("latency_p99", "start latency p99", "ms", "latency"),
+# key, label, unit, kind: "rate" | "latency" (PING RTTs) | "context", and for a
+# rate the metric it is held against in the same run.
+ROWS = [
+    ("ping", "PING loop (redis-py)", "calls/s", "rate", "ping"),
+    ("aping", "PING loop (redis-py asyncio)", "calls/s", "rate", "ping"),
+    ("ping_end", "  PING again, end of run", "calls/s", "rate", "ping"),
+    ("enqueue", "enqueue", "jobs/s", "rate", "ping"),
+    ("enqueue_redis_us", "  Redis CPU per enqueue", "µs", "context", ""),
+    ("aenqueue", "aenqueue", "jobs/s", "rate", "aping"),
+    ("gathered", f"aenqueue, {GATHERED} gathered", "jobs/s", "rate", "aping"),
+    ("gathered_x", f"  {GATHERED} gathered / one at a time", "x", "context", ""),
+    ("enqueue_many", f"enqueue_many (batch {BATCH})", "jobs/s", "rate", "ping"),
+    ("worker_async", "worker async no-op", "jobs/s", "rate", "ping"),
+    ("worker_async_wall", "  worker process wall time", "s", "context", ""),
+    ("worker_async_redis_us", "  Redis CPU per job", "µs", "context", ""),
+    ("worker_sync", "worker sync no-op", "jobs/s", "rate", "ping"),
+    ("worker_sync_wall", "  worker process wall time", "s", "context", ""),
+    ("worker_sync_redis_us", "  Redis CPU per job", "µs", "context", ""),
+    ("latency_p50", "start latency p50", "ms", "latency", "ping"),
+    ("latency_p99", "start latency p99", "ms", "latency", "ping"),
 ]
+PRODUCER_ROWS = {"ping", "aping", "ping_end", "enqueue", "enqueue_redis_us", "aenqueue",
+                 "gathered", "gathered_x", "enqueue_many"}  # fmt: skip
+REFERENCE_NAMES = {"ping": "PING", "aping": "async PING"}
 
 
-def one_run(args, client: redis.Redis, workers: Workers, notes: list[str]) -> dict[str, float]:
-    from bench.core_tasks import noop, noop_sync
-
+def one_run(
+    args, client: redis.Redis, url: str, workers: Workers, notes: list[str]
+) -> dict[str, float]:
     r: dict[str, float] = {}
     client.flushall()
     r["ping"] = measure_ping(client, args.seconds)
@@ -410,12 +448,30 @@ def one_run(args, client: redis.Redis, workers: Workers, notes: list[str]) -> di
     r["enqueue"] = measure_enqueue(args.seconds)
     r["enqueue_redis_us"] = redis_cpu_us(client) / client.llen("tarefa:{bench}:ready")
     progress(f"  enqueue {r['enqueue']:,.0f}/s, Redis CPU {r['enqueue_redis_us']:.1f} µs/job")
+    r["aping"] = measure_aping(url, args.seconds)
+    progress(f"  asyncio PING {r['aping']:,.0f}/s")
     client.flushall()
     r["aenqueue"] = measure_aenqueue(args.seconds)
     progress(f"  aenqueue {r['aenqueue']:,.0f}/s")
     client.flushall()
+    r["gathered"] = measure_aenqueue(args.seconds, GATHERED)
+    r["gathered_x"] = r["gathered"] / r["aenqueue"]
+    progress(f"  aenqueue, {GATHERED} gathered {r['gathered']:,.0f}/s")
+    client.flushall()
     r["enqueue_many"] = measure_enqueue_many(args.seconds)
     progress(f"  enqueue_many {r['enqueue_many']:,.0f}/s")
+    if not args.producers:
+        _worker_metrics(args, client, workers, notes, r)
+    client.flushall()
+    # A second PING loop: how far it drifts from the first shows how noisy the run was.
+    r["ping_end"] = measure_ping(client, args.seconds)
+    progress(f"  PING again {r['ping_end']:,.0f}/s")
+    return r
+
+
+def _worker_metrics(args, client: redis.Redis, workers: Workers, notes: list, r: dict) -> None:
+    from bench.core_tasks import noop, noop_sync
+
     for key, task in (("worker_async", noop), ("worker_sync", noop_sync)):
         client.flushall()
         result = measure_worker(task, args.jobs, client, workers)
@@ -427,11 +483,6 @@ def one_run(args, client: redis.Redis, workers: Workers, notes: list[str]) -> di
     r["latency_p50"], r["latency_p99"] = latency.p50_ms, latency.p99_ms
     notes += latency.problems
     progress(f"  latency p50 {latency.p50_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms")
-    client.flushall()
-    # A second PING loop: how far it drifts from the first shows how noisy the run was.
-    r["ping_end"] = measure_ping(client, args.seconds)
-    progress(f"  PING again {r['ping_end']:,.0f}/s")
-    return r
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -440,38 +491,54 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:,.0f}" if unit.endswith("/s") else f"{value:,.2f}"
 
 
-def build_table(runs: list[dict[str, float]], medians: dict[str, float]) -> Table:
+def ratio(runs: list[dict[str, float]], key: str, ref: str, kind: str) -> float:
+    """The median over the runs of a metric held against its reference in the
+    same run: rate / reference rate, or latency in reference round trips."""
+    if kind == "rate":
+        return statistics.median(r[key] / r[ref] for r in runs)
+    return statistics.median(r[key] / 1000 * r[ref] for r in runs)
+
+
+def build_table(runs: list[dict[str, float]], medians: dict[str, float], rows: list) -> Table:
     table = Table(title="tarefa core benchmark")
     table.add_column("metric")
     table.add_column("unit")
     for i in range(len(runs)):
         table.add_column(f"run {i + 1}", justify="right")
     table.add_column("median", justify="right", style="bold")
-    table.add_column("x PING", justify="right")
-    ping = medians["ping"]
-    for key, label, unit, kind in ROWS:
-        median = medians[key]
+    table.add_column("x", justify="right")
+    table.add_column("vs")
+    for key, label, unit, kind, ref in rows:
+        shown = ""
         if kind == "rate":
-            ratio = f"{median / ping:.2f}x"
+            shown = f"{ratio(runs, key, ref, kind):.2f}x"
         elif kind == "latency":
-            ratio = f"{median / 1000 * ping:.1f} RTT"
-        else:
-            ratio = ""
-        table.add_row(label, unit, *(_fmt(r[key], unit) for r in runs), _fmt(median, unit), ratio)
+            shown = f"{ratio(runs, key, ref, kind):.1f} RTT"
+        cells = (_fmt(r[key], unit) for r in runs)
+        table.add_row(
+            label, unit, *cells, _fmt(medians[key], unit), shown, REFERENCE_NAMES.get(ref, "")
+        )
     return table
 
 
-def checks(medians: dict[str, float]) -> list[str]:
-    ping = medians["ping"]
-    enqueue = medians["enqueue"] / ping
-    worker = medians["worker_async"] / ping
-    p50_rtt = medians["latency_p50"] / 1000 * ping
-
+def checks(runs: list[dict[str, float]], producers_only: bool) -> list[str]:
     def verdict(ok: bool) -> str:
         return "ok   " if ok else "BELOW"
 
-    return [
+    enqueue = ratio(runs, "enqueue", "ping", "rate")
+    aenqueue = ratio(runs, "aenqueue", "aping", "rate")
+    gathered = statistics.median(r["gathered_x"] for r in runs)
+    lines = [
         f"{verdict(enqueue >= 0.85)} enqueue >= 0.85x PING: {enqueue:.2f}x",
+        f"{verdict(aenqueue >= 0.8)} aenqueue >= 0.8x asyncio PING: {aenqueue:.2f}x",
+        f"{verdict(gathered >= 3)} {GATHERED} gathered aenqueues >= 3x one at a time: "
+        f"{gathered:.2f}x",
+    ]
+    if producers_only:
+        return lines
+    worker = ratio(runs, "worker_async", "ping", "rate")
+    p50_rtt = ratio(runs, "latency_p50", "ping", "latency")
+    return lines + [
         f"{verdict(worker >= 0.4)} worker async no-op >= 0.4x PING: {worker:.2f}x",
         f"{verdict(p50_rtt <= 5)} start latency p50 <= 5 PING round trips: {p50_rtt:.2f}",
     ]
@@ -490,6 +557,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--seconds", type=float, default=None, help="length of each producer loop (default 2)"
     )
     parser.add_argument("--quick", action="store_true", help="small N, one run: a smoke check")
+    parser.add_argument(
+        "--producers", action="store_true", help="the producer metrics only (no workers)"
+    )
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the worker and redis logs (path on stderr)"
     )
@@ -521,18 +591,19 @@ def main(argv=None) -> None:
         notes: list[str] = []
         for i in range(args.runs):
             progress(f"run {i + 1}/{args.runs}")
-            runs.append(one_run(args, client, workers, notes))
-        medians = {key: statistics.median(r[key] for r in runs) for key, *_ in ROWS}
+            runs.append(one_run(args, client, server.url, workers, notes))
+        rows = [row for row in ROWS if not args.producers or row[0] in PRODUCER_ROWS]
+        medians = {key: statistics.median(r[key] for r in runs) for key, *_ in rows}
         console = Console() if sys.stdout.isatty() else Console(width=120)
-        console.print(build_table(runs, medians))
+        console.print(build_table(runs, medians, rows))
         legend = (
             f"{len(runs)} run(s); {args.jobs:,} jobs per worker metric, concurrency "
             f"{CONCURRENCY}; {args.latency_jobs} latency jobs at {LATENCY_RATE:.0f}/s.\n"
-            "x PING: for rates, median / PING median; for latencies, the median in PING "
-            "round trips (latency x PING rate).\n"
+            "x: for rates, the median of rate / the same run's rate of 'vs'; for latencies, "
+            "the median in PING round trips (latency x PING rate).\n"
         )
         console.print(legend, markup=False, highlight=False)
-        for line in checks(medians):
+        for line in checks(runs, args.producers):
             console.print(line, markup=False, highlight=False)
         for note in notes:
             console.print(f"note: {note}", markup=False, highlight=False)
