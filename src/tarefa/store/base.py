@@ -58,7 +58,7 @@ class StoreBase:
 
     def _run(self, call: Call) -> Any:
         script, queue, args = call
-        return script(self.clients.direct, queue, args)
+        return script.run(self.clients.direct, queue, args)
 
     async def _arun(self, call: Call) -> Any:
         script, queue, args = call

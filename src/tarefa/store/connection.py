@@ -148,11 +148,14 @@ class ThreadConnections:
         return local.conn
 
     def execute_command(self, *args):
+        return self.execute_packed(b"".join(self._connection().pack_command(*args)))
+
+    def execute_packed(self, packed: bytes):
+        """Send one command packed already (packing.py) and read its reply."""
         conn = self._connection()
-        packed = conn.pack_command(*args)
 
         def send():
-            conn.send_packed_command(packed)
+            conn.send_packed_command((packed,))
             return conn.read_response()
 
         try:
@@ -163,14 +166,18 @@ class ThreadConnections:
             conn.disconnect()
             raise
 
-    def pipeline(self, *commands: tuple) -> list:
-        """Send ``commands`` in one round trip, on this thread's connection (no
-        transaction); their replies in order, an error reply as its exception."""
+    def pipeline(self, *commands: tuple | bytes) -> list:
+        """Send ``commands`` (argument tuples, or commands packed already) in one
+        round trip, on this thread's connection (no transaction); their replies
+        in order, an error reply as its exception."""
         conn = self._connection()
-        packed = conn.pack_commands(commands)
+        packed = b"".join(
+            command if isinstance(command, bytes) else b"".join(conn.pack_command(*command))
+            for command in commands
+        )
 
         def send():
-            conn.send_packed_command(packed)
+            conn.send_packed_command((packed,))
             replies = []
             for _ in commands:
                 try:

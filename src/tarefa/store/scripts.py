@@ -23,6 +23,7 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from .keys import SCRIPT_KEY_NAMES, QueueKeys
+from .packing import Head, pack
 
 _INCLUDE = re.compile(r'^--- @include "([^"]+)"\s*$', re.MULTILINE)
 _KEY_READ = re.compile(r"\bkeys\.(\w+)")
@@ -91,7 +92,7 @@ class Script:
     """One Lua script, called by SHA from a sync or an asyncio client on one
     queue's keys."""
 
-    __slots__ = ("name", "source", "sha", "key_names", "_keys")
+    __slots__ = ("name", "source", "sha", "key_names", "_keys", "_heads", "load_command")
 
     def __init__(self, name: str, source: str):
         self.name = name
@@ -99,6 +100,8 @@ class Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
         self.key_names = keys_read(source)  # the fields of QueueKeys in its KEYS
         self._keys: dict[str, tuple[str, ...]] = {}  # queue name -> its KEYS
+        self._heads: dict[str, Head] = {}  # queue name -> EVALSHA, SHA and KEYS, packed
+        self.load_command = pack("SCRIPT", "LOAD", source)
 
     def keys(self, queue: QueueKeys) -> tuple[str, ...]:
         """This script's KEYS on ``queue``."""
@@ -111,6 +114,32 @@ class Script:
         """The EVALSHA command of a call on ``queue``, to send in a pipeline."""
         keys = self.keys(queue)
         return ("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    def packed(self, queue: QueueKeys, args: list[Any]) -> bytes:
+        """The EVALSHA command of a call on ``queue``, packed (packing.py)."""
+        head = self._heads.get(queue.name)
+        if head is None:
+            keys = self.keys(queue)
+            head = self._heads[queue.name] = Head(("EVALSHA", self.sha, len(keys), *keys))
+        return head.pack(args)
+
+    def run(self, connection, queue: QueueKeys, args: list[Any]) -> Any:
+        """Call it on a connection that sends packed commands (``execute_packed``)."""
+        command = self.packed(queue, args)
+        try:
+            return connection.execute_packed(command)
+        except NoScriptError:
+            connection.execute_packed(self.load_command)
+            return connection.execute_packed(command)
+
+    async def arun(self, connection, queue: QueueKeys, args: list[Any]) -> Any:
+        """``run`` for asyncio code."""
+        command = self.packed(queue, args)
+        try:
+            return await connection.execute_packed(command)
+        except NoScriptError:
+            await connection.execute_packed(self.load_command)
+            return await connection.execute_packed(command)
 
     def __call__(self, client, queue: QueueKeys, args: list[Any]) -> Any:
         keys = self.keys(queue)

@@ -141,10 +141,10 @@ class Store(Browsing, WorkerCalls, MemorySettings):
         self._check_waitaof()
         script, queue, args = call
         direct, timeout = self.clients.direct, self.clients.timeout
-        replies = direct.pipeline(script.command(queue, args), waitaof(timeout))
+        replies = direct.pipeline(script.packed(queue, args), waitaof(timeout))
         if isinstance(replies[0], redis_errors.NoScriptError):  # the server restarted
             direct.execute_command("SCRIPT", "LOAD", script.source)
-            replies = direct.pipeline(script.command(queue, args), waitaof(timeout))
+            replies = direct.pipeline(script.packed(queue, args), waitaof(timeout))
         if isinstance(replies[0], Exception):
             raise replies[0]
         return _fsynced(replies, self.clients.url, timeout, job_ids)
