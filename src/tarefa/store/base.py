@@ -15,6 +15,7 @@ from redis import exceptions as redis_errors
 from ..errors import RedisFull, RedisTimedOut, RedisUnavailable
 from .connection import RETRIES, TIMEOUT, Clients, redacted
 from .keys import QUEUES, QueueKeys
+from .packing import pack
 from .scripts import Script, scripts
 
 Call = tuple[Script, QueueKeys, list[Any]]  # a script, the queue it runs on, its ARGV
@@ -64,6 +65,12 @@ class StoreBase:
         script, queue, args = call
         return await script.acall(self.clients.aio, queue, args)
 
+    async def _arun_shared(self, call: Call) -> Any:
+        """``_arun`` on the loop's connection that its coroutines share, in
+        batches (autopipeline.py): for calls that are safe to send again."""
+        script, queue, args = call
+        return await script.arun(self.clients.autopipeline, queue, args)
+
     def _register_queue(self, queue: str) -> None:
         # The registry is a global key, outside the queue's slot: a separate
         # command, sent once per process and queue.
@@ -73,7 +80,7 @@ class StoreBase:
 
     async def _aregister_queue(self, queue: str) -> None:
         if queue not in self._known_queues:
-            await self.clients.aio.sadd(QUEUES, queue)
+            await self.clients.autopipeline.execute_packed(pack("SADD", QUEUES, queue))
             self._known_queues.add(queue)
 
     def unavailable(

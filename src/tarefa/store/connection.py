@@ -21,12 +21,14 @@ import os
 import re
 import threading
 import weakref
+from typing import Any
 
 import redis
 import redis.asyncio
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from .autopipeline import AutoPipeline
 from .embedded import Embedded
 
 _RETRY_ON = [redis.ConnectionError, redis.TimeoutError]
@@ -150,11 +152,11 @@ class ThreadConnections:
     def execute_command(self, *args):
         return self.execute_packed(b"".join(self._connection().pack_command(*args)))
 
-    def execute_packed(self, packed: bytes):
+    def execute_packed(self, packed: bytes) -> Any:
         """Send one command packed already (packing.py) and read its reply."""
         conn = self._connection()
 
-        def send():
+        def send() -> Any:
             conn.send_packed_command((packed,))
             return conn.read_response()
 
@@ -195,8 +197,9 @@ class ThreadConnections:
 
 class Clients:
     """Clients of one Redis, made on first use: a sync client, per-thread
-    connections (``direct``), one asyncio client per event loop, and, for the
-    blocking waits of ``job.result()``, clients with no reply timeout.
+    connections (``direct``), one asyncio client and one ``AutoPipeline`` per
+    event loop, and, for the blocking waits of ``job.result()``, clients with
+    no reply timeout.
 
     An asyncio connection pool belongs to the loop that opened it, so a program
     that runs several loops (tests, ``asyncio.run`` in a script) gets one each.
@@ -212,6 +215,7 @@ class Clients:
         self._direct: ThreadConnections | None = None
         self._async: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._async_blocking: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._autopipelines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     @property
     def url(self) -> str:
@@ -262,9 +266,23 @@ class Clients:
             self._async_blocking[loop] = client
         return client
 
+    @property
+    def autopipeline(self) -> AutoPipeline:
+        """The running loop's connection for the asyncio producer's hot calls
+        (script calls), shared by its coroutines (autopipeline.py)."""
+        loop = asyncio.get_running_loop()
+        pipeline = self._autopipelines.get(loop)
+        if pipeline is None:
+            pipeline = AutoPipeline(self.aio, self.timeout)
+            self._autopipelines[loop] = pipeline
+        return pipeline
+
     async def aclose(self) -> None:
         """Close the running loop's asyncio clients (before the loop ends)."""
         loop = asyncio.get_running_loop()
+        pipeline = self._autopipelines.pop(loop, None)
+        if pipeline is not None:
+            await pipeline.aclose()
         for clients in (self._async, self._async_blocking):
             client = clients.pop(loop, None)
             if client is not None:

@@ -19,7 +19,8 @@ from hiredis import pack_command
 
 def pack(*args: Any) -> bytes:
     """A whole command, e.g. ``pack("SADD", key, member)``."""
-    return pack_command(args)
+    packed: bytes = pack_command(args)
+    return packed
 
 
 def _items(packed: bytes) -> bytes:

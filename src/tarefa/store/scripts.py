@@ -123,7 +123,7 @@ class Script:
             head = self._heads[queue.name] = Head(("EVALSHA", self.sha, len(keys), *keys))
         return head.pack(args)
 
-    def run(self, connection, queue: QueueKeys, args: list[Any]) -> Any:
+    def run(self, connection: Any, queue: QueueKeys, args: list[Any]) -> Any:
         """Call it on a connection that sends packed commands (``execute_packed``)."""
         command = self.packed(queue, args)
         try:
@@ -132,7 +132,7 @@ class Script:
             connection.execute_packed(self.load_command)
             return connection.execute_packed(command)
 
-    async def arun(self, connection, queue: QueueKeys, args: list[Any]) -> Any:
+    async def arun(self, connection: Any, queue: QueueKeys, args: list[Any]) -> Any:
         """``run`` for asyncio code."""
         command = self.packed(queue, args)
         try:

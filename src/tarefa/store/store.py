@@ -116,7 +116,7 @@ class Store(Browsing, WorkerCalls, MemorySettings):
         try:
             await self._aregister_queue(adding.queue)
             call, ids = adding.call, adding.job_ids
-            reply = await (self._arun_durable(call, ids) if durable else self._arun(call))
+            reply = await (self._arun_durable(call, ids) if durable else self._arun_shared(call))
         except Exception as exc:
             self._not_added(exc, adding)
         return adding.decode(reply)
