@@ -20,9 +20,10 @@ once the retries are spent, every caller not yet answered gets the error. A
 caller cancelled before its command was written is not sent at all.
 
 It skips what redis-py's asyncio client does per command and a batch need not:
-taking a connection from the pool and giving it back (with a lock), and a task
-per write to time it (``asyncio.wait_for``); replies are timed here instead,
-each within the client's reply timeout.
+taking a connection from the pool and giving it back (with a lock), a task per
+write to time it (``asyncio.wait_for``) and a timer per reply. Replies are timed
+here instead (``ReplyTimer``), each within the client's reply timeout, by one
+timer that moves only when it fires.
 """
 
 from __future__ import annotations
@@ -34,6 +35,53 @@ from typing import Any
 import redis
 import redis.asyncio
 from redis.exceptions import ResponseError
+
+
+class ReplyTimer:
+    """Times out the exchange in flight when Redis has sent nothing for
+    ``timeout`` seconds, as ``asyncio.timeout`` would, without a timer per
+    reply: the exchange notes each reply (``heard``), and the one timer,
+    when it fires, moves to the last reply's deadline or cancels the task."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float):
+        self._loop = loop
+        self._timeout = timeout
+        self._task: asyncio.Task[Any] | None = None  # the task exchanging now
+        self._cancelling = 0  # its cancellation requests before the exchange
+        self._heard = 0.0  # loop time of the last write or reply
+        self._timer: asyncio.TimerHandle | None = None
+        self.expired = False
+
+    def start(self) -> None:
+        """An exchange begins, in the current task."""
+        task = asyncio.current_task(self._loop)
+        assert task is not None
+        self._task, self._cancelling, self.expired = task, task.cancelling(), False
+        self.heard()
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._heard + self._timeout, self._fire)
+
+    def heard(self) -> None:
+        self._heard = self._loop.time()
+
+    def stop(self) -> None:
+        self._task = None
+
+    def timed_out(self) -> bool:
+        """Whether the CancelledError being handled came from this timer (and
+        not also from elsewhere): the exchange then raises a timeout instead."""
+        return self.expired and self._task is not None and self._task.uncancel() <= self._cancelling
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self._task is None:
+            return  # nothing in flight: the next exchange sets it again
+        due = self._heard + self._timeout
+        if self._loop.time() < due:
+            self._timer = self._loop.call_at(due, self._fire)
+        else:
+            self.expired = True
+            self._task.cancel()
 
 
 class _Queued:
@@ -55,6 +103,7 @@ class AutoPipeline:
         self._retry = self._connection.retry
         self._timeout = timeout
         self._loop = asyncio.get_running_loop()
+        self._timer = ReplyTimer(self._loop, timeout)
         self._queued: list[_Queued] = []
         self._drain: asyncio.Task[None] | None = None  # the task sending queued calls
         self._leading = False  # a call is on its way in its caller's task
@@ -130,26 +179,30 @@ class AutoPipeline:
         live = [q for q in batch if not q.future.cancelled()]  # (a retry: callers gone)
         batch.clear()
         batch.extend(live)
+        timer = self._timer
+        timer.start()
         try:
-            async with asyncio.timeout(self._timeout) as deadline:
-                await connection.send_packed_command([q.command for q in batch], False)
-                while batch:
-                    try:
-                        reply: Any = await connection.read_response()
-                    except ResponseError as exc:
-                        reply = exc
-                    queued = batch.popleft()
-                    if not queued.future.done():  # (its caller may have been cancelled)
-                        if isinstance(reply, ResponseError):
-                            queued.future.set_exception(reply)
-                        else:
-                            queued.future.set_result(reply)
-                    if batch:  # each reply within the timeout, not the whole batch
-                        deadline.reschedule(self._loop.time() + self._timeout)
-        except TimeoutError:
-            raise redis.TimeoutError(
-                f"no reply from Redis within {self._timeout:g} s (timeout)"
-            ) from None
+            await connection.send_packed_command([q.command for q in batch], False)
+            while batch:
+                try:
+                    reply: Any = await connection.read_response()
+                except ResponseError as exc:
+                    reply = exc
+                timer.heard()
+                queued = batch.popleft()
+                if not queued.future.done():  # (its caller may have been cancelled)
+                    if isinstance(reply, ResponseError):
+                        queued.future.set_exception(reply)
+                    else:
+                        queued.future.set_result(reply)
+        except asyncio.CancelledError:
+            if timer.timed_out():  # (redis-py dropped the connection, cut mid-read)
+                raise redis.TimeoutError(
+                    f"no reply from Redis within {self._timeout:g} s (timeout)"
+                ) from None
+            raise
+        finally:
+            timer.stop()
 
     async def _failed(self, _error: Exception) -> None:
         await self._connection.disconnect()

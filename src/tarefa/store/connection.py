@@ -216,6 +216,7 @@ class Clients:
         self._async: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._async_blocking: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._autopipelines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._last_autopipeline: tuple[asyncio.AbstractEventLoop, AutoPipeline] | None = None
 
     @property
     def url(self) -> str:
@@ -271,16 +272,21 @@ class Clients:
         """The running loop's connection for the asyncio producer's hot calls
         (script calls), shared by its coroutines (autopipeline.py)."""
         loop = asyncio.get_running_loop()
+        last = self._last_autopipeline  # (one tuple: read whole, whatever other threads do)
+        if last is not None and last[0] is loop:
+            return last[1]
         pipeline = self._autopipelines.get(loop)
         if pipeline is None:
             pipeline = AutoPipeline(self.aio, self.timeout)
             self._autopipelines[loop] = pipeline
+        self._last_autopipeline = (loop, pipeline)
         return pipeline
 
     async def aclose(self) -> None:
         """Close the running loop's asyncio clients (before the loop ends)."""
         loop = asyncio.get_running_loop()
         pipeline = self._autopipelines.pop(loop, None)
+        self._last_autopipeline = None
         if pipeline is not None:
             await pipeline.aclose()
         for clients in (self._async, self._async_blocking):

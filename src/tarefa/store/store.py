@@ -114,7 +114,8 @@ class Store(Browsing, WorkerCalls, MemorySettings):
 
     async def _aadd(self, adding: _Adding[T], durable: bool) -> T:
         try:
-            await self._aregister_queue(adding.queue)
+            if adding.queue not in self._known_queues:
+                await self._aregister_queue(adding.queue)
             call, ids = adding.call, adding.job_ids
             reply = await (self._arun_durable(call, ids) if durable else self._arun_shared(call))
         except Exception as exc:
