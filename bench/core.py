@@ -204,7 +204,8 @@ def redis_cpu_us(client: redis.Redis) -> float:
     the machine's noise barely touch. It is what limits throughput once many
     producers or workers share one Redis."""
     stats = client.info("commandstats")
-    return sum(v["usec"] for k, v in stats.items() if k not in ("cmdstat_info", "cmdstat_config"))
+    skip = ("cmdstat_info", "cmdstat_config", "cmdstat_ping")  # (the PING loop's)
+    return sum(v["usec"] for k, v in stats.items() if k not in skip)
 
 
 def measure_ping(client: redis.Redis, seconds: float) -> float:
@@ -220,62 +221,72 @@ def measure_ping(client: redis.Redis, seconds: float) -> float:
     return n / (time.perf_counter() - start)
 
 
-def measure_enqueue(seconds: float) -> float:
-    """Single ``task.enqueue`` calls from sync code, jobs/s."""
+SLICE = 0.05  # seconds of one metric before the next takes its turn (interleaved)
+
+
+class Interleaved:
+    """Rates of several loops measured in turns of SLICE seconds, over the
+    same stretch of time: a noisy machine (shared cores) slows each alike, so
+    their ratios hold where rates measured one after the other drift apart."""
+
+    def __init__(self, names: list[str]):
+        self.calls = dict.fromkeys(names, 0)
+        self.spent = dict.fromkeys(names, 0.0)
+
+    def add(self, name: str, calls: int, began: float) -> None:
+        self.calls[name] += calls
+        self.spent[name] += time.perf_counter() - began
+
+    def rates(self) -> dict[str, float]:
+        return {name: self.calls[name] / self.spent[name] for name in self.calls}
+
+
+def measure_sync(client: redis.Redis, seconds: float) -> dict[str, float]:
+    """The PING loop and single ``task.enqueue`` calls from sync code, in
+    turns: calls/s and jobs/s."""
     from bench.core_tasks import noop
 
     noop.enqueue(-1)  # warm-up: connection, queue registry, script cache
-    n, start = 0, time.perf_counter()
-    end = start + seconds
-    while True:
-        noop.enqueue(n)
-        n += 1
-        if time.perf_counter() >= end:
-            break
-    return n / (time.perf_counter() - start)
+    client.ping()
+    turns = Interleaved(["ping", "enqueue"])
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for name, call in (("ping", lambda _: client.ping()), ("enqueue", noop.enqueue)):
+            n, began = 0, time.perf_counter()
+            while time.perf_counter() - began < SLICE:
+                call(n)
+                n += 1
+            turns.add(name, n, began)
+    return turns.rates()
 
 
-def measure_aping(url: str, seconds: float) -> float:
-    """PING round trips per second from asyncio code (redis-py's asyncio client):
-    the floor of the asyncio producer's metrics."""
-
-    async def main() -> float:
-        client = redis.asyncio.Redis.from_url(url)
-        await client.ping()
-        n, start = 0, time.perf_counter()
-        end = start + seconds
-        while True:
-            await client.ping()
-            n += 1
-            if time.perf_counter() >= end:
-                break
-        rate = n / (time.perf_counter() - start)
-        await client.aclose()
-        return rate
-
-    return asyncio.run(main())
-
-
-def measure_aenqueue(seconds: float, width: int = 1) -> float:
-    """``await task.aenqueue`` calls in one event loop, jobs/s: one at a time, or
-    ``width`` of them gathered at once (concurrent requests of a web app)."""
+def measure_async(url: str, seconds: float) -> dict[str, float]:
+    """In one event loop, in turns: the PING loop of redis-py's asyncio client,
+    ``await task.aenqueue`` one at a time, and GATHERED of them awaited
+    together (a busy web app's concurrent requests)."""
     from bench.core_tasks import app, noop
 
-    async def main() -> float:
-        await noop.aenqueue(-1)  # warm-up: this loop's client and connection
-        n, start = 0, time.perf_counter()
-        end = start + seconds
-        while True:
-            if width == 1:
-                await noop.aenqueue(n)
-            else:
-                await asyncio.gather(*(noop.aenqueue(n + i) for i in range(width)))
-            n += width
-            if time.perf_counter() >= end:
-                break
-        rate = n / (time.perf_counter() - start)
+    async def gathered(n: int) -> None:
+        await asyncio.gather(*(noop.aenqueue(n + i) for i in range(GATHERED)))
+
+    async def main() -> dict[str, float]:
+        client = redis.asyncio.Redis.from_url(url)
+        await client.ping()
+        await noop.aenqueue(-1)  # warm-up: this loop's connection
+        calls = {"aping": (lambda _: client.ping(), 1), "aenqueue": (noop.aenqueue, 1)}
+        calls["gathered"] = (gathered, GATHERED)
+        turns = Interleaved(list(calls))
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            for name, (call, width) in calls.items():
+                n, began = 0, time.perf_counter()
+                while time.perf_counter() - began < SLICE:
+                    await call(n)
+                    n += width
+                turns.add(name, n, began)
+        await client.aclose()
         await app.store.aclose()  # this loop's connections die with it
-        return rate
+        return turns.rates()
 
     return asyncio.run(main())
 
@@ -441,22 +452,20 @@ def one_run(
 ) -> dict[str, float]:
     r: dict[str, float] = {}
     client.flushall()
-    r["ping"] = measure_ping(client, args.seconds)
-    progress(f"  PING {r['ping']:,.0f}/s")
-    client.flushall()
     client.config_resetstat()
-    r["enqueue"] = measure_enqueue(args.seconds)
+    r.update(measure_sync(client, args.seconds))
     r["enqueue_redis_us"] = redis_cpu_us(client) / client.llen("tarefa:{bench}:ready")
-    progress(f"  enqueue {r['enqueue']:,.0f}/s, Redis CPU {r['enqueue_redis_us']:.1f} µs/job")
-    r["aping"] = measure_aping(url, args.seconds)
-    progress(f"  asyncio PING {r['aping']:,.0f}/s")
+    progress(
+        f"  PING {r['ping']:,.0f}/s, enqueue {r['enqueue']:,.0f}/s, "
+        f"Redis CPU {r['enqueue_redis_us']:.1f} µs/job"
+    )
     client.flushall()
-    r["aenqueue"] = measure_aenqueue(args.seconds)
-    progress(f"  aenqueue {r['aenqueue']:,.0f}/s")
-    client.flushall()
-    r["gathered"] = measure_aenqueue(args.seconds, GATHERED)
+    r.update(measure_async(url, args.seconds))
     r["gathered_x"] = r["gathered"] / r["aenqueue"]
-    progress(f"  aenqueue, {GATHERED} gathered {r['gathered']:,.0f}/s")
+    progress(
+        f"  asyncio PING {r['aping']:,.0f}/s, aenqueue {r['aenqueue']:,.0f}/s, "
+        f"{GATHERED} gathered {r['gathered']:,.0f}/s"
+    )
     client.flushall()
     r["enqueue_many"] = measure_enqueue_many(args.seconds)
     progress(f"  enqueue_many {r['enqueue_many']:,.0f}/s")
