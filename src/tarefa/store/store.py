@@ -113,6 +113,8 @@ class Store(Browsing, WorkerCalls, MemorySettings):
         return adding.decode(reply)
 
     async def _aadd(self, adding: _Adding[T], durable: bool) -> T:
+        # A durable call keeps a pooled connection of its own: on the shared
+        # one, its WAITAOF would hold up every call behind it.
         try:
             if adding.queue not in self._known_queues:
                 await self._aregister_queue(adding.queue)
