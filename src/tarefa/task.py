@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 import orjson
 
+from .call_check import CallCheck
 from .errors import NotDurable, PayloadTooLarge, RedisFull, RedisUnavailable
 from .job import Job
 from .options import PRODUCER_ONLY, CallOptions, TaskOptions, dedupe_window, parse_call_options
@@ -39,8 +40,7 @@ def new_job_id() -> str:
 
 def _positional_arity(signature: inspect.Signature) -> int | None:
     """How many arguments a call with positional arguments only must pass, when
-    that alone makes it valid (no defaults, no *args/**kwargs): a cheap check
-    for the common case before the full ``Signature.bind``."""
+    that alone makes it valid (no defaults, no *args/**kwargs); None otherwise."""
     kinds = {p.kind for p in signature.parameters.values()}
     if kinds - {inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD}:
         return None
@@ -60,6 +60,8 @@ class Task(Generic[P, R]):
         options: TaskOptions,
         call: CallOptions = CallOptions(),  # noqa: B008 (frozen: one default is safe)
         overrides: Mapping[str, Any] | None = None,
+        *,
+        like: Task[P, R] | None = None,
     ):
         self.app = app
         self.fn = fn
@@ -70,8 +72,16 @@ class Task(Generic[P, R]):
         # worker applies them on top of the defaults of the code it runs.
         self.overrides = dict(overrides or {})
         self._window = dedupe_window(name, options, call)
-        self.signature = inspect.signature(fn) if fn is not None else None
-        self._arity = _positional_arity(self.signature) if self.signature else None
+        if like is not None and like.fn is fn and like.call.takes_results == call.takes_results:
+            # The same function (with_options, waiting_for): what its signature
+            # allows was worked out already.
+            self.signature, self._arity, self._check = like.signature, like._arity, like._check
+        else:
+            self.signature = inspect.signature(fn) if fn is not None else None
+            self._arity = _positional_arity(self.signature) if self.signature else None
+            # A group's callback takes the results first: checked with stand-ins.
+            leading = int(call.takes_results)
+            self._check = CallCheck(self.signature, leading) if self.signature else None
         self.is_async = fn is not None and inspect.iscoroutinefunction(fn)
         self.__doc__ = getattr(fn, "__doc__", None)
         self._fields_cache: list[Any] | None = None
@@ -101,6 +111,7 @@ class Task(Generic[P, R]):
             replace(self.options, **task_opts) if task_opts else self.options,
             replace(self.call, **call_opts) if call_opts else self.call,
             self.overrides | {k: v for k, v in task_opts.items() if k not in PRODUCER_ONLY},
+            like=self,
         )
 
     def waiting_for(self, jobs: Iterable[Job], *, takes_results: bool = False) -> Task[P, R]:
@@ -108,14 +119,14 @@ class Task(Generic[P, R]):
         (see ``Job.then`` and ``Group``)."""
         refs = _parent_refs(list(jobs), self.options.queue)
         call = replace(self.call, parents=refs, takes_results=takes_results)
-        return Task(self.app, self.fn, self.name, self.options, call, self.overrides)
+        return Task(self.app, self.fn, self.name, self.options, call, self.overrides, like=self)
 
     # -- enqueueing ----------------------------------------------------------
 
     def _payload(self, args: tuple, kwargs: dict) -> bytes:
-        if self.signature is not None and (kwargs or len(args) != self._arity):
-            try:  # a group's callback takes the results first: check with a stand-in
-                self.signature.bind(*(None,) * self.call.takes_results, *args, **kwargs)
+        if self._check is not None:
+            try:
+                self._check(args, kwargs)
             except TypeError as exc:
                 raise TypeError(f"{self.name}: {exc}") from None
         try:
