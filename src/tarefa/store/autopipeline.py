@@ -128,9 +128,12 @@ class AutoPipeline:
         no task to start, no hand-over of the reply. The calls made meanwhile
         queue up, for the drain to send once this one is answered."""
         self._leading = True
-        queued = _Queued(command, self._loop.create_future())
         try:
-            await self._send(deque([queued]))
+            return await self._retry.call_with_retry(
+                lambda: self._exchange_one(command), self._failed
+            )
+        except ResponseError:
+            raise  # its own answer: Redis is there, the calls queued go on
         except Exception as exc:  # Redis unreachable, the retries spent
             self._fail_queued(exc)
             raise
@@ -138,7 +141,6 @@ class AutoPipeline:
             self._leading = False
             if self._queued:
                 self._drain = self._loop.create_task(self._run())
-        return queued.future.result()
 
     async def _run(self) -> None:
         """The drain: sends what is queued, batch after batch, until nothing is."""
@@ -197,12 +199,27 @@ class AutoPipeline:
                         queued.future.set_result(reply)
         except asyncio.CancelledError:
             if timer.timed_out():  # (redis-py dropped the connection, cut mid-read)
-                raise redis.TimeoutError(
-                    f"no reply from Redis within {self._timeout:g} s (timeout)"
-                ) from None
+                raise self._timeout_error() from None
             raise
         finally:
             timer.stop()
+
+    async def _exchange_one(self, command: bytes) -> Any:
+        """``_exchange`` of a lone command: its reply, or its error reply raised."""
+        timer = self._timer
+        timer.start()
+        try:
+            await self._connection.send_packed_command((command,), False)
+            return await self._connection.read_response()
+        except asyncio.CancelledError:
+            if timer.timed_out():
+                raise self._timeout_error() from None
+            raise
+        finally:
+            timer.stop()
+
+    def _timeout_error(self) -> redis.TimeoutError:
+        return redis.TimeoutError(f"no reply from Redis within {self._timeout:g} s (timeout)")
 
     async def _failed(self, _error: Exception) -> None:
         await self._connection.disconnect()
