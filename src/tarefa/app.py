@@ -209,7 +209,7 @@ class App:
                     f"{task.name} is async: it runs on the worker's event loop and cannot "
                     "use pool='process' (for sync functions only)"
                 )
-            if task_options.cron and task._arity != 0:
+            if task_options.cron and task.signature is not None:
                 try:
                     task.signature.bind()
                 except TypeError:

@@ -38,17 +38,6 @@ def new_job_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-def _positional_arity(signature: inspect.Signature) -> int | None:
-    """How many arguments a call with positional arguments only must pass, when
-    that alone makes it valid (no defaults, no *args/**kwargs); None otherwise."""
-    kinds = {p.kind for p in signature.parameters.values()}
-    if kinds - {inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD}:
-        return None
-    if any(p.default is not p.empty for p in signature.parameters.values()):
-        return None
-    return len(signature.parameters)
-
-
 class Task(Generic[P, R]):
     """A function registered with an App, enqueued by name and run by workers."""
 
@@ -75,10 +64,9 @@ class Task(Generic[P, R]):
         if like is not None and like.fn is fn and like.call.takes_results == call.takes_results:
             # The same function (with_options, waiting_for): what its signature
             # allows was worked out already.
-            self.signature, self._arity, self._check = like.signature, like._arity, like._check
+            self.signature, self._check = like.signature, like._check
         else:
             self.signature = inspect.signature(fn) if fn is not None else None
-            self._arity = _positional_arity(self.signature) if self.signature else None
             # A group's callback takes the results first: checked with stand-ins.
             leading = int(call.takes_results)
             self._check = CallCheck(self.signature, leading) if self.signature else None
