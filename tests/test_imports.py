@@ -38,6 +38,7 @@ LAYERS: list[list[str]] = [
     [
         "tarefa.logs", "tarefa.backend", "tarefa.serializer", "tarefa.stats", "tarefa.limits",
         "tarefa.durations", "tarefa.hosts", "tarefa.errors", "tarefa.records",
+        "tarefa.call_check",
     ],
 ]  # fmt: skip
 
