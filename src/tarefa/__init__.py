@@ -18,8 +18,9 @@ from .errors import (
     TarefaError,
     WrongState,
 )
-from .job import Group, Job, JobInfo, JobState
+from .job import Group, Job
 from .options import TaskOptions
+from .records import JobInfo, JobState
 from .task import Task
 
 __all__ = [

@@ -39,7 +39,7 @@ def register_testing_backend(make: Callable[[App], Backend]) -> None:
     _testing_backend[:] = [make]
 
 
-def task_name(fn: Callable) -> str:
+def task_name(fn: Callable[..., object]) -> str:
     """``module:qualname``: how workers find a function, e.g. ``shop.jobs:send_email``."""
     module = fn.__module__
     # Run as a script (or run again so in a process pool's child): name it as
@@ -81,7 +81,7 @@ class Queue:
     def paused(self) -> bool:
         return self.app.backend.is_paused(self.name)
 
-    def failed_jobs(self, limit: int = 100) -> list[Job]:
+    def failed_jobs(self, limit: int = 100) -> list[Job[Any]]:
         """The dead-letter set, newest first."""
         return [Job(self.app, self.name, i) for i in self.app.backend.failed_ids(self.name, limit)]
 
@@ -114,9 +114,9 @@ class App:
         *,
         serializer: str = "json",
         include: Iterable[str] = (),
-        on_success: Callable | None = None,
-        on_failure: Callable | None = None,
-        on_retry: Callable | None = None,
+        on_success: Callable[..., Any] | None = None,
+        on_failure: Callable[..., Any] | None = None,
+        on_retry: Callable[..., Any] | None = None,
         testing: bool = False,
         max_payload_bytes: int | None = MAX_PAYLOAD_BYTES,
         max_result_bytes: int | None = MAX_RESULT_BYTES,
@@ -138,7 +138,7 @@ class App:
         self.include = tuple(include)
         # Hooks for every task, after the task's own (see worker/hooks.py).
         self.on_success, self.on_failure, self.on_retry = on_success, on_failure, on_retry
-        self.tasks: dict[str, Task] = {}
+        self.tasks: dict[str, Task[..., Any]] = {}
         self.queue_settings: dict[str, QueueSettings] = {}
         self._store: Store | None = None
         self._inline: Backend | None = _testing_backend[0](self) if testing else None
@@ -189,7 +189,9 @@ class App:
         self, fn: None = None, /, *, name: str | None = None, **options: Any
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
-    def task(self, fn=None, /, *, name=None, **options):
+    def task(
+        self, fn: Callable[P, R] | None = None, /, *, name: str | None = None, **options: Any
+    ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function (sync or ``async def``) as a task.
 
         Options: ``queue`` ("default"), ``retries`` (3), ``timeout`` (seconds,
@@ -224,7 +226,7 @@ class App:
 
         return register(fn) if fn is not None else register
 
-    def by_name(self, name: str, **options: Any) -> Task:
+    def by_name(self, name: str, **options: Any) -> Task[..., Any]:
         """A handle to enqueue a task by its name without importing its code.
         The registered task when this App has it; else arguments are checked
         only by the worker that runs it."""
@@ -236,11 +238,11 @@ class App:
             task = Task(self, None, name, TaskOptions(**task_opts))
         return task.with_options(**options) if options else task
 
-    def enqueue(self, name: str, *args: Any, **kwargs: Any) -> Job:
+    def enqueue(self, name: str, *args: Any, **kwargs: Any) -> Job[Any]:
         """Enqueue a task by name, e.g. ``app.enqueue("shop.jobs:send_email", to)``."""
         return self.by_name(name).enqueue(*args, **kwargs)
 
-    async def aenqueue(self, name: str, *args: Any, **kwargs: Any) -> Job:
+    async def aenqueue(self, name: str, *args: Any, **kwargs: Any) -> Job[Any]:
         return await self.by_name(name).aenqueue(*args, **kwargs)
 
     def import_includes(self) -> None:
@@ -294,7 +296,7 @@ class App:
         """Every queue that has been used."""
         return self.backend.queues()
 
-    def job(self, job_id: str, queue: str | None = None) -> Job:
+    def job(self, job_id: str, queue: str | None = None) -> Job[Any]:
         """A handle on an existing job. Without ``queue``, every queue is
         searched: AmbiguousJob if several hold the id (ids are unique per
         queue), JobNotFound if none does."""

@@ -11,18 +11,24 @@ from .records import JobInfo, JobState, StoredJob
 if TYPE_CHECKING:
     from .backend import Owner
 
-R = TypeVar("R")
+# A job's result type. Only ever returned, so covariant: a Job[int] is a
+# Job[object], which is how "any job" is spelled.
+R_co = TypeVar("R_co", covariant=True)
+# The result of the job that then() enqueues.
+R_then = TypeVar("R_then")
 
 
-class Follower(Protocol):
+class Follower(Protocol[R_co]):
     """A task as a job handle sees it: one that can run after jobs (a Task,
     which imports this module; so this one names only what it calls)."""
 
-    def waiting_for(self, jobs: Iterable[Job], *, takes_results: bool = False) -> Follower: ...
+    def waiting_for(
+        self, jobs: Iterable[Job[object]], *, takes_results: bool = False
+    ) -> Follower[R_co]: ...
 
-    def enqueue(self, *args: Any, **kwargs: Any) -> Job: ...
+    def enqueue(self, *args: Any, **kwargs: Any) -> Job[R_co]: ...
 
-    async def aenqueue(self, *args: Any, **kwargs: Any) -> Job: ...
+    async def aenqueue(self, *args: Any, **kwargs: Any) -> Job[R_co]: ...
 
 
 def _keep_ms(keep: object) -> int:
@@ -42,7 +48,7 @@ def _check_timeout(timeout: object) -> None:
         raise ValueError(f"timeout must be a number of seconds >= 0 or None, not {timeout!r}")
 
 
-class Job(Generic[R]):
+class Job(Generic[R_co]):
     """A handle on one job. Cheap to make; every property reads Redis afresh."""
 
     __slots__ = ("app", "queue", "id", "created")
@@ -81,7 +87,7 @@ class Job(Generic[R]):
     def attempts(self) -> int:
         return self.info().attempts
 
-    def result(self, timeout: float | None = None) -> R:
+    def result(self, timeout: float | None = None) -> R_co:
         """Wait for the job to end and return its result.
 
         Raises ``JobFailed`` (with the remote error) if it failed,
@@ -92,12 +98,12 @@ class Job(Generic[R]):
         self.app.backend.wait_end(self.queue, self.id, timeout)
         return self._outcome(self.app.backend.job(self.queue, self.id), timeout)
 
-    async def aresult(self, timeout: float | None = None) -> R:
+    async def aresult(self, timeout: float | None = None) -> R_co:
         _check_timeout(timeout)
         await self.app.backend.await_end(self.queue, self.id, timeout)
         return self._outcome(await self.app.backend.ajob(self.queue, self.id), timeout)
 
-    def _outcome(self, stored: StoredJob | None, timeout: float | None) -> R:
+    def _outcome(self, stored: StoredJob | None, timeout: float | None) -> R_co:
         if stored is None:
             raise JobNotFound(
                 f"no job {self.id} in queue {self.queue!r} (never enqueued, deleted, "
@@ -105,7 +111,7 @@ class Job(Generic[R]):
             )
         state = stored.info.state
         if state is JobState.COMPLETED:
-            result: R = self.app.serializer.loads(stored.result or b"")
+            result: R_co = self.app.serializer.loads(stored.result or b"")
             return result
         if state is JobState.FAILED:
             error = stored.info.error or {"type": "Error", "message": ""}
@@ -144,13 +150,13 @@ class Job(Generic[R]):
         ended. Returns False when there was no such job."""
         return self.app.backend.delete(self.queue, [self.id]) == 1
 
-    def then(self, task: Follower, *args: Any, **kwargs: Any) -> Job:
+    def then(self, task: Follower[R_then], *args: Any, **kwargs: Any) -> Job[R_then]:
         """Enqueue ``task(*args, **kwargs)`` to run once this job has completed.
         If this job fails (retries exhausted) or is cancelled, that job is
         cancelled (with a DependencyFailed error), and so on down the chain."""
         return task.waiting_for([self]).enqueue(*args, **kwargs)
 
-    async def athen(self, task: Follower, *args: Any, **kwargs: Any) -> Job:
+    async def athen(self, task: Follower[R_then], *args: Any, **kwargs: Any) -> Job[R_then]:
         return await task.waiting_for([self]).aenqueue(*args, **kwargs)
 
     @property
@@ -169,7 +175,7 @@ class Group:
     results in the jobs' order. If one fails (retries exhausted) or is
     cancelled, the callback is cancelled instead."""
 
-    def __init__(self, jobs: Iterable[Job]):
+    def __init__(self, jobs: Iterable[Job[object]]):
         self.jobs = list(jobs)
         if not self.jobs or not all(isinstance(j, Job) for j in self.jobs):
             raise TypeError("a Group needs one or more Job handles")
@@ -177,8 +183,8 @@ class Group:
     def __repr__(self) -> str:
         return f"<Group of {len(self.jobs)} jobs>"
 
-    def then(self, task: Follower, *args: Any, **kwargs: Any) -> Job:
+    def then(self, task: Follower[R_then], *args: Any, **kwargs: Any) -> Job[R_then]:
         return task.waiting_for(self.jobs, takes_results=True).enqueue(*args, **kwargs)
 
-    async def athen(self, task: Follower, *args: Any, **kwargs: Any) -> Job:
+    async def athen(self, task: Follower[R_then], *args: Any, **kwargs: Any) -> Job[R_then]:
         return await task.waiting_for(self.jobs, takes_results=True).aenqueue(*args, **kwargs)

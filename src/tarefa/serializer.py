@@ -87,7 +87,9 @@ def load_error(data: bytes | None) -> dict[str, str]:
     if not data:
         return {"type": "Error", "message": "", "traceback": ""}
     try:
-        return orjson.loads(data)
+        # Written by dump_error, or by a Lua script (type and message): all str.
+        error: dict[str, str] = orjson.loads(data)
+        return error
     except orjson.JSONDecodeError:
         return {"type": "Error", "message": data.decode(errors="replace"), "traceback": ""}
 

@@ -28,6 +28,12 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
+
+# A job's fields as sent to the backend: names, and values as str or bytes.
+Fields = list[str | bytes]
+# The jobs of an enqueue_many: each one's id and fields.
+Batch = list[tuple[str, Fields]]
 
 BATCH = 1000  # jobs per enqueue_many script call: one call never blocks Redis long
 
@@ -61,6 +67,9 @@ class Task(Generic[P, R]):
         # worker applies them on top of the defaults of the code it runs.
         self.overrides = dict(overrides or {})
         self._window = dedupe_window(name, options, call)
+        # Both set below, from ``like`` or worked out afresh.
+        self.signature: inspect.Signature | None
+        self._check: CallCheck | None
         if like is not None and like.fn is fn and like.call.takes_results == call.takes_results:
             # The same function (with_options, waiting_for): what its signature
             # allows was worked out already.
@@ -72,7 +81,7 @@ class Task(Generic[P, R]):
             self._check = CallCheck(self.signature, leading) if self.signature else None
         self.is_async = fn is not None and inspect.iscoroutinefunction(fn)
         self.__doc__ = getattr(fn, "__doc__", None)
-        self._fields_cache: list[Any] | None = None
+        self._fields_cache: Fields | None = None
 
     def __repr__(self) -> str:
         return f"<Task {self.name} queue={self.options.queue}>"
@@ -102,7 +111,9 @@ class Task(Generic[P, R]):
             like=self,
         )
 
-    def waiting_for(self, jobs: Iterable[Job], *, takes_results: bool = False) -> Task[P, R]:
+    def waiting_for(
+        self, jobs: Iterable[Job[object]], *, takes_results: bool = False
+    ) -> Task[P, R]:
         """The same task, for jobs that run once ``jobs`` have all completed
         (see ``Job.then`` and ``Group``)."""
         refs = _parent_refs(list(jobs), self.options.queue)
@@ -111,7 +122,7 @@ class Task(Generic[P, R]):
 
     # -- enqueueing ----------------------------------------------------------
 
-    def _payload(self, args: tuple, kwargs: dict) -> bytes:
+    def _payload(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
         if self._check is not None:
             try:
                 self._check(args, kwargs)
@@ -126,16 +137,16 @@ class Task(Generic[P, R]):
             raise PayloadTooLarge(self.name, len(payload), limit)
         return payload
 
-    def _fields(self) -> list[Any]:
+    def _fields(self) -> Fields:
         """The job fields every enqueue of this task (with these options) shares."""
         if self._fields_cache is None:
-            fields: list[Any] = ["task", self.name]
+            fields: Fields = ["task", self.name]
             if self.overrides:
                 fields += ["options", orjson.dumps(self.overrides)]
             self._fields_cache = fields
         return self._fields_cache
 
-    def _one(self, args: tuple, kwargs: dict) -> tuple[str, list[Any]]:
+    def _one(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Fields]:
         job_id = self.call.job_id or new_job_id()
         return job_id, [*self._fields(), "payload", self._payload(args, kwargs)]
 
@@ -171,11 +182,11 @@ class Task(Generic[P, R]):
             raise
         return self._handle(job_id, done)
 
-    def _waiting_fields(self, fields: list) -> list:
+    def _waiting_fields(self, fields: Fields) -> Fields:
         spec = {"takes_results": self.call.takes_results, "parents": self.call.parents}
         return [*fields, "parents", orjson.dumps(spec)]
 
-    def _enqueue_waiting(self, job_id: str, fields: list) -> Job[R]:
+    def _enqueue_waiting(self, job_id: str, fields: Fields) -> Job[R]:
         """Enqueue a job that waits for its parents, then have them tell it
         when they end (a crash in between is caught by the periodic check)."""
         queue, store, parents = self.options.queue, self.app.backend, self.call.parents
@@ -192,7 +203,7 @@ class Task(Generic[P, R]):
             store.wait_for(job_ref(queue, job_id), parents)
         return self._handle(job_id, done)
 
-    async def _aenqueue_waiting(self, job_id: str, fields: list) -> Job[R]:
+    async def _aenqueue_waiting(self, job_id: str, fields: Fields) -> Job[R]:
         queue, store, parents = self.options.queue, self.app.backend, self.call.parents
         fields = self._waiting_fields(fields)
         when, durable = self.call.when(), self._durable()
@@ -212,14 +223,14 @@ class Task(Generic[P, R]):
     def _handle(self, job_id: str, done: Enqueued) -> Job[R]:
         return Job(self.app, self.options.queue, done.job_id, created=self.call.created(done))
 
-    def _many(self, calls: Iterable[Any]) -> list[tuple[str, list[Any]]]:
+    def _many(self, calls: Iterable[Any]) -> Batch:
         if self.call.job_id is not None:
             raise ValueError("enqueue_many makes one job per call: it cannot share one job_id")
         if self._window[0]:
             raise ValueError(f"enqueue_many cannot {self._window[0]}: enqueue one by one")
         if self.call.parents:
             raise ValueError("enqueue_many does not take depends_on: enqueue one by one")
-        batch = []
+        batch: Batch = []
         for call in calls:
             if isinstance(call, Mapping):
                 args, kwargs = (), dict(call)
@@ -238,7 +249,7 @@ class Task(Generic[P, R]):
             batch.append((new_job_id(), [*self._fields(), "payload", payload]))
         return batch
 
-    def _handles(self, batch: list, replies: list[Enqueued]) -> list[Job[R]]:
+    def _handles(self, batch: Batch, replies: list[Enqueued]) -> list[Job[R]]:
         queue = self.options.queue
         return [
             Job(self.app, queue, done.job_id, created=self.call.created(done)) for done in replies
@@ -281,7 +292,9 @@ class Task(Generic[P, R]):
                 raise _batch_full(exc, batch, n) from exc.__cause__
         return self._durable_handles(batch, replies, doubts)
 
-    def _durable_handles(self, batch: list, replies: list, doubts: list) -> list[Job[R]]:
+    def _durable_handles(
+        self, batch: Batch, replies: list[Enqueued], doubts: list[NotDurable]
+    ) -> list[Job[R]]:
         """The batch's handles; or, when Redis could not confirm that some of
         it reached its disk, ``NotDurable`` for those, carrying every handle."""
         jobs = self._handles(batch, replies)
@@ -314,7 +327,7 @@ def _parent_refs(depends_on: Any, queue: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(refs))
 
 
-def _batch_unavailable(exc: RedisUnavailable, batch: list, failed: int) -> RedisUnavailable:
+def _batch_unavailable(exc: RedisUnavailable, batch: Batch, failed: int) -> RedisUnavailable:
     """A batch's chunks before ``failed`` were enqueued; that one's fate is
     unknown, and the later ones were not sent."""
     done = failed * BATCH
@@ -328,7 +341,7 @@ def _batch_unavailable(exc: RedisUnavailable, batch: list, failed: int) -> Redis
     )
 
 
-def _batch_full(exc: RedisFull, batch: list, refused: int) -> RedisFull:
+def _batch_full(exc: RedisFull, batch: Batch, refused: int) -> RedisFull:
     """A batch's chunks before ``refused`` were enqueued; that one was refused,
     whole, and the later ones were not sent."""
     done = refused * BATCH
@@ -343,5 +356,5 @@ def _batch_full(exc: RedisFull, batch: list, refused: int) -> RedisFull:
     )
 
 
-def _chunks(batch: list) -> Iterable[list]:
+def _chunks(batch: list[T]) -> Iterable[list[T]]:
     return (batch[i : i + BATCH] for i in range(0, len(batch), BATCH))
