@@ -14,10 +14,11 @@ from collections.abc import Sequence
 
 import orjson
 
+from ..errors import RedisUnavailable
 from .base import FINAL_STATES, UNREACHABLE, Call, StoreBase
 from .connection import REFUSED
 from .keys import job_ref, queue_keys, split_ref
-from .replies import decode_list
+from .replies import decode_list, undecoded
 
 CANCELLED_KEEP_MS = 86_400_000  # how long a job cancelled with its parent is kept
 WAITING_CHECK_MS = 30_000  # how often a waiting job's parents are checked (safety net)
@@ -33,13 +34,15 @@ class WaitingJobs(StoreBase):
     def _parent_end(self, parent: str) -> tuple[str, bytes] | None:
         """How a parent that is no longer running ended: (outcome, result)."""
         queue, parent_id = split_ref(parent)
-        state, result = self.clients.sync.hmget(queue_keys(queue).job(parent_id), "state", "result")
+        key = queue_keys(queue).job(parent_id)
+        state, result = undecoded(self.clients.sync.hmget(key, "state", "result"))
         return _ended(state, result)
 
     async def _aparent_end(self, parent: str) -> tuple[str, bytes] | None:
         queue, parent_id = split_ref(parent)
         key = queue_keys(queue).job(parent_id)
-        return _ended(*await self.clients.aio.hmget(key, "state", "result"))
+        state, result = undecoded(await self.clients.aio.hmget(key, "state", "result"))
+        return _ended(state, result)
 
     def wait_for(self, child: str, parents: Sequence[str]) -> None:
         """Have ``child`` (enqueued waiting) told when each parent ends."""
@@ -62,7 +65,7 @@ class WaitingJobs(StoreBase):
         except UNREACHABLE as exc:
             raise self._unregistered(exc, child) from exc
 
-    def _unregistered(self, exc: Exception, child: str):
+    def _unregistered(self, exc: Exception, child: str) -> RedisUnavailable:
         child_id = split_ref(child)[1]
         what = (
             f"job {child_id} was enqueued, waiting for other jobs, but is not yet registered "
@@ -87,7 +90,7 @@ class WaitingJobs(StoreBase):
                 if reply[0] == b"cancelled":
                     todo.append((child, "cancelled", b"", decode_list(reply[1])))
 
-    async def aresolve(self, parent: str, outcome: str, result: bytes, children: list[str]):
+    async def aresolve(self, parent: str, outcome: str, result: bytes, children: list[str]) -> None:
         todo = [(parent, outcome, result, children)]
         while todo:
             parent, outcome, result, children = todo.pop()
