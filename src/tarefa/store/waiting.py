@@ -48,8 +48,13 @@ class WaitingJobs(StoreBase):
         """Have ``child`` (enqueued waiting) told when each parent ends."""
         try:
             for parent in parents:
-                if self._run(self._add_dependent(parent, [child])) != 1:  # it has ended
-                    self.resolve(parent, *self._parent_end(parent), [child])
+                while self._run(self._add_dependent(parent, [child])) != 1:  # it has ended
+                    ended = self._parent_end(parent)
+                    if ended is not None:
+                        self.resolve(parent, *ended, [child])
+                        break
+                    # It has not ended after all: it runs again (retried, or enqueued
+                    # anew, since add_dependent looked), so register on this run.
         except REFUSED:  # not an outage: as Redis said it
             raise
         except UNREACHABLE as exc:
@@ -58,8 +63,11 @@ class WaitingJobs(StoreBase):
     async def await_for(self, child: str, parents: Sequence[str]) -> None:
         try:
             for parent in parents:
-                if await self._arun(self._add_dependent(parent, [child])) != 1:
-                    await self.aresolve(parent, *await self._aparent_end(parent), [child])
+                while await self._arun(self._add_dependent(parent, [child])) != 1:
+                    ended = await self._aparent_end(parent)
+                    if ended is not None:
+                        await self.aresolve(parent, *ended, [child])
+                        break
         except REFUSED:  # not an outage: as Redis said it
             raise
         except UNREACHABLE as exc:
