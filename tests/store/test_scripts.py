@@ -567,6 +567,53 @@ def test_wait_registers_a_waiter_that_the_outcome_wakes(store, r):
     assert store.scripts.wait(r, K, ["missing"]) == b""
 
 
+# -- jobs waiting for jobs ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("in_asyncio", [False, True], ids=["sync", "asyncio"])
+def test_a_parent_retried_while_a_job_registers_on_it_is_waited_for(
+    store, r, monkeypatch, in_asyncio
+):
+    """add_dependent finds the parent ended (failed), and it is retried before
+    the producer reads how it ended: the job registers on its new run and waits
+    for it, rather than the producer failing on a parent with no end."""
+    add(store, "p")
+    p = fetch(store).jobs[0]
+    fetch(store, want=0, outcomes=[(p.id, p.token, "failed", b"{}", 0)])
+    fields = ["task", "m:g", "payload", b"[[],{}]", "parents", b'{"parents": ["q|p"]}']
+    store.enqueue("q", "c", (0, 0, ""), fields, waits=1)
+
+    retried = []
+    sync_run, async_run = store._run, store._arun
+
+    def retry_parent_once(call):
+        if call[0] is store.scripts.add_dependent and not retried:
+            retried.append(True)
+            store.retry("q", "p")
+
+    def run_then_retry(call):
+        reply = sync_run(call)
+        retry_parent_once(call)
+        return reply
+
+    async def arun_then_retry(call):
+        reply = await async_run(call)
+        retry_parent_once(call)
+        return reply
+
+    monkeypatch.setattr(store, "_run", run_then_retry)
+    monkeypatch.setattr(store, "_arun", arun_then_retry)
+    if in_asyncio:
+        run(store.await_for(job_ref("q", "c"), [job_ref("q", "p")]))
+    else:
+        store.wait_for(job_ref("q", "c"), [job_ref("q", "p")])
+    assert retried and state(r, "c") == "waiting"
+    assert r.lrange(K.dependents("p"), 0, -1) == [b"q|c"]
+    p = fetch(store).jobs[0]  # the parent's second run
+    got = fetch(store, want=0, outcomes=[(p.id, p.token, "completed", b"1", 60_000)])
+    assert got.ended == [("p", "completed", ["q|c"])]
+
+
 # -- cron ------------------------------------------------------------------------------
 
 

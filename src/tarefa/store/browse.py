@@ -16,7 +16,7 @@ from ..records import JobInfo
 from .cancelled import cancelled_ids
 from .job_hash import SUMMARY_FIELDS, job_info
 from .keys import QueueKeys, job_ref, queue_keys
-from .replies import decode_list
+from .replies import decode_list, undecoded
 from .waiting import WaitingJobs
 
 # The states a listing shows, in the order it shows them: soonest first for
@@ -37,7 +37,9 @@ class Browsing(WaitingJobs):
         """The keys that have a lane (jobs enqueued with ``key=``) in play."""
         k = queue_keys(queue)
         pipe = self.clients.sync.pipeline(transaction=False)
-        pipe.zrange(k.lanes, 0, -1).zrange(k.lanes_waiting, 0, -1).hkeys(k.lane_active)
+        pipe.zrange(k.lanes, 0, -1)
+        pipe.zrange(k.lanes_waiting, 0, -1)
+        pipe.hkeys(k.lane_active)
         return sorted({key.decode() for found in pipe.execute() for key in found})
 
     def job_ids(self, queue: str, state: str, offset: int, limit: int) -> list[str]:
@@ -51,7 +53,7 @@ class Browsing(WaitingJobs):
             return self.cancelled_ids(queue)[0][offset : offset + limit]
         zset = getattr(k, state)
         read = self.clients.sync.zrevrange if state in _NEWEST_FIRST else self.clients.sync.zrange
-        return decode_list(read(zset, offset, offset + limit - 1))
+        return decode_list(undecoded(read(zset, offset, offset + limit - 1)))
 
     def cancelled_ids(self, queue: str) -> tuple[list[str], bool]:
         """The queue's cancelled jobs, newest first, and whether the bounded
@@ -78,9 +80,9 @@ class Browsing(WaitingJobs):
                 continue
             end = min(length, offset + limit - len(ids)) - 1
             if name == k.prioritized:
-                ids += decode_list(client.zrange(name, offset, end))
+                ids += decode_list(undecoded(client.zrange(name, offset, end)))
             else:  # lists are pushed on the left and taken from the right
-                ids += reversed(decode_list(client.lrange(name, -1 - end, -1 - offset)))
+                ids += reversed(decode_list(undecoded(client.lrange(name, -1 - end, -1 - offset))))
             offset = 0
         return ids
 
@@ -119,8 +121,11 @@ class Browsing(WaitingJobs):
         each lane; None when nothing is ready."""
         k = queue_keys(queue)
         client = self.clients.sync
-        heads = [client.lindex(k.ready, -1), *client.zrange(k.prioritized, 0, 0)]
-        heads += [client.lindex(k.lane(key), -1) for key in self.lane_keys(queue)]
+        heads = [
+            undecoded(client.lindex(k.ready, -1)),
+            *undecoded(client.zrange(k.prioritized, 0, 0)),
+        ]
+        heads += [undecoded(client.lindex(k.lane(key), -1)) for key in self.lane_keys(queue)]
         pipe = client.pipeline(transaction=False)
         for job_id in filter(None, heads):
             pipe.hmget(k.job(job_id.decode()), "enqueued_at", "ready_at")
@@ -142,7 +147,7 @@ class Browsing(WaitingJobs):
 
     def stats(self, queue: str) -> dict[str, int]:
         """The queue's counts since it began, by field (tarefa.stats)."""
-        raw = self.clients.sync.hgetall(queue_keys(queue).stats)
+        raw = undecoded(self.clients.sync.hgetall(queue_keys(queue).stats))
         return {name.decode(): int(n) for name, n in raw.items()}
 
     def history(self, queue: str, minutes: int) -> list[tuple[int, ...]]:
@@ -167,7 +172,7 @@ class Browsing(WaitingJobs):
         orphans = decode_list(orphans)
         for parent_id, child in zip(orphans[::2], orphans[1::2], strict=True):
             self.resolve(job_ref(queue, parent_id), "cancelled", b"", [child])
-        return deleted
+        return int(deleted)
 
     def clean_batch(
         self, queue: str, state: str, older_than_ms: int, cursor: str

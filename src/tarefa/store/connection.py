@@ -21,12 +21,14 @@ import os
 import re
 import threading
 import weakref
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
 
 import redis
 import redis.asyncio
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+from redis.typing import EncodableT
 
 from .autopipeline import AutoPipeline
 from .embedded import Embedded
@@ -115,7 +117,12 @@ def sync_client(
 
 
 def async_client(
-    url: str, *, retries: int = RETRIES, timeout: float = TIMEOUT, blocking: bool = False, **kwargs
+    url: str,
+    *,
+    retries: int = RETRIES,
+    timeout: float = TIMEOUT,
+    blocking: bool = False,
+    **kwargs: Any,
 ) -> redis.asyncio.Redis:
     return redis.asyncio.Redis.from_url(
         url,
@@ -125,6 +132,21 @@ def async_client(
         retry=redis.asyncio.retry.Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
         retry_on_error=_RETRY_ON if retries else [],
     )
+
+
+class _Connection(Protocol):
+    """What ThreadConnections uses of redis-py's sync connection (which
+    leaves these methods unannotated)."""
+
+    retry: Retry
+
+    def pack_command(self, *args: EncodableT) -> list[bytes]: ...
+
+    def send_packed_command(self, command: Sequence[bytes]) -> None: ...
+
+    def read_response(self) -> Any: ...
+
+    def disconnect(self) -> None: ...
 
 
 class ThreadConnections:
@@ -142,14 +164,15 @@ class ThreadConnections:
         self._pool = client.connection_pool
         self._local = threading.local()
 
-    def _connection(self):
+    def _connection(self) -> _Connection:
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
             local.conn = self._pool.make_connection()
             local.pid = os.getpid()
-        return local.conn
+        conn: _Connection = local.conn
+        return conn
 
-    def execute_command(self, *args):
+    def execute_command(self, *args: EncodableT) -> Any:
         return self.execute_packed(b"".join(self._connection().pack_command(*args)))
 
     def execute_packed(self, packed: bytes) -> Any:
@@ -168,7 +191,7 @@ class ThreadConnections:
             conn.disconnect()
             raise
 
-    def pipeline(self, *commands: tuple | bytes) -> list:
+    def pipeline(self, *commands: tuple[EncodableT, ...] | bytes) -> list[Any]:
         """Send ``commands`` (argument tuples, or commands packed already) in one
         round trip, on this thread's connection (no transaction); their replies
         in order, an error reply as its exception."""
@@ -178,9 +201,9 @@ class ThreadConnections:
             for command in commands
         )
 
-        def send():
+        def send() -> list[Any]:
             conn.send_packed_command((packed,))
-            replies = []
+            replies: list[Any] = []
             for _ in commands:
                 try:
                     replies.append(conn.read_response())
@@ -193,6 +216,11 @@ class ThreadConnections:
         except BaseException:
             conn.disconnect()
             raise
+
+
+T = TypeVar("T")
+# One per event loop, dropped with its loop.
+_PerLoop = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T]
 
 
 class Clients:
@@ -213,9 +241,9 @@ class Clients:
         self._sync: redis.Redis | None = None
         self._sync_blocking: redis.Redis | None = None
         self._direct: ThreadConnections | None = None
-        self._async: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._async_blocking: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._autopipelines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._async: _PerLoop[redis.asyncio.Redis] = weakref.WeakKeyDictionary()
+        self._async_blocking: _PerLoop[redis.asyncio.Redis] = weakref.WeakKeyDictionary()
+        self._autopipelines: _PerLoop[AutoPipeline] = weakref.WeakKeyDictionary()
         self._last_autopipeline: tuple[asyncio.AbstractEventLoop, AutoPipeline] | None = None
 
     @property

@@ -28,7 +28,7 @@ def wait_ms(reply_timeout: float) -> int:
     return max(1, round(min(WAIT, reply_timeout * 2 / 3) * 1000))
 
 
-def waitaof(reply_timeout: float) -> tuple:
+def waitaof(reply_timeout: float) -> tuple[str, int, int, int]:
     return ("WAITAOF", 1, 0, wait_ms(reply_timeout))
 
 

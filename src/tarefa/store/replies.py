@@ -8,7 +8,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Literal, overload
+
+from redis.typing import ZSetRangeResponse
 
 from ..records import Added, Enqueued
 
@@ -107,7 +109,12 @@ def time_left(deadline: float | None) -> float | None:
     return max(left, 0.01) if left > 0.005 else 0
 
 
-def parse_fetched(reply: list) -> Fetched:
+# A script's reply is a Lua value: an int, bytes, nil as None, or a list of
+# these, its shape the script's own. A list that mixes kinds (ids and counts) is
+# typed list[Any]; each item is read below as the script documents it.
+
+
+def parse_fetched(reply: list[Any]) -> Fetched:
     next_due, active, stale, flat, ended, lost, recovered = reply
     jobs = [
         Leased(
@@ -131,7 +138,7 @@ def parse_fetched(reply: list) -> Fetched:
     )  # fmt: skip
 
 
-def parse_lost_leases(flat: list) -> list[LostLease]:
+def parse_lost_leases(flat: list[bytes]) -> list[LostLease]:
     """A heartbeat's answer: id, token, why; 3 items each."""
     return [
         LostLease(flat[i].decode(), flat[i + 1], LeaseLoss(flat[i + 2].decode()))
@@ -139,12 +146,12 @@ def parse_lost_leases(flat: list) -> list[LostLease]:
     ]
 
 
-def parse_recovery(reply: list) -> Recovery:
+def parse_recovery(reply: list[Any]) -> Recovery:
     count, ended, lost, recovered = reply
     return Recovery(count, parse_ended(ended), decode_list(lost), parse_recovered(recovered))
 
 
-def parse_recovered(flat: list) -> list[RecoveredJob]:
+def parse_recovered(flat: list[Any]) -> list[RecoveredJob]:
     """Jobs recovered: id, task, worker, stalls, 'queued' | 'failed'; 5 items each."""
     return [
         RecoveredJob(
@@ -158,7 +165,7 @@ def parse_recovered(flat: list) -> list[RecoveredJob]:
     ]
 
 
-def parse_ended(ended: list) -> list[tuple[str, str, list[str]]]:
+def parse_ended(ended: list[list[Any]]) -> list[tuple[str, str, list[str]]]:
     """Jobs that ended with jobs waiting for them: (id, outcome, "queue|id"s)."""
     return [(i.decode(), o.decode(), [r.decode() for r in refs]) for i, o, refs in ended]
 
@@ -171,7 +178,7 @@ def decode_list(raw: list[bytes]) -> list[str]:
     return [item.decode() for item in raw]
 
 
-def enqueued(job_id: str, reply: Any) -> Enqueued:
+def enqueued(job_id: str, reply: Literal[1] | bytes | list[bytes]) -> Enqueued:
     """enqueue.lua's reply: 1 when it added the job; the state of the job
     holding the id; or [id, state] of the job a window kept."""
     if isinstance(reply, list):
@@ -181,6 +188,29 @@ def enqueued(job_id: str, reply: Any) -> Enqueued:
     return Enqueued(Added.EXISTING, job_id, reply.decode())
 
 
-def enqueued_many(job_ids: Sequence[str], replies: Any) -> list[Enqueued]:
+def enqueued_many(
+    job_ids: Sequence[str], replies: list[Literal[1] | bytes | list[bytes]]
+) -> list[Enqueued]:
     """enqueue_many.lua's reply: one of enqueue.lua's per job (no windows)."""
     return [enqueued(job_id, reply) for job_id, reply in zip(job_ids, replies, strict=True)]
+
+
+# What redis-py's commands answer, as tarefa's clients get it. They never decode
+# replies (no decode_responses), so Redis's strings come back as bytes, where
+# redis-py's types allow str too; and tarefa never asks ZRANGE for scores.
+
+
+@overload
+def undecoded(reply: dict[bytes | str, bytes | str]) -> dict[bytes, bytes]: ...
+@overload
+def undecoded(reply: set[bytes | str]) -> set[bytes]: ...
+@overload
+def undecoded(reply: ZSetRangeResponse) -> list[bytes]: ...
+@overload
+def undecoded(reply: list[bytes | str | None]) -> list[bytes | None]: ...
+@overload
+def undecoded(reply: bytes | str | None) -> bytes | None: ...
+def undecoded(reply: object) -> object:
+    """A command's reply, typed as it comes: strings as bytes (HGETALL,
+    SMEMBERS, HMGET, LRANGE, ZRANGE without scores, LINDEX)."""
+    return reply

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 from redis.exceptions import NoScriptError
+from redis.typing import EncodableT
 
 from .keys import SCRIPT_KEY_NAMES, QueueKeys
 from .packing import Head, pack
@@ -29,6 +30,35 @@ _INCLUDE = re.compile(r'^--- @include "([^"]+)"\s*$', re.MULTILINE)
 _KEY_READ = re.compile(r"\bkeys\.(\w+)")
 QUEUE_KEYS = "includes/queue_keys.lua"  # generated for each script: queue_keys_lua()
 _QUEUE_KEYS_HERE = "--- (queue_keys.lua goes here)\n"
+
+
+# A script's reply is Any: its shape is each script's own (an int, bytes, nil as
+# None, or a list of these), read where it is parsed (replies.py, the store).
+
+
+class SendsPacked(Protocol):
+    """A connection that sends commands packed already (ThreadConnections)."""
+
+    def execute_packed(self, command: bytes, /) -> Any: ...
+
+
+class AsyncSendsPacked(Protocol):
+    """``SendsPacked`` for asyncio code (AutoPipeline)."""
+
+    async def execute_packed(self, command: bytes, /) -> Any: ...
+
+
+class Commands(Protocol):
+    """A redis-py client, as far as a script call uses it (redis-py leaves
+    ``execute_command`` unannotated)."""
+
+    def execute_command(self, *args: EncodableT, **options: Any) -> Any: ...
+
+
+class AsyncCommands(Protocol):
+    """``Commands`` of an asyncio client."""
+
+    async def execute_command(self, *args: EncodableT, **options: Any) -> Any: ...
 
 
 class ScriptError(Exception):
@@ -62,7 +92,7 @@ def _read(path: str) -> str:
         raise ScriptError(f"Lua file not found: {path}") from None
 
 
-def assemble(name: str, read=_read) -> str:
+def assemble(name: str, read: Callable[[str], str] = _read) -> str:
     """The source of script ``name`` with its includes resolved; the generated
     ``includes/queue_keys.lua`` names the keys the whole script reads."""
     included: set[str] = set()
@@ -110,7 +140,7 @@ class Script:
             keys = self._keys[queue.name] = tuple(getattr(queue, n) for n in self.key_names)
         return keys
 
-    def command(self, queue: QueueKeys, args: list[Any]) -> tuple:
+    def command(self, queue: QueueKeys, args: list[Any]) -> tuple[EncodableT, ...]:
         """The EVALSHA command of a call on ``queue``, to send in a pipeline."""
         keys = self.keys(queue)
         return ("EVALSHA", self.sha, len(keys), *keys, *args)
@@ -123,7 +153,7 @@ class Script:
             head = self._heads[queue.name] = Head(("EVALSHA", self.sha, len(keys), *keys))
         return head.pack(args)
 
-    def run(self, connection: Any, queue: QueueKeys, args: list[Any]) -> Any:
+    def run(self, connection: SendsPacked, queue: QueueKeys, args: list[Any]) -> Any:
         """Call it on a connection that sends packed commands (``execute_packed``)."""
         command = self.packed(queue, args)
         try:
@@ -132,7 +162,7 @@ class Script:
             connection.execute_packed(self.load_command)
             return connection.execute_packed(command)
 
-    async def arun(self, connection: Any, queue: QueueKeys, args: list[Any]) -> Any:
+    async def arun(self, connection: AsyncSendsPacked, queue: QueueKeys, args: list[Any]) -> Any:
         """``run`` for asyncio code."""
         command = self.packed(queue, args)
         try:
@@ -141,7 +171,7 @@ class Script:
             await connection.execute_packed(self.load_command)
             return await connection.execute_packed(command)
 
-    def __call__(self, client, queue: QueueKeys, args: list[Any]) -> Any:
+    def __call__(self, client: Commands, queue: QueueKeys, args: list[Any]) -> Any:
         keys = self.keys(queue)
         try:
             return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
@@ -149,10 +179,10 @@ class Script:
             client.execute_command("SCRIPT", "LOAD", self.source)
             return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
 
-    async def acall(self, client, queue: QueueKeys, args: list[Any]) -> Any:
+    async def acall(self, client: AsyncCommands, queue: QueueKeys, args: list[Any]) -> Any:
         return await self.acall_on(client, self.keys(queue), args)
 
-    async def acall_on(self, client, keys: Sequence[str], args: list[Any]) -> Any:
+    async def acall_on(self, client: AsyncCommands, keys: Sequence[str], args: list[Any]) -> Any:
         """Call it on ``keys`` as they are: a script on keys of no queue's."""
         try:
             return await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)

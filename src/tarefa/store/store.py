@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar
 
 from redis import exceptions as redis_errors
 
@@ -23,7 +23,7 @@ from .durable import PROBE, not_fsynced, unsupported, waitaof
 from .job_hash import stored_job
 from .keys import QUEUES, job_ref, queue_keys
 from .memory import MemorySettings
-from .replies import decode_hash, decode_list, enqueued, enqueued_many, time_left
+from .replies import decode_hash, decode_list, enqueued, enqueued_many, time_left, undecoded
 from .workers import WorkerCalls
 
 T = TypeVar("T")
@@ -55,16 +55,16 @@ class Store(Browsing, WorkerCalls, MemorySettings):
     # behind its script (durable.py).
 
     def _enqueue(
-        self, queue: str, job_id: str, when: When, fields: Sequence, window: Window, waits: int,
-        durable: bool,
+        self, queue: str, job_id: str, when: When, fields: Sequence[Any], window: Window,
+        waits: int, durable: bool,
     ) -> _Adding[Enqueued]:  # fmt: skip
         args = [job_id, *when, *window, waits, int(durable), *fields]
         call = self.scripts.enqueue, queue_keys(queue), args
         return _Adding(call, queue, [job_id], fields, partial(enqueued, job_id))
 
     def enqueue(
-        self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW,
-        waits: int = 0, durable: bool = False,
+        self, queue: str, job_id: str, when: When, fields: Sequence[Any],
+        window: Window = NO_WINDOW, waits: int = 0, durable: bool = False,
     ) -> Enqueued:  # fmt: skip
         """Add one job (waiting for ``waits`` others, see ``wait_for``), unless
         its id is taken or a throttle or debounce window keeps another job.
@@ -74,14 +74,14 @@ class Store(Browsing, WorkerCalls, MemorySettings):
         return self._add(adding, durable)
 
     async def aenqueue(
-        self, queue: str, job_id: str, when: When, fields: Sequence, window: Window = NO_WINDOW,
-        waits: int = 0, durable: bool = False,
+        self, queue: str, job_id: str, when: When, fields: Sequence[Any],
+        window: Window = NO_WINDOW, waits: int = 0, durable: bool = False,
     ) -> Enqueued:  # fmt: skip
         adding = self._enqueue(queue, job_id, when, fields, window, waits, durable)
         return await self._aadd(adding, durable)
 
     def _enqueue_many(
-        self, queue: str, when: When, jobs: Sequence[tuple[str, list]], durable: bool
+        self, queue: str, when: When, jobs: Sequence[tuple[str, list[Any]]], durable: bool
     ) -> _Adding[list[Enqueued]]:
         args: list[Any] = [*when, 0, int(durable), len(jobs[0][1])]
         for job_id, fields in jobs:
@@ -92,13 +92,13 @@ class Store(Browsing, WorkerCalls, MemorySettings):
         return _Adding(call, queue, ids, jobs[0][1], partial(enqueued_many, ids))
 
     def enqueue_many(
-        self, queue: str, when: When, jobs: Sequence[tuple[str, list]], durable: bool = False
+        self, queue: str, when: When, jobs: Sequence[tuple[str, list[Any]]], durable: bool = False
     ) -> list[Enqueued]:
         """Add a batch of jobs (all with the same fields) in one round trip."""
         return self._add(self._enqueue_many(queue, when, jobs, durable), durable)
 
     async def aenqueue_many(
-        self, queue: str, when: When, jobs: Sequence, durable: bool = False
+        self, queue: str, when: When, jobs: Sequence[tuple[str, list[Any]]], durable: bool = False
     ) -> list[Enqueued]:
         return await self._aadd(self._enqueue_many(queue, when, jobs, durable), durable)
 
@@ -163,7 +163,8 @@ class Store(Browsing, WorkerCalls, MemorySettings):
             replies = await pipe.execute(raise_on_error=False)
             if not isinstance(replies[0], redis_errors.NoScriptError):
                 break
-            await self.clients.aio.execute_command("SCRIPT", "LOAD", script.source)
+            # (the ignore: redis-py leaves the asyncio client's execute_command unannotated)
+            await self.clients.aio.execute_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
         if isinstance(replies[0], Exception):
             raise replies[0]
         return _fsynced(replies, self.clients.url, timeout, job_ids)
@@ -186,7 +187,8 @@ class Store(Browsing, WorkerCalls, MemorySettings):
     async def _acheck_waitaof(self) -> None:
         if self._waitaof is None:
             try:
-                await self.clients.aio.execute_command(*PROBE)
+                # (the ignore: redis-py leaves execute_command unannotated)
+                await self.clients.aio.execute_command(*PROBE)  # type: ignore[no-untyped-call]
                 self._waitaof = True
             except redis_errors.ResponseError as exc:
                 if "unknown command" not in str(exc).lower():
@@ -199,11 +201,11 @@ class Store(Browsing, WorkerCalls, MemorySettings):
     # -- reading jobs and queues --------------------------------------------
 
     def job(self, queue: str, job_id: str) -> StoredJob | None:
-        raw = self.clients.sync.hgetall(queue_keys(queue).job(job_id))
+        raw = undecoded(self.clients.sync.hgetall(queue_keys(queue).job(job_id)))
         return stored_job(queue, job_id, decode_hash(raw)) if raw else None
 
     async def ajob(self, queue: str, job_id: str) -> StoredJob | None:
-        raw = await self.clients.aio.hgetall(queue_keys(queue).job(job_id))
+        raw = undecoded(await self.clients.aio.hgetall(queue_keys(queue).job(job_id)))
         return stored_job(queue, job_id, decode_hash(raw)) if raw else None
 
     def find_queues(self, job_id: str) -> list[str]:
@@ -216,13 +218,14 @@ class Store(Browsing, WorkerCalls, MemorySettings):
         return [queue for queue, found in zip(queues, pipe.execute(), strict=True) if found]
 
     def queues(self) -> list[str]:
-        return sorted(q.decode() for q in self.clients.sync.smembers(QUEUES))
+        return sorted(q.decode() for q in undecoded(self.clients.sync.smembers(QUEUES)))
 
     def counts(self, queue: str) -> dict[str, int]:
         k = queue_keys(queue)
         pipe = self.clients.sync.pipeline(transaction=False)
-        pipe.llen(k.ready).zcard(k.prioritized).zcard(k.scheduled).zcard(k.active)
-        pipe.zcard(k.completed).zcard(k.failed).zcard(k.waiting)
+        pipe.llen(k.ready)
+        for zset in (k.prioritized, k.scheduled, k.active, k.completed, k.failed, k.waiting):
+            pipe.zcard(zset)
         ready, prioritized, scheduled, active, completed, failed, waiting = pipe.execute()
         for key in self.lane_keys(queue):  # keyed jobs wait in their lanes
             pipe.llen(k.lane(key))
@@ -263,13 +266,14 @@ class Store(Browsing, WorkerCalls, MemorySettings):
         self._run((self.scripts.pause, queue_keys(queue), []))
 
     def resume(self, queue: str) -> bool:
-        return self._run((self.scripts.resume, queue_keys(queue), [])) == 1
+        was_paused: int = self._run((self.scripts.resume, queue_keys(queue), []))
+        return was_paused == 1
 
     def is_paused(self, queue: str) -> bool:
         return bool(self.clients.sync.exists(queue_keys(queue).paused))
 
     def failed_ids(self, queue: str, limit: int = 100) -> list[str]:
-        ids = self.clients.sync.zrevrange(queue_keys(queue).failed, 0, limit - 1)
+        ids = undecoded(self.clients.sync.zrevrange(queue_keys(queue).failed, 0, limit - 1))
         return [i.decode() for i in ids]
 
     # -- changing one job from outside a worker --------------------------------
@@ -300,10 +304,12 @@ class Store(Browsing, WorkerCalls, MemorySettings):
 
     def progress(self, queue: str, job_id: str, token: bytes, progress: bytes) -> bool:
         """Store a running attempt's progress; False if it no longer holds the job."""
-        return self._run(self._progress(queue, job_id, token, progress)) == 1
+        stored: int = self._run(self._progress(queue, job_id, token, progress))
+        return stored == 1
 
     async def aprogress(self, queue: str, job_id: str, token: bytes, progress: bytes) -> bool:
-        return await self._arun(self._progress(queue, job_id, token, progress)) == 1
+        stored: int = await self._arun(self._progress(queue, job_id, token, progress))
+        return stored == 1
 
     def _cancel(self, queue: str, job_id: str, keep_ms: int) -> Call:
         return self.scripts.cancel, queue_keys(queue), [job_id, keep_ms]
@@ -334,7 +340,7 @@ class Store(Browsing, WorkerCalls, MemorySettings):
 
     async def cron_schedule(
         self, queue: str, task: str, id_prefix: str, previous: int, next_tick: int,
-        lead_ms: int, fields: Sequence,
+        lead_ms: int, fields: Sequence[Any],
     ) -> tuple[int, int, int]:  # fmt: skip
         """Keep a cron task's next tick scheduled (cron_schedule.lua): ticks are
         seconds since the epoch, and a tick's job id is ``id_prefix`` + tick.
@@ -361,7 +367,7 @@ class Store(Browsing, WorkerCalls, MemorySettings):
         deadline = None if timeout is None else time.monotonic() + timeout
         signal = queue_keys(queue).done_signal(job_id)
         while True:
-            state = self._run(self._wait(queue, job_id))
+            state: bytes = self._run(self._wait(queue, job_id))
             left = time_left(deadline)
             if state in FINAL_STATES or state == b"" or left == 0:
                 return state
@@ -371,14 +377,14 @@ class Store(Browsing, WorkerCalls, MemorySettings):
         deadline = None if timeout is None else time.monotonic() + timeout
         signal = queue_keys(queue).done_signal(job_id)
         while True:
-            state = await self._arun(self._wait(queue, job_id))
+            state: bytes = await self._arun(self._wait(queue, job_id))
             left = time_left(deadline)
             if state in FINAL_STATES or state == b"" or left == 0:
                 return state
             await self.clients.aio_blocking.blpop([signal], timeout=left)
 
 
-def _fsynced(replies: list, url: str, timeout: float, job_ids: list[str]) -> Any:
+def _fsynced(replies: list[Any], url: str, timeout: float, job_ids: list[str]) -> Any:
     """The script's reply, once WAITAOF's says the write is on disk; else
     ``NotDurable``, carrying the script's reply (the job was enqueued)."""
     error = not_fsynced(replies[1], url, timeout, job_ids)
@@ -388,10 +394,11 @@ def _fsynced(replies: list, url: str, timeout: float, job_ids: list[str]) -> Any
     return replies[0]
 
 
-def _task_of(fields: Sequence) -> str:
+def _task_of(fields: Sequence[Any]) -> str:
     """The task name among a job's fields (name/value pairs)."""
     names = list(fields[::2])
-    return fields[names.index("task") * 2 + 1] if "task" in names else "?"
+    task: str = fields[names.index("task") * 2 + 1] if "task" in names else "?"
+    return task
 
 
 if TYPE_CHECKING:  # the Store keeps the backend contract: a missing call is a type error
@@ -402,7 +409,7 @@ if TYPE_CHECKING:  # the Store keeps the backend contract: a missing call is a t
 # -- what the scripts that change one job answer ----------------------------
 
 
-def _changed(reply: Any, queue: str, job_id: str, only: str) -> None:
+def _changed(reply: Literal[1] | bytes, queue: str, job_id: str, only: str) -> None:
     """retry.lua and run_now.lua answer 1 when done, else the job's state
     (empty: no such job)."""
     if reply == 1:
@@ -412,7 +419,7 @@ def _changed(reply: Any, queue: str, job_id: str, only: str) -> None:
     raise WrongState(f"{only}; job {job_id} is {reply.decode()}", reply.decode())
 
 
-def _cancelled(reply: Any, queue: str, job_id: str) -> bool:
+def _cancelled(reply: bytes, queue: str, job_id: str) -> bool:
     """cancel.lua's answer when it cancelled nothing: the job's state (empty:
     no such job)."""
     if not reply:

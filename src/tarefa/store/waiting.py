@@ -14,10 +14,11 @@ from collections.abc import Sequence
 
 import orjson
 
+from ..errors import RedisUnavailable
 from .base import FINAL_STATES, UNREACHABLE, Call, StoreBase
 from .connection import REFUSED
 from .keys import job_ref, queue_keys, split_ref
-from .replies import decode_list
+from .replies import decode_list, undecoded
 
 CANCELLED_KEEP_MS = 86_400_000  # how long a job cancelled with its parent is kept
 WAITING_CHECK_MS = 30_000  # how often a waiting job's parents are checked (safety net)
@@ -33,20 +34,27 @@ class WaitingJobs(StoreBase):
     def _parent_end(self, parent: str) -> tuple[str, bytes] | None:
         """How a parent that is no longer running ended: (outcome, result)."""
         queue, parent_id = split_ref(parent)
-        state, result = self.clients.sync.hmget(queue_keys(queue).job(parent_id), "state", "result")
+        key = queue_keys(queue).job(parent_id)
+        state, result = undecoded(self.clients.sync.hmget(key, "state", "result"))
         return _ended(state, result)
 
     async def _aparent_end(self, parent: str) -> tuple[str, bytes] | None:
         queue, parent_id = split_ref(parent)
         key = queue_keys(queue).job(parent_id)
-        return _ended(*await self.clients.aio.hmget(key, "state", "result"))
+        state, result = undecoded(await self.clients.aio.hmget(key, "state", "result"))
+        return _ended(state, result)
 
     def wait_for(self, child: str, parents: Sequence[str]) -> None:
         """Have ``child`` (enqueued waiting) told when each parent ends."""
         try:
             for parent in parents:
-                if self._run(self._add_dependent(parent, [child])) != 1:  # it has ended
-                    self.resolve(parent, *self._parent_end(parent), [child])
+                while self._run(self._add_dependent(parent, [child])) != 1:  # it has ended
+                    ended = self._parent_end(parent)
+                    if ended is not None:
+                        self.resolve(parent, *ended, [child])
+                        break
+                    # It has not ended after all: it runs again (retried, or enqueued
+                    # anew, since add_dependent looked), so register on this run.
         except REFUSED:  # not an outage: as Redis said it
             raise
         except UNREACHABLE as exc:
@@ -55,14 +63,17 @@ class WaitingJobs(StoreBase):
     async def await_for(self, child: str, parents: Sequence[str]) -> None:
         try:
             for parent in parents:
-                if await self._arun(self._add_dependent(parent, [child])) != 1:
-                    await self.aresolve(parent, *await self._aparent_end(parent), [child])
+                while await self._arun(self._add_dependent(parent, [child])) != 1:
+                    ended = await self._aparent_end(parent)
+                    if ended is not None:
+                        await self.aresolve(parent, *ended, [child])
+                        break
         except REFUSED:  # not an outage: as Redis said it
             raise
         except UNREACHABLE as exc:
             raise self._unregistered(exc, child) from exc
 
-    def _unregistered(self, exc: Exception, child: str):
+    def _unregistered(self, exc: Exception, child: str) -> RedisUnavailable:
         child_id = split_ref(child)[1]
         what = (
             f"job {child_id} was enqueued, waiting for other jobs, but is not yet registered "
@@ -87,7 +98,7 @@ class WaitingJobs(StoreBase):
                 if reply[0] == b"cancelled":
                     todo.append((child, "cancelled", b"", decode_list(reply[1])))
 
-    async def aresolve(self, parent: str, outcome: str, result: bytes, children: list[str]):
+    async def aresolve(self, parent: str, outcome: str, result: bytes, children: list[str]) -> None:
         todo = [(parent, outcome, result, children)]
         while todo:
             parent, outcome, result, children = todo.pop()

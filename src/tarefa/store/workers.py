@@ -5,25 +5,38 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import redis.asyncio
 from redis.exceptions import NoScriptError
 
 from .base import Call, StoreBase, is_full
 from .connection import async_client
 from .keys import QUEUES, WORKERS, queue_keys, worker_key
-from .replies import Fetched, LostLease, Recovery, parse_fetched, parse_lost_leases, parse_recovery
+from .replies import (
+    Fetched,
+    LostLease,
+    Recovery,
+    parse_fetched,
+    parse_lost_leases,
+    parse_recovery,
+    undecoded,
+)
 from .tokens import token_base
 
 NO_LIMITS = (0,) * 8  # see QueueSettings.as_args (tarefa.limits)
+OutcomeArgs = tuple[str, bytes, str, bytes, int]  # an outcome to record, as fetch.lua takes it
 
 
 class WorkerCalls(StoreBase):
     """What a worker sends: fetches (with outcomes), heartbeats, recovery,
     hand-backs, and its registration."""
 
-    def _fetch(self, queue, worker_id, want, lease_ms, max_stalls, limits, outcomes) -> Call:
+    def _fetch(
+        self, queue: str, worker_id: str, want: int, lease_ms: int, max_stalls: int,
+        limits: Sequence[int], outcomes: Sequence[OutcomeArgs],
+    ) -> Call:  # fmt: skip
         args: list[Any] = [worker_id, lease_ms, want, max_stalls, *limits, token_base()]
         args.append(len(outcomes))
         for outcome in outcomes:
@@ -39,7 +52,7 @@ class WorkerCalls(StoreBase):
         lease_ms: int,
         max_stalls: int,
         limits: Sequence[int] = NO_LIMITS,
-        outcomes: Sequence[tuple[str, bytes, str, bytes, int]] = (),
+        outcomes: Sequence[OutcomeArgs] = (),
     ) -> Fetched:
         """Record outcomes and lease up to ``want`` jobs within the queue's
         ``limits``, in one call."""
@@ -47,8 +60,9 @@ class WorkerCalls(StoreBase):
         return parse_fetched(await self._arun(call))
 
     async def wait_then_fetch(
-        self, blocker, queues: Sequence[str], timeout: float, worker_id: str, *,
-        want: int, lease_ms: int, max_stalls: int, limits=lambda queue: NO_LIMITS,
+        self, blocker: redis.asyncio.Redis, queues: Sequence[str], timeout: float,
+        worker_id: str, *, want: int, lease_ms: int, max_stalls: int,
+        limits: Callable[[str], Sequence[int]] = lambda queue: NO_LIMITS,
     ) -> tuple[list[tuple[str, Fetched]], list[Exception]]:  # fmt: skip
         """Block on the queues' markers (on ``blocker``, a connection of its own)
         until a producer or worker signals a change or ``timeout`` seconds pass,
@@ -78,9 +92,11 @@ class WorkerCalls(StoreBase):
             raise replies[0]
         if any(isinstance(r, NoScriptError) for r in replies):
             for script, _, _ in calls:  # the server lost its scripts (restart)
-                await blocker.execute_command("SCRIPT", "LOAD", script.source)
+                # (the ignore: redis-py leaves execute_command unannotated)
+                await blocker.execute_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
         # Jobs leased from some queues stand even if another queue's call failed.
-        fetched, errors = [], []
+        fetched: list[tuple[str, Fetched]] = []
+        errors: list[Exception] = []
         for queue, reply in zip(queues, replies[1:], strict=True):
             if not isinstance(reply, Exception):
                 fetched.append((queue, parse_fetched(reply)))
@@ -119,14 +135,15 @@ class WorkerCalls(StoreBase):
 
     async def requeue(self, queue: str, leases: Iterable[tuple[str, bytes]]) -> int:
         args = [x for lease in leases for x in lease]
-        return await self.scripts.requeue.acall(self.clients.aio, queue_keys(queue), args)
+        requeued: int = await self.scripts.requeue.acall(self.clients.aio, queue_keys(queue), args)
+        return requeued
 
     async def record_stats(self, queue: str, counts: Mapping[str, int]) -> None:
         """Add a worker's counts (tarefa.stats) to the queue's totals."""
         args = [x for item in counts.items() for x in item]
         await self.scripts.record_stats.acall(self.clients.aio, queue_keys(queue), args)
 
-    def blocking_client(self):
+    def blocking_client(self) -> redis.asyncio.Redis:
         """A connection of its own for blocking calls, so they delay nothing else.
         One connection in all, so that its id (for CLIENT UNBLOCK) is the one a
         pipeline sent on it blocks."""
@@ -142,7 +159,9 @@ class WorkerCalls(StoreBase):
         self._registrations[worker_id] = info
         pipe = self.clients.aio.pipeline(transaction=False)
         pipe.sadd(QUEUES, *info["queues"].split(","))
-        pipe.hset(worker_key(worker_id), mapping=info)
+        # (the ignore: redis-py types mapping as Mapping[EncodableT, ...], and a
+        # Mapping's keys are invariant: it takes no dict of str keys)
+        pipe.hset(worker_key(worker_id), mapping=info)  # type: ignore[arg-type]
         pipe.pexpire(worker_key(worker_id), ttl_ms)
         pipe.sadd(WORKERS, worker_id)
         errors = [r for r in await pipe.execute(raise_on_error=False) if isinstance(r, Exception)]
@@ -172,17 +191,18 @@ class WorkerCalls(StoreBase):
         self._registrations.pop(worker_id, None)
         self._unlisted.discard(worker_id)
         pipe = self.clients.aio.pipeline(transaction=False)
-        pipe.delete(worker_key(worker_id)).srem(WORKERS, worker_id)
+        pipe.delete(worker_key(worker_id))
+        pipe.srem(WORKERS, worker_id)
         await pipe.execute()
 
     def workers(self) -> list[dict[str, str]]:
         """Live workers; those whose registration expired (dead) are pruned."""
         client = self.clients.sync
-        ids = sorted(i.decode() for i in client.smembers(WORKERS))
+        ids = sorted(i.decode() for i in undecoded(client.smembers(WORKERS)))
         pipe = client.pipeline(transaction=False)
         for worker_id in ids:
             pipe.hgetall(worker_key(worker_id))
-        live = []
+        live: list[dict[str, str]] = []
         for worker_id, raw in zip(ids, pipe.execute(), strict=True):
             if raw:
                 live.append({k.decode(): v.decode() for k, v in raw.items()} | {"id": worker_id})
