@@ -3,17 +3,16 @@ of live workers."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import redis.asyncio
 from redis.exceptions import NoScriptError
 
 from .base import Call, StoreBase, is_full
-from .connection import async_client
+from .blocking import BlockingConnection
 from .keys import QUEUES, WORKERS, queue_keys, worker_key
+from .packing import pack
 from .replies import (
     Fetched,
     LostLease,
@@ -60,7 +59,7 @@ class WorkerCalls(StoreBase):
         return parse_fetched(await self._arun(call))
 
     async def wait_then_fetch(
-        self, blocker: redis.asyncio.Redis, queues: Sequence[str], timeout: float,
+        self, blocker: BlockingConnection, queues: Sequence[str], timeout: float,
         worker_id: str, *, want: int, lease_ms: int, max_stalls: int,
         limits: Callable[[str], Sequence[int]] = lambda queue: NO_LIMITS,
     ) -> tuple[list[tuple[str, Fetched]], list[Exception]]:  # fmt: skip
@@ -70,30 +69,23 @@ class WorkerCalls(StoreBase):
         Redis runs the fetches queued behind the blocking pop as soon as it
         returns. The caller hands back what it cannot run. Returns what each
         queue leased, and the errors of the queues whose call failed.
-        ``limits(queue)`` gives each queue's limits. Raises ``TimeoutError``
-        when no reply came in ``timeout`` plus the reply timeout."""
+        ``limits(queue)`` gives each queue's limits. Raises ``redis.TimeoutError``
+        when no reply came in ``timeout`` plus the reply timeout (a hung Redis,
+        a partition): the next wait connects afresh."""
         markers = [queue_keys(q).marker for q in queues]
-        pipe = blocker.pipeline(transaction=False)
-        pipe.bzpopmin(markers, timeout=max(timeout, 0.001))
+        commands = [pack("BZPOPMIN", *markers, max(timeout, 0.001))]
         calls = [
             self._fetch(q, worker_id, want, lease_ms, max_stalls, limits(q), ()) for q in queues
         ]
-        for script, keys_of_queue, args in calls:
-            keys = script.keys(keys_of_queue)
-            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        # The blocking connection has no reply timeout of its own: the pop may
-        # rightly last ``timeout`` s. Past that plus the usual reply timeout, the
-        # connection is dead (a hung Redis, a partition) and is dropped (the
-        # cancelled read closes it): the next wait connects afresh.
-        replies = await asyncio.wait_for(
-            pipe.execute(raise_on_error=False), timeout + self.clients.timeout
+        commands += [script.packed(keys, args) for script, keys, args in calls]
+        replies = await blocker.exchange(
+            b"".join(commands), len(commands), timeout + self.clients.timeout
         )
         if isinstance(replies[0], Exception):
             raise replies[0]
         if any(isinstance(r, NoScriptError) for r in replies):
             for script, _, _ in calls:  # the server lost its scripts (restart)
-                # (the ignore: redis-py leaves execute_command unannotated)
-                await blocker.execute_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
+                await self.clients.aio.script_load(script.source)
         # Jobs leased from some queues stand even if another queue's call failed.
         fetched: list[tuple[str, Fetched]] = []
         errors: list[Exception] = []
@@ -104,9 +96,11 @@ class WorkerCalls(StoreBase):
                 errors.append(reply)
         return fetched, errors
 
-    async def unblock(self, blocker_id: int) -> None:
-        """End another connection's blocking wait at once (as if it timed out)."""
-        await self.clients.aio.client_unblock(blocker_id)
+    async def unblock(self, blocker: BlockingConnection) -> None:
+        """End a blocking wait at once (as if it timed out), from another
+        connection; nothing to do when ``blocker`` is not connected."""
+        if blocker.id is not None:
+            await self.clients.aio.client_unblock(blocker.id)
 
     async def heartbeat(
         self, queue: str, lease_ms: int, leases: Iterable[tuple[str, bytes]]
@@ -143,12 +137,9 @@ class WorkerCalls(StoreBase):
         args = [x for item in counts.items() for x in item]
         await self.scripts.record_stats.acall(self.clients.aio, queue_keys(queue), args)
 
-    def blocking_client(self) -> redis.asyncio.Redis:
-        """A connection of its own for blocking calls, so they delay nothing else.
-        One connection in all, so that its id (for CLIENT UNBLOCK) is the one a
-        pipeline sent on it blocks."""
-        timeout = self.clients.timeout
-        return async_client(self.url, retries=0, timeout=timeout, blocking=True, max_connections=1)
+    def blocking_connection(self) -> BlockingConnection:
+        """A connection of its own for ``wait_then_fetch``."""
+        return BlockingConnection(self.clients.aio)
 
     # -- the registry of workers ----------------------------------------------
 

@@ -32,9 +32,8 @@ class IdleWait:
     def __init__(self, shared: Shared, jobs: Jobs):
         self.shared = shared
         self.jobs = jobs  # where what it leases starts
-        self.client = shared.store.blocking_client()  # the blocking wait's connection
+        self.connection = shared.store.blocking_connection()  # the blocking wait's own
         self.watch: asyncio.Task[None] | None = None  # the blocking wait, when one runs
-        self._client_id: int | None = None  # the server's id for the connection
         self._blocked = False  # the wait's pipeline is out, its reply not yet in
 
     async def sleep(self, next_due_ms: int) -> None:
@@ -62,17 +61,14 @@ class IdleWait:
         """
         shared, config = self.shared, self.shared.config
         try:
-            if self._client_id is None:
-                self._client_id = await self.client.client_id()
             self._blocked = True
             fetched, errors = await shared.store.wait_then_fetch(
-                self.client, config.queues, IDLE_CHECK, config.id,
+                self.connection, config.queues, IDLE_CHECK, config.id,
                 want=1, lease_ms=config.lease_ms, max_stalls=config.max_stalls,
                 limits=config.limits.__getitem__,
             )  # fmt: skip
         except REDIS_ERRORS as exc:
             self._blocked = False
-            self._client_id = None  # a new connection gets a new id
             log.debug("waiting for work: %s", exc)
             await asyncio.sleep(0.5)  # the exchange loop reports the outage
             return
@@ -89,7 +85,7 @@ class IdleWait:
             await self.jobs.take(queue, got.jobs)
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await self.connection.aclose()
 
     async def end(self) -> None:
         """End a pending blocking wait now (CLIENT UNBLOCK): whatever it leased
@@ -97,8 +93,7 @@ class IdleWait:
         if self.watch is None or self.watch.done():
             return
         try:
-            if self._client_id is not None:
-                await self.shared.store.unblock(self._client_id)
+            await self.shared.store.unblock(self.connection)
             await asyncio.wait_for(asyncio.shield(self.watch), 2.0)
         except (TimeoutError, *REDIS_ERRORS):
             if self._blocked:
