@@ -421,6 +421,56 @@ def measure_latency(n: int, client: redis.Redis, workers: Workers) -> LatencyRes
 
 # -- runs and the table ---------------------------------------------------------
 
+_WAKE_WAITER = """
+import sys, time
+import redis
+client = redis.Redis(port=int(sys.argv[1]))
+client.set("bench:waker:ready", 1)
+samples = []
+while len(samples) < int(sys.argv[2]):
+    _, member, _ = client.bzpopmin(["bench:waker"], 30)
+    samples.append(time.time() - float(member))
+client.rpush("bench:waker:samples", *samples)
+"""
+
+
+def measure_wake_floor(n: int, client: redis.Redis) -> float:
+    """The start latency's floor on this machine, in ms (p50): one process
+    ZADDs a timestamp, at LATENCY_RATE/s, to a key another one waits on with
+    BZPOPMIN, both plain redis-py. On a VM, waking an idle process costs far
+    more than a round trip between busy ones, which the PING loop measures."""
+    client.delete("bench:waker", "bench:waker:ready", "bench:waker:samples")
+    waiter = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _WAKE_WAITER,
+            str(client.connection_pool.connection_kwargs["port"]),
+            str(n),
+        ]
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not client.exists("bench:waker:ready"):
+            if waiter.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the wake-up floor's waiter did not start")
+            time.sleep(0.01)
+        interval, next_at = 1 / LATENCY_RATE, time.perf_counter()
+        for _ in range(n):
+            client.zadd("bench:waker", {repr(time.time()): 0})
+            next_at += interval
+            pause = next_at - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+        waiter.wait(30)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+    samples = [float(x) * 1000 for x in client.lrange("bench:waker:samples", 0, -1)]
+    return statistics.median(samples)
+
+
 # key, label, unit, kind: "rate" | "latency" (PING RTTs) | "context", and for a
 # rate the metric it is held against in the same run.
 ROWS = [
@@ -441,6 +491,7 @@ ROWS = [
     ("worker_sync_redis_us", "  Redis CPU per job", "µs", "context", ""),
     ("latency_p50", "start latency p50", "ms", "latency", "ping"),
     ("latency_p99", "start latency p99", "ms", "latency", "ping"),
+    ("wake_floor", "  floor: BZPOPMIN woken by a ZADD, p50", "ms", "latency", "ping"),
 ]
 PRODUCER_ROWS = {"ping", "aping", "ping_end", "enqueue", "enqueue_redis_us", "aenqueue",
                  "gathered", "gathered_x", "enqueue_many"}  # fmt: skip
@@ -492,6 +543,8 @@ def _worker_metrics(args, client: redis.Redis, workers: Workers, notes: list, r:
     r["latency_p50"], r["latency_p99"] = latency.p50_ms, latency.p99_ms
     notes += latency.problems
     progress(f"  latency p50 {latency.p50_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms")
+    r["wake_floor"] = measure_wake_floor(args.latency_jobs, client)
+    progress(f"  wake-up floor p50 {r['wake_floor']:.2f} ms")
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -538,7 +591,7 @@ def checks(runs: list[dict[str, float]], producers_only: bool) -> list[str]:
     aenqueue = ratio(runs, "aenqueue", "aping", "rate")
     gathered = statistics.median(r["gathered_x"] for r in runs)
     lines = [
-        f"{verdict(enqueue >= 0.85)} enqueue >= 0.85x PING: {enqueue:.2f}x",
+        f"{verdict(enqueue >= 0.8)} enqueue >= 0.8x PING: {enqueue:.2f}x",
         f"{verdict(aenqueue >= 0.8)} aenqueue >= 0.8x asyncio PING: {aenqueue:.2f}x",
         f"{verdict(gathered >= 3)} {GATHERED} gathered aenqueues >= 3x one at a time: "
         f"{gathered:.2f}x",
@@ -547,9 +600,11 @@ def checks(runs: list[dict[str, float]], producers_only: bool) -> list[str]:
         return lines
     worker = ratio(runs, "worker_async", "ping", "rate")
     p50_rtt = ratio(runs, "latency_p50", "ping", "latency")
+    floor_rtt = ratio(runs, "wake_floor", "ping", "latency")
     return lines + [
         f"{verdict(worker >= 0.4)} worker async no-op >= 0.4x PING: {worker:.2f}x",
-        f"{verdict(p50_rtt <= 5)} start latency p50 <= 5 PING round trips: {p50_rtt:.2f}",
+        f"{verdict(p50_rtt <= 4)} start latency p50 <= 4 PING round trips: {p50_rtt:.2f} "
+        f"(the wake-up floor: {floor_rtt:.2f})",
     ]
 
 
