@@ -54,9 +54,10 @@ class WorkerCalls(StoreBase):
         outcomes: Sequence[OutcomeArgs] = (),
     ) -> Fetched:
         """Record outcomes and lease up to ``want`` jobs within the queue's
-        ``limits``, in one call."""
+        ``limits``, in one call, on the loop's shared connection (a worker's
+        hot call: packed as an enqueue is, not by redis-py)."""
         call = self._fetch(queue, worker_id, want, lease_ms, max_stalls, limits, outcomes)
-        return parse_fetched(await self._arun(call))
+        return parse_fetched(await self._arun_shared(call))
 
     async def wait_then_fetch(
         self, blocker: BlockingConnection, queues: Sequence[str], timeout: float,
