@@ -145,6 +145,8 @@ class InlineStore:
         queue, child_id = split_ref(child)
         with self._lock:
             job = self._get(queue, child_id)
+            if job is None:  # deleted meanwhile (another thread): resolve.lua ignores it too
+                return None
             ends = [self._get(*split_ref(p)) for p in parents]
             failed = [p for p, e in zip(parents, ends, strict=True)
                       if e is not None and e["state"] in (b"failed", b"cancelled")]  # fmt: skip
