@@ -591,3 +591,21 @@ def test_chains_and_groups_run_inline():
     assert callback.result(0) == {"value": [3, 7], "type": "list", "named": {"label": "sums"}}
     failed = always_fails.enqueue("no")
     assert failed.then(add, 1, 1).status is JobState.CANCELLED
+
+
+def test_a_child_deleted_before_its_parents_report_is_left_gone(monkeypatch):
+    """Another thread may delete a child between its enqueue and its parents'
+    report: as with resolve.lua, the report then neither fails nor runs it."""
+    store = app.backend
+    report = store.wait_for
+
+    def deleted_meanwhile(child: str, parents: list[str]) -> None:
+        queue, child_id = child.split("|")
+        store.delete(queue, [child_id])
+        report(child, parents)
+
+    monkeypatch.setattr(store, "wait_for", deleted_meanwhile)
+    child = add.enqueue(1, 2).then(add, 3, 4)
+    assert CALLS["add"] == 1  # the parent only
+    with pytest.raises(JobNotFound):
+        child.info()

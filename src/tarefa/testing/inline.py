@@ -10,10 +10,13 @@ a worker, and the caller's loop waits as it would for any blocking call.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Executor, Future
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @contextmanager
@@ -34,8 +37,8 @@ class InlineExecutor(Executor):
     what it would in a worker's thread: no running loop (it may call
     ``asyncio.run``; ``current_job().progress()`` reports synchronously)."""
 
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        future: Future = Future()
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        future: Future[T] = Future()
         with _loop_set_aside():
             try:
                 result = fn(*args, **kwargs)
@@ -49,7 +52,7 @@ class InlineExecutor(Executor):
 INLINE = InlineExecutor()
 
 
-def run_blocking(coro: Coroutine) -> Any:
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to its end from sync code, on a fresh event loop (as
     ``asyncio.run`` does, without touching the thread's current loop). Called
     from sync code inside a running loop, that loop is set aside meanwhile: it

@@ -12,11 +12,12 @@ import itertools
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..backend import NO_WINDOW, When, Window
 from ..errors import JobNotFound, WrongState
 from ..records import Added, Enqueued, Outcome, OutcomeKind, StoredJob
 from ..serializer import dump_error
@@ -43,9 +44,19 @@ def _as_bytes(value: Any) -> bytes:
     return value.encode() if isinstance(value, str) else str(value).encode()
 
 
-def _task_of(fields: Sequence) -> str:
+def _task_of(fields: Sequence[Any]) -> str:
     """The task name among a job's fields (name/value pairs)."""
-    return fields[list(fields[::2]).index("task") * 2 + 1]
+    name: str = fields[list(fields[::2]).index("task") * 2 + 1]
+    return name
+
+
+def _parent_results(job: Mapping[str, bytes]) -> list[bytes | None] | None:
+    """fetch.lua's: the results of a group callback's parents, in their order,
+    as ``_release`` kept them on the job (None when the job takes none)."""
+    spec = orjson.loads(job["parents"]) if "parents" in job else {}
+    if not spec.get("takes_results"):
+        return None
+    return [job.get(f"parent:{parent}") for parent in spec["parents"]]
 
 
 class InlineStore:
@@ -73,8 +84,8 @@ class InlineStore:
     # ``durable`` changes nothing here: there is no disk to wait for.
 
     def enqueue(
-        self, queue: str, job_id: str, when: tuple, fields: Sequence, window=None, waits=0,
-        durable=False,
+        self, queue: str, job_id: str, when: When, fields: Sequence[Any],
+        window: Window = NO_WINDOW, waits: int = 0, durable: bool = False,
     ) -> Enqueued:  # fmt: skip
         self._check_can_block(_task_of(fields), instead="`await task.aenqueue(...)`")
         done = enqueued(job_id, self._add(queue, job_id, when, fields, waits))
@@ -83,8 +94,8 @@ class InlineStore:
         return done
 
     async def aenqueue(
-        self, queue: str, job_id: str, when: tuple, fields: Sequence, window=None, waits=0,
-        durable=False,
+        self, queue: str, job_id: str, when: When, fields: Sequence[Any],
+        window: Window = NO_WINDOW, waits: int = 0, durable: bool = False,
     ) -> Enqueued:  # fmt: skip
         done = enqueued(job_id, self._add(queue, job_id, when, fields, waits))
         if done.added is Added.CREATED:
@@ -92,7 +103,7 @@ class InlineStore:
         return done
 
     def enqueue_many(
-        self, queue: str, when: tuple, jobs: Sequence[tuple[str, list]], durable=False
+        self, queue: str, when: When, jobs: Sequence[tuple[str, list[Any]]], durable: bool = False
     ) -> list[Enqueued]:
         if jobs:  # one task for the whole batch
             self._check_can_block(_task_of(jobs[0][1]), instead="`await task.aenqueue_many(...)`")
@@ -101,13 +112,15 @@ class InlineStore:
         return done
 
     async def aenqueue_many(
-        self, queue: str, when: tuple, jobs: Sequence, durable=False
+        self, queue: str, when: When, jobs: Sequence[tuple[str, list[Any]]], durable: bool = False
     ) -> list[Enqueued]:
         done = [enqueued(job_id, self._add(queue, job_id, when, fields)) for job_id, fields in jobs]
         await self._work(queue, [d.job_id for d in done if d.added is Added.CREATED])
         return done
 
-    def _add(self, queue: str, job_id: str, when: tuple, fields: Sequence, waits=0) -> Any:
+    def _add(
+        self, queue: str, job_id: str, when: When, fields: Sequence[Any], waits: int = 0
+    ) -> int | bytes:
         """enqueue.lua: 1 when added, else the state of the job holding the id."""
         with self._lock:
             jobs = self._jobs.setdefault(queue, {})
@@ -132,6 +145,8 @@ class InlineStore:
         queue, child_id = split_ref(child)
         with self._lock:
             job = self._get(queue, child_id)
+            if job is None:  # deleted meanwhile (another thread): resolve.lua ignores it too
+                return None
             ends = [self._get(*split_ref(p)) for p in parents]
             failed = [p for p, e in zip(parents, ends, strict=True)
                       if e is not None and e["state"] in (b"failed", b"cancelled")]  # fmt: skip
@@ -141,8 +156,9 @@ class InlineStore:
                 return None
             if any(e is not None and e["state"] != b"completed" for e in ends):
                 return None  # a parent waits in a paused queue: this job waits too
-            if orjson.loads(job["parents"]).get("takes_results"):
-                job["parent_results"] = [e.get("result") if e else None for e in ends]
+            for parent, end in zip(parents, ends, strict=True):  # as resolve.lua keeps them
+                if end is not None and "result" in end:
+                    job[f"parent:{parent}"] = end["result"]
             job["state"] = b"queued"
             return queue, child_id
 
@@ -207,7 +223,7 @@ class InlineStore:
             self._running[queue, job_id] = threading.Event()
             return Leased(job_id, job["task"].decode(), job["payload"], attempts, token,
                           job.get("options", b""), int(job.get("stalls", 0)),
-                          job.get("parent_results"))  # fmt: skip
+                          _parent_results(job))  # fmt: skip
 
     def _holds(self, queue: str, leased: Leased) -> dict[str, bytes] | None:
         """The job, if this attempt still holds it (the lease token fences it)."""

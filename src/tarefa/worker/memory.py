@@ -47,6 +47,11 @@ import asyncio
 import logging
 import re
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .process_handle import Child
 
 log = logging.getLogger("tarefa.worker")
 
@@ -93,15 +98,17 @@ def _from_proc(pid: int) -> int | None:
 
 
 def _from_psutil(pid: int) -> int | None:
-    import psutil
+    # psutil ships no types (they are the separate types-psutil package).
+    import psutil  # type: ignore[import-untyped]
 
     try:
-        return psutil.Process(pid).memory_info().rss
+        rss: int = psutil.Process(pid).memory_info().rss
+        return rss
     except psutil.Error:  # gone
         return None
 
 
-def memory_reader():
+def memory_reader() -> Callable[[int], int | None]:
     """``used(pid)``: a process's resident memory plus swap in bytes, or None
     once it is gone. Raises ``ValueError`` where nothing can read it."""
     if sys.platform.startswith("linux"):
@@ -130,7 +137,7 @@ class MemoryLimit:
         used = self._used(pid)
         return used if used is not None and used > self.limit else None
 
-    async def watch(self, child, job_id: str) -> None:
+    async def watch(self, child: Child, job_id: str) -> None:
         """Kill ``child`` (a ``process_handle.Child``) once its memory passes
         the limit while it runs the job; ``child.over_limit`` says how much."""
         while child.alive:

@@ -41,15 +41,20 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import logs
 from ..context import JobContext, _current
 from ..errors import ResultTooLarge, Retry
 from ..loading import load_app
-from ..serializer import decode_call
+from ..serializer import Serializer, decode_call
+
+if TYPE_CHECKING:
+    from ..app import App
 
 SIZE = struct.Struct("!Q")  # the length prefix of every message
+# A message: a plain tuple, its first item saying what it is ("job", "ok", ...).
+Message = tuple[Any, ...]
 
 
 # -- the answers, as the worker reads them ---------------------------------------
@@ -61,7 +66,7 @@ class Encoded:
 
     data: bytes
 
-    def decode(self, serializer) -> Any:
+    def decode(self, serializer: Serializer) -> Any:
         """The value, for hooks (the raw bytes if it does not decode here)."""
         try:
             return serializer.loads(self.data)
@@ -100,7 +105,7 @@ class ChildRetry(Retry):
         self.traceback = traceback
 
 
-def read_answer(answer: tuple) -> Encoded:
+def read_answer(answer: Message) -> Encoded:
     """The result a child's answer to a job carries, or the error it stands for."""
     kind = answer[0]
     if kind == "ok":
@@ -119,7 +124,7 @@ def read_answer(answer: tuple) -> Encoded:
 class _ChildContext(JobContext):
     """``current_job()`` in a child: progress goes to the worker, which stores it."""
 
-    _report: Callable | None = field(repr=False, default=None)
+    _report: Callable[[Message], None] = field(repr=False, kw_only=True)
 
     def progress(self, value: float, message: str | None = None) -> None:
         super().progress(value, message)  # checks the values; no store here
@@ -134,20 +139,23 @@ class _Channel:
         self.rfile = sock.makefile("rb")
         self.lock = threading.Lock()  # progress may come from a job's own threads
 
-    def recv(self) -> tuple | None:
+    def recv(self) -> Message | None:
         header = self.rfile.read(SIZE.size)
         if len(header) < SIZE.size:
             return None  # the worker closed it: time to go
         body = self.rfile.read(SIZE.unpack(header)[0])
-        return pickle.loads(body)
+        message: Message = pickle.loads(body)
+        return message
 
-    def send(self, message: tuple) -> None:
+    def send(self, message: Message) -> None:
         body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         with self.lock:
             self.sock.sendall(SIZE.pack(len(body)) + body)
 
 
-def child_main(sock: socket.socket, app_path: str, env: dict, log_setup) -> None:
+def child_main(
+    sock: socket.socket, app_path: str, env: dict[str, str], log_setup: tuple[str, str] | None
+) -> None:
     """A child process's life: load the app, then answer the worker's jobs one
     by one until it closes the socket."""
     # Ctrl-C or a SIGTERM to the whole process group must not end a running
@@ -178,7 +186,10 @@ def child_main(sock: socket.socket, app_path: str, env: dict, log_setup) -> None
         channel.send(_run(app, app_path, channel, *request[1:]))
 
 
-def _run(app, app_path, channel, job_id, queue, name, attempt, payload) -> tuple:
+def _run(
+    app: App, app_path: str, channel: _Channel,
+    job_id: str, queue: str, name: str, attempt: int, payload: bytes,
+) -> Message:  # fmt: skip
     """Run one job; the answer to send back."""
     task = app.tasks.get(name)
     if task is None or task.fn is None:

@@ -11,8 +11,9 @@ import os
 import pickle
 import signal
 from collections.abc import Callable
+from multiprocessing.process import BaseProcess
 
-from .process_child import SIZE, ChildError
+from .process_child import SIZE, ChildError, Message
 
 log = logging.getLogger("tarefa.worker")
 
@@ -42,15 +43,18 @@ def describe_exit(code: int | None) -> str:
 class Child:
     """One child process, and its socket seen from the worker's event loop."""
 
-    def __init__(self, proc, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    def __init__(
+        self, proc: BaseProcess, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ):
+        assert proc.pid is not None, "a child's handle is made once it has started"
         self.proc = proc
         self.pid: int = proc.pid
         self.reader = reader
         self.writer = writer
         loop = asyncio.get_running_loop()
-        self.exited: asyncio.Future = loop.create_future()  # its exit code
-        self.reply: asyncio.Future = loop.create_future()  # the answer awaited now
-        self.on_progress: Callable | None = None
+        self.exited: asyncio.Future[int | None] = loop.create_future()  # its exit code
+        self.reply: asyncio.Future[Message] = loop.create_future()  # the answer awaited now
+        self.on_progress: Callable[[float, str | None], None] | None = None
         self.over_limit: int | None = None  # bytes used when killed for using too much
         loop.add_reader(proc.sentinel, self._on_exit)
         self.listener = asyncio.create_task(self._listen())
@@ -59,7 +63,7 @@ class Child:
     def alive(self) -> bool:
         return not self.exited.done()
 
-    def send(self, message: tuple) -> asyncio.Future:
+    def send(self, message: Message) -> asyncio.Future[Message]:
         """Send a request; the future is the child's answer."""
         self.reply = asyncio.get_running_loop().create_future()
         body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)

@@ -38,7 +38,8 @@ import logging
 import multiprocessing
 import os
 import socket
-from typing import TYPE_CHECKING
+from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING, Any
 
 from .. import logs
 from ..app import App
@@ -50,6 +51,8 @@ from .process_child import ChildError, ChildFailed, Encoded, child_main, read_an
 from .process_handle import KILL_WAIT, Child, WorkerProcessDied
 
 if TYPE_CHECKING:
+    from multiprocessing.context import ForkServerContext, SpawnContext
+
     from ..store import Leased
     from ..task import Task
 
@@ -93,7 +96,7 @@ class ProcessPool:
         self._starting: asyncio.Lock | None = None
         self._closed = False
 
-    def runs(self, task: Task) -> bool:
+    def runs(self, task: Task[..., Any]) -> bool:
         """Whether this task's jobs run here: a sync task whose own ``pool``
         says so, or that names none on a ``--pool process`` worker."""
         return not task.is_async and (task.options.pool or self.default) == "process"
@@ -103,7 +106,9 @@ class ProcessPool:
         """The live children's pids."""
         return sorted(c.pid for c in self._children if c.alive)
 
-    async def run(self, queue: str, job: Leased, task: Task, timeout: float | None) -> Encoded:
+    async def run(
+        self, queue: str, job: Leased, task: Task[..., Any], timeout: float | None
+    ) -> Encoded:
         """Run one job in a child; its result, still serialized. Raises what the
         job raised (as ``ChildError`` or ``ChildRetry``), ``TimeoutError`` (the
         child is killed), ``WorkerProcessDied``; cancelled, it kills the child."""
@@ -157,9 +162,11 @@ class ProcessPool:
     async def _acquire(self) -> Child:
         while self._idle:
             child = self._idle.pop()
-            if child.alive and (used := self._over_limit(child)) is None:
-                return child
-            if child.alive:  # grown while idle: threads its last job left running
+            if child.alive:
+                used = self._over_limit(child)
+                if used is None:
+                    return child
+                # Grown while idle: threads its last job left running.
                 log.info(
                     "process %d uses %s, more than the max memory of %s: replaced",
                     child.pid, format_size(used), self.memory,
@@ -270,23 +277,23 @@ class ProcessPool:
 
 
 @functools.cache
-def _context():
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
-    if method == "forkserver":
+def _context() -> ForkServerContext | SpawnContext:
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
         # The fork server (started once) imports tarefa, so its children do not.
         context.set_forkserver_preload([__name__])
-    return context
+        return context
+    return multiprocessing.get_context("spawn")
 
 
-def _start_process(proc, child_sock: socket.socket) -> None:
+def _start_process(proc: BaseProcess, child_sock: socket.socket) -> None:
     try:
         proc.start()
     finally:
         child_sock.close()  # the child has its own copy now
 
 
-def _kill_quietly(proc) -> None:
+def _kill_quietly(proc: BaseProcess) -> None:
     try:
         proc.kill()
     except Exception:

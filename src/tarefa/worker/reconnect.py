@@ -11,10 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar, TypeVarTuple
 
 from ..store import REDIS_ERRORS
 
 log = logging.getLogger("tarefa.worker")
+
+T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 # Errors from Redis or the way to it (REDIS_ERRORS) never stop a running
 # worker: connection errors, LOADING, READONLY (a failover under way) and the
@@ -38,13 +43,15 @@ class Backoff:
         self.delay = 0.0
 
 
-async def retrying(fn, *args, give_up_after: float | None = None, **kwargs):
+async def retrying(
+    fn: Callable[[*Args], Awaitable[T]], *args: *Args, give_up_after: float | None = None
+) -> T | None:
     """Call ``fn`` until Redis answers (or ``give_up_after`` seconds pass: None)."""
     backoff = Backoff()
     deadline = None if give_up_after is None else time.monotonic() + give_up_after
     while True:
         try:
-            return await fn(*args, **kwargs)
+            return await fn(*args)
         except REDIS_ERRORS as exc:
             if deadline is not None and time.monotonic() > deadline:
                 log.error("giving up on %s: %s", fn.__name__, exc)

@@ -25,7 +25,7 @@ async def wait_set(event: asyncio.Event, seconds: float) -> bool:
     return event.is_set()
 
 
-async def settle(tasks: Iterable[asyncio.Future], seconds: float) -> None:
+async def settle(tasks: Iterable[asyncio.Future[Any]], seconds: float) -> None:
     """Let ``tasks`` end within ``seconds``; cancel those that have not, and
     give them a second more; leave behind, logged, any that still runs."""
     pending = {t for t in tasks if not t.done()}
