@@ -23,6 +23,7 @@ from .durable import PROBE, not_fsynced, unsupported, waitaof
 from .job_hash import stored_job
 from .keys import QUEUES, job_ref, queue_keys
 from .memory import MemorySettings
+from .packing import pack
 from .replies import decode_hash, decode_list, enqueued, enqueued_many, time_left, undecoded
 from .workers import WorkerCalls
 
@@ -163,8 +164,7 @@ class Store(Browsing, WorkerCalls, MemorySettings):
             replies = await pipe.execute(raise_on_error=False)
             if not isinstance(replies[0], redis_errors.NoScriptError):
                 break
-            # (the ignore: redis-py leaves the asyncio client's execute_command unannotated)
-            await self.clients.aio.execute_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
+            await self.clients.aio.script_load(script.source)
         if isinstance(replies[0], Exception):
             raise replies[0]
         return _fsynced(replies, self.clients.url, timeout, job_ids)
@@ -187,8 +187,7 @@ class Store(Browsing, WorkerCalls, MemorySettings):
     async def _acheck_waitaof(self) -> None:
         if self._waitaof is None:
             try:
-                # (the ignore: redis-py leaves execute_command unannotated)
-                await self.clients.aio.execute_command(*PROBE)  # type: ignore[no-untyped-call]
+                await self.clients.autopipeline.execute_packed(pack(*PROBE))
                 self._waitaof = True
             except redis_errors.ResponseError as exc:
                 if "unknown command" not in str(exc).lower():

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -120,7 +120,7 @@ class InlineStore:
 
     def _add(
         self, queue: str, job_id: str, when: When, fields: Sequence[Any], waits: int = 0
-    ) -> int | bytes:
+    ) -> Literal[1] | bytes:
         """enqueue.lua: 1 when added, else the state of the job holding the id."""
         with self._lock:
             jobs = self._jobs.setdefault(queue, {})
