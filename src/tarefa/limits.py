@@ -103,18 +103,5 @@ class QueueSettings:
             failed_ttl=_check_ttl(failed_ttl),
         )
 
-    def as_args(self) -> tuple[int, ...]:
-        """The fetch script's limit arguments (0: none)."""
-        rate = self.rate_limit or (0, 0)
-        key_rate = self.key_rate_limit or (0, 0)
-        limits = (*rate, *key_rate, self.key_concurrency or 0, self.keep_completed or 0)
-        return limits + self.dead_letter_args()
-
-    def dead_letter_args(self) -> tuple[int, int]:
-        """The dead-letter set's bounds as the scripts that fail jobs take them:
-        (jobs to keep, ms to keep each), 0 for none."""
-        ttl_ms = 0 if self.failed_ttl is None else max(1, int(self.failed_ttl * 1000))
-        return (self.keep_failed or 0, ttl_ms)
-
 
 DEFAULT_SETTINGS = QueueSettings()

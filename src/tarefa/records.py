@@ -125,8 +125,3 @@ class AttemptOutcome:
     @property
     def completed(self) -> bool:
         return self.outcome.kind is OutcomeKind.COMPLETED
-
-    def as_args(self) -> tuple[str, bytes, str, bytes, int]:
-        """The five values fetch.lua takes for each outcome, in its order."""
-        outcome = self.outcome
-        return (self.job_id, self.token, outcome.kind.value, outcome.value, outcome.ms)

@@ -49,7 +49,7 @@ from hypothesis.stateful import (
 from tarefa import App, JobNotFound, manage
 from tarefa.errors import WrongState
 from tarefa.limits import QueueSettings
-from tarefa.records import Added, Enqueued
+from tarefa.records import Added, AttemptOutcome, Enqueued, Outcome, OutcomeKind
 from tarefa.store import Store
 from tarefa.store.keys import job_ref, queue_keys
 from tarefa.store.tokens import TOKEN_MIN
@@ -146,7 +146,7 @@ class QueueMachine(RuleBasedStateMachine):
         self.checks = 0
         self.turns = itertools.count()  # the first worker's cycles (fetch_one)
         self.model: QueueModel | None = None
-        self.limits = QueueSettings().as_args()
+        self.settings = QueueSettings()
         self.keep_completed = 0
 
     def teardown(self):
@@ -222,9 +222,9 @@ class QueueMachine(RuleBasedStateMachine):
     def configure(self, key_concurrency, keep_completed, max_stalls, jobs, data):
         """The queue's settings, and a few jobs to start from."""
         self.model = QueueModel(key_concurrency, max_stalls)
-        self.limits = QueueSettings.parse(
+        self.settings = QueueSettings.parse(
             key_concurrency=key_concurrency or None, keep_completed=keep_completed or None
-        ).as_args()
+        )
         self.keep_completed = keep_completed
         for _ in range(jobs):
             self.enqueue(data)
@@ -347,7 +347,9 @@ class QueueMachine(RuleBasedStateMachine):
         sent, stale, ended, retried_soon = [], [], [], []
         for attempt, (kind, ms) in zip(reported, outcomes, strict=True):
             value = RESULT if kind == "completed" else ERROR
-            sent.append((attempt.job_id, attempt.token, kind, value, ms))
+            sent.append(
+                AttemptOutcome(attempt.job_id, attempt.token, Outcome(OutcomeKind(kind), value, ms))
+            )
             applied, told = m.finish(attempt, kind, ms)
             if not applied:
                 stale.append(attempt.job_id)
@@ -370,7 +372,7 @@ class QueueMachine(RuleBasedStateMachine):
         fetched = self.call(
             self.store.fetch(
                 QUEUE, worker, want=want, lease_ms=1 if short else LEASE_MS,
-                max_stalls=m.max_stalls, limits=self.limits, outcomes=sent,
+                max_stalls=m.max_stalls, settings=self.settings, outcomes=sent,
             )
         )  # fmt: skip
         if m.keep_completed(self.keep_completed):
@@ -510,10 +512,10 @@ class QueueMachine(RuleBasedStateMachine):
             drawn += 1
         token = str(drawn).encode()
         kind, ms = self.outcome(data)
-        outcome = (job.id, token, kind, ERROR, ms)
+        outcome = AttemptOutcome(job.id, token, Outcome(OutcomeKind(kind), ERROR, ms))
         fetched = self.call(
             self.store.fetch(QUEUE, "w3", want=0, lease_ms=LEASE_MS,
-                             max_stalls=self.model.max_stalls, limits=self.limits,
+                             max_stalls=self.model.max_stalls, settings=self.settings,
                              outcomes=[outcome])
         )  # fmt: skip
         assert fetched.stale == [job.id]

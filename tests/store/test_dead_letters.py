@@ -11,6 +11,9 @@ import pytest
 from tarefa.limits import FAILED_TTL, KEEP_FAILED, QueueSettings
 from tarefa.store import Store
 from tarefa.store.keys import queue_keys
+from tarefa.store.workers import dead_letter_args, limit_args
+
+from .reported import reported
 
 K = queue_keys("q")
 STEP = 100  # DEAD_LETTER_STEP in includes/dead_letters.lua
@@ -29,12 +32,11 @@ def add(store, job_id):
 
 
 def fetch(store, want=1000, outcomes=(), max_stalls=3, **settings):
-    limits = QueueSettings.parse(**settings).as_args()
 
     async def go():
         return await store.fetch(
-            "q", "w1", want=want, lease_ms=10_000, max_stalls=max_stalls, limits=limits,
-            outcomes=outcomes,
+            "q", "w1", want=want, lease_ms=10_000, max_stalls=max_stalls,
+            settings=QueueSettings.parse(**settings), outcomes=reported(outcomes),
         )  # fmt: skip
 
     return asyncio.run(go())
@@ -62,8 +64,8 @@ def test_the_defaults_are_sidekiqs_dead_set_10_000_jobs_for_6_months():
     assert (KEEP_FAILED, FAILED_TTL) == (10_000, 180 * 86400)
     settings = QueueSettings()
     assert (settings.keep_failed, settings.failed_ttl) == (10_000, 180 * 86400)
-    assert settings.dead_letter_args() == (10_000, 180 * DAY_MS)
-    assert settings.as_args()[-2:] == (10_000, 180 * DAY_MS)  # what the workers send
+    assert dead_letter_args(settings) == (10_000, 180 * DAY_MS)
+    assert limit_args(settings)[-2:] == (10_000, 180 * DAY_MS)  # what the workers send
 
 
 def test_each_failure_beyond_keep_failed_deletes_the_oldest_and_its_hash(store, r):
@@ -128,8 +130,8 @@ def test_jobs_failed_by_stalls_trim_the_set_too(store, r):
     add(store, "stalls")
     fetch(store, want=1)
     r.zadd(K.active, {"stalls": 0})  # its lease ran out long ago
-    args = QueueSettings.parse(keep_failed=2).dead_letter_args()
-    asyncio.run(store.recover("q", max_stalls=0, dead_letters=args))
+    settings = QueueSettings.parse(keep_failed=2)
+    asyncio.run(store.recover("q", max_stalls=0, settings=settings))
     assert failed(r) == ["f2", "stalls"]
     assert not r.exists(K.job("f1"))
     # and by the recovery a fetch makes as it leases
@@ -169,12 +171,12 @@ def test_configure_queue_takes_counts_seconds_durations_and_none(app):
     saved = dict(app.queue_settings)
     try:
         app.configure_queue("bounded", keep_failed=500, failed_ttl="30d")
-        assert app.settings("bounded").dead_letter_args() == (500, 30 * DAY_MS)
+        assert dead_letter_args(app.settings("bounded")) == (500, 30 * DAY_MS)
         app.configure_queue("bounded", failed_ttl=3600.5)
-        assert app.settings("bounded").dead_letter_args() == (10_000, 3_600_500)
+        assert dead_letter_args(app.settings("bounded")) == (10_000, 3_600_500)
         app.configure_queue("bounded", keep_failed=None, failed_ttl=None)
-        assert app.settings("bounded").dead_letter_args() == (0, 0)  # no bound at all
-        assert app.settings("elsewhere").dead_letter_args() == (10_000, 180 * DAY_MS)
+        assert dead_letter_args(app.settings("bounded")) == (0, 0)  # no bound at all
+        assert dead_letter_args(app.settings("elsewhere")) == (10_000, 180 * DAY_MS)
     finally:
         app.queue_settings.clear()
         app.queue_settings.update(saved)

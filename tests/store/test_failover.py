@@ -14,6 +14,7 @@ from tarefa.store import Store
 from tarefa.store.keys import queue_keys
 
 from ..replication import Replicated
+from .reported import reported
 
 K = queue_keys("q")
 
@@ -27,7 +28,9 @@ def replicated(private_redis):
 
 def fetch(store: Store, worker: str, outcomes=()):
     return asyncio.run(
-        store.fetch("q", worker, want=10, lease_ms=60_000, max_stalls=3, outcomes=outcomes)
+        store.fetch(
+            "q", worker, want=10, lease_ms=60_000, max_stalls=3, outcomes=reported(outcomes)
+        )
     )
 
 

@@ -12,6 +12,8 @@ from tarefa.records import Added, Enqueued
 from tarefa.store import Store
 from tarefa.store.keys import queue_keys
 
+from .reported import reported
+
 K = queue_keys("q")
 FIELDS = ["task", "m:f", "payload", b"[[],{}]"]
 
@@ -29,12 +31,11 @@ def add(store, job_id, key="", delay_ms=0, priority=0, window=("", 0, ""), paylo
 
 
 def fetch(store, want=10, outcomes=(), worker="w1", **settings):
-    limits = QueueSettings.parse(**settings).as_args()
 
     async def go():
         return await store.fetch(
-            "q", worker, want=want, lease_ms=10_000, max_stalls=3, limits=limits,
-            outcomes=outcomes,
+            "q", worker, want=want, lease_ms=10_000, max_stalls=3,
+            settings=QueueSettings.parse(**settings), outcomes=reported(outcomes),
         )  # fmt: skip
 
     return asyncio.run(go())

@@ -20,6 +20,7 @@ from tarefa import App, RedisFull
 from tarefa.store import Store
 
 from ..tasks import add
+from .reported import reported
 
 
 @pytest.fixture
@@ -112,7 +113,7 @@ def test_what_frees_memory_runs_on_a_full_redis_and_what_needs_memory_is_refused
             (c.id, c.token, "retry", b'{"type": "E", "message": "m"}', 60_000),
         ]
         fetched = run(store.fetch("q", "w1", want=2, lease_ms=60_000, max_stalls=3,
-                                  outcomes=outcomes))  # fmt: skip
+                                  outcomes=reported(outcomes)))  # fmt: skip
         assert fetched.stale == [] and sorted(j.id for j in fetched.jobs) == ["d", "e"]
         e = next(j for j in fetched.jobs if j.id == "e")
         assert run(store.requeue("q", [(e.id, e.token)])) == 1

@@ -8,11 +8,14 @@ import pytest
 
 from tarefa import JobNotFound
 from tarefa.errors import WrongState
+from tarefa.limits import DEFAULT_SETTINGS
 from tarefa.records import Added, Enqueued
 from tarefa.store import LeaseLoss, LostLease, RecoveredJob, Recovery, Store
 from tarefa.store.keys import job_ref, queue_keys
 from tarefa.store.scripts import ScriptError, assemble
-from tarefa.store.workers import NO_LIMITS
+from tarefa.store.workers import limit_args
+
+from .reported import reported
 
 K = queue_keys("q")
 
@@ -27,7 +30,12 @@ def store(r, redis_url):
 def fetch(store: Store, want=10, outcomes=(), lease_ms=10_000, max_stalls=3, worker="w1"):
     async def go():
         return await store.fetch(
-            "q", worker, want=want, lease_ms=lease_ms, max_stalls=max_stalls, outcomes=outcomes
+            "q",
+            worker,
+            want=want,
+            lease_ms=lease_ms,
+            max_stalls=max_stalls,
+            outcomes=reported(outcomes),
         )
 
     return asyncio.run(go())
@@ -308,7 +316,7 @@ def test_an_outcome_with_a_stale_token_is_discarded(store, r):
 
 def test_a_new_attempt_never_gets_the_token_of_the_last_one_whatever_the_draw(store, r):
     add(store, "a")
-    args = ["w1", 10_000, 1, 3, *NO_LIMITS]  # worker, lease, want, stalls, no limits
+    args = ["w1", 10_000, 1, 3, *limit_args(DEFAULT_SETTINGS)]  # worker, lease, want, stalls
     first = store.scripts.fetch(r, K, [*args, 5_000_000_000_000, 0])
     assert first[3][4] == b"5000000000000"
     r.zadd(K.active, {"a": 0})  # the lease expired...

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from ..limits import DEFAULT_SETTINGS, QueueSettings
+from ..records import AttemptOutcome
 from .base import Call, StoreBase, is_full
 from .blocking import BlockingConnection
 from .keys import QUEUES, WORKERS, queue_keys, worker_key
@@ -24,8 +27,29 @@ from .replies import (
 )
 from .tokens import token_base
 
-NO_LIMITS = (0,) * 8  # see QueueSettings.as_args (tarefa.limits)
-OutcomeArgs = tuple[str, bytes, str, bytes, int]  # an outcome to record, as fetch.lua takes it
+# -- arguments as the scripts take them ---------------------------------------
+
+
+@cache  # (settings are frozen, and a worker sends the same ones with every fetch)
+def limit_args(settings: QueueSettings) -> tuple[int, ...]:
+    """A queue's settings as fetch.lua takes them (ARGV[5-12]; 0: none)."""
+    rate = settings.rate_limit or (0, 0)
+    key_rate = settings.key_rate_limit or (0, 0)
+    limits = (*rate, *key_rate, settings.key_concurrency or 0, settings.keep_completed or 0)
+    return limits + dead_letter_args(settings)
+
+
+def dead_letter_args(settings: QueueSettings) -> tuple[int, int]:
+    """The dead-letter set's bounds as the scripts that fail jobs take them:
+    (jobs to keep, ms to keep each), 0 for none."""
+    ttl_ms = 0 if settings.failed_ttl is None else max(1, int(settings.failed_ttl * 1000))
+    return (settings.keep_failed or 0, ttl_ms)
+
+
+def outcome_args(attempt: AttemptOutcome) -> tuple[str, bytes, str, bytes, int]:
+    """The five values fetch.lua takes for each outcome, in its order."""
+    outcome = attempt.outcome
+    return (attempt.job_id, attempt.token, outcome.kind.value, outcome.value, outcome.ms)
 
 
 class WorkerCalls(StoreBase):
@@ -34,12 +58,12 @@ class WorkerCalls(StoreBase):
 
     def _fetch(
         self, queue: str, worker_id: str, want: int, lease_ms: int, max_stalls: int,
-        limits: Sequence[int], outcomes: Sequence[OutcomeArgs],
+        settings: QueueSettings, outcomes: Sequence[AttemptOutcome],
     ) -> Call:  # fmt: skip
-        args: list[Any] = [worker_id, lease_ms, want, max_stalls, *limits, token_base()]
-        args.append(len(outcomes))
-        for outcome in outcomes:
-            args.extend(outcome)
+        args: list[Any] = [worker_id, lease_ms, want, max_stalls, *limit_args(settings)]
+        args += (token_base(), len(outcomes))
+        for attempt in outcomes:
+            args.extend(outcome_args(attempt))
         return self.scripts.fetch, queue_keys(queue), args
 
     async def fetch(
@@ -50,19 +74,19 @@ class WorkerCalls(StoreBase):
         want: int,
         lease_ms: int,
         max_stalls: int,
-        limits: Sequence[int] = NO_LIMITS,
-        outcomes: Sequence[OutcomeArgs] = (),
+        settings: QueueSettings = DEFAULT_SETTINGS,
+        outcomes: Sequence[AttemptOutcome] = (),
     ) -> Fetched:
         """Record outcomes and lease up to ``want`` jobs within the queue's
-        ``limits``, in one call, on the loop's shared connection (a worker's
+        limits (``settings``), in one call, on the loop's shared connection (a worker's
         hot call: packed as an enqueue is, not by redis-py)."""
-        call = self._fetch(queue, worker_id, want, lease_ms, max_stalls, limits, outcomes)
+        call = self._fetch(queue, worker_id, want, lease_ms, max_stalls, settings, outcomes)
         return parse_fetched(await self._arun_shared(call))
 
     async def wait_then_fetch(
         self, blocker: BlockingConnection, queues: Sequence[str], timeout: float,
         worker_id: str, *, want: int, lease_ms: int, max_stalls: int,
-        limits: Callable[[str], Sequence[int]] = lambda queue: NO_LIMITS,
+        settings: Callable[[str], QueueSettings] = lambda queue: DEFAULT_SETTINGS,
     ) -> tuple[list[tuple[str, Fetched]], list[Exception]]:  # fmt: skip
         """Block on the queues' markers (on ``blocker``, a connection of its own)
         until a producer or worker signals a change or ``timeout`` seconds pass,
@@ -70,13 +94,13 @@ class WorkerCalls(StoreBase):
         Redis runs the fetches queued behind the blocking pop as soon as it
         returns. The caller hands back what it cannot run. Returns what each
         queue leased, and the errors of the queues whose call failed.
-        ``limits(queue)`` gives each queue's limits. Raises ``redis.TimeoutError``
+        ``settings(queue)`` gives each queue's limits. Raises ``redis.TimeoutError``
         when no reply came in ``timeout`` plus the reply timeout (a hung Redis,
         a partition): the next wait connects afresh."""
         markers = [queue_keys(q).marker for q in queues]
         commands = [pack("BZPOPMIN", *markers, max(timeout, 0.001))]
         calls = [
-            self._fetch(q, worker_id, want, lease_ms, max_stalls, limits(q), ()) for q in queues
+            self._fetch(q, worker_id, want, lease_ms, max_stalls, settings(q), ()) for q in queues
         ]
         commands += [script.packed(keys, args) for script, keys, args in calls]
         replies = await blocker.exchange(
@@ -116,16 +140,14 @@ class WorkerCalls(StoreBase):
 
     async def recover(
         self, queue: str, *, limit: int = 1000, max_stalls: int,
-        dead_letters: tuple[int, int] = (0, 0),
+        settings: QueueSettings = DEFAULT_SETTINGS,
     ) -> Recovery:  # fmt: skip
         """Move expired leases back to ready (or fail the jobs that stalled
         too often): how many expired, the jobs failed by stalls that others
         wait for, the ids of jobs lost, and each job recovered.
-        ``dead_letters``: the failed jobs to keep, and ms to keep each (0: no
-        bound), applied as jobs fail here (QueueSettings.dead_letter_args)."""
-        reply = await self.scripts.recover.acall(
-            self.clients.aio, queue_keys(queue), [limit, max_stalls, *dead_letters]
-        )
+        The dead-letter set's bounds in ``settings`` apply as jobs fail here."""
+        args = [limit, max_stalls, *dead_letter_args(settings)]
+        reply = await self.scripts.recover.acall(self.clients.aio, queue_keys(queue), args)
         return parse_recovery(reply)
 
     async def requeue(self, queue: str, leases: Iterable[tuple[str, bytes]]) -> int:

@@ -71,8 +71,8 @@ class Exchange:
                 continue
             fetched = await shared.store.fetch(
                 queue, config.id, want=max(want, 0), lease_ms=config.lease_ms,
-                max_stalls=config.max_stalls, limits=config.limits[queue],
-                outcomes=[attempt.as_args() for attempt in sent],
+                max_stalls=config.max_stalls, settings=config.settings[queue],
+                outcomes=sent,
             )  # fmt: skip
             if sent:  # recorded: forget them
                 shared.outcomes.sent(queue, sent, len(fetched.stale))

@@ -61,7 +61,7 @@ async def recover(shared: Shared) -> None:
     for queue in shared.config.queues:
         recovery = await shared.store.recover(
             queue, max_stalls=max_stalls,
-            dead_letters=shared.app.settings(queue).dead_letter_args(),
+            settings=shared.config.settings[queue],
         )  # fmt: skip
         report_lost(shared, queue, recovery.lost)
         shared.job_log.recovered(queue, recovery.jobs, max_stalls)

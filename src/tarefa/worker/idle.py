@@ -65,7 +65,7 @@ class IdleWait:
             fetched, errors = await shared.store.wait_then_fetch(
                 self.connection, config.queues, IDLE_CHECK, config.id,
                 want=1, lease_ms=config.lease_ms, max_stalls=config.max_stalls,
-                limits=config.limits.__getitem__,
+                settings=config.settings.__getitem__,
             )  # fmt: skip
         except REDIS_ERRORS as exc:
             self._blocked = False

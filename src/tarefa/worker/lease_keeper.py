@@ -161,8 +161,8 @@ class LeaseKeeper(threading.Thread):
             outcome = timed_out(shared.app, job, message).of(job.id, job.token)
             await shared.store.fetch(
                 running.queue, config.id, want=0, lease_ms=config.lease_ms,
-                max_stalls=config.max_stalls, limits=config.limits[running.queue],
-                outcomes=[outcome.as_args()],
+                max_stalls=config.max_stalls, settings=config.settings[running.queue],
+                outcomes=[outcome],
             )  # fmt: skip
             for queue, leases in leases_by_queue(others).items():
                 await shared.store.requeue(queue, leases)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..app import App
+from ..limits import QueueSettings
 from ..records import AttemptOutcome
 from ..stats import WorkerStats
 from ..store import Store
@@ -36,7 +37,7 @@ class WorkerConfig:
     lease_ms: int
     max_stalls: int
     grace: float  # seconds running jobs get to finish at shutdown
-    limits: Mapping[str, tuple[int, ...]]  # per queue, as the fetch script takes them
+    settings: Mapping[str, QueueSettings]  # per queue: its limits (tarefa.limits)
 
     @property
     def beat(self) -> float:

@@ -188,8 +188,7 @@ class Worker:
             id=self.id, queues=tuple(self.queues), concurrency=self.concurrency,
             burst=self.burst, lease_ms=self.lease_ms, max_stalls=self.max_stalls,
             grace=self.grace,
-            # Each queue's limits as the fetch script takes them (see tarefa.limits).
-            limits={q: self.app.settings(q).as_args() for q in self.queues},
+            settings={q: self.app.settings(q) for q in self.queues},
         )  # fmt: skip
         return Shared(
             self.app, self.store, config, loop, self._stop, self.running,
