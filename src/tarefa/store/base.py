@@ -2,13 +2,17 @@
 a script call is run from sync or asyncio code.
 
 Each operation builds its script call (``Call``) once and runs it from sync
-code (``op``) or asyncio code (``await aop``).
+code (``op``) or asyncio code (``await aop``). An operation of several calls,
+each depending on the last one's reply, is written once as ``Steps``: a
+generator that yields each call and is sent its reply, which ``_drive`` and
+``_adrive`` run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from redis import exceptions as redis_errors
 
@@ -19,6 +23,17 @@ from .packing import pack
 from .scripts import Script, scripts
 
 Call = tuple[Script, QueueKeys, list[Any]]  # a script, the queue it runs on, its ARGV
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """A plain command among an operation's steps, e.g. ``Read(("HMGET", key, "state"))``."""
+
+    command: tuple[str | int, ...]
+
+
+T = TypeVar("T")
+Steps = Generator[Call | Read, Any, T]  # yields each call, is sent its reply, returns a T
 
 FINAL_STATES = (b"completed", b"failed", b"cancelled")
 # redis-py's errors once its retries ran out (RedisUnavailable is one of them).
@@ -64,6 +79,34 @@ class StoreBase:
     async def _arun(self, call: Call) -> Any:
         script, queue, args = call
         return await script.acall(self.clients.aio, queue, args)
+
+    def _drive(self, steps: Steps[T]) -> T:
+        """Run an operation of several calls from sync code."""
+        reply: Any = None
+        while True:
+            try:
+                step = steps.send(reply)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            if isinstance(step, Read):
+                reply = self.clients.direct.execute_command(*step.command)
+            else:
+                reply = self._run(step)
+
+    async def _adrive(self, steps: Steps[T]) -> T:
+        """Run an operation of several calls from asyncio code."""
+        reply: Any = None
+        while True:
+            try:
+                step = steps.send(reply)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            if isinstance(step, Read):
+                reply = await self.clients.autopipeline.execute_packed(pack(*step.command))
+            else:
+                reply = await self._arun(step)
 
     async def _arun_shared(self, call: Call) -> Any:
         """``_arun`` on the loop's connection that its coroutines share, in

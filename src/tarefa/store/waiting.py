@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import orjson
 
 from ..errors import RedisUnavailable
-from .base import FINAL_STATES, UNREACHABLE, Call, StoreBase
+from .base import FINAL_STATES, UNREACHABLE, Call, Read, Steps, StoreBase
 from .connection import REFUSED
 from .keys import job_ref, queue_keys, split_ref
 from .replies import decode_list, undecoded
@@ -31,30 +31,31 @@ class WaitingJobs(StoreBase):
         queue, parent_id = split_ref(parent)
         return self.scripts.add_dependent, queue_keys(queue), [parent_id, *children]
 
-    def _parent_end(self, parent: str) -> tuple[str, bytes] | None:
-        """How a parent that is no longer running ended: (outcome, result)."""
+    def _parent_end(self, parent: str) -> Read:
         queue, parent_id = split_ref(parent)
-        key = queue_keys(queue).job(parent_id)
-        state, result = undecoded(self.clients.sync.hmget(key, "state", "result"))
-        return _ended(state, result)
+        return Read(("HMGET", queue_keys(queue).job(parent_id), "state", "result"))
 
-    async def _aparent_end(self, parent: str) -> tuple[str, bytes] | None:
-        queue, parent_id = split_ref(parent)
-        key = queue_keys(queue).job(parent_id)
-        state, result = undecoded(await self.clients.aio.hmget(key, "state", "result"))
-        return _ended(state, result)
+    def _reporting_end(self, parent: str, children: list[str]) -> Steps[bool]:
+        """Report a parent's end to ``children`` if it has ended: whether it had."""
+        state, result = undecoded((yield self._parent_end(parent)))
+        ended = _ended(state, result)
+        if ended is None:
+            return False
+        yield from self._resolving(parent, *ended, children)
+        return True
+
+    def _registering(self, child: str, parents: Sequence[str]) -> Steps[None]:
+        for parent in parents:
+            while (yield self._add_dependent(parent, [child])) != 1:  # it has ended
+                if (yield from self._reporting_end(parent, [child])):
+                    break
+                # It has not ended after all: it runs again (retried, or enqueued
+                # anew, since add_dependent looked), so register on this run.
 
     def wait_for(self, child: str, parents: Sequence[str]) -> None:
         """Have ``child`` (enqueued waiting) told when each parent ends."""
         try:
-            for parent in parents:
-                while self._run(self._add_dependent(parent, [child])) != 1:  # it has ended
-                    ended = self._parent_end(parent)
-                    if ended is not None:
-                        self.resolve(parent, *ended, [child])
-                        break
-                    # It has not ended after all: it runs again (retried, or enqueued
-                    # anew, since add_dependent looked), so register on this run.
+            self._drive(self._registering(child, parents))
         except REFUSED:  # not an outage: as Redis said it
             raise
         except UNREACHABLE as exc:
@@ -62,13 +63,8 @@ class WaitingJobs(StoreBase):
 
     async def await_for(self, child: str, parents: Sequence[str]) -> None:
         try:
-            for parent in parents:
-                while await self._arun(self._add_dependent(parent, [child])) != 1:
-                    ended = await self._aparent_end(parent)
-                    if ended is not None:
-                        await self.aresolve(parent, *ended, [child])
-                        break
-        except REFUSED:  # not an outage: as Redis said it
+            await self._adrive(self._registering(child, parents))
+        except REFUSED:
             raise
         except UNREACHABLE as exc:
             raise self._unregistered(exc, child) from exc
@@ -87,25 +83,24 @@ class WaitingJobs(StoreBase):
         args = [child_id, parent, outcome, result, CANCELLED_KEEP_MS]
         return self.scripts.resolve, queue_keys(queue), args
 
-    def resolve(self, parent: str, outcome: str, result: bytes, children: list[str]) -> None:
-        """Report a parent's end to the jobs waiting for it, and, when that
-        cancels them, theirs to the jobs waiting for them, and so on."""
+    def _resolving(
+        self, parent: str, outcome: str, result: bytes, children: list[str]
+    ) -> Steps[None]:
         todo = [(parent, outcome, result, children)]
         while todo:
             parent, outcome, result, children = todo.pop()
             for child in children:
-                reply = self._run(self._resolve(child, parent, outcome, result))
+                reply = yield self._resolve(child, parent, outcome, result)
                 if reply[0] == b"cancelled":
                     todo.append((child, "cancelled", b"", decode_list(reply[1])))
 
+    def resolve(self, parent: str, outcome: str, result: bytes, children: list[str]) -> None:
+        """Report a parent's end to the jobs waiting for it, and, when that
+        cancels them, theirs to the jobs waiting for them, and so on."""
+        self._drive(self._resolving(parent, outcome, result, children))
+
     async def aresolve(self, parent: str, outcome: str, result: bytes, children: list[str]) -> None:
-        todo = [(parent, outcome, result, children)]
-        while todo:
-            parent, outcome, result, children = todo.pop()
-            for child in children:
-                reply = await self._arun(self._resolve(child, parent, outcome, result))
-                if reply[0] == b"cancelled":
-                    todo.append((child, "cancelled", b"", decode_list(reply[1])))
+        await self._adrive(self._resolving(parent, outcome, result, children))
 
     async def check_waiting(self, queue: str, limit: int = 100) -> tuple[int, list[str]]:
         """Resolve the waiting jobs due a check whose parents have ended
@@ -118,10 +113,7 @@ class WaitingJobs(StoreBase):
         for i in range(0, len(flat), 2):
             child = job_ref(queue, flat[i].decode())
             for parent in orjson.loads(flat[i + 1]).get("parents", []):
-                ended = await self._aparent_end(parent)
-                if ended is not None:
-                    await self.aresolve(parent, *ended, [child])
-                    reported += 1
+                reported += await self._adrive(self._reporting_end(parent, [child]))
         return reported, decode_list(lost)
 
 
