@@ -21,9 +21,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tarefa import App, JobState, TaskOptions
-from tarefa.records import Outcome
+from tarefa.records import Leased, Outcome
 from tarefa.serializer import JsonSerializer, PickleSerializer, decode_call
-from tarefa.store import Leased
 from tarefa.web.server import Credentials, create_app
 from tarefa.worker import Worker
 from tarefa.worker.execution import _options, _prepare, execute

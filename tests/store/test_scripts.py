@@ -9,8 +9,8 @@ import pytest
 from tarefa import JobNotFound
 from tarefa.errors import WrongState
 from tarefa.limits import DEFAULT_SETTINGS
-from tarefa.records import Added, Enqueued
-from tarefa.store import LeaseLoss, LostLease, RecoveredJob, Recovery, Store
+from tarefa.records import Added, Enqueued, LeaseLoss, LostLease, RecoveredJob, Recovery
+from tarefa.store import Store
 from tarefa.store.keys import job_ref, queue_keys
 from tarefa.store.scripts import ScriptError, assemble
 from tarefa.store.workers import limit_args

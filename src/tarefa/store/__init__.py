@@ -8,7 +8,6 @@ from .embedded import Embedded, EmbeddedError
 from .job_hash import stored_job
 from .keys import check_queue_name, job_ref, split_ref
 from .memory import RedisMemory
-from .replies import Fetched, Leased, LeaseLoss, LostLease, RecoveredJob, Recovery, enqueued
 from .store import Store
 from .tokens import token_base
 
@@ -20,18 +19,11 @@ __all__ = [
     "TIMEOUT",
     "Embedded",
     "EmbeddedError",
-    "Fetched",
-    "Leased",
-    "LeaseLoss",
-    "LostLease",
-    "RecoveredJob",
-    "Recovery",
     "RedisMemory",
     "Store",
     "check_queue_name",
     "check_url",
     "describe_error",
-    "enqueued",
     "job_ref",
     "redacted",
     "split_ref",

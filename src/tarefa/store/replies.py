@@ -1,104 +1,25 @@
-"""What the scripts answer, as Python values: the jobs a worker leases, what a
-fetch reports, why a lease was lost, what a recovery did, and small helpers
-for decoding."""
+"""What the scripts answer, read into records.py's records: the jobs a worker
+leases, what a fetch reports, why a lease was lost, what a recovery did; and
+small helpers for decoding."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Literal, overload
 
 from redis.typing import ZSetRangeResponse
 
-from ..records import Added, Enqueued
-
-
-class LeaseLoss(Enum):
-    """Why an attempt no longer holds its job (``includes/lease_lost.lua``),
-    as Redis saw it when it found the lease lost. The value is what the
-    scripts answer; ``because`` says it in words."""
-
-    DELETED = "deleted"
-    CANCELLED = "cancelled"
-    TAKEN_OVER = "taken_over"
-    RECORDED = "recorded"
-
-    @property
-    def because(self) -> str:
-        return _BECAUSE[self]
-
-
-_BECAUSE = {
-    LeaseLoss.DELETED: "the job was deleted",
-    LeaseLoss.CANCELLED: "the job was cancelled",
-    LeaseLoss.TAKEN_OVER: (
-        "its lease had run out and the job was taken over (recovered to run again, or replaced)"
-    ),
-    LeaseLoss.RECORDED: "this outcome had been recorded already (a report sent again)",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class LostLease:
-    """An attempt whose lease its worker no longer holds (a heartbeat's answer),
-    or whose outcome was discarded (a fetch's)."""
-
-    job_id: str
-    token: bytes
-    reason: LeaseLoss
-
-
-@dataclass(frozen=True, slots=True)
-class RecoveredJob:
-    """A job whose lease expired (its worker stopped renewing it), recovered."""
-
-    job_id: str
-    task: str
-    worker: str  # the worker that held the lease
-    stalls: int  # times its worker stopped, this one included
-    failed: bool  # stalled more than max_stalls times: failed, not back to ready
-
-
-@dataclass(slots=True)
-class Recovery:
-    """What ``recover.lua`` did."""
-
-    count: int  # leases that expired
-    ended: list[tuple[str, str, list[str]]]  # as Fetched.ended
-    lost: list[str]  # as Fetched.lost
-    jobs: list[RecoveredJob] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Leased:
-    """A job a worker has just leased."""
-
-    id: str
-    task: str
-    payload: bytes
-    attempts: int
-    token: bytes  # the lease's fencing token, sent back with the outcome
-    options: bytes  # JSON of per-call overrides of the task's options, or b''
-    stalls: int = 0  # times a worker died while running it (not failures)
-    parent_results: list[bytes | None] | None = None  # a group callback's inputs
-
-
-@dataclass(slots=True)
-class Fetched:
-    jobs: list[Leased]
-    discarded: list[tuple[str, LeaseLoss]]  # outcomes not recorded: job id, why
-    next_due_ms: int  # until the next scheduled job is due; -1: none
-    active: int  # jobs leased in the queue, by any worker
-    ended: list[tuple[str, str, list[str]]]  # (id, outcome, "queue|id" waiting for it)
-    lost: list[str]  # ids in the queue whose job is gone (evicted): includes/lost.lua
-    recovered: list[RecoveredJob] = field(default_factory=list)  # expired leases it recovered
-
-    @property
-    def stale(self) -> list[str]:
-        """The ids of the outcomes discarded."""
-        return [job_id for job_id, _ in self.discarded]
+from ..records import (
+    Added,
+    Enqueued,
+    Fetched,
+    Leased,
+    LeaseLoss,
+    LostLease,
+    RecoveredJob,
+    Recovery,
+)
 
 
 def time_left(deadline: float | None) -> float | None:

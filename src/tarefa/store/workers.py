@@ -11,20 +11,12 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from ..limits import DEFAULT_SETTINGS, QueueSettings
-from ..records import AttemptOutcome
+from ..records import AttemptOutcome, Fetched, LostLease, Recovery
 from .base import Call, StoreBase, is_full
 from .blocking import BlockingConnection
 from .keys import QUEUES, WORKERS, queue_keys, worker_key
 from .packing import pack
-from .replies import (
-    Fetched,
-    LostLease,
-    Recovery,
-    parse_fetched,
-    parse_lost_leases,
-    parse_recovery,
-    undecoded,
-)
+from .replies import parse_fetched, parse_lost_leases, parse_recovery, undecoded
 from .tokens import token_base
 
 # -- arguments as the scripts take them ---------------------------------------

@@ -13,15 +13,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..backend import NO_WINDOW, When, Window
 from ..errors import JobNotFound, WrongState
-from ..records import Added, Enqueued, Outcome, OutcomeKind, StoredJob
+from ..records import Added, Enqueued, Leased, Outcome, OutcomeKind, StoredJob
 from ..serializer import dump_error
-from ..store import Leased, enqueued, split_ref, stored_job, token_base
+from ..store import split_ref, stored_job, token_base
 from ..worker.execution import execute
 from .inline import INLINE, run_blocking
 
@@ -88,7 +88,7 @@ class InlineStore:
         window: Window = NO_WINDOW, waits: int = 0, durable: bool = False,
     ) -> Enqueued:  # fmt: skip
         self._check_can_block(_task_of(fields), instead="`await task.aenqueue(...)`")
-        done = enqueued(job_id, self._add(queue, job_id, when, fields, waits))
+        done = self._add(queue, job_id, when, fields, waits)
         if done.added is Added.CREATED:
             self._run_blocking(queue, [job_id])
         return done
@@ -97,7 +97,7 @@ class InlineStore:
         self, queue: str, job_id: str, when: When, fields: Sequence[Any],
         window: Window = NO_WINDOW, waits: int = 0, durable: bool = False,
     ) -> Enqueued:  # fmt: skip
-        done = enqueued(job_id, self._add(queue, job_id, when, fields, waits))
+        done = self._add(queue, job_id, when, fields, waits)
         if done.added is Added.CREATED:
             await self._work(queue, [job_id])
         return done
@@ -107,26 +107,26 @@ class InlineStore:
     ) -> list[Enqueued]:
         if jobs:  # one task for the whole batch
             self._check_can_block(_task_of(jobs[0][1]), instead="`await task.aenqueue_many(...)`")
-        done = [enqueued(job_id, self._add(queue, job_id, when, fields)) for job_id, fields in jobs]
+        done = [self._add(queue, job_id, when, fields) for job_id, fields in jobs]
         self._run_blocking(queue, [d.job_id for d in done if d.added is Added.CREATED])
         return done
 
     async def aenqueue_many(
         self, queue: str, when: When, jobs: Sequence[tuple[str, list[Any]]], durable: bool = False
     ) -> list[Enqueued]:
-        done = [enqueued(job_id, self._add(queue, job_id, when, fields)) for job_id, fields in jobs]
+        done = [self._add(queue, job_id, when, fields) for job_id, fields in jobs]
         await self._work(queue, [d.job_id for d in done if d.added is Added.CREATED])
         return done
 
     def _add(
         self, queue: str, job_id: str, when: When, fields: Sequence[Any], waits: int = 0
-    ) -> Literal[1] | bytes:
-        """enqueue.lua: 1 when added, else the state of the job holding the id."""
+    ) -> Enqueued:
+        """enqueue.lua: the job added, or the state of the job holding the id."""
         with self._lock:
             jobs = self._jobs.setdefault(queue, {})
             existing = self._get(queue, job_id)
             if existing is not None:
-                return existing["state"]
+                return Enqueued(Added.EXISTING, job_id, existing["state"].decode())
             state = b"waiting" if waits else b"queued"  # waiting: see wait_for
             job = {"state": state, "enqueued_at": _as_bytes(_now_ms())}
             job.update(zip(fields[::2], map(_as_bytes, fields[1::2]), strict=True))
@@ -135,7 +135,7 @@ class InlineStore:
             if when[2]:
                 job["key"] = _as_bytes(when[2])
             jobs[job_id] = job
-            return 1
+            return Enqueued(Added.CREATED, job_id)
 
     # -- jobs waiting for jobs: their parents ran inline, so they have ended ---
 

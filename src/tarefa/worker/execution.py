@@ -25,9 +25,8 @@ import orjson
 from ..context import JobContext, _current
 from ..errors import ResultTooLarge, Retry
 from ..options import TaskOptions
-from ..records import FOREVER, Outcome, OutcomeKind
+from ..records import FOREVER, Leased, Outcome, OutcomeKind
 from ..serializer import decode_call, dump_error
-from ..store import Leased
 from ..task import Task
 from .hooks import run_hooks
 from .process_child import ChildError, ChildRetry, Encoded

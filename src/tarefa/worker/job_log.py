@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from ..logs import job_fields
-from ..records import AttemptOutcome, Outcome, OutcomeKind
+from ..records import AttemptOutcome, Leased, LeaseLoss, Outcome, OutcomeKind, RecoveredJob
 from ..serializer import load_error
-from ..store import Leased, LeaseLoss, RecoveredJob
 from .running import Running
 
 log = logging.getLogger("tarefa.worker")

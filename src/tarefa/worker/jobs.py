@@ -21,8 +21,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from ..records import Outcome
-from ..store import Leased, LeaseLoss
+from ..records import Leased, LeaseLoss, Outcome
 from .execution import execute, failed
 from .reconnect import retrying
 from .reports import REPORT_FOR, hand_back

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..store import LeaseLoss
+from ..records import LeaseLoss
 from .execution import job_timeout, timed_out
 from .reconnect import REDIS_ERRORS
 from .running import Lease, Running, leases_by_queue

@@ -53,7 +53,7 @@ from .process_handle import KILL_WAIT, Child, WorkerProcessDied
 if TYPE_CHECKING:
     from multiprocessing.context import ForkServerContext, SpawnContext
 
-    from ..store import Leased
+    from ..records import Leased
     from ..task import Task
 
 log = logging.getLogger("tarefa.worker")

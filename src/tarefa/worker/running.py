@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..store import Leased
+from ..records import Leased
 
 Lease = tuple[str, bytes]  # (job id, lease token)
 
