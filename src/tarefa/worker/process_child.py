@@ -15,18 +15,17 @@ does, until the worker closes its socket.
   ``progress()`` reports go through the worker; ``cancelled`` is always False
   (a cancelled job's process is killed).
 
-Messages on the socket are pickles of plain tuples, each after its length
-(``SIZE``), so nothing of the job's own has to be picklable:
+Messages on the socket are pickles of the records below, each after its
+length (``SIZE``); they carry only strings, numbers and bytes, so nothing of
+the job's own has to be picklable:
 
-- child to worker, once: ``("ready", pid)``, or ``("error", type, message,
-  traceback)`` when the app does not load;
-- worker to child, per job: ``("job", id, queue, task, attempt, payload)``;
-- child to worker: any number of ``("progress", value, message)``, then the
-  answer: ``("ok", serialized result)``, ``("retry", delay, message,
-  traceback)``, ``("error", type, message, traceback)``, or ``("failed", type,
-  message)`` (the job fails at once: unknown task, bad payload, a result that
-  cannot be stored). ``read_answer`` turns the answer into the result, still
-  serialized (``Encoded``), or raises the error it stands for.
+- child to worker, once: ``Ready``, or ``Raised`` when the app does not load;
+- worker to child, per job: ``RunJob``;
+- child to worker: any number of ``Progress``, then the answer: ``Returned``
+  (the serialized result), ``Retried``, ``Raised``, or ``Refused`` (the job
+  fails at once: unknown task, bad payload, a result that cannot be stored).
+  ``read_answer`` turns the answer into the result, still serialized
+  (``Encoded``), or raises the error it stands for.
 """
 
 from __future__ import annotations
@@ -53,8 +52,66 @@ if TYPE_CHECKING:
     from ..app import App
 
 SIZE = struct.Struct("!Q")  # the length prefix of every message
-# A message: a plain tuple, its first item saying what it is ("job", "ok", ...).
-Message = tuple[Any, ...]
+
+
+# -- the messages ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """The child loaded the app and waits for jobs."""
+
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunJob:
+    job_id: str
+    queue: str
+    task: str
+    attempt: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    value: float
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Returned:
+    data: bytes  # the result, serialized in the child
+
+
+@dataclass(frozen=True, slots=True)
+class Retried:
+    """``raise Retry(...)``."""
+
+    delay: float | None
+    message: str
+    traceback: str
+
+
+@dataclass(frozen=True, slots=True)
+class Raised:
+    """An exception: the job's (retried per its task), or the app's as it loaded."""
+
+    error_type: str
+    message: str
+    traceback: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The job fails at once, retries left or not."""
+
+    error_type: str
+    message: str
+
+
+Answer = Returned | Retried | Raised | Refused
+Message = Ready | RunJob | Progress | Answer
 
 
 # -- the answers, as the worker reads them ---------------------------------------
@@ -107,14 +164,16 @@ class ChildRetry(Retry):
 
 def read_answer(answer: Message) -> Encoded:
     """The result a child's answer to a job carries, or the error it stands for."""
-    kind = answer[0]
-    if kind == "ok":
-        return Encoded(answer[1])
-    if kind == "retry":
-        raise ChildRetry(*answer[1:])
-    if kind == "failed":
-        raise ChildFailed(*answer[1:])
-    raise ChildError(*answer[1:])  # "error"
+    match answer:
+        case Returned(data):
+            return Encoded(data)
+        case Retried(delay, message, traceback):
+            raise ChildRetry(delay, message, traceback)
+        case Refused(error_type, message):
+            raise ChildFailed(error_type, message)
+        case Raised(error_type, message, traceback):
+            raise ChildError(error_type, message, traceback)
+    raise ChildError("ProcessPoolError", f"the job's process answered {answer!r}")
 
 
 # -- in the child --------------------------------------------------------------
@@ -128,7 +187,7 @@ class _ChildContext(JobContext):
 
     def progress(self, value: float, message: str | None = None) -> None:
         super().progress(value, message)  # checks the values; no store here
-        self._report(("progress", value, message))
+        self._report(Progress(value, message))
 
 
 class _Channel:
@@ -173,55 +232,54 @@ def child_main(
         app.import_includes()
     except BaseException as exc:
         channel.send(
-            (
-                "error",
+            Raised(
                 type(exc).__name__,
                 f"the job's process cannot load the app {app_path}: {_text(exc)}",
                 "".join(traceback.format_exception(exc)),
             )
         )
         return
-    channel.send(("ready", os.getpid()))
+    channel.send(Ready(os.getpid()))
     while (request := channel.recv()) is not None:
-        channel.send(_run(app, app_path, channel, *request[1:]))
+        if isinstance(request, RunJob):
+            channel.send(_run(app, app_path, channel, request))
+        else:  # a worker of another release (the package replaced while it ran)
+            channel.send(Refused("ProcessPoolError", f"the job's process was sent {request!r}"))
 
 
-def _run(
-    app: App, app_path: str, channel: _Channel,
-    job_id: str, queue: str, name: str, attempt: int, payload: bytes,
-) -> Message:  # fmt: skip
+def _run(app: App, app_path: str, channel: _Channel, job: RunJob) -> Answer:
     """Run one job; the answer to send back."""
+    name = job.task
     task = app.tasks.get(name)
     if task is None or task.fn is None:
-        return (
-            "failed",
+        return Refused(
             "UnknownTask",
             f"no task named {name!r} in the app {app_path} as a new process imports it; "
             "register it at import time, in the app's module or in App(include=[...])",
         )
     try:
-        args, kwargs = decode_call(app.serializer, payload)
+        args, kwargs = decode_call(app.serializer, job.payload)
     except Exception as exc:
-        return ("failed", "PayloadError", f"cannot decode the job's payload: {exc}")
-    context = _ChildContext(job_id, queue, name, attempt, _report=channel.send)
+        return Refused("PayloadError", f"cannot decode the job's payload: {exc}")
+    context = _ChildContext(job.job_id, job.queue, name, job.attempt, _report=channel.send)
     token = _current.set(context)
     try:
         result = task.fn(*args, **kwargs)
     except Retry as exc:
-        return ("retry", exc.delay, _text(exc), "".join(traceback.format_exception(exc)))
+        return Retried(exc.delay, _text(exc), "".join(traceback.format_exception(exc)))
     except BaseException as exc:  # whatever a job raises becomes its outcome
-        return ("error", type(exc).__name__, _text(exc), "".join(traceback.format_exception(exc)))
+        return Raised(type(exc).__name__, _text(exc), "".join(traceback.format_exception(exc)))
     finally:
         _current.reset(token)
     try:
         data = app.serializer.dumps(result)
     except TypeError as exc:
         # The job ran and its effects happened: do not run it again.
-        return ("failed", "ResultError", f"{name} returned a value that cannot be stored: {exc}")
+        return Refused("ResultError", f"{name} returned a value that cannot be stored: {exc}")
     limit = app.max_result_bytes
     if limit is not None and len(data) > limit:  # said here: the bytes need not cross over
-        return ("failed", "ResultTooLarge", str(ResultTooLarge(name, len(data), limit)))
-    return ("ok", data)
+        return Refused("ResultTooLarge", str(ResultTooLarge(name, len(data), limit)))
+    return Returned(data)
 
 
 def _text(exc: BaseException) -> str:

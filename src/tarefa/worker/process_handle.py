@@ -13,7 +13,7 @@ import signal
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
-from .process_child import SIZE, ChildError, Message
+from .process_child import SIZE, ChildError, Message, Progress
 
 log = logging.getLogger("tarefa.worker")
 
@@ -78,10 +78,10 @@ class Child:
             while True:
                 size = SIZE.unpack(await self.reader.readexactly(SIZE.size))[0]
                 message = pickle.loads(await self.reader.readexactly(size))
-                if message[0] == "progress":
+                if isinstance(message, Progress):
                     if self.on_progress is not None:
                         try:
-                            self.on_progress(*message[1:])
+                            self.on_progress(message.value, message.message)
                         except Exception as exc:  # best effort, like any progress report
                             log.warning("progress report failed: %r", exc)
                 elif not self.reply.done():

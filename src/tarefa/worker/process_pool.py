@@ -47,7 +47,16 @@ from ..context import _current
 from ..loading import find_app_path
 from ..options import check_pool
 from .memory import MemoryLimit, format_size
-from .process_child import ChildError, ChildFailed, Encoded, child_main, read_answer
+from .process_child import (
+    ChildError,
+    ChildFailed,
+    Encoded,
+    Raised,
+    Ready,
+    RunJob,
+    child_main,
+    read_answer,
+)
 from .process_handle import KILL_WAIT, Child, WorkerProcessDied
 
 if TYPE_CHECKING:
@@ -115,7 +124,7 @@ class ProcessPool:
         child = await self._acquire()
         context = _current.get()
         child.on_progress = context.progress if context is not None else None
-        reply = child.send(("job", job.id, queue, task.name, job.attempts, job.payload))
+        reply = child.send(RunJob(job.id, queue, task.name, job.attempts, job.payload))
         watch = None
         if self.memory is not None:
             watch = asyncio.create_task(self.memory.watch(child, job.id))
@@ -195,9 +204,11 @@ class ProcessPool:
             raise WorkerProcessDied(
                 f"{exc.message} while loading the app {self.app_path}"
             ) from None
-        if answer[0] != "ready":  # the app did not import: ("error", type, message, tb)
+        if not isinstance(answer, Ready):  # the app did not import
             await self._discard(child)
-            raise ChildError(*answer[1:])
+            if isinstance(answer, Raised):
+                raise ChildError(answer.error_type, answer.message, answer.traceback)
+            raise ChildError("ProcessPoolError", f"a new process answered {answer!r}")
         if (used := self._over_limit(child)) is not None:
             await self._discard(child)
             raise ChildError(
