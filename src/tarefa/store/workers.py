@@ -70,10 +70,9 @@ class WorkerCalls(StoreBase):
         outcomes: Sequence[AttemptOutcome] = (),
     ) -> Fetched:
         """Record outcomes and lease up to ``want`` jobs within the queue's
-        limits (``settings``), in one call, on the loop's shared connection (a worker's
-        hot call: packed as an enqueue is, not by redis-py)."""
+        limits (``settings``), in one call."""
         call = self._fetch(queue, worker_id, want, lease_ms, max_stalls, settings, outcomes)
-        return parse_fetched(await self._arun_shared(call))
+        return parse_fetched(await self._arun(call))
 
     async def wait_then_fetch(
         self, blocker: BlockingConnection, queues: Sequence[str], timeout: float,
