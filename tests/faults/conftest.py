@@ -247,6 +247,15 @@ class Harness:
         self.jobs.extend(ids)
         return ids
 
+    def keep_stocked(self, at_least: int, ms: float) -> None:
+        """Enqueue more jobs of ``ms`` when fewer than ``at_least`` are queued:
+        on a loaded machine a worker takes seconds to start, while those
+        running drain the queue, and a scenario must not run out of jobs to
+        cut short (its next wait for attempts would wait for nothing)."""
+        queued = self.app.queue("default").counts()["queued"]
+        if queued < at_least:
+            self.enqueue(2 * at_least - queued, ms=ms)
+
     wait_until = staticmethod(wait_until)  # nothing signals these states: polled
 
     def wait_for_runs(self, more: int) -> None:

@@ -19,6 +19,7 @@ def test_sigkill_workers_mid_batch_again_and_again(harness):
         h.spawn_ready("-c", "8")
     rng = random.Random(SEED)
     for _ in range(8):
+        h.keep_stocked(800, ms=50)
         h.wait_for_runs(100)  # some work between kills
         h.kill(rng.choice(h.running()))
         h.spawn_ready("-c", "8")
@@ -53,6 +54,7 @@ def test_a_worker_frozen_past_its_lease(harness):
     h.enqueue(2500, ms=50)
     frozen, *_ = h.spawn("-c", "8"), h.spawn("-c", "8"), h.spawn("-c", "8")
     for _ in range(3):
+        h.keep_stocked(800, ms=50)
         h.wait_for_runs(100)
         frozen.send_signal(signal.SIGSTOP)
         at = h.now()
