@@ -5,6 +5,7 @@ from .app import App, Queue
 from .context import JobContext, current_job
 from .errors import (
     AmbiguousJob,
+    BackendUnavailable,
     DurableUnsupported,
     JobCancelled,
     JobFailed,
@@ -26,6 +27,7 @@ from .task import Task
 __all__ = [
     "AmbiguousJob",
     "App",
+    "BackendUnavailable",
     "DurableUnsupported",
     "Group",
     "Job",

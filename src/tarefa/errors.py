@@ -103,16 +103,15 @@ class ResultTooLarge(ValueError, TarefaError):
         )
 
 
-class RedisUnavailable(RedisConnectionError, TarefaError):
-    """An enqueue could not reach Redis, or Redis did not answer in time, and
-    its retries ran out. Nothing was kept in memory to send later.
+class BackendUnavailable(RedisConnectionError, TarefaError):
+    """Where jobs are kept could not be reached, or did not answer in time,
+    and the retries ran out: the backend contract's error (backend.py), which
+    a caller catches whatever the backend. The Redis backend raises
+    ``RedisUnavailable``, one of these. Also a ``redis.ConnectionError``, as
+    callers caught before.
 
-    The job may or may not have been enqueued (Redis may have received it just
-    before the connection failed, or run it late, once it recovers). Enqueueing
-    it again with the same id is safe: an id that exists adds nothing.
     ``job_ids`` holds the ids whose fate is unknown (one, ``job_id``, for an
-    enqueue). Also a ``redis.ConnectionError``; when the last attempt timed
-    out, a ``RedisTimedOut``, also a ``redis.TimeoutError``."""
+    enqueue)."""
 
     def __init__(self, message: str, job_ids: Sequence[str] = ()):
         self.job_ids = list(job_ids)
@@ -122,6 +121,17 @@ class RedisUnavailable(RedisConnectionError, TarefaError):
     def job_id(self) -> str | None:
         """The job's id, for one enqueue (the first of a batch's)."""
         return self.job_ids[0] if self.job_ids else None
+
+
+class RedisUnavailable(BackendUnavailable):
+    """An enqueue could not reach Redis, or Redis did not answer in time, and
+    its retries ran out. Nothing was kept in memory to send later.
+
+    The job may or may not have been enqueued (Redis may have received it just
+    before the connection failed, or run it late, once it recovers). Enqueueing
+    it again with the same id is safe: an id that exists adds nothing. When
+    the last attempt timed out, a ``RedisTimedOut``, also a
+    ``redis.TimeoutError``."""
 
 
 class RedisTimedOut(RedisUnavailable, RedisTimeoutError):
