@@ -184,6 +184,7 @@ class AutoPipeline:
         timer = self._timer
         timer.start()
         try:
+            await connection.connect()  # (see ThreadConnections)
             await connection.send_packed_command([q.command for q in batch], False)
             while batch:
                 try:
@@ -209,6 +210,7 @@ class AutoPipeline:
         timer = self._timer
         timer.start()
         try:
+            await self._connection.connect()
             await self._connection.send_packed_command((command,), False)
             return await self._connection.read_response()
         except asyncio.CancelledError:

@@ -50,6 +50,7 @@ class BlockingConnection:
         connection = self._connection
         try:
             async with asyncio.timeout(timeout):
+                await connection.connect()  # (see ThreadConnections)
                 if self.id is None:
                     # Its id goes in the same write: it is read (and known) before
                     # the pop behind it blocks.
