@@ -148,6 +148,9 @@ class _Connection(Protocol):
 
     def pack_command(self, *args: EncodableT) -> list[bytes]: ...
 
+    @property
+    def is_connected(self) -> bool: ...
+
     def connect(self) -> None: ...
 
     def send_packed_command(self, command: Sequence[bytes]) -> None: ...
@@ -165,11 +168,9 @@ class ThreadConnections:
     fifth of a round trip). Same connection settings and retry policy as the
     client: a retry sends the very bytes packed for the first attempt. A
     connection is dropped whenever a call is cut short, so no stale reply is
-    ever read, and replaced in a forked child. Each send calls the
-    connection's ``connect()`` first (at once when connected): a send alone
-    would connect to the connection's own host, where a Sentinel-managed one
-    asks a sentinel for the master's only in ``connect()``. The asyncio
-    connections of autopipeline.py and blocking.py do the same.
+    ever read, and replaced in a forked child. A Sentinel-managed connection
+    is connected before its first send (``sentinel.asks_sentinel``), as are
+    the asyncio connections of autopipeline.py and blocking.py.
     """
 
     def __init__(self, client: redis.Redis):
@@ -192,7 +193,8 @@ class ThreadConnections:
         conn = self._connection()
 
         def send() -> Any:
-            conn.connect()
+            if not conn.is_connected and sentinel.asks_sentinel(conn):
+                conn.connect()
             conn.send_packed_command((packed,))
             return conn.read_response()
 
@@ -215,7 +217,8 @@ class ThreadConnections:
         )
 
         def send() -> list[Any]:
-            conn.connect()
+            if not conn.is_connected and sentinel.asks_sentinel(conn):
+                conn.connect()
             conn.send_packed_command((packed,))
             replies: list[Any] = []
             for _ in commands:

@@ -82,6 +82,18 @@ def parse(url: str) -> SentinelTarget:
     )
 
 
+def asks_sentinel(connection: object) -> bool:
+    """Whether ``connection`` finds its server through a sentinel. Such a
+    connection asks where the master is only in its ``connect()``, which a
+    first send skips (it would connect to the connection's own host and
+    port): tarefa's own connections call it themselves before sending."""
+    managed = (
+        redis.sentinel.SentinelManagedConnection,
+        redis.asyncio.sentinel.SentinelManagedConnection,
+    )
+    return isinstance(connection, managed)
+
+
 def _address(part: str) -> tuple[str, int]:
     host, colon, port = part.rpartition(":")
     if not colon or not port.isdigit():
