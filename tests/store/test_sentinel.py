@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from tarefa import App
+from tarefa import App, BackendUnavailable
 from tarefa.store.sentinel import parse
 from tarefa.worker import Worker
 
@@ -116,4 +116,12 @@ def test_aenqueue_follows_the_failover_too(sentinels):
     client = sentinels.master.client()  # the new one
     assert client.exists(f"tarefa:{{default}}:job:{second.id}")
     client.close()
+    app.close()
+
+
+def test_a_service_the_sentinels_do_not_watch_is_an_outage_that_names_it(sentinels):
+    app = App(sentinels.url.replace("/tarefa-test", "/no-such-service"), redis_timeout=0.5)
+    task = app.task(add.fn, name="t:add")
+    with pytest.raises(BackendUnavailable, match="no-such-service"):
+        task.enqueue(1, 1)
     app.close()
