@@ -36,6 +36,8 @@ import redis
 import redis.asyncio
 from redis.exceptions import ResponseError
 
+from .sentinel import asks_sentinel
+
 
 class ReplyTimer:
     """Times out the exchange in flight when Redis has sent nothing for
@@ -184,6 +186,8 @@ class AutoPipeline:
         timer = self._timer
         timer.start()
         try:
+            if not connection.is_connected and asks_sentinel(connection):
+                await connection.connect()
             await connection.send_packed_command([q.command for q in batch], False)
             while batch:
                 try:
@@ -209,6 +213,8 @@ class AutoPipeline:
         timer = self._timer
         timer.start()
         try:
+            if not self._connection.is_connected and asks_sentinel(self._connection):
+                await self._connection.connect()
             await self._connection.send_packed_command((command,), False)
             return await self._connection.read_response()
         except asyncio.CancelledError:

@@ -26,6 +26,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeout
 
 from .packing import pack
+from .sentinel import asks_sentinel
 
 _CLIENT_ID = pack("CLIENT", "ID")
 
@@ -50,6 +51,8 @@ class BlockingConnection:
         connection = self._connection
         try:
             async with asyncio.timeout(timeout):
+                if not connection.is_connected and asks_sentinel(connection):
+                    await connection.connect()
                 if self.id is None:
                     # Its id goes in the same write: it is read (and known) before
                     # the pop behind it blocks.

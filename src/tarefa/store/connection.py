@@ -1,8 +1,9 @@
 """Where Redis is, and the clients that talk to it.
 
 ``TAREFA_URL`` (or ``App(url=...)``) names a Redis: ``redis://``, ``rediss://``
-(TLS) or ``unix://``, with password and db as redis-py reads them. With neither,
-the embedded default starts (see ``embedded.py``).
+(TLS) or ``unix://``, with password and db as redis-py reads them, or the
+master a set of sentinels follows, ``redis+sentinel://`` (``sentinel.py``).
+With neither, the embedded default starts (see ``embedded.py``).
 
 Every call waits at most ``timeout`` seconds (``App(redis_timeout=...)``, 3 s
 by default) to connect and for each reply, so a hung Redis (a stopped process,
@@ -30,6 +31,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from redis.typing import EncodableT
 
+from . import sentinel
 from .autopipeline import AutoPipeline
 from .embedded import Embedded
 
@@ -38,14 +40,20 @@ TIMEOUT = 3.0  # seconds to connect, and to wait for each reply (App(redis_timeo
 RETRIES = 3  # attempts after the first, 0.1 s, 0.2 s and 0.4 s apart
 
 
-SCHEMES = ("redis://", "rediss://", "unix://")
+SCHEMES = ("redis://", "rediss://", "unix://", *sentinel.SCHEMES)
 
 
 def check_url(url: str, source: str = "url") -> str:
     if not url.startswith(SCHEMES):
         raise ValueError(
-            f"{source} must start with redis://, rediss:// or unix://, not {redacted(url)!r}"
+            f"{source} must start with redis://, rediss://, unix:// or redis+sentinel://, "
+            f"not {redacted(url)!r}"
         )
+    if sentinel.is_sentinel_url(url):
+        try:
+            sentinel.parse(url)
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
     return url
 
 
@@ -107,31 +115,29 @@ def sync_client(
 ) -> redis.Redis:
     """A client whose calls wait ``timeout`` s for a reply; ``blocking``: no
     limit on replies (for blocking waits, which last as long as asked)."""
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=timeout,
-        socket_timeout=None if blocking else timeout,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
-        retry_on_error=_RETRY_ON if retries else [],
-    )
+    settings: dict[str, Any] = {
+        "socket_connect_timeout": timeout,
+        "socket_timeout": None if blocking else timeout,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
+        "retry_on_error": _RETRY_ON if retries else [],
+    }
+    if sentinel.is_sentinel_url(url):
+        return sentinel.sync_master(sentinel.parse(url), timeout, **settings)
+    return redis.Redis.from_url(url, **settings)
 
 
 def async_client(
-    url: str,
-    *,
-    retries: int = RETRIES,
-    timeout: float = TIMEOUT,
-    blocking: bool = False,
-    **kwargs: Any,
+    url: str, *, retries: int = RETRIES, timeout: float = TIMEOUT, blocking: bool = False
 ) -> redis.asyncio.Redis:
-    return redis.asyncio.Redis.from_url(
-        url,
-        **kwargs,
-        socket_connect_timeout=timeout,
-        socket_timeout=None if blocking else timeout,
-        retry=redis.asyncio.retry.Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
-        retry_on_error=_RETRY_ON if retries else [],
-    )
+    settings: dict[str, Any] = {
+        "socket_connect_timeout": timeout,
+        "socket_timeout": None if blocking else timeout,
+        "retry": redis.asyncio.retry.Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
+        "retry_on_error": _RETRY_ON if retries else [],
+    }
+    if sentinel.is_sentinel_url(url):
+        return sentinel.async_master(sentinel.parse(url), timeout, **settings)
+    return redis.asyncio.Redis.from_url(url, **settings)
 
 
 class _Connection(Protocol):
@@ -141,6 +147,11 @@ class _Connection(Protocol):
     retry: Retry
 
     def pack_command(self, *args: EncodableT) -> list[bytes]: ...
+
+    @property
+    def is_connected(self) -> bool: ...
+
+    def connect(self) -> None: ...
 
     def send_packed_command(self, command: Sequence[bytes]) -> None: ...
 
@@ -157,7 +168,9 @@ class ThreadConnections:
     fifth of a round trip). Same connection settings and retry policy as the
     client: a retry sends the very bytes packed for the first attempt. A
     connection is dropped whenever a call is cut short, so no stale reply is
-    ever read, and replaced in a forked child.
+    ever read, and replaced in a forked child. A Sentinel-managed connection
+    is connected before its first send (``sentinel.asks_sentinel``), as are
+    the asyncio connections of autopipeline.py and blocking.py.
     """
 
     def __init__(self, client: redis.Redis):
@@ -180,6 +193,8 @@ class ThreadConnections:
         conn = self._connection()
 
         def send() -> Any:
+            if not conn.is_connected and sentinel.asks_sentinel(conn):
+                conn.connect()
             conn.send_packed_command((packed,))
             return conn.read_response()
 
@@ -202,6 +217,8 @@ class ThreadConnections:
         )
 
         def send() -> list[Any]:
+            if not conn.is_connected and sentinel.asks_sentinel(conn):
+                conn.connect()
             conn.send_packed_command((packed,))
             replies: list[Any] = []
             for _ in commands:

@@ -1,0 +1,103 @@
+"""A master, a replica and a sentinel watching them, each a real redis-server
+on a free port: ``redis+sentinel://`` finds the master through the sentinel,
+and a killed master is replaced by its promoted replica.
+
+One sentinel with a quorum of 1 decides alone: enough to fail over, and the
+fastest setup a test can wait on (a master is "down" after ``DOWN_AFTER_MS``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+from .redis_server import RedisServer, binary, free_port
+from .waits import PATIENCE
+
+SERVICE = "tarefa-test"
+DOWN_AFTER_MS = 1000
+
+
+class SentinelSet:
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.master = RedisServer(directory / "master").start()
+        self.replica = RedisServer(directory / "replica").start()
+        replica = self.replica.client()
+        replica.replicaof("127.0.0.1", self.master.port)
+        replica.close()
+        self.wait_until(lambda: self._linked(self.replica), "the replica to sync")
+        self.port = free_port()
+        config = directory / "sentinel.conf"  # a sentinel rewrites its own file
+        config.write_text(
+            f"port {self.port}\n"
+            "bind 127.0.0.1\n"
+            f"dir {directory}\n"
+            f"sentinel monitor {SERVICE} 127.0.0.1 {self.master.port} 1\n"
+            f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}\n"
+            f"sentinel failover-timeout {SERVICE} 10000\n"
+        )
+        with open(directory / "sentinel.log", "wb") as log:
+            self.process = subprocess.Popen(
+                [binary(), str(config), "--sentinel"], stdout=log, stderr=subprocess.STDOUT
+            )
+        self.sentinel = redis.Redis(port=self.port, socket_timeout=5)
+        self.wait_until(self._watching, "the sentinel to find the replica")
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.port}/{SERVICE}"
+
+    def master_port(self) -> int:
+        host, port = self.sentinel.sentinel_get_master_addr_by_name(SERVICE)
+        return int(port)
+
+    def fail_over(self) -> RedisServer:
+        """SIGKILL the master; return once the sentinel has promoted the replica."""
+        old, new = self.master, self.replica
+        old.kill()
+        self.wait_until(lambda: self.master_port() == new.port, "the sentinel to fail over")
+        client = new.client()
+        try:
+            self.wait_until(lambda: client.info("replication")["role"] == "master", "the promotion")
+        finally:
+            client.close()
+        self.master, self.replica = new, old
+        return new
+
+    def _watching(self) -> bool:
+        replicas = self.sentinel.sentinel_slaves(SERVICE)
+        return any(int(r["port"]) == self.replica.port for r in replicas)
+
+    @staticmethod
+    def _linked(server: RedisServer) -> bool:
+        client = server.client()
+        try:
+            info = client.info("replication")
+            return info["master_link_status"] == "up" and not info["master_sync_in_progress"]
+        finally:
+            client.close()
+
+    def close(self) -> None:
+        self.sentinel.close()
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(PATIENCE)
+        for server in (self.master, self.replica):
+            server.kill()
+
+    @staticmethod
+    def wait_until(predicate, what: str, timeout: float = PATIENCE) -> None:
+        """Poll: neither a sync, a sentinel's discovery nor a failover signals its end."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if predicate():
+                    return
+            except (redis.ConnectionError, redis.ResponseError):
+                pass
+            assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+            time.sleep(0.05)
