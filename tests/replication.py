@@ -11,13 +11,11 @@ killed connects again and catches up from the master's backlog.
 
 from __future__ import annotations
 
-import time
-
 import redis
 
 from .proxy import Proxy
 from .redis_server import RedisServer
-from .waits import PATIENCE
+from .waits import wait_until
 
 
 class Replicated:
@@ -67,14 +65,6 @@ class Replicated:
         self.replica_client.close()
 
     @staticmethod
-    def wait_until(predicate, what: str, timeout: float = PATIENCE) -> None:
+    def wait_until(predicate, what: str) -> None:
         """Poll: Redis signals neither the end of a sync nor of a promotion."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if predicate():
-                    return
-            except redis.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-            time.sleep(0.02)
+        wait_until(predicate, what, not_yet=(redis.ConnectionError,))

@@ -9,13 +9,12 @@ fastest setup a test can wait on (a master is "down" after ``DOWN_AFTER_MS``).
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import redis
 
 from .redis_server import RedisServer, binary, free_port
-from .waits import PATIENCE
+from .waits import PATIENCE, wait_until
 
 SERVICE = "tarefa-test"
 DOWN_AFTER_MS = 1000
@@ -90,14 +89,6 @@ class SentinelSet:
             server.kill()
 
     @staticmethod
-    def wait_until(predicate, what: str, timeout: float = PATIENCE) -> None:
+    def wait_until(predicate, what: str) -> None:
         """Poll: neither a sync, a sentinel's discovery nor a failover signals its end."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if predicate():
-                    return
-            except (redis.ConnectionError, redis.ResponseError):
-                pass
-            assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-            time.sleep(0.05)
+        wait_until(predicate, what, not_yet=(redis.ConnectionError, redis.ResponseError))

@@ -32,15 +32,28 @@ def wait_for_list(
     return items
 
 
-def wait_until(predicate, what: str = "a condition", timeout: float = PATIENCE):
+def wait_until(
+    predicate,
+    what: str = "a condition",
+    timeout: float = PATIENCE,
+    *,
+    not_yet: tuple[type[Exception], ...] = (),
+):
     """Poll ``predicate`` every 20 ms until it is truthy, and return its value:
-    for states that nothing signals (a count, a line in a log, a process gone)."""
+    for states that nothing signals (a count, a line in a log, a process gone).
+    ``not_yet``: errors that mean the state is yet to come (a server that is
+    starting, syncing or failing over refuses for a while)."""
     deadline = time.monotonic() + timeout
-    while not (value := predicate()):
+    while True:
+        try:
+            value = predicate()
+        except not_yet:
+            value = None
+        if value:
+            return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.02)
-    return value
 
 
 def drain(worker, describe: Callable[[], str] = str) -> None:
