@@ -103,6 +103,9 @@ class App:
     ``ResultTooLarge``, is not retried, and nothing of the result is stored.
     ``durable``: every enqueue returns only once Redis has
     fsynced it (WAITAOF, Redis 7.2+; a task or a call may say otherwise).
+    ``durable_replicas``: how many replicas must also have a durable enqueue
+    (WAIT) before it returns; by default 1 with a ``redis+sentinel://`` URL,
+    else 0.
     ``redis_timeout``: seconds to connect to Redis and to wait for each reply
     (3), beyond which a call is retried, then fails (blocking waits such as
     ``job.result()`` wait as long as they are asked).
@@ -121,6 +124,7 @@ class App:
         max_payload_bytes: int | None = MAX_PAYLOAD_BYTES,
         max_result_bytes: int | None = MAX_RESULT_BYTES,
         durable: bool = False,
+        durable_replicas: int | None = None,
         redis_timeout: float = TIMEOUT,
     ):
         if url is not None:
@@ -133,6 +137,15 @@ class App:
         if not isinstance(durable, bool):
             raise TypeError(f"durable must be True or False, not {durable!r}")
         self.durable = durable
+        if durable_replicas is not None and (
+            not isinstance(durable_replicas, int)
+            or isinstance(durable_replicas, bool)
+            or durable_replicas < 0
+        ):
+            raise ValueError(
+                f"durable_replicas must be an int >= 0 or None, not {durable_replicas!r}"
+            )
+        self.durable_replicas = durable_replicas
         self.redis_timeout = check_timeout(redis_timeout)
         self.serializer: Serializer = get_serializer(serializer)
         self.include = tuple(include)
@@ -159,7 +172,9 @@ class App:
                 "enqueued, with no Redis and no worker"
             )
         if self._store is None:
-            self._store = Store(self._url, timeout=self.redis_timeout)
+            self._store = Store(
+                self._url, timeout=self.redis_timeout, durable_replicas=self.durable_replicas
+            )
         return self._store
 
     def close(self) -> None:

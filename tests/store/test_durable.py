@@ -20,6 +20,7 @@ from tarefa.store.embedded import server_version
 
 from ..proxy import Proxy
 from ..redis_server import binary, waitaof_binary
+from ..replication import Replicated
 from ..tasks import add
 
 WAITAOF = waitaof_binary()
@@ -245,3 +246,37 @@ def test_testing_mode_takes_durable_and_runs_the_job():
     app, task = producer(None, testing=True, durable=True)
     assert task.enqueue(1, 2).result() == 3
     assert task.with_options(durable=True).enqueue_many([(1, 1)])[0].result() == 2
+
+
+@needs_waitaof
+def test_on_a_replicated_redis_a_durable_enqueue_waits_for_its_replicas_too(private_redis):
+    """Replication is asynchronous: a failover loses what the promoted replica
+    had not received. With durable_replicas=1 a durable enqueue returns once a
+    replica has the job as well, and says so when none acknowledged it."""
+    pair = Replicated(private_redis(path=WAITAOF), private_redis(path=WAITAOF))
+    try:
+        app, task = producer(pair.master.url, durable_replicas=1, redis_timeout=0.6)
+        durable = task.with_options(durable=True)
+        job = durable.enqueue(1, 2)
+        assert job.created and pair.replica_client.exists(f"tarefa:{{default}}:job:{job.id}")
+
+        pair.cut()  # the replica receives nothing more
+        for enqueue in (lambda: durable.enqueue(3, 4), lambda: asyncio.run(durable.aenqueue(5, 6))):
+            with pytest.raises(NotDurable) as caught:
+                enqueue()
+            error = caught.value
+            assert "0 of the 1 replica(s) asked for acknowledged it within 0.4 s" in str(error)
+            assert app.job(error.job_id).status == "queued"  # enqueued all the same
+        assert task.enqueue(7, 8).created  # not durable: no wait for the replica
+        app.close()
+    finally:
+        pair.close()
+
+
+def test_a_sentinel_url_asks_one_replica_by_default_and_the_count_is_checked():
+    assert App("redis+sentinel://h:26379/orders").store.durable_replicas == 1
+    assert App("redis://h:6379/0").store.durable_replicas == 0
+    assert App("redis://h:6379/0", durable_replicas=2).store.durable_replicas == 2
+    for wrong in (-1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="durable_replicas must be an int >= 0 or None"):
+            App(durable_replicas=wrong)

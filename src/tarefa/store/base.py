@@ -21,6 +21,7 @@ from .connection import RETRIES, TIMEOUT, Clients, redacted
 from .keys import QUEUES, QueueKeys
 from .packing import pack
 from .scripts import Script, scripts
+from .sentinel import is_sentinel_url
 
 Call = tuple[Script, QueueKeys, list[Any]]  # a script, the queue it runs on, its ARGV
 
@@ -54,8 +55,12 @@ def is_full(exc: BaseException) -> bool:
 class StoreBase:
     """One Redis: its clients and tarefa's scripts."""
 
-    def __init__(self, url: str | None = None, *, retries: int = RETRIES, timeout: float = TIMEOUT):
+    def __init__(
+        self, url: str | None = None, *, retries: int = RETRIES, timeout: float = TIMEOUT,
+        durable_replicas: int | None = None,
+    ):  # fmt: skip
         self.clients = Clients(url, retries=retries, timeout=timeout)
+        self._durable_replicas = durable_replicas
         self.scripts = scripts()
         self._known_queues: set[str] = set()
         self._waitaof: bool | None = None  # whether the server has WAITAOF (durable)
@@ -67,6 +72,14 @@ class StoreBase:
     @property
     def url(self) -> str:
         return self.clients.url
+
+    @property
+    def durable_replicas(self) -> int:
+        """How many replicas a durable enqueue waits for (WAIT): as given, else
+        1 where a sentinel names the master (a replicated Redis), else 0."""
+        if self._durable_replicas is None:
+            self._durable_replicas = 1 if is_sentinel_url(self.url) else 0
+        return self._durable_replicas
 
     async def aclose(self) -> None:
         """Close this event loop's connections (a thread's own loop, ending)."""

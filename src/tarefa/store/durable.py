@@ -1,5 +1,5 @@
 """Durable enqueues (``durable=True``): WAITAOF after the enqueue script, in
-the same round trip.
+the same round trip, and, on a replicated Redis, WAIT for its replicas.
 
 ``WAITAOF 1 0 <ms>`` blocks the connection that sends it until the local
 append-only file has been fsynced past every write that connection made, or
@@ -8,6 +8,12 @@ fsync happened. Sent right after the script, on the same connection (a
 pipeline, no transaction), it covers the job's write. Redis 7.2 has it (so has
 Valkey, from 7.2); an older server does not know the command, and a server
 without an append-only file refuses it.
+
+``WAIT <replicas> <ms>`` then blocks until that many replicas have
+acknowledged every write of the connection, and answers how many did. Redis
+replicates asynchronously: a failover loses what the promoted replica had
+not received, so a job that one replica acknowledged survives the death of
+its master. The number asked is the store's ``durable_replicas``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ def waitaof(reply_timeout: float) -> tuple[str, int, int, int]:
     return ("WAITAOF", 1, 0, wait_ms(reply_timeout))
 
 
+def wait_replicas(replicas: int, reply_timeout: float) -> tuple[str, int, int]:
+    return ("WAIT", replicas, wait_ms(reply_timeout))
+
+
 def unsupported(url: str, version: str) -> DurableUnsupported:
     return DurableUnsupported(
         f"durable enqueues need WAITAOF, which Redis has from 7.2 on (Valkey too); the "
@@ -48,7 +58,6 @@ def not_fsynced(
     fsync happened; None when it does."""
     if isinstance(reply, list) and reply and reply[0] >= 1:
         return None
-    what = f"job {job_ids[0]} was" if len(job_ids) == 1 else f"{len(job_ids)} jobs were"
     if isinstance(reply, Exception):
         why = (
             f"Redis answered WAITAOF with {str(reply)!r} (is its append-only file off, "
@@ -60,5 +69,29 @@ def not_fsynced(
             "s (a slow or stalled disk? `appendfsync no`, which leaves it to the OS?), so a "
             "crash of its machine before the next fsync could lose it"
         )
+    return _not_durable(why, url, job_ids)
+
+
+def not_replicated(
+    reply: object, replicas: int, url: str, reply_timeout: float, job_ids: Sequence[str]
+) -> NotDurable | None:
+    """The error to raise when ``reply`` (WAIT's) counts fewer replicas than
+    ``replicas``; None when enough acknowledged the write."""
+    if isinstance(reply, int) and reply >= replicas:
+        return None
+    if isinstance(reply, Exception):
+        why = f"Redis answered WAIT with {str(reply)!r}"
+    else:
+        why = (
+            f"{reply} of the {replicas} replica(s) asked for acknowledged it within "
+            f"{wait_ms(reply_timeout) / 1000:g} s, so a failover now could lose it (Redis "
+            "replicates asynchronously). Check the replicas (INFO replication), or ask "
+            "fewer with App(durable_replicas=N)"
+        )
+    return _not_durable(why, url, job_ids)
+
+
+def _not_durable(why: str, url: str, job_ids: Sequence[str]) -> NotDurable:
+    what = f"job {job_ids[0]} was" if len(job_ids) == 1 else f"{len(job_ids)} jobs were"
     why = f"{why} (Redis at {redacted(url)})"
     return NotDurable(f"{what} enqueued, but may not be durable: {why}", job_ids, why)

@@ -19,7 +19,7 @@ from ..records import Enqueued, StoredJob
 from .base import FINAL_STATES, UNREACHABLE, Call, is_full
 from .browse import Browsing
 from .connection import REFUSED
-from .durable import PROBE, not_fsynced, unsupported, waitaof
+from .durable import PROBE, not_fsynced, not_replicated, unsupported, wait_replicas, waitaof
 from .job_hash import stored_job
 from .keys import QUEUES, job_ref, queue_keys
 from .memory import MemorySettings
@@ -140,34 +140,54 @@ class Store(Browsing, WorkerCalls, MemorySettings):
             raise self.full(adding.queue, adding.job_ids, task) from exc
         raise exc
 
+    def _durability(self) -> list[tuple[str | int, ...]]:
+        """What follows a durable call on its connection: WAITAOF, and WAIT
+        for the replicas asked for, if any."""
+        timeout, replicas = self.clients.timeout, self.durable_replicas
+        return [waitaof(timeout), *([wait_replicas(replicas, timeout)] if replicas else [])]
+
     def _run_durable(self, call: Call, job_ids: list[str]) -> Any:
-        """Run a script, then WAITAOF on the same connection, in one round trip."""
+        """Run a script, then WAITAOF (and WAIT) on the same connection, in one
+        round trip."""
         self._check_waitaof()
         script, queue, args = call
-        direct, timeout = self.clients.direct, self.clients.timeout
-        replies = direct.pipeline(script.packed(queue, args), waitaof(timeout))
+        direct = self.clients.direct
+        replies = direct.pipeline(script.packed(queue, args), *self._durability())
         if isinstance(replies[0], redis_errors.NoScriptError):  # the server restarted
             direct.execute_command("SCRIPT", "LOAD", script.source)
-            replies = direct.pipeline(script.packed(queue, args), waitaof(timeout))
+            replies = direct.pipeline(script.packed(queue, args), *self._durability())
         if isinstance(replies[0], Exception):
             raise replies[0]
-        return _fsynced(replies, self.clients.url, timeout, job_ids)
+        return self._durable_reply(replies, job_ids)
 
     async def _arun_durable(self, call: Call, job_ids: list[str]) -> Any:
         await self._acheck_waitaof()
         script, queue, args = call
-        timeout = self.clients.timeout
         for _ in range(2):
             pipe = self.clients.aio.pipeline(transaction=False)
             pipe.execute_command(*script.command(queue, args))
-            pipe.execute_command(*waitaof(timeout))
+            for command in self._durability():
+                pipe.execute_command(*command)
             replies = await pipe.execute(raise_on_error=False)
             if not isinstance(replies[0], redis_errors.NoScriptError):
                 break
             await self.clients.aio.script_load(script.source)
         if isinstance(replies[0], Exception):
             raise replies[0]
-        return _fsynced(replies, self.clients.url, timeout, job_ids)
+        return self._durable_reply(replies, job_ids)
+
+    def _durable_reply(self, replies: list[Any], job_ids: list[str]) -> Any:
+        """The script's reply, once WAITAOF's says the write is on disk and
+        WAIT's that enough replicas have it; else ``NotDurable``, carrying the
+        script's reply (the job was enqueued)."""
+        url, timeout = self.clients.url, self.clients.timeout
+        error = not_fsynced(replies[1], url, timeout, job_ids)
+        if error is None and len(replies) > 2:
+            error = not_replicated(replies[2], self.durable_replicas, url, timeout, job_ids)
+        if error is not None:
+            error.reply = replies[0]
+            raise error
+        return replies[0]
 
     def _check_waitaof(self) -> None:
         """Once per store: refuse durable before sending anything where the
@@ -381,16 +401,6 @@ class Store(Browsing, WorkerCalls, MemorySettings):
             if state in FINAL_STATES or state == b"" or left == 0:
                 return state
             await self.clients.aio_blocking.blpop([signal], timeout=left)
-
-
-def _fsynced(replies: list[Any], url: str, timeout: float, job_ids: list[str]) -> Any:
-    """The script's reply, once WAITAOF's says the write is on disk; else
-    ``NotDurable``, carrying the script's reply (the job was enqueued)."""
-    error = not_fsynced(replies[1], url, timeout, job_ids)
-    if error is not None:
-        error.reply = replies[0]
-        raise error
-    return replies[0]
 
 
 def _task_of(fields: Sequence[Any]) -> str:
