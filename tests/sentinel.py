@@ -21,14 +21,22 @@ DOWN_AFTER_MS = 1000
 
 
 class SentinelSet:
-    def __init__(self, directory: Path):
+    """``replicas`` replicas (the first is ``replica``); ``server``: the
+    RedisServer settings of every data node (``aof=``, ``path=``...)."""
+
+    def __init__(self, directory: Path, *, replicas: int = 1, **server):
         self.directory = directory
-        self.master = RedisServer(directory / "master").start()
-        self.replica = RedisServer(directory / "replica").start()
-        replica = self.replica.client()
-        replica.replicaof("127.0.0.1", self.master.port)
-        replica.close()
-        self.wait_until(lambda: self._linked(self.replica), "the replica to sync")
+        self.master = RedisServer(directory / "master", **server).start()
+        self.replicas = [
+            RedisServer(directory / f"replica{i}", **server).start() for i in range(replicas)
+        ]
+        self.replica = self.replicas[0]
+        for node in self.replicas:
+            client = node.client()
+            client.replicaof("127.0.0.1", self.master.port)
+            client.close()
+        for node in self.replicas:
+            self.wait_until(lambda node=node: self._linked(node), "the replicas to sync")
         self.port = free_port()
         config = directory / "sentinel.conf"  # a sentinel rewrites its own file
         config.write_text(
@@ -55,21 +63,36 @@ class SentinelSet:
         return int(port)
 
     def fail_over(self) -> RedisServer:
-        """SIGKILL the master; return once the sentinel has promoted the replica."""
-        old, new = self.master, self.replica
+        """SIGKILL the master; return once the sentinel has promoted a replica
+        and the other replicas follow it."""
+        old = self.master
         old.kill()
-        self.wait_until(lambda: self.master_port() == new.port, "the sentinel to fail over")
+        ports = {node.port: node for node in self.replicas}
+        self.wait_until(lambda: self.master_port() in ports, "the sentinel to fail over")
+        new = ports[self.master_port()]
         client = new.client()
         try:
             self.wait_until(lambda: client.info("replication")["role"] == "master", "the promotion")
         finally:
             client.close()
-        self.master, self.replica = new, old
+        others = [node for node in self.replicas if node is not new]
+        for node in others:
+            self.wait_until(lambda node=node: self._follows(node, new), "the replicas to follow")
+        self.master, self.replicas = new, [*others, old]  # (the old one is dead)
+        self.replica = self.replicas[0]
         return new
 
+    def _follows(self, node: RedisServer, master: RedisServer) -> bool:
+        client = node.client()
+        try:
+            info = client.info("replication")
+            return info.get("master_port") == master.port and self._linked(node)
+        finally:
+            client.close()
+
     def _watching(self) -> bool:
-        replicas = self.sentinel.sentinel_slaves(SERVICE)
-        return any(int(r["port"]) == self.replica.port for r in replicas)
+        known = {int(r["port"]) for r in self.sentinel.sentinel_slaves(SERVICE)}
+        return all(node.port in known for node in self.replicas)
 
     @staticmethod
     def _linked(server: RedisServer) -> bool:
@@ -85,7 +108,7 @@ class SentinelSet:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(PATIENCE)
-        for server in (self.master, self.replica):
+        for server in (self.master, *self.replicas):
             server.kill()
 
     @staticmethod

