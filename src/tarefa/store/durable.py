@@ -19,9 +19,14 @@ its master. The number asked is the store's ``durable_replicas``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from redis import exceptions as redis_errors
 
 from ..errors import DurableUnsupported, NotDurable
+from .base import Call, StoreBase
 from .connection import redacted
+from .packing import pack
 
 WAIT = 2.0  # seconds a durable enqueue waits for the fsync (below the reply timeout)
 # Asks nothing (0 local, 0 replicas): answers at once where WAITAOF exists.
@@ -95,3 +100,85 @@ def _not_durable(why: str, url: str, job_ids: Sequence[str]) -> NotDurable:
     what = f"job {job_ids[0]} was" if len(job_ids) == 1 else f"{len(job_ids)} jobs were"
     why = f"{why} (Redis at {redacted(url)})"
     return NotDurable(f"{what} enqueued, but may not be durable: {why}", job_ids, why)
+
+
+class DurableCalls(StoreBase):
+    """How the store runs a durable call: the script, then WAITAOF (and WAIT),
+    on one connection, in one round trip."""
+
+    def _durability(self) -> list[tuple[str | int, ...]]:
+        """What follows a durable call on its connection: WAITAOF, and WAIT
+        for the replicas asked for, if any."""
+        timeout, replicas = self.clients.timeout, self.durable_replicas
+        return [waitaof(timeout), *([wait_replicas(replicas, timeout)] if replicas else [])]
+
+    def _run_durable(self, call: Call, job_ids: list[str]) -> Any:
+        """Run a script, then WAITAOF (and WAIT) on the same connection, in one
+        round trip."""
+        self._check_waitaof()
+        script, queue, args = call
+        direct = self.clients.direct
+        replies = direct.pipeline(script.packed(queue, args), *self._durability())
+        if isinstance(replies[0], redis_errors.NoScriptError):  # the server restarted
+            direct.execute_command("SCRIPT", "LOAD", script.source)
+            replies = direct.pipeline(script.packed(queue, args), *self._durability())
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        return self._durable_reply(replies, job_ids)
+
+    async def _arun_durable(self, call: Call, job_ids: list[str]) -> Any:
+        await self._acheck_waitaof()
+        script, queue, args = call
+        for _ in range(2):
+            pipe = self.clients.aio.pipeline(transaction=False)
+            pipe.execute_command(*script.command(queue, args))
+            for command in self._durability():
+                pipe.execute_command(*command)
+            replies = await pipe.execute(raise_on_error=False)
+            if not isinstance(replies[0], redis_errors.NoScriptError):
+                break
+            await self.clients.aio.script_load(script.source)
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        return self._durable_reply(replies, job_ids)
+
+    def _durable_reply(self, replies: list[Any], job_ids: list[str]) -> Any:
+        """The script's reply, once WAITAOF's says the write is on disk and
+        WAIT's that enough replicas have it; else ``NotDurable``, carrying the
+        script's reply (the job was enqueued)."""
+        url, timeout = self.clients.url, self.clients.timeout
+        error = not_fsynced(replies[1], url, timeout, job_ids)
+        if error is None and len(replies) > 2:
+            error = not_replicated(replies[2], self.durable_replicas, url, timeout, job_ids)
+        if error is not None:
+            error.reply = replies[0]
+            raise error
+        return replies[0]
+
+    def _check_waitaof(self) -> None:
+        """Once per store: refuse durable before sending anything where the
+        server has no WAITAOF."""
+        if self._waitaof is None:
+            try:
+                self.clients.direct.execute_command(*PROBE)
+                self._waitaof = True
+            except redis_errors.ResponseError as exc:
+                if "unknown command" not in str(exc).lower():
+                    raise  # e.g. an ACL that forbids it: say so, as Redis does
+                self._waitaof = False
+        if not self._waitaof:
+            version = self.clients.sync.info("server").get("redis_version", "unknown")
+            raise unsupported(self.clients.url, f"Redis {version}")
+
+    async def _acheck_waitaof(self) -> None:
+        if self._waitaof is None:
+            try:
+                await self.clients.autopipeline.execute_packed(pack(*PROBE))
+                self._waitaof = True
+            except redis_errors.ResponseError as exc:
+                if "unknown command" not in str(exc).lower():
+                    raise  # e.g. an ACL that forbids it: say so, as Redis does
+                self._waitaof = False
+        if not self._waitaof:
+            version = (await self.clients.aio.info("server")).get("redis_version", "unknown")
+            raise unsupported(self.clients.url, f"Redis {version}")
