@@ -34,36 +34,44 @@ class Cluster:
         self.replicas = self.nodes[masters:]
         clients = [node.client() for node in self.nodes]
         try:
-            for i, client in enumerate(clients[:masters]):
-                first, last = i * SLOTS // masters, (i + 1) * SLOTS // masters
-                client.execute_command("CLUSTER", "ADDSLOTS", *range(first, last))
-            for client in clients[1:]:
-                client.execute_command("CLUSTER", "MEET", "127.0.0.1", self.nodes[0].port)
-            wait_until(lambda: all(len(_nodes(c)) == count for c in clients), "the nodes to meet")
-            ids = [c.execute_command("CLUSTER", "MYID").decode() for c in clients]
-            for i, client in enumerate(clients[masters:]):
-                client.execute_command("CLUSTER", "REPLICATE", ids[i % masters])
-            replicas_in_all = masters * replicas
-
-            def formed() -> bool:
-                for c in clients:
-                    if c.cluster("INFO")["cluster_state"] != "ok":
-                        return False
-                    flags = [line.split()[2].split(",") for line in _nodes(c)]
-                    if sum("slave" in f for f in flags) != replicas_in_all:
-                        return False
-                # Clients learn the replicas from CLUSTER SLOTS, which lists one
-                # once its master has heard (gossip) that it has synced.
-                return all(
-                    len(entry) - 3 == replicas
-                    for c in clients
-                    for entry in c.execute_command("CLUSTER", "SLOTS")
-                )
-
-            wait_until(formed, "the cluster to form", not_yet=(redis.ResponseError,))
+            self._form(clients, masters, replicas)
+        except BaseException:
+            self.close()  # a cluster that did not form leaves no server behind
+            raise
         finally:
             for client in clients:
                 client.close()
+
+    def _form(self, clients: list[redis.Redis], masters: int, replicas: int) -> None:
+        """Slots to the masters, every node met, each replica on its master."""
+        count = len(clients)
+        for i, client in enumerate(clients[:masters]):
+            first, last = i * SLOTS // masters, (i + 1) * SLOTS // masters
+            client.execute_command("CLUSTER", "ADDSLOTS", *range(first, last))
+        for client in clients[1:]:
+            client.execute_command("CLUSTER", "MEET", "127.0.0.1", self.nodes[0].port)
+        wait_until(lambda: all(len(_nodes(c)) == count for c in clients), "the nodes to meet")
+        ids = [c.execute_command("CLUSTER", "MYID").decode() for c in clients]
+        for i, client in enumerate(clients[masters:]):
+            client.execute_command("CLUSTER", "REPLICATE", ids[i % masters])
+        replicas_in_all = masters * replicas
+
+        def formed() -> bool:
+            for c in clients:
+                if c.cluster("INFO")["cluster_state"] != "ok":
+                    return False
+                flags = [line.split()[2].split(",") for line in _nodes(c)]
+                if sum("slave" in f for f in flags) != replicas_in_all:
+                    return False
+            # Clients learn the replicas from CLUSTER SLOTS, which lists one
+            # once its master has heard (gossip) that it has synced.
+            return all(
+                len(entry) - 3 == replicas
+                for c in clients
+                for entry in c.execute_command("CLUSTER", "SLOTS")
+            )
+
+        wait_until(formed, "the cluster to form", not_yet=(redis.ResponseError,))
 
     @property
     def url(self) -> str:
