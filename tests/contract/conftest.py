@@ -1,6 +1,14 @@
 """Every backend a producer or an operator can be given, behind one fixture:
 the behaviour tests of this package run against each. A backend joins by
-adding a parameter here (its App, and how its enqueued jobs get run)."""
+adding a parameter here (its App, and how its enqueued jobs get run):
+
+- ``redis``: the session's single Redis;
+- ``cluster``: a Redis Cluster of 3 masters with a replica each
+  (``redis+cluster://``), where the tests' queues fall in different slots;
+- ``sentinel``: a master with a replica, found through a sentinel
+  (``redis+sentinel://``);
+- ``testing``: testing mode, no Redis at all.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import redis
 
 from tarefa import App
 from tarefa.worker import Worker
 
+from ..cluster import Cluster
+from ..sentinel import SentinelSet
 from ..waits import drain
 
 
@@ -28,11 +39,47 @@ class Backend:
         drain(Worker(self.app, queues or ("default",), burst=True, concurrency=4))
 
 
-@pytest.fixture(params=["redis", "testing"])
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    made = Cluster(tmp_path_factory.mktemp("cluster"))
+    yield made
+    made.close()
+
+
+@pytest.fixture(scope="session")
+def sentinel(tmp_path_factory) -> Iterator[SentinelSet]:
+    made = SentinelSet(tmp_path_factory.mktemp("sentinel"))
+    yield made
+    made.close()
+
+
+@pytest.fixture(params=["redis", "cluster", "sentinel", "testing"])
 def backend(request: pytest.FixtureRequest, app: App) -> Iterator[Backend]:
-    """The tests' App on a flushed real Redis, or in testing mode."""
+    """The tests' App on a flushed real Redis (single, cluster or behind a
+    sentinel), or in testing mode."""
     if request.param == "testing":
         with app.testing():
             yield Backend("testing", app)
-    else:
+        return
+    if request.param == "redis":
         yield Backend("redis", app)
+        return
+    url = _flushed(request.getfixturevalue(request.param))
+    default_url = app._url
+    app.close()
+    app._url, app._store = url, None
+    try:
+        yield Backend(request.param, app)
+    finally:
+        app.close()
+        app._url, app._store = default_url, None
+
+
+def _flushed(servers: Cluster | SentinelSet) -> str:
+    """The URL of ``servers``, every master flushed (the replicas follow)."""
+    masters = servers.masters if isinstance(servers, Cluster) else [servers.master]
+    for master in masters:
+        client = redis.Redis(port=master.port, socket_timeout=None)
+        client.flushall()
+        client.close()
+    return servers.url
