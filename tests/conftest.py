@@ -21,7 +21,9 @@ import redis
 
 from tarefa.worker import Worker
 
+from .cluster import Cluster
 from .redis_server import RedisServer
+from .sentinel import SentinelSet
 from .waits import PATIENCE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +61,24 @@ def redis_url(tmp_path_factory):
     yield url
     if server:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_cluster(tmp_path_factory):
+    """A Redis Cluster of 3 masters with a replica each, for the session's
+    tests that do not break it (started on first use)."""
+    made = Cluster(tmp_path_factory.mktemp("cluster"))
+    yield made
+    made.close()
+
+
+@pytest.fixture(scope="session")
+def shared_sentinel(tmp_path_factory):
+    """A master with a replica and a sentinel, for the session's tests that do
+    not fail it over (started on first use)."""
+    made = SentinelSet(tmp_path_factory.mktemp("sentinel"))
+    yield made
+    made.close()
 
 
 @pytest.fixture

@@ -39,20 +39,6 @@ class Backend:
         drain(Worker(self.app, queues or ("default",), burst=True, concurrency=4))
 
 
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory) -> Iterator[Cluster]:
-    made = Cluster(tmp_path_factory.mktemp("cluster"))
-    yield made
-    made.close()
-
-
-@pytest.fixture(scope="session")
-def sentinel(tmp_path_factory) -> Iterator[SentinelSet]:
-    made = SentinelSet(tmp_path_factory.mktemp("sentinel"))
-    yield made
-    made.close()
-
-
 @pytest.fixture(params=["redis", "cluster", "sentinel", "testing"])
 def backend(request: pytest.FixtureRequest, app: App) -> Iterator[Backend]:
     """The tests' App on a flushed real Redis (single, cluster or behind a
@@ -64,7 +50,7 @@ def backend(request: pytest.FixtureRequest, app: App) -> Iterator[Backend]:
     if request.param == "redis":
         yield Backend("redis", app)
         return
-    url = _flushed(request.getfixturevalue(request.param))
+    url = _flushed(request.getfixturevalue(f"shared_{request.param}"))
     default_url = app._url
     app.close()
     app._url, app._store = url, None

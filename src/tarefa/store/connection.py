@@ -308,6 +308,21 @@ class Clients:
             self._nodes[host, port] = node
         return node
 
+    def sync_for(self, key: str) -> redis.Redis:
+        """The sync client of the server that holds ``key``: for a command
+        that works on one server's keys (SCAN), not on a cluster's."""
+        return self.node(key).sync if self.is_cluster else self.sync
+
+    def masters(self) -> list[Clients]:
+        """A cluster's masters, each as a node's clients."""
+        primaries = self.sync.get_primaries()  # type: ignore[attr-defined]
+        return [self._node(node.host, node.port) for node in primaries]
+
+    async def amasters(self) -> list[Clients]:
+        client: Any = self.aio
+        await client.initialize()
+        return [self._node(node.host, node.port) for node in client.get_primaries()]
+
     def reread_slots(self) -> None:
         """Read the cluster's slot map again (a node failed, a slot moved)."""
         self.sync.nodes_manager.initialize()  # type: ignore[attr-defined]
