@@ -22,12 +22,15 @@ NODE_TIMEOUT_MS = 1000
 
 
 class Cluster:
-    def __init__(self, directory: Path, masters: int = 3, replicas: int = 1):
+    def __init__(self, directory: Path, masters: int = 3, replicas: int = 1, **server):
+        """``server``: the RedisServer settings of every node (``aof=``, ``path=``...)."""
         options = ("--cluster-enabled", "yes", "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
                    "--cluster-config-file", "nodes.conf")  # fmt: skip
         count = masters * (1 + replicas)
         self.nodes = [
-            RedisServer(directory / f"node{i}", extra=options, port=bus_safe_port()).start()
+            RedisServer(
+                directory / f"node{i}", extra=options, port=bus_safe_port(), **server
+            ).start()
             for i in range(count)
         ]
         self.masters = self.nodes[:masters]
@@ -78,6 +81,35 @@ class Cluster:
         hosts = ",".join(f"127.0.0.1:{node.port}" for node in self.masters)
         return f"redis+cluster://{hosts}"
 
+    def master_of(self, key: str) -> RedisServer:
+        """The master that holds ``key``'s slot now."""
+        client = self.client()
+        try:
+            node = client.get_node_from_key(key)
+        finally:
+            client.close()
+        return next(n for n in self.nodes if n.port == node.port)
+
+    def fail_over(self, master: RedisServer) -> RedisServer:
+        """SIGKILL ``master``; return its replica once the cluster has promoted
+        it and serves every slot again."""
+        master_id = _myself(master)[0]
+        replica = next(n for n in self.replicas if _myself(n)[3] == master_id)
+        master.kill()
+
+        def promoted() -> bool:
+            client = replica.client()
+            try:
+                role = client.info("replication")["role"]
+                return role == "master" and client.cluster("INFO")["cluster_state"] == "ok"
+            finally:
+                client.close()
+
+        wait_until(promoted, "the replica's promotion", not_yet=(redis.RedisError,))
+        self.masters = [replica if n is master else n for n in self.masters]
+        self.replicas = [n for n in self.replicas if n is not replica]
+        return replica
+
     def client(self) -> redis.RedisCluster:
         return redis.RedisCluster(host="127.0.0.1", port=self.masters[0].port)
 
@@ -102,3 +134,12 @@ def bus_safe_port() -> int:
 def _nodes(client: redis.Redis) -> list[str]:
     listing = client.execute_command("CLUSTER", "NODES").decode()
     return [line for line in listing.splitlines() if line]
+
+
+def _myself(node: RedisServer) -> list[str]:
+    """The node's own line of CLUSTER NODES, split: id, address, flags, master's id..."""
+    client = node.client()
+    try:
+        return next(line.split() for line in _nodes(client) if "myself" in line.split()[2])
+    finally:
+        client.close()

@@ -82,6 +82,27 @@ def shared_sentinel(tmp_path_factory):
 
 
 @pytest.fixture
+def app_on(app):
+    """Points the tests' App at another Redis for the test (a cluster, a
+    sentinel's master), its masters flushed: ``app_on(cluster)``."""
+
+    def point(servers: Cluster | SentinelSet):
+        masters = servers.masters if isinstance(servers, Cluster) else [servers.master]
+        for master in masters:
+            client = master.client()
+            client.flushall()
+            client.close()
+        app.close()
+        app._url, app._store = servers.url, None
+        return app
+
+    default = app._url
+    yield point
+    app.close()
+    app._url, app._store = default, None
+
+
+@pytest.fixture
 def r(redis_url):
     client = redis.Redis.from_url(redis_url, socket_timeout=None)
     client.flushall()

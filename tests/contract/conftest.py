@@ -16,13 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import redis
 
 from tarefa import App
 from tarefa.worker import Worker
 
-from ..cluster import Cluster
-from ..sentinel import SentinelSet
 from ..waits import drain
 
 
@@ -40,7 +37,7 @@ class Backend:
 
 
 @pytest.fixture(params=["redis", "cluster", "sentinel", "testing"])
-def backend(request: pytest.FixtureRequest, app: App) -> Iterator[Backend]:
+def backend(request: pytest.FixtureRequest, app: App, app_on) -> Iterator[Backend]:
     """The tests' App on a flushed real Redis (single, cluster or behind a
     sentinel), or in testing mode."""
     if request.param == "testing":
@@ -50,22 +47,4 @@ def backend(request: pytest.FixtureRequest, app: App) -> Iterator[Backend]:
     if request.param == "redis":
         yield Backend("redis", app)
         return
-    url = _flushed(request.getfixturevalue(f"shared_{request.param}"))
-    default_url = app._url
-    app.close()
-    app._url, app._store = url, None
-    try:
-        yield Backend(request.param, app)
-    finally:
-        app.close()
-        app._url, app._store = default_url, None
-
-
-def _flushed(servers: Cluster | SentinelSet) -> str:
-    """The URL of ``servers``, every master flushed (the replicas follow)."""
-    masters = servers.masters if isinstance(servers, Cluster) else [servers.master]
-    for master in masters:
-        client = redis.Redis(port=master.port, socket_timeout=None)
-        client.flushall()
-        client.close()
-    return servers.url
+    yield Backend(request.param, app_on(request.getfixturevalue(f"shared_{request.param}")))

@@ -10,7 +10,7 @@ from tarefa import Group, JobState
 
 from ..tasks import add, always_fails, total
 
-QUEUES = ("emails", "webhooks", "crm", "documents")
+QUEUES = ("emails", "pdfs", "invoices", "search")  # slots on masters 1, 2, 3, 2
 ENDED = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
 
 
@@ -28,23 +28,23 @@ def run_until_ended(backend, jobs, queues=QUEUES) -> None:
 
 def test_a_chain_runs_step_by_step_across_queues(backend):
     first = add.with_options(queue="emails").enqueue(1, 2)
-    second = first.then(add.with_options(queue="webhooks"), 3, 4)
-    third = second.then(add.with_options(queue="crm"), 5, 6)
+    second = first.then(add.with_options(queue="pdfs"), 3, 4)
+    third = second.then(add.with_options(queue="invoices"), 5, 6)
     run_until_ended(backend, [third])
     assert [job.result(timeout=0) for job in (first, second, third)] == [3, 7, 11]
 
 
 def test_a_group_over_every_queue_gives_its_callback_every_result_in_order(backend):
     members = [add.with_options(queue=q).enqueue(i, 10) for i, q in enumerate(QUEUES)]
-    callback = Group(members).then(total.with_options(queue="documents"), plus=1)
+    callback = Group(members).then(total.with_options(queue="search"), plus=1)
     run_until_ended(backend, [callback])
     assert callback.result(timeout=0) == sum(range(4)) + 40 + 1
 
 
 def test_a_failed_parent_in_another_queue_cancels_its_chain(backend):
     parent = always_fails.with_options(queue="emails", retries=0).enqueue("no")
-    child = parent.then(add.with_options(queue="crm"), 1, 1)
-    grandchild = child.then(add.with_options(queue="documents"), 2, 2)
+    child = parent.then(add.with_options(queue="invoices"), 1, 1)
+    grandchild = child.then(add.with_options(queue="search"), 2, 2)
     run_until_ended(backend, [grandchild])
     assert parent.status is JobState.FAILED
     assert child.status is JobState.CANCELLED and grandchild.status is JobState.CANCELLED
@@ -52,8 +52,8 @@ def test_a_failed_parent_in_another_queue_cancels_its_chain(backend):
 
 def test_asyncio_producers_chain_across_queues_too(backend):
     async def produce():
-        first = await add.with_options(queue="webhooks").aenqueue(2, 2)
-        return first, await first.athen(add.with_options(queue="documents"), 1, 1)
+        first = await add.with_options(queue="pdfs").aenqueue(2, 2)
+        return first, await first.athen(add.with_options(queue="search"), 1, 1)
 
     first, second = asyncio.run(produce())
     run_until_ended(backend, [second])
