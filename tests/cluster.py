@@ -91,24 +91,27 @@ class Cluster:
         return next(n for n in self.nodes if n.port == node.port)
 
     def fail_over(self, master: RedisServer) -> RedisServer:
-        """SIGKILL ``master``; return its replica once the cluster has promoted
-        it and serves every slot again."""
+        """SIGKILL ``master``; return the replica the cluster promoted in its
+        place, once the cluster serves every slot again."""
         master_id = _myself(master)[0]
-        replica = next(n for n in self.replicas if _myself(n)[3] == master_id)
+        candidates = [n for n in self.replicas if _myself(n)[3] == master_id]
         master.kill()
 
-        def promoted() -> bool:
-            client = replica.client()
-            try:
-                role = client.info("replication")["role"]
-                return role == "master" and client.cluster("INFO")["cluster_state"] == "ok"
-            finally:
-                client.close()
+        def promoted() -> RedisServer | None:
+            for node in candidates:
+                client = node.client()
+                try:
+                    role = client.info("replication")["role"]
+                    if role == "master" and client.cluster("INFO")["cluster_state"] == "ok":
+                        return node
+                finally:
+                    client.close()
+            return None
 
-        wait_until(promoted, "the replica's promotion", not_yet=(redis.RedisError,))
-        self.masters = [replica if n is master else n for n in self.masters]
-        self.replicas = [n for n in self.replicas if n is not replica]
-        return replica
+        new = wait_until(promoted, "a replica's promotion", not_yet=(redis.RedisError,))
+        self.masters = [new if n is master else n for n in self.masters]
+        self.replicas = [n for n in self.replicas if n is not new]
+        return new
 
     def client(self) -> redis.RedisCluster:
         return redis.RedisCluster(host="127.0.0.1", port=self.masters[0].port)
