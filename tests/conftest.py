@@ -21,7 +21,9 @@ import redis
 
 from tarefa.worker import Worker
 
+from .cluster import Cluster
 from .redis_server import RedisServer
+from .sentinel import SentinelSet
 from .waits import PATIENCE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +61,45 @@ def redis_url(tmp_path_factory):
     yield url
     if server:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_cluster(tmp_path_factory):
+    """A Redis Cluster of 3 masters with a replica each, for the session's
+    tests that do not break it (started on first use)."""
+    made = Cluster(tmp_path_factory.mktemp("cluster"))
+    yield made
+    made.close()
+
+
+@pytest.fixture(scope="session")
+def shared_sentinel(tmp_path_factory):
+    """A master with a replica and a sentinel, for the session's tests that do
+    not fail it over (started on first use)."""
+    made = SentinelSet(tmp_path_factory.mktemp("sentinel"))
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def app_on(app):
+    """Points the tests' App at another Redis for the test (a cluster, a
+    sentinel's master), its masters flushed: ``app_on(cluster)``."""
+
+    def point(servers: Cluster | SentinelSet):
+        masters = servers.masters if isinstance(servers, Cluster) else [servers.master]
+        for master in masters:
+            client = master.client()
+            client.flushall()
+            client.close()
+        app.close()
+        app._url, app._store = servers.url, None
+        return app
+
+    default = app._url
+    yield point
+    app.close()
+    app._url, app._store = default, None
 
 
 @pytest.fixture

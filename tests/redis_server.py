@@ -131,10 +131,12 @@ class RedisServer:
         tls_client_auth: bool = False,
         unix_socket: bool = False,
         path: str = "",
+        extra: Sequence[str] = (),
+        port: int | None = None,
     ):
         self.binary = path or binary()
         self.directory = directory
-        self.port = free_port()
+        self.port = port or free_port()
         self.aof = aof
         self.fsync = fsync
         self.password = password
@@ -144,6 +146,7 @@ class RedisServer:
         # A short path: a unix socket's is limited to about 100 bytes.
         self.socket = Path(tempfile.gettempdir()) / f"tarefa-test-{self.port}.sock"
         self.unix_socket = unix_socket
+        self.extra = tuple(extra)  # more directives, e.g. ("--cluster-enabled", "yes")
         self.process: subprocess.Popen | None = None
 
     @property
@@ -195,7 +198,7 @@ class RedisServer:
         for rule in self.users:
             # Each word an argument: redis-server quotes each, the config reads them back.
             args += ["--user", *rule.split()]
-        return args
+        return args + list(self.extra)
 
     def start(self) -> RedisServer:
         if self.tls is not None and not tls_supported(self.binary):

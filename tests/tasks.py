@@ -429,3 +429,9 @@ def says(message: str) -> None:
 @app.task(retries=0, pool="process")
 def says_in_process(message: str) -> None:
     current_job().logger.info("it says %s", message)
+
+
+@app.task
+def total(results: list[int], plus: int = 0) -> int:
+    """A group's callback: the sum of its members' results."""
+    return sum(results) + plus

@@ -104,8 +104,8 @@ class App:
     ``durable``: every enqueue returns only once Redis has
     fsynced it (WAITAOF, Redis 7.2+; a task or a call may say otherwise).
     ``durable_replicas``: how many replicas must also have a durable enqueue
-    (WAIT) before it returns; by default 1 with a ``redis+sentinel://`` URL,
-    else 0.
+    (WAIT) before it returns; by default 1 with a ``redis+sentinel://`` or
+    ``redis+cluster://`` URL, else 0.
     ``redis_timeout``: seconds to connect to Redis and to wait for each reply
     (3), beyond which a call is retried, then fails (blocking waits such as
     ``job.result()`` wait as long as they are asked).

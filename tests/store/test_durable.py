@@ -253,9 +253,12 @@ def test_on_a_replicated_redis_a_durable_enqueue_waits_for_its_replicas_too(priv
     """Replication is asynchronous: a failover loses what the promoted replica
     had not received. With durable_replicas=1 a durable enqueue returns once a
     replica has the job as well, and says so when none acknowledged it."""
-    pair = Replicated(private_redis(path=WAITAOF), private_redis(path=WAITAOF))
+    # As the ACL user tarefa's rule for durable enqueues makes: WAIT too.
+    user = acl_rule("durable", "pw", durable=True)
+    pair = Replicated(private_redis(path=WAITAOF, users=[user]), private_redis(path=WAITAOF))
     try:
-        app, task = producer(pair.master.url, durable_replicas=1, redis_timeout=0.6)
+        url = pair.master.url_for("durable", "pw")
+        app, task = producer(url, durable_replicas=1, redis_timeout=0.6)
         durable = task.with_options(durable=True)
         job = durable.enqueue(1, 2)
         assert job.created and pair.replica_client.exists(f"tarefa:{{default}}:job:{job.id}")

@@ -39,7 +39,7 @@ COMMANDS = (
     "zadd", "zrem", "zcard", "zscore", "zrange", "zrevrange", "zrangebyscore",
     "zremrangebyscore", "zpopmin",
 )  # fmt: skip
-DURABLE_COMMANDS = ("waitaof",)  # enqueues with durable=True (Redis 7.2+)
+DURABLE_COMMANDS = ("waitaof", "wait")  # enqueues with durable=True (Redis 7.2+; WAIT: replicas)
 
 
 def acl_rule(user: str, password: str, durable: bool = False) -> str:

@@ -28,7 +28,8 @@ Call = tuple[Script, QueueKeys, list[Any]]  # a script, the queue it runs on, it
 
 @dataclass(frozen=True, slots=True)
 class Read:
-    """A plain command among an operation's steps, e.g. ``Read(("HMGET", key, "state"))``."""
+    """A plain command among an operation's steps, e.g. ``Read(("HMGET", key, "state"))``
+    (on a cluster, a command that names keys: it is routed by them)."""
 
     command: tuple[str | int, ...]
 
@@ -76,9 +77,11 @@ class StoreBase:
     @property
     def durable_replicas(self) -> int:
         """How many replicas a durable enqueue waits for (WAIT): as given, else
-        1 where a sentinel names the master (a replicated Redis), else 0."""
+        1 on a Redis Cluster or where a sentinel names the master (a replicated
+        Redis), else 0."""
         if self._durable_replicas is None:
-            self._durable_replicas = 1 if is_sentinel_url(self.url) else 0
+            replicated = is_sentinel_url(self.url) or self.clients.is_cluster
+            self._durable_replicas = 1 if replicated else 0
         return self._durable_replicas
 
     async def aclose(self) -> None:
@@ -87,6 +90,8 @@ class StoreBase:
 
     def _run(self, call: Call) -> Any:
         script, queue, args = call
+        if self.clients.is_cluster:  # routed by the queue's slot
+            return script(self.clients.sync, queue, args)
         return script.run(self.clients.direct, queue, args)
 
     async def _arun(self, call: Call) -> Any:
@@ -103,7 +108,7 @@ class StoreBase:
                 result: T = done.value
                 return result
             if isinstance(step, Read):
-                reply = self.clients.direct.execute_command(*step.command)
+                reply = self._read(step)
             else:
                 reply = self._run(step)
 
@@ -117,14 +122,26 @@ class StoreBase:
                 result: T = done.value
                 return result
             if isinstance(step, Read):
-                reply = await self.clients.autopipeline.execute_packed(pack(*step.command))
+                reply = await self._aread(step)
             else:
                 reply = await self._arun(step)
+
+    def _read(self, read: Read) -> Any:
+        if self.clients.is_cluster:
+            return self.clients.sync.execute_command(*read.command)
+        return self.clients.direct.execute_command(*read.command)
+
+    async def _aread(self, read: Read) -> Any:
+        if self.clients.is_cluster:
+            return await self.clients.aio.execute_command(*read.command)
+        return await self.clients.autopipeline.execute_packed(pack(*read.command))
 
     async def _arun_shared(self, call: Call) -> Any:
         """``_arun`` on the loop's connection that its coroutines share, in
         batches (autopipeline.py): for calls that are safe to send again."""
         script, queue, args = call
+        if self.clients.is_cluster:
+            return await script.acall(self.clients.aio, queue, args)
         return await script.arun(self.clients.autopipeline, queue, args)
 
     def _register_queue(self, queue: str) -> None:
@@ -136,7 +153,7 @@ class StoreBase:
 
     async def _aregister_queue(self, queue: str) -> None:
         if queue not in self._known_queues:
-            await self.clients.autopipeline.execute_packed(pack("SADD", QUEUES, queue))
+            await self._aread(Read(("SADD", QUEUES, queue)))
             self._known_queues.add(queue)
 
     def unavailable(

@@ -34,9 +34,10 @@ _CLIENT_ID = pack("CLIENT", "ID")
 class BlockingConnection:
     """One connection for blocking calls, so they delay nothing else; its
     server-side ``id`` is known while it is connected, for ``CLIENT UNBLOCK``
-    from another connection."""
+    from another connection (``client``'s)."""
 
     def __init__(self, client: redis.asyncio.Redis):
+        self.client = client
         pool = client.connection_pool
         settings = dict(pool.connection_kwargs, socket_timeout=None, retry=Retry(NoBackoff(), 0))
         settings.pop("retry_on_error", None)
@@ -80,3 +81,34 @@ class BlockingConnection:
 
     async def aclose(self) -> None:
         await self._drop()
+
+
+class NodeBlockers:
+    """A Redis Cluster's blocking connections: one per queue, to the node
+    that holds the queue's slot. A blocking pop on several keys needs them in
+    one slot, and each queue has a slot of its own."""
+
+    def __init__(self) -> None:
+        self._connections: dict[str, tuple[redis.asyncio.Redis, BlockingConnection]] = {}
+
+    async def connection(self, queue: str, node: redis.asyncio.Redis) -> BlockingConnection:
+        """The queue's connection to ``node``, the client of the node its slot
+        is on now; one to another node (before a failover) is dropped."""
+        known = self._connections.get(queue)
+        if known is not None:
+            if known[0] is node:
+                return known[1]
+            await known[1].aclose()
+        connection = BlockingConnection(node)
+        self._connections[queue] = node, connection
+        return connection
+
+    def connections(self) -> list[BlockingConnection]:
+        return [connection for _, connection in self._connections.values()]
+
+    async def aclose(self) -> None:
+        for connection in self.connections():
+            await connection.aclose()
+
+
+Blocker = BlockingConnection | NodeBlockers  # a single Redis's, or a cluster's

@@ -58,7 +58,7 @@ class Browsing(WaitingJobs):
     def cancelled_ids(self, queue: str) -> tuple[list[str], bool]:
         """The queue's cancelled jobs, newest first, and whether the bounded
         scan that found them saw all of the queue's jobs (cancelled.py)."""
-        return cancelled_ids(self.clients.sync, queue)
+        return cancelled_ids(self.clients.sync_for(queue_keys(queue).ready), queue)
 
     def _queued_ids(self, k: QueueKeys, offset: int, limit: int) -> list[str]:
         """Queued jobs in the order workers take them: the ready list (oldest

@@ -1,8 +1,9 @@
 """Where Redis is, and the clients that talk to it.
 
 ``TAREFA_URL`` (or ``App(url=...)``) names a Redis: ``redis://``, ``rediss://``
-(TLS) or ``unix://``, with password and db as redis-py reads them, or the
-master a set of sentinels follows, ``redis+sentinel://`` (``sentinel.py``).
+(TLS) or ``unix://``, with password and db as redis-py reads them, the
+master a set of sentinels follows, ``redis+sentinel://`` (``sentinel.py``),
+or a Redis Cluster, ``redis+cluster://`` (``cluster.py``).
 With neither, the embedded default starts (see ``embedded.py``).
 
 Every call waits at most ``timeout`` seconds (``App(redis_timeout=...)``, 3 s
@@ -23,7 +24,7 @@ import re
 import threading
 import weakref
 from collections.abc import Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import redis
 import redis.asyncio
@@ -31,7 +32,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from redis.typing import EncodableT
 
-from . import sentinel
+from . import cluster, sentinel
 from .autopipeline import AutoPipeline
 from .embedded import Embedded
 
@@ -40,20 +41,22 @@ TIMEOUT = 3.0  # seconds to connect, and to wait for each reply (App(redis_timeo
 RETRIES = 3  # attempts after the first, 0.1 s, 0.2 s and 0.4 s apart
 
 
-SCHEMES = ("redis://", "rediss://", "unix://", *sentinel.SCHEMES)
+SCHEMES = ("redis://", "rediss://", "unix://", *sentinel.SCHEMES, *cluster.SCHEMES)
 
 
 def check_url(url: str, source: str = "url") -> str:
     if not url.startswith(SCHEMES):
         raise ValueError(
-            f"{source} must start with redis://, rediss://, unix:// or redis+sentinel://, "
-            f"not {redacted(url)!r}"
+            f"{source} must start with redis://, rediss://, unix://, redis+sentinel:// or "
+            f"redis+cluster://, not {redacted(url)!r}"
         )
-    if sentinel.is_sentinel_url(url):
-        try:
+    try:
+        if sentinel.is_sentinel_url(url):
             sentinel.parse(url)
-        except ValueError as exc:
-            raise ValueError(f"{source}: {exc}") from None
+        elif cluster.is_cluster_url(url):
+            cluster.parse(url)
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
     return url
 
 
@@ -110,6 +113,8 @@ def describe_error(url: str, exc: BaseException) -> str:
     return f"cannot reach Redis at {where}: {exc}"
 
 
+# A client of a Redis Cluster is typed as one of a single Redis: it takes the
+# same commands (each routed to the node that holds its keys).
 def sync_client(
     url: str, *, retries: int = RETRIES, timeout: float = TIMEOUT, blocking: bool = False
 ) -> redis.Redis:
@@ -123,6 +128,8 @@ def sync_client(
     }
     if sentinel.is_sentinel_url(url):
         return sentinel.sync_master(sentinel.parse(url), timeout, **settings)
+    if cluster.is_cluster_url(url):
+        return cast(redis.Redis, cluster.sync_cluster(cluster.parse(url), **settings))
     return redis.Redis.from_url(url, **settings)
 
 
@@ -137,6 +144,9 @@ def async_client(
     }
     if sentinel.is_sentinel_url(url):
         return sentinel.async_master(sentinel.parse(url), timeout, **settings)
+    if cluster.is_cluster_url(url):
+        client = cluster.async_cluster(cluster.parse(url), **settings)
+        return cast(redis.asyncio.Redis, client)
     return redis.asyncio.Redis.from_url(url, **settings)
 
 
@@ -248,6 +258,11 @@ class Clients:
 
     An asyncio connection pool belongs to the loop that opened it, so a program
     that runs several loops (tests, ``asyncio.run`` in a script) gets one each.
+
+    On a Redis Cluster (``is_cluster``) the sync and asyncio clients are
+    redis-py's cluster clients; the per-thread connections and the
+    AutoPipeline, which speak to one server, are not used, and ``node(key)``
+    gives the clients of the one node that holds ``key``.
     """
 
     def __init__(self, url: str | None, *, retries: int = RETRIES, timeout: float = TIMEOUT):
@@ -262,12 +277,59 @@ class Clients:
         self._async_blocking: _PerLoop[redis.asyncio.Redis] = weakref.WeakKeyDictionary()
         self._autopipelines: _PerLoop[AutoPipeline] = weakref.WeakKeyDictionary()
         self._last_autopipeline: tuple[asyncio.AbstractEventLoop, AutoPipeline] | None = None
+        self._nodes: dict[tuple[str, int], Clients] = {}  # a cluster's, by address
 
     @property
     def url(self) -> str:
         if self._resolved is None:
             self._resolved = resolve_url(self._url)
         return self._resolved
+
+    @property
+    def is_cluster(self) -> bool:
+        return cluster.is_cluster_url(self.url)
+
+    def node(self, key: str) -> Clients:
+        """A cluster's node that holds ``key``, as the slot map last read says."""
+        found = self.sync.get_node_from_key(key)  # type: ignore[attr-defined]
+        return self._node(found.host, found.port)
+
+    async def anode(self, key: str) -> Clients:
+        client: Any = self.aio
+        await client.initialize()  # (reads the slot map the first time only)
+        found = client.get_node_from_key(key)
+        return self._node(found.host, found.port)
+
+    def _node(self, host: str, port: int) -> Clients:
+        node = self._nodes.get((host, port))
+        if node is None:
+            url = cluster.parse(self.url).node_url(host, port)
+            node = Clients(url, retries=self.retries, timeout=self.timeout)
+            self._nodes[host, port] = node
+        return node
+
+    def sync_for(self, key: str) -> redis.Redis:
+        """The sync client of the server that holds ``key``: for a command
+        that works on one server's keys (SCAN), not on a cluster's."""
+        return self.node(key).sync if self.is_cluster else self.sync
+
+    def masters(self) -> list[Clients]:
+        """A cluster's masters, each as a node's clients."""
+        primaries = self.sync.get_primaries()  # type: ignore[attr-defined]
+        return [self._node(node.host, node.port) for node in primaries]
+
+    async def amasters(self) -> list[Clients]:
+        client: Any = self.aio
+        await client.initialize()
+        return [self._node(node.host, node.port) for node in client.get_primaries()]
+
+    def reread_slots(self) -> None:
+        """Read the cluster's slot map again (a node failed, a slot moved)."""
+        self.sync.nodes_manager.initialize()  # type: ignore[attr-defined]
+
+    async def areread_slots(self) -> None:
+        client: Any = self.aio
+        await client.nodes_manager.initialize()
 
     @property
     def sync(self) -> redis.Redis:
@@ -338,6 +400,8 @@ class Clients:
             client = clients.pop(loop, None)
             if client is not None:
                 await client.aclose()
+        for node in self._nodes.values():
+            await node.aclose()
 
     def close(self) -> None:
         for client in (self._sync, self._sync_blocking):
@@ -345,3 +409,6 @@ class Clients:
                 client.close()
         self._sync = self._sync_blocking = None
         self._direct = None
+        for node in self._nodes.values():
+            node.close()
+        self._nodes.clear()

@@ -24,13 +24,18 @@ from typing import Any
 from redis import exceptions as redis_errors
 
 from ..errors import DurableUnsupported, NotDurable
-from .base import Call, StoreBase
-from .connection import redacted
-from .packing import pack
+from .base import UNREACHABLE, Call, StoreBase
+from .connection import Clients, redacted
+from .keys import QueueKeys
+from .scripts import Script
 
 WAIT = 2.0  # seconds a durable enqueue waits for the fsync (below the reply timeout)
 # Asks nothing (0 local, 0 replicas): answers at once where WAITAOF exists.
 PROBE = ("WAITAOF", 0, 0, 1)
+# A cluster's answer that the queue's slot is elsewhere (a failover, a
+# resharding): ask where, and send the call there.
+_MOVED = (redis_errors.MovedError, redis_errors.AskError, redis_errors.TryAgainError)
+_MOVES = 3
 
 
 def wait_ms(reply_timeout: float) -> int:
@@ -114,33 +119,68 @@ class DurableCalls(StoreBase):
 
     def _run_durable(self, call: Call, job_ids: list[str]) -> Any:
         """Run a script, then WAITAOF (and WAIT) on the same connection, in one
-        round trip."""
-        self._check_waitaof()
+        round trip (on a cluster, a connection to the node of the queue's slot)."""
         script, queue, args = call
-        direct = self.clients.direct
-        replies = direct.pipeline(script.packed(queue, args), *self._durability())
-        if isinstance(replies[0], redis_errors.NoScriptError):  # the server restarted
-            direct.execute_command("SCRIPT", "LOAD", script.source)
-            replies = direct.pipeline(script.packed(queue, args), *self._durability())
+        for _ in range(_MOVES):
+            clients = self.clients.node(queue.ready) if self.clients.is_cluster else self.clients
+            self._check_waitaof(clients)
+            replies = self._run_on_node(clients, script, queue, args)
+            if not isinstance(replies[0], _MOVED):
+                break
+            self.clients.reread_slots()
         if isinstance(replies[0], Exception):
             raise replies[0]
         return self._durable_reply(replies, job_ids)
 
+    def _run_on_node(
+        self, clients: Clients, script: Script, queue: QueueKeys, args: list[Any]
+    ) -> list[Any]:
+        direct = clients.direct
+        try:
+            replies = direct.pipeline(script.packed(queue, args), *self._durability())
+            if isinstance(replies[0], redis_errors.NoScriptError):  # the server restarted
+                direct.execute_command("SCRIPT", "LOAD", script.source)
+                replies = direct.pipeline(script.packed(queue, args), *self._durability())
+        except UNREACHABLE:
+            if self.clients.is_cluster:
+                self.clients.reread_slots()  # the node may be gone: ask where the slot is
+            raise
+        return replies
+
     async def _arun_durable(self, call: Call, job_ids: list[str]) -> Any:
-        await self._acheck_waitaof()
         script, queue, args = call
-        for _ in range(2):
-            pipe = self.clients.aio.pipeline(transaction=False)
-            pipe.execute_command(*script.command(queue, args))
-            for command in self._durability():
-                pipe.execute_command(*command)
-            replies = await pipe.execute(raise_on_error=False)
-            if not isinstance(replies[0], redis_errors.NoScriptError):
+        for _ in range(_MOVES):
+            if self.clients.is_cluster:
+                clients = await self.clients.anode(queue.ready)
+            else:
+                clients = self.clients
+            await self._acheck_waitaof(clients)
+            replies = await self._arun_on_node(clients, script, queue, args)
+            if not isinstance(replies[0], _MOVED):
                 break
-            await self.clients.aio.script_load(script.source)
+            await self.clients.areread_slots()
         if isinstance(replies[0], Exception):
             raise replies[0]
         return self._durable_reply(replies, job_ids)
+
+    async def _arun_on_node(
+        self, clients: Clients, script: Script, queue: QueueKeys, args: list[Any]
+    ) -> list[Any]:
+        try:
+            for _ in range(2):
+                pipe = clients.aio.pipeline(transaction=False)
+                pipe.execute_command(*script.command(queue, args))
+                for command in self._durability():
+                    pipe.execute_command(*command)
+                replies: list[Any] = await pipe.execute(raise_on_error=False)
+                if not isinstance(replies[0], redis_errors.NoScriptError):
+                    break
+                await clients.aio.script_load(script.source)
+        except UNREACHABLE:
+            if self.clients.is_cluster:
+                await self.clients.areread_slots()
+            raise
+        return replies
 
     def _durable_reply(self, replies: list[Any], job_ids: list[str]) -> Any:
         """The script's reply, once WAITAOF's says the write is on disk and
@@ -155,30 +195,30 @@ class DurableCalls(StoreBase):
             raise error
         return replies[0]
 
-    def _check_waitaof(self) -> None:
+    def _check_waitaof(self, clients: Clients) -> None:
         """Once per store: refuse durable before sending anything where the
         server has no WAITAOF."""
         if self._waitaof is None:
             try:
-                self.clients.direct.execute_command(*PROBE)
+                clients.direct.execute_command(*PROBE)
                 self._waitaof = True
             except redis_errors.ResponseError as exc:
                 if "unknown command" not in str(exc).lower():
                     raise  # e.g. an ACL that forbids it: say so, as Redis does
                 self._waitaof = False
         if not self._waitaof:
-            version = self.clients.sync.info("server").get("redis_version", "unknown")
+            version = clients.sync.info("server").get("redis_version", "unknown")
             raise unsupported(self.clients.url, f"Redis {version}")
 
-    async def _acheck_waitaof(self) -> None:
+    async def _acheck_waitaof(self, clients: Clients) -> None:
         if self._waitaof is None:
             try:
-                await self.clients.autopipeline.execute_packed(pack(*PROBE))
+                await clients.aio.execute_command(*PROBE)
                 self._waitaof = True
             except redis_errors.ResponseError as exc:
                 if "unknown command" not in str(exc).lower():
                     raise  # e.g. an ACL that forbids it: say so, as Redis does
                 self._waitaof = False
         if not self._waitaof:
-            version = (await self.clients.aio.info("server")).get("redis_version", "unknown")
+            version = (await clients.aio.info("server")).get("redis_version", "unknown")
             raise unsupported(self.clients.url, f"Redis {version}")

@@ -14,7 +14,7 @@ said so, not guessed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -86,19 +86,44 @@ class RedisMemory:
 
 
 class MemorySettings(StoreBase):
-    """Reading Redis's memory settings."""
+    """Reading Redis's memory settings (a cluster's: ``fullest`` master's)."""
 
     def memory(self) -> RedisMemory:
-        client = self.clients.sync
-        return RedisMemory.parse(
-            _refused_as_empty(client.config_get, "maxmemory*"),
-            _refused_as_empty(client.info, "memory"),
-        )
+        if self.clients.is_cluster:
+            return fullest([_memory(node.sync) for node in self.clients.masters()])
+        return _memory(self.clients.sync)
 
     async def amemory(self) -> RedisMemory:
-        client = self.clients.aio
-        config = await _arefused_as_empty(client.config_get("maxmemory*"))
-        return RedisMemory.parse(config, await _arefused_as_empty(client.info("memory")))
+        if self.clients.is_cluster:
+            return fullest([await _amemory(node.aio) for node in await self.clients.amasters()])
+        return await _amemory(self.clients.aio)
+
+
+def fullest(masters: Sequence[RedisMemory]) -> RedisMemory:
+    """A cluster's memory as its fullest master's (used memory nearest its
+    maxmemory, or the most used where none has a limit): a master that is full
+    refuses the new jobs of every queue it holds. Its policy is any master's
+    that is not noeviction, so the warning is not missed; unknown if any
+    master's is."""
+    policies = [m.policy for m in masters]
+    unsafe = [p for p in policies if p is not None and p != SAFE_POLICY]
+    policy = unsafe[0] if unsafe else None if None in policies else SAFE_POLICY
+    nearest = max(
+        masters, key=lambda m: ((m.used or 0) / m.maxmemory if m.maxmemory else 0, m.used or 0)
+    )
+    return RedisMemory(policy=policy, maxmemory=nearest.maxmemory, used=nearest.used)
+
+
+def _memory(client: Any) -> RedisMemory:
+    return RedisMemory.parse(
+        _refused_as_empty(client.config_get, "maxmemory*"),
+        _refused_as_empty(client.info, "memory"),
+    )
+
+
+async def _amemory(client: Any) -> RedisMemory:
+    config = await _arefused_as_empty(client.config_get("maxmemory*"))
+    return RedisMemory.parse(config, await _arefused_as_empty(client.info("memory")))
 
 
 def _refused_as_empty(call: Callable[..., Any], *args: Any) -> Mapping[str, Any]:

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 import redis
 import redis.asyncio
 import redis.asyncio.sentinel
 import redis.sentinel
 
+from . import many_hosts
+
 SCHEMES = ("redis+sentinel://", "rediss+sentinel://")
-_TLS_ARGUMENTS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs", "ssl_password")
 
 
 @dataclass(frozen=True)
@@ -48,21 +49,9 @@ def is_sentinel_url(url: str) -> bool:
 def parse(url: str) -> SentinelTarget:
     """The sentinels, the service and the master's credentials; ValueError
     saying what is wrong with a URL that does not name them."""
-    scheme, _, rest = url.partition("://")
-    rest, _, query = rest.partition("?")
-    credentials, at, where = rest.rpartition("@")
-    hosts, _, path = (where if at else rest).partition("/")
-    username = password = None
-    if at:
-        user, colon, secret = credentials.partition(":")
-        username = unquote(user) or None
-        password = unquote(secret) if colon else unquote(user)
-        if not colon:
-            username = None  # a lone name before @ is a password, as redis:// reads it
-    sentinels = tuple(_address(part) for part in hosts.split(",") if part)
-    if not sentinels:
-        raise ValueError(f"{scheme}:// needs at least one sentinel as host:port")
-    service, _, db = path.strip("/").partition("/")
+    parts = many_hosts.parse(url, "sentinel")
+    scheme, arguments = parts.scheme, dict(parts.arguments)
+    service, _, db = parts.path.partition("/")
     if not service:
         raise ValueError(
             f"{scheme}:// needs the name of the master its sentinels watch: "
@@ -70,16 +59,13 @@ def parse(url: str) -> SentinelTarget:
         )
     if db and not db.isdigit():
         raise ValueError(f"{scheme}://: the database must be a number, not {db!r}")
-    arguments = dict(parse_qsl(query))
     sentinel_password = arguments.pop("sentinel_password", None)
-    tls = None
-    if scheme == "rediss+sentinel":
-        tls = {"ssl": True} | {k: arguments.pop(k) for k in _TLS_ARGUMENTS if k in arguments}
     if arguments:
         raise ValueError(f"{scheme}:// does not take {', '.join(sorted(arguments))}")
     return SentinelTarget(
-        sentinels, unquote(service), int(db or 0), username, password, sentinel_password, tls
-    )
+        parts.hosts, unquote(service), int(db or 0), parts.username, parts.password,
+        sentinel_password, parts.tls,
+    )  # fmt: skip
 
 
 def asks_sentinel(connection: object) -> bool:
@@ -92,13 +78,6 @@ def asks_sentinel(connection: object) -> bool:
         redis.asyncio.sentinel.SentinelManagedConnection,
     )
     return isinstance(connection, managed)
-
-
-def _address(part: str) -> tuple[str, int]:
-    host, colon, port = part.rpartition(":")
-    if not colon or not port.isdigit():
-        raise ValueError(f"a sentinel is host:port, not {part!r}")
-    return host.strip("[]"), int(port)
 
 
 def _settings(target: SentinelTarget, timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:

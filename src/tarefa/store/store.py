@@ -190,7 +190,7 @@ class Store(Browsing, WorkerCalls, MemorySettings, DurableCalls):
         k = queue_keys(queue)
         kept = {k.paused, k.rate, k.stats, k.history, k.lease_seq}
         kept_prefixes = (k.cron_prefix, k.lane_rate_prefix)
-        client = self.clients.sync
+        client = self.clients.sync_for(k.ready)  # (the scan: the keys of one slot)
         base = k.job_prefix.removesuffix("job:")  # tarefa:{q}:
         deleted, batch = 0, []
         for raw in client.scan_iter(match=base + "*", count=1000):

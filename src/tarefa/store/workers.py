@@ -3,6 +3,7 @@ of live workers."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
@@ -13,7 +14,7 @@ from redis.exceptions import NoScriptError
 from ..limits import DEFAULT_SETTINGS, QueueSettings
 from ..records import AttemptOutcome, Fetched, LostLease, Recovery
 from .base import Call, StoreBase, is_full
-from .blocking import BlockingConnection
+from .blocking import Blocker, BlockingConnection, NodeBlockers
 from .keys import QUEUES, WORKERS, queue_keys, worker_key
 from .packing import pack
 from .replies import parse_fetched, parse_lost_leases, parse_recovery, undecoded
@@ -75,7 +76,7 @@ class WorkerCalls(StoreBase):
         return parse_fetched(await self._arun(call))
 
     async def wait_then_fetch(
-        self, blocker: BlockingConnection, queues: Sequence[str], timeout: float,
+        self, blocker: Blocker, queues: Sequence[str], timeout: float,
         worker_id: str, *, want: int, lease_ms: int, max_stalls: int,
         settings: Callable[[str], QueueSettings] = lambda queue: DEFAULT_SETTINGS,
     ) -> tuple[list[tuple[str, Fetched]], list[Exception]]:  # fmt: skip
@@ -88,11 +89,20 @@ class WorkerCalls(StoreBase):
         ``settings(queue)`` gives each queue's limits. Raises ``redis.TimeoutError``
         when no reply came in ``timeout`` plus the reply timeout (a hung Redis,
         a partition): the next wait connects afresh."""
-        markers = [queue_keys(q).marker for q in queues]
-        commands = [pack("BZPOPMIN", *markers, max(timeout, 0.001))]
-        calls = [
+        fetches = [
             self._fetch(q, worker_id, want, lease_ms, max_stalls, settings(q), ()) for q in queues
         ]
+        if isinstance(blocker, NodeBlockers):
+            return await self._wait_on_nodes(blocker, fetches, timeout)
+        return await self._wait_then_fetch(blocker, fetches, timeout)
+
+    async def _wait_then_fetch(
+        self, blocker: BlockingConnection, calls: list[Call], timeout: float
+    ) -> tuple[list[tuple[str, Fetched]], list[Exception]]:
+        """The wait on one server: one pop on every queue's marker."""
+        queues = [keys.name for _, keys, _ in calls]
+        markers = [keys.marker for _, keys, _ in calls]
+        commands = [pack("BZPOPMIN", *markers, max(timeout, 0.001))]
         commands += [script.packed(keys, args) for script, keys, args in calls]
         replies = await blocker.exchange(
             b"".join(commands), len(commands), timeout + self.clients.timeout
@@ -101,7 +111,7 @@ class WorkerCalls(StoreBase):
             raise replies[0]
         if any(isinstance(r, NoScriptError) for r in replies):
             for script, _, _ in calls:  # the server lost its scripts (restart)
-                await self.clients.aio.script_load(script.source)
+                await blocker.client.script_load(script.source)
         # Jobs leased from some queues stand even if another queue's call failed.
         fetched: list[tuple[str, Fetched]] = []
         errors: list[Exception] = []
@@ -112,11 +122,48 @@ class WorkerCalls(StoreBase):
                 errors.append(reply)
         return fetched, errors
 
-    async def unblock(self, blocker: BlockingConnection) -> None:
+    async def _wait_on_nodes(
+        self, blockers: NodeBlockers, calls: list[Call], timeout: float
+    ) -> tuple[list[tuple[str, Fetched]], list[Exception]]:
+        """The wait on a cluster: a wait per queue, on the node of its slot;
+        once one returns, the others are ended (CLIENT UNBLOCK), and what
+        every one leased is returned. A wait that failed (its node died, its
+        slot moved) makes the slot map be read again; raised when nothing was
+        leased, so the caller pauses before it waits again."""
+        waits = []
+        for call in calls:
+            node = await self.clients.anode(call[1].marker)
+            connection = await blockers.connection(call[1].name, node.aio)
+            waits.append(asyncio.ensure_future(self._wait_then_fetch(connection, [call], timeout)))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled: each wait drops its connection, leasing nothing
+            for wait in waits:
+                wait.cancel()
+            raise
+        await self.unblock(blockers)
+        ends = await asyncio.gather(*waits, return_exceptions=True)
+        fetched: list[tuple[str, Fetched]] = []
+        errors: list[Exception] = []
+        for end in ends:
+            if isinstance(end, BaseException):
+                errors.append(end if isinstance(end, Exception) else Exception(repr(end)))
+            else:
+                fetched += end[0]
+                errors += end[1]
+        if errors:
+            await self.clients.areread_slots()
+        if errors and not fetched:
+            raise errors[0]
+        return fetched, errors
+
+    async def unblock(self, blocker: Blocker) -> None:
         """End a blocking wait at once (as if it timed out), from another
         connection; nothing to do when ``blocker`` is not connected."""
-        if blocker.id is not None:
-            await self.clients.aio.client_unblock(blocker.id)
+        connections = blocker.connections() if isinstance(blocker, NodeBlockers) else [blocker]
+        for connection in connections:
+            if connection.id is not None:
+                await connection.client.client_unblock(connection.id)
 
     async def heartbeat(
         self, queue: str, lease_ms: int, leases: Iterable[tuple[str, bytes]]
@@ -151,8 +198,11 @@ class WorkerCalls(StoreBase):
         args = [x for item in counts.items() for x in item]
         await self.scripts.record_stats.acall(self.clients.aio, queue_keys(queue), args)
 
-    def blocking_connection(self) -> BlockingConnection:
-        """A connection of its own for ``wait_then_fetch``."""
+    def blocking_connection(self) -> Blocker:
+        """A connection of its own for ``wait_then_fetch``: on a cluster, one
+        per queue."""
+        if self.clients.is_cluster:
+            return NodeBlockers()
         return BlockingConnection(self.clients.aio)
 
     # -- the registry of workers ----------------------------------------------

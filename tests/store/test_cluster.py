@@ -1,0 +1,183 @@
+"""tarefa on a Redis Cluster of real servers (tests/cluster.py): 3 masters
+with a replica each. The queues below hash to slots on different masters.
+What every backend does alike is in tests/contract/; here is what only a
+cluster asks: a worker waiting on several masters, a master's failover
+under an idle worker, durable enqueues acknowledged by a replica, the
+operator's view of every master, and URLs."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from starlette.testclient import TestClient
+
+from tarefa import App, BackendUnavailable, NotDurable, manage
+from tarefa.store import check_url
+from tarefa.web.server import create_app
+from tarefa.worker import Worker
+
+from ..cluster import Cluster
+from ..redis_server import waitaof_binary
+from ..tasks import add
+from ..waits import PATIENCE, wait_until
+
+QUEUES = ("emails", "pdfs", "invoices", "search")  # slots on masters 1, 2, 3, 2
+
+
+def blocked_clients(node) -> int:
+    client = node.client()
+    try:
+        return int(client.info("clients")["blocked_clients"])
+    finally:
+        client.close()
+
+
+class Running:
+    """A worker in a thread of its own, until ``stop()``."""
+
+    def __init__(self, app: App, queues, **options):
+        self.worker = Worker(app, queues, **options)
+        self.thread = threading.Thread(target=asyncio.run, args=(self.worker.run(),))
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.thread.join(PATIENCE)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def on_cluster(app_on, shared_cluster):
+    return app_on(shared_cluster)
+
+
+def test_the_queues_spread_over_the_masters(shared_cluster):
+    holders = {shared_cluster.master_of(f"tarefa:{{{q}}}:ready").port for q in QUEUES}
+    assert len(holders) == 3  # (else the tests below would not cross masters)
+
+
+def test_an_idle_worker_blocks_on_every_master_and_starts_each_queues_jobs(
+    on_cluster, shared_cluster
+):
+    running = Running(on_cluster, QUEUES, concurrency=4)
+    try:
+        # One blocking wait per queue, each on its slot's master: no polling.
+        wait_until(
+            lambda: all(blocked_clients(m) >= 1 for m in shared_cluster.masters),
+            "the worker to block on every master",
+        )
+        jobs = [add.with_options(queue=q).enqueue(i, 1) for i, q in enumerate(QUEUES)]
+        assert [job.result(timeout=PATIENCE) for job in jobs] == [1, 2, 3, 4]
+    finally:
+        running.stop()
+
+
+def test_cron_keeps_its_schedule_on_a_cluster(on_cluster):
+    running = Running(on_cluster, ["cron-test"])
+    try:
+        queue = on_cluster.queue("cron-test")
+        wait_until(lambda: queue.counts()["completed"] >= 2, "two ticks of every_second")
+    finally:
+        running.stop()
+    assert queue.counts()["failed"] == 0
+
+
+def test_the_operator_sees_the_queues_and_workers_of_every_master(on_cluster, shared_cluster):
+    for q in QUEUES:
+        add.with_options(queue=q).enqueue_many([(1, 1)] * 3)
+    # One master's maxmemory set: the memory reported is that master's, the
+    # one nearest to refusing jobs.
+    fullest = shared_cluster.master_of("tarefa:{pdfs}:ready")
+    client = fullest.client()
+    client.config_set("maxmemory", 512 * 1024 * 1024)
+    try:
+        running = Running(on_cluster, ["idle"])
+        try:
+            wait_until(lambda: manage.workers(on_cluster), "the worker to register")
+            with TestClient(create_app(on_cluster), base_url="http://localhost") as web:
+                metrics = web.get("/metrics").text
+                queues = {q["name"]: q for q in web.get("/api/v1/queues").json()}
+        finally:
+            running.stop()
+    finally:
+        client.config_set("maxmemory", 0)
+        client.close()
+    for q in QUEUES:
+        assert queues[q]["counts"]["queued"] == 3
+        assert f'tarefa_queue_jobs{{queue="{q}",state="queued"}} 3.0' in metrics
+    assert "tarefa_redis_memory_max_bytes 5.36870912e+08" in metrics
+
+
+def test_an_idle_worker_follows_a_master_failover(app_on, tmp_path):
+    cluster = Cluster(tmp_path)
+    try:
+        app = app_on(cluster)
+        running = Running(app, QUEUES, concurrency=4)
+        try:
+            wait_until(
+                lambda: all(blocked_clients(m) >= 1 for m in cluster.masters),
+                "the worker to block on every master",
+            )
+            cluster.fail_over(cluster.master_of("tarefa:{invoices}:ready"))
+            # A producer's call fails while the slot has no master; once the
+            # replica is promoted, both the producer and the worker reach it.
+            job = wait_until(
+                lambda: add.with_options(queue="invoices").enqueue(20, 1),
+                "an enqueue on the promoted master",
+                not_yet=(BackendUnavailable,),
+            )
+            assert job.result(timeout=PATIENCE) == 21
+        finally:
+            running.stop()
+    finally:
+        cluster.close()
+
+
+@pytest.mark.skipif(waitaof_binary() is None, reason="needs a Redis with WAITAOF (7.2+)")
+def test_a_durable_enqueue_returns_once_a_replica_has_the_job(app_on, tmp_path):
+    cluster = Cluster(tmp_path, path=waitaof_binary(), aof=True)
+    try:
+        app = app_on(cluster)
+        job = add.with_options(queue="invoices", durable=True).enqueue(1, 2)
+        holder = cluster.master_of("tarefa:{invoices}:ready")
+        replica = next(n for n in cluster.replicas if _master_port(n) == holder.port)
+        client = replica.client()
+        try:
+            client.execute_command("READONLY")  # (a replica serves reads of its slots)
+            assert client.exists(f"tarefa:{{invoices}}:job:{job.id}") == 1  # already replicated
+        finally:
+            client.close()
+        app.durable_replicas = 2  # more than there are: said, and the job stays enqueued
+        app.close()
+        app._store = None
+        with pytest.raises(NotDurable, match="1 of the 2 replica"):
+            add.with_options(queue="invoices", durable=True).enqueue(2, 2)
+        assert app.queue("invoices").counts()["queued"] == 2
+    finally:
+        cluster.close()
+
+
+def _master_port(node) -> int:
+    client = node.client()
+    try:
+        return int(client.info("replication")["master_port"])
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        ("redis+cluster://", "needs at least one node as host:port"),
+        ("redis+cluster://localhost", "a node is host:port, not 'localhost'"),
+        ("redis+cluster://localhost:6379/2", "has one database, 0"),
+        ("redis+cluster://localhost:6379?db=2", "does not take db"),
+    ],
+)
+def test_a_bad_cluster_url_is_refused_saying_why(url, says):
+    with pytest.raises(ValueError, match=says):
+        check_url(url)
+    with pytest.raises(ValueError, match=says):
+        App(url=url)
