@@ -11,10 +11,9 @@ contrib/prometheus/alerts.yml, its ``from tarefa... import`` lines import,
 its links lead to files and headings that exist, its YAML parses, and
 promtool (when installed) parses its PromQL.
 
-Text between ``<!-- processes -->`` and ``<!-- /processes -->`` (or
-``cluster``) describes a feature still being added: its commands are
-checked once ``tarefa worker`` has the feature's options, its Redis URLs
-once tarefa accepts ``redis+cluster://``. Everything else is checked now.
+Text between ``<!-- processes -->`` and ``<!-- /processes -->`` describes a
+feature still being added: its commands are checked once ``tarefa worker``
+has the feature's options. Everything else is checked now.
 
 Each check is a function from a guide's text to the problems it finds; the
 last tests feed them broken text, so a check that finds nothing is caught.
@@ -48,7 +47,7 @@ from . import prometheus_server
 from .conftest import ROOT
 
 GUIDE = ROOT / "docs" / "deployment.md"
-FEATURES = ("processes", "cluster")
+FEATURES = ("processes",)
 PROCESS_OPTIONS = ("-p", "--processes", "--max-jobs-per-process")
 SHELLS = ("sh", "bash", "shell", "console")
 # Tools a shell line runs tarefa through (`docker compose exec worker tarefa info`).
@@ -280,11 +279,6 @@ def has_feature(feature: str | None) -> bool:
     if feature == "processes":
         options = {opt for param in worker.params for opt in param.opts}
         return any(option in options for option in PROCESS_OPTIONS)
-    if feature == "cluster":
-        try:
-            check_url("redis+cluster://127.0.0.1:7000")
-        except ValueError:
-            return False
     return True
 
 
