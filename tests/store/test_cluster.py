@@ -15,13 +15,14 @@ from starlette.testclient import TestClient
 
 from tarefa import App, BackendUnavailable, NotDurable, manage
 from tarefa.store import check_url
+from tarefa.store.acl import acl_rule
 from tarefa.web.server import create_app
 from tarefa.worker import Worker
 
 from ..cluster import Cluster
 from ..redis_server import waitaof_binary
 from ..tasks import add
-from ..waits import PATIENCE, wait_until
+from ..waits import PATIENCE, drain, wait_until
 
 QUEUES = ("emails", "pdfs", "invoices", "search")  # slots on masters 1, 2, 3, 2
 
@@ -165,6 +166,20 @@ def _master_port(node) -> int:
         return int(client.info("replication")["master_port"])
     finally:
         client.close()
+
+
+def test_an_acl_user_with_tarefas_cluster_rule_produces_and_works(app_on, shared_cluster):
+    rule = acl_rule("tarefa", "pw", cluster=True)
+    for node in shared_cluster.nodes:
+        client = node.client()
+        client.execute_command("ACL", "SETUSER", *rule.split())
+        client.close()
+    app = app_on(shared_cluster)
+    app.close()  # (the same App, as the ACL user)
+    app._url = shared_cluster.url.replace("redis+cluster://", "redis+cluster://tarefa:pw@")
+    jobs = [add.with_options(queue=q).enqueue(1, 1) for q in QUEUES]
+    drain(Worker(app, QUEUES, burst=True))
+    assert [job.result(timeout=0) for job in jobs] == [2] * len(QUEUES)
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,10 @@ caller's ACL, and a script stopped half-way by a denied command keeps what it
 wrote until then. So a user must have every command below, not only those a
 program seems to use. The pub/sub channels: none.
 
-Durable enqueues also need WAITAOF. It is not in the base rule because a
-server older than 7.2 refuses an ACL rule that names a command it lacks.
+Durable enqueues also need WAITAOF (and WAIT, for replicas). It is not in
+the base rule because a server older than 7.2 refuses an ACL rule that names
+a command it lacks. On a Redis Cluster the client also reads the slot map
+(CLUSTER SLOTS) and the commands' key positions (COMMAND).
 
 Not in it either: CONFIG GET and INFO, with which workers, ``tarefa info``
 and the dashboard's health check read Redis's maxmemory-policy (store/memory.py).
@@ -40,11 +42,13 @@ COMMANDS = (
     "zremrangebyscore", "zpopmin",
 )  # fmt: skip
 DURABLE_COMMANDS = ("waitaof", "wait")  # enqueues with durable=True (Redis 7.2+; WAIT: replicas)
+CLUSTER_COMMANDS = ("cluster|slots", "command")  # a Redis Cluster's client, at start
 
 
-def acl_rule(user: str, password: str, durable: bool = False) -> str:
+def acl_rule(user: str, password: str, durable: bool = False, cluster: bool = False) -> str:
     """The ACL rule of a user that may run tarefa, for ``ACL SETUSER`` (after
     the command's name) or an ACL file (after ``user``); ``durable``: with the
-    commands of durable enqueues."""
-    commands = " ".join(f"+{c}" for c in COMMANDS + (DURABLE_COMMANDS if durable else ()))
+    commands of durable enqueues; ``cluster``: with those of a cluster's client."""
+    extra = (DURABLE_COMMANDS if durable else ()) + (CLUSTER_COMMANDS if cluster else ())
+    commands = " ".join(f"+{c}" for c in COMMANDS + extra)
     return f"{user} on >{password} resetchannels {KEY_PATTERN} -@all {commands}"

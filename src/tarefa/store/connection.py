@@ -24,6 +24,7 @@ import re
 import threading
 import weakref
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any, Protocol, TypeVar, cast
 
 import redis
@@ -285,7 +286,7 @@ class Clients:
             self._resolved = resolve_url(self._url)
         return self._resolved
 
-    @property
+    @cached_property
     def is_cluster(self) -> bool:
         return cluster.is_cluster_url(self.url)
 

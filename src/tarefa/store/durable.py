@@ -32,9 +32,10 @@ from .scripts import Script
 WAIT = 2.0  # seconds a durable enqueue waits for the fsync (below the reply timeout)
 # Asks nothing (0 local, 0 replicas): answers at once where WAITAOF exists.
 PROBE = ("WAITAOF", 0, 0, 1)
-# A cluster's answer that the queue's slot is elsewhere (a failover, a
-# resharding): ask where, and send the call there.
-_MOVED = (redis_errors.MovedError, redis_errors.AskError, redis_errors.TryAgainError)
+# A cluster's answer that the queue's slot is elsewhere now (a failover, a
+# resharding): read the slot map again, and send the call there. (ASK, a slot
+# mid-migration, is not followed: the call raises, and is safe to send again.)
+_MOVED = (redis_errors.MovedError, redis_errors.TryAgainError)
 _MOVES = 3
 
 
