@@ -270,7 +270,10 @@ def _describe(code: int) -> str:
     if code == FINISHED:
         return "finished"
     if code < 0:
-        return f"was killed by {signal.Signals(-code).name}"
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:  # a real-time signal: no name of its own
+            return f"was killed by signal {-code}"
     return f"exited with code {code}"
 
 
