@@ -23,7 +23,8 @@ compare the pid.)
   child still running ``KILL_MARGIN`` seconds past the grace period is
   SIGKILLed (its jobs' leases run out and other workers recover them). A
   second signal passes SIGTERM on again: to a worker, a second SIGTERM means
-  stop now.
+  stop now; a child still running ``KILL_MARGIN`` seconds after it is
+  SIGKILLed.
 - Children run in a process group of their own, so a Ctrl-C at a terminal
   reaches the supervisor alone: a child that got the terminal's SIGINT and
   then the supervisor's SIGTERM would take the second for "stop now".
@@ -161,7 +162,8 @@ class Supervisor:
                 "%s: stopping the worker processes (they finish running jobs, up to %g s)",
                 name, self.grace,
             )  # fmt: skip
-        else:
+        else:  # a worker's second SIGTERM cuts its grace short: so does the deadline
+            self.kill_at = min(self.kill_at, time.monotonic() + KILL_MARGIN)
             log.warning("%s again: telling the worker processes to stop now", name)
         self._signal_children(signal.SIGTERM)
 
