@@ -126,6 +126,9 @@ def test_a_second_sigterm_stops_the_worker_processes_now(app, r, spawn_worker):
     sup = spawn_worker("-p", "2", "-c", "1", "--grace", "300")
     job = tasks.hold.enqueue("long", 300)
     wait_for_list(r, "test:started", 1)
+    # Both running (a worker registers once its own handlers are in place):
+    # one signalled sooner ends its start instead, logging no grace.
+    wait_until(lambda: len(registered(app)) == 2, "two registered workers")
     sup.send_signal(signal.SIGTERM)
     wait_until(lambda: log_of(sup).count("SIGTERM: finishing running jobs") == 2, "both told")
     assert stop(sup) == 0, log_of(sup)  # far sooner than the 300 s of grace
