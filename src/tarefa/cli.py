@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import signal
@@ -9,7 +11,10 @@ import sys
 import threading
 import traceback
 from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -21,6 +26,11 @@ from .cli_tables import add_row, plain, titled
 from .errors import AppImportError
 from .loading import load_app
 from .store import REFUSED, Embedded, EmbeddedError, describe_error, redacted
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+log = logging.getLogger("tarefa.worker")
 
 # Piped into a script or a log: no 80-column wrapping or truncation.
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -42,6 +52,21 @@ def _parse_size(text: str) -> int:
     from .worker.memory import parse_size  # (the worker loads only for `tarefa worker`)
 
     return parse_size(text)
+
+
+def _parse_processes(text: str) -> int:
+    """-p: an int >= 1, or auto (the CPUs this process may use)."""
+    from .supervisor import cpu_count
+
+    if text == "auto":
+        return cpu_count()
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(f"{text!r} is not a number of processes: give an int >= 1, or auto")
+    return count
 
 
 @click.group()
@@ -110,9 +135,27 @@ def main() -> None:
     "Thread and async jobs share the worker's memory: not bounded.",
 )
 @click.option(
+    "-p",
+    "--processes",
+    default="1",
+    show_default=True,
+    metavar="N|auto",
+    callback=converted(_parse_processes),
+    help="Worker processes, forked from one supervisor that imported APP once; auto: one "
+    "per CPU. The supervisor replaces a process that dies and stops them all on SIGTERM.",
+)
+@click.option(
+    "--max-jobs-per-process",
+    type=click.IntRange(1),
+    metavar="M",
+    help="Replace each worker process with a fresh one once it has run M jobs (it lets them "
+    "finish, then exits); with -p 1 too.",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(1, 65535),
-    help="Serve this worker's Prometheus metrics at http://HOST:PORT/metrics.",
+    help="Serve this worker's Prometheus metrics at http://HOST:PORT/metrics (with -p N, "
+    "worker process i on PORT+i-1).",
 )
 @click.option(
     "--metrics-host",
@@ -158,6 +201,8 @@ def worker(
     grace: float,
     pool: str,
     max_memory: int | None,
+    processes: int,
+    max_jobs_per_process: int | None,
     metrics_port: int | None,
     metrics_host: str,
     metrics_allowed_hosts: tuple[str, ...],
@@ -174,11 +219,13 @@ def worker(
             f"-v logs each job at INFO, which --log-level {log_level} would hide: "
             "give one or the other"
         )
-    log = logging.getLogger("tarefa.worker")
+    metrics = _Metrics(metrics_host, metrics_port, metrics_allowed_hosts) if metrics_port else None
+    supervised = processes > 1 or max_jobs_per_process is not None
     # Until the worker's own handlers are in place (it runs), SIGTERM or
     # SIGINT ends the start: nothing was leased yet, so it exits 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stop_before_start)
+    code = 0
     try:
         try:
             app = _load(app_path)
@@ -186,34 +233,117 @@ def worker(
             _setup_logging(log_level, log_format)
         try:
             url = app.store.url  # where Redis is: fail now on a bad TAREFA_URL
-            w = Worker(app, queues or app.task_queues(), concurrency=concurrency, burst=burst,
-                       lease=lease, grace=grace, pool=pool, app_path=app_path,
-                       max_memory=max_memory, verbose=verbose)  # fmt: skip
+            make_worker = functools.partial(
+                Worker, app, queues or app.task_queues(), concurrency=concurrency, burst=burst,
+                lease=lease, grace=grace, pool=pool, app_path=app_path, max_memory=max_memory,
+                verbose=verbose, max_jobs=max_jobs_per_process,
+            )  # fmt: skip
+            w = make_worker()  # checks the settings: with -p N, before any fork
         except (ValueError, EmbeddedError) as exc:
             raise click.UsageError(str(exc)) from None
         log.info("Redis: %s", redacted(url))
-        if metrics_port:
-            from .metrics import serve_worker_metrics
-
-            try:
-                serve_worker_metrics(w, metrics_host, metrics_port, metrics_allowed_hosts)
-            except ValueError as exc:  # an allowed host that is no host name
-                raise click.UsageError(str(exc)) from None
-            except OSError as exc:
-                where = f"{metrics_host}:{metrics_port}"
-                raise click.UsageError(f"cannot serve metrics on {where}: {exc}") from None
-            log.info("metrics: http://%s:%d/metrics", metrics_host, metrics_port)
-        run(w.run())
+        if supervised:
+            child = functools.partial(_worker_process, make_worker, metrics, url, burst)
+            code = _supervise(app, child, processes, grace, metrics)
+        else:
+            _serve_metrics(w, metrics)
+            run(w.run())
     except _StoppedBeforeStart as stopped:
         log.info("%s before the worker started: exiting", stopped)
     except REFUSED as exc:  # wrong credentials, or an ACL without a command tarefa needs
         raise UnreachableExit(describe_error(url, exc)) from None
     logging.shutdown()
+    if code:
+        sys.exit(code)
     if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
         # A sync job that outlived the grace period still holds a thread; its
         # job was handed back, so leave without waiting for it.
         sys.stdout.flush()
         os._exit(0)
+
+
+@dataclass(frozen=True)
+class _Metrics:
+    """Where a worker serves its metrics (--metrics-host, --metrics-port)."""
+
+    host: str
+    port: int  # with -p N: worker process i's is port + i - 1
+    allowed_hosts: tuple[str, ...]
+
+
+def _serve_metrics(w: Worker, metrics: _Metrics | None, number: int = 1) -> None:
+    """Serve the worker's metrics, if asked: worker process ``number`` of -p N
+    on the port plus ``number - 1``."""
+    if metrics is None:
+        return
+    from .metrics import serve_worker_metrics
+
+    port = metrics.port + number - 1
+    with _metrics_usage_errors(metrics.host, port):
+        serve_worker_metrics(w, metrics.host, port, metrics.allowed_hosts)
+    log.info("metrics: http://%s:%d/metrics", metrics.host, port)
+
+
+def _supervise(
+    app: App, child: Callable[[int], int], processes: int, grace: float, metrics: _Metrics | None
+) -> int:
+    """-p N, or --max-jobs-per-process: N worker processes forked from this
+    one (supervisor.py); its exit status. What no child could get past is
+    refused now, as the single path would: its settings (checked already),
+    the app's include modules (imported here, once, for all), its metrics
+    ports."""
+    from .supervisor import Supervisor
+
+    app.import_includes()
+    if metrics is not None:
+        _check_metrics_ports(metrics, processes)
+    return Supervisor(processes, child, grace=grace).run()
+
+
+def _check_metrics_ports(metrics: _Metrics, processes: int) -> None:
+    from .metrics import check_metrics_port
+
+    last = metrics.port + processes - 1
+    if last > 65535:
+        raise click.UsageError(
+            f"--metrics-port {metrics.port} for {processes} worker processes takes the ports up "
+            f"to {last}: past 65535"
+        )
+    for port in range(metrics.port, last + 1):
+        with _metrics_usage_errors(metrics.host, port):
+            check_metrics_port(metrics.host, port, metrics.allowed_hosts)
+
+
+@contextlib.contextmanager
+def _metrics_usage_errors(host: str, port: int) -> Iterator[None]:
+    try:
+        yield
+    except ValueError as exc:  # an allowed host that is no host name
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise click.UsageError(f"cannot serve metrics on {host}:{port}: {exc}") from None
+
+
+def _worker_process(
+    make_worker: Callable[[], Worker], metrics: _Metrics | None, url: str, burst: bool, number: int
+) -> int:
+    """Worker process ``number`` of -p N, in the child the supervisor forked:
+    a worker built and run as the single path's; its exit status, which tells
+    the supervisor whether to replace it (supervisor.py)."""
+    from .supervisor import FINISHED
+    from .worker.waits import run
+
+    w = make_worker()
+    try:
+        _serve_metrics(w, metrics, number)
+        run(w.run())
+    except click.UsageError as exc:  # its port was taken since the supervisor checked it
+        log.error("worker process %d: %s", number, exc.message)
+        return 1
+    except REFUSED as exc:  # wrong credentials, or an ACL: it may be mended, so it is retried
+        log.error("worker process %d: %s", number, describe_error(url, exc))
+        return 1
+    return FINISHED if burst and not w.retired else 0
 
 
 def _setup_logging(level: str | None, fmt: str) -> None:

@@ -276,6 +276,18 @@ def serve_worker_metrics(
     return server
 
 
+def check_metrics_port(host: str, port: int, allowed_hosts: Iterable[str] = ()) -> None:
+    """Raise what ``serve_worker_metrics`` would, serving nothing (``tarefa
+    worker -p N`` checks its ports before it forks): ValueError for an allowed
+    host that is no host name, OSError for a port it cannot bind."""
+    AllowedHosts([host, *allowed_hosts], option="--metrics-allowed-host")
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, address = info[0]  # the one prometheus_client's server binds
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        probe.bind(address)
+
+
 def _only_for(hosts: AllowedHosts, wsgi_app: WSGIApplication) -> WSGIApplication:
     """``wsgi_app`` for requests whose Host header ``hosts`` allows; 400 for others."""
 

@@ -4,6 +4,7 @@ the dead-letter set, timeouts, queue order, bad input, Redis going away."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 
@@ -253,6 +254,34 @@ def test_worker_options_are_checked(app):
         Worker(app, ["no spaces"])
     with pytest.raises(ValueError, match="lease"):
         Worker(app, lease=0)
+    with pytest.raises(ValueError, match="max_jobs"):
+        Worker(app, max_jobs=0)
+
+
+@pytest.mark.parametrize("burst", [False, True])
+def test_a_worker_with_max_jobs_runs_that_many_then_stops_by_itself(app, burst, caplog):
+    """With more slots than its max_jobs leave, it leases no more than that
+    (none to hand back), lets them end, and stops: no signal, no grace cut."""
+    caplog.set_level(logging.DEBUG, logger="tarefa.worker")
+    jobs = add.enqueue_many([(i, 0) for i in range(12)])
+    worker = Worker(app, concurrency=10, max_jobs=5, burst=burst)
+    thread = threading.Thread(target=asyncio.run, args=(worker.run(),))
+    thread.start()
+    thread.join(PATIENCE)
+    assert not thread.is_alive(), "the worker did not stop after its max_jobs"
+    assert worker.retired and worker.processed == 5
+    states = [j.status for j in jobs]
+    assert states.count(JobState.COMPLETED) == 5 and states.count(JobState.QUEUED) == 7
+    assert "handed back" not in caplog.text  # it leased no job it could not start
+    assert "5 jobs run (max_jobs): stopping" in caplog.text
+    assert app.store.workers() == []  # unregistered, as on SIGTERM
+
+
+def test_a_burst_worker_with_max_jobs_left_ends_when_the_queue_is_empty(app, run_worker):
+    jobs = add.enqueue_many([(i, 0) for i in range(3)])
+    worker = run_worker(concurrency=10, max_jobs=5)  # 5 would leave 5 slots of 10
+    assert [j.result(1) for j in jobs] == [0, 1, 2]
+    assert not worker.retired
 
 
 def test_idle_worker_wakes_on_enqueue_and_registers_itself(app, r):

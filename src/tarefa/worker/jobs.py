@@ -39,6 +39,7 @@ class Jobs:
         self.stuck_threads = 0  # timed-out sync jobs whose thread has not returned
         self.solo: Lease | None = None  # a suspect job, running alone (take)
         self.solo_wanted = False  # a suspect was handed back: drain, then take it alone
+        self.started = 0  # jobs started, counted against the config's max_jobs
         concurrency = shared.config.concurrency
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="tarefa-job")
         # Sync hooks get threads of their own: a job that outlived its timeout
@@ -47,14 +48,22 @@ class Jobs:
         self._hook_executor = ThreadPoolExecutor(concurrency, thread_name_prefix="tarefa-hook")
 
     def free_slots(self) -> int:
+        """Jobs it may start now: its free slots, and no more than its
+        ``max_jobs`` leave (so it leases none it would hand back)."""
+        free = self._free_slots()
+        if self.shared.config.max_jobs is not None:
+            return min(free, self.shared.config.max_jobs - self.started)
+        return free
+
+    def _free_slots(self) -> int:
         running = self.shared.running
         if self.solo is not None or (self.solo_wanted and running):
             return 0  # a suspect job runs alone (see take)
         return self.shared.config.concurrency - len(running) - self.stuck_threads
 
     def idle(self) -> bool:
-        """Every slot free."""
-        return self.free_slots() == self.shared.config.concurrency
+        """Every slot free (whatever ``max_jobs`` leaves)."""
+        return self._free_slots() == self.shared.config.concurrency
 
     def suspect(self, job: Leased) -> bool:
         """Whether the job was running in workers that died twice (once if a
@@ -94,6 +103,7 @@ class Jobs:
         task = asyncio.create_task(self._run(queue, job, cancel))
         running = Running(queue, job, task, cancel)
         self.shared.running[running.lease] = running
+        self.started += 1
         return running.lease
 
     async def _run(self, queue: str, job: Leased, cancel: threading.Event) -> None:
@@ -122,7 +132,19 @@ class Jobs:
         if self.solo == (job.id, job.token):
             self.solo = None
         self.shared.wake()
-        return self.shared.running.pop((job.id, job.token), None) is not None
+        freed = self.shared.running.pop((job.id, job.token), None) is not None
+        self._retire_when_done()
+        return freed
+
+    def _retire_when_done(self) -> None:
+        """Once its ``max_jobs`` have started and ended, the worker stops as on
+        SIGTERM, with nothing left to wait for. Not sooner: a job still running
+        must not be cut short by the grace period of a stop no one asked for."""
+        limit, stop = self.shared.config.max_jobs, self.shared.stop
+        if limit is None or self.started < limit or self.shared.running or stop.requested:
+            return
+        log.info("worker %s: %d jobs run (max_jobs): stopping", self.shared.config.id, limit)
+        stop.requested = stop.retired = True
 
     def _thread_outlived(self, future: asyncio.Future[Any]) -> None:
         """A sync job timed out but its thread runs on: it keeps its slot until

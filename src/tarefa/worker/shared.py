@@ -38,6 +38,7 @@ class WorkerConfig:
     max_stalls: int
     grace: float  # seconds running jobs get to finish at shutdown
     settings: Mapping[str, QueueSettings]  # per queue: its limits (tarefa.limits)
+    max_jobs: int | None = None  # jobs it starts before it stops (None: no limit)
 
     @property
     def beat(self) -> float:
@@ -47,10 +48,12 @@ class WorkerConfig:
 
 @dataclass(slots=True)
 class StopRequest:
-    """Whether the worker was told to stop, and to stop now (no grace)."""
+    """Whether the worker was told to stop, and to stop now (no grace); or
+    stopped by itself, as it ran its ``max_jobs`` (retired)."""
 
     requested: bool = False
     now: bool = False
+    retired: bool = False
 
 
 class Outcomes:

@@ -70,7 +70,10 @@ class Worker:
     ``WorkerProcessDied``. Thread-pool and async jobs share the worker's own
     memory: no limit applies to them. ``verbose``: log a line (INFO) as each
     attempt starts and ends; failures, retries and lost leases are logged
-    either way (``job_log.py``).
+    either way (``job_log.py``). ``max_jobs``: start at most this many jobs,
+    then, once they have ended, stop as on SIGTERM (``retired`` is then true):
+    a process that runs leaky code is replaced before it grows, as ``tarefa
+    worker --max-jobs-per-process`` does.
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class Worker:
         app_path: str | None = None,
         max_memory: int | str | None = None,
         verbose: bool = False,
+        max_jobs: int | None = None,
     ) -> None:
         if isinstance(queues, str):
             queues = [queues]
@@ -95,6 +99,8 @@ class Worker:
             raise ValueError("a worker needs at least one queue")
         if not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be an int >= 1, not {concurrency!r}")
+        if max_jobs is not None and (not isinstance(max_jobs, int) or max_jobs < 1):
+            raise ValueError(f"max_jobs must be an int >= 1 or None, not {max_jobs!r}")
         if lease < 0.1:
             raise ValueError(f"lease must be at least 0.1 s, not {lease!r}")
         if max_memory is not None:
@@ -109,6 +115,7 @@ class Worker:
         self.lease_ms = int(lease * 1000)
         self.max_stalls = max_stalls
         self.grace = grace
+        self.max_jobs = max_jobs
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.store = app.store
         # Read from other threads (metrics, the lease keeper) as well as shared.
@@ -122,6 +129,11 @@ class Worker:
     def processed(self) -> int:
         """Outcomes (completed, retry, failed) Redis has recorded."""
         return self._shared.outcomes.processed if self._shared is not None else 0
+
+    @property
+    def retired(self) -> bool:
+        """Whether it stopped by itself, its ``max_jobs`` run."""
+        return self._stop.retired
 
     def pending(self) -> bool:
         """Whether outcomes wait to be reported."""
@@ -187,7 +199,7 @@ class Worker:
         config = WorkerConfig(
             id=self.id, queues=tuple(self.queues), concurrency=self.concurrency,
             burst=self.burst, lease_ms=self.lease_ms, max_stalls=self.max_stalls,
-            grace=self.grace,
+            grace=self.grace, max_jobs=self.max_jobs,
             settings={q: self.app.settings(q) for q in self.queues},
         )  # fmt: skip
         return Shared(
