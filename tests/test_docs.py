@@ -11,9 +11,6 @@ contrib/prometheus/alerts.yml, its ``from tarefa... import`` lines import,
 its links lead to files and headings that exist, its YAML parses, and
 promtool (when installed) parses its PromQL.
 
-Text between ``<!-- processes -->`` and ``<!-- /processes -->`` describes a
-feature still being added: its commands are checked once ``tarefa worker``
-has the feature's options. Everything else is checked now.
 
 Each check is a function from a guide's text to the problems it finds; the
 last tests feed them broken text, so a check that finds nothing is caught.
@@ -47,8 +44,6 @@ from . import prometheus_server
 from .conftest import ROOT
 
 GUIDE = ROOT / "docs" / "deployment.md"
-FEATURES = ("processes",)
-PROCESS_OPTIONS = ("-p", "--processes", "--max-jobs-per-process")
 SHELLS = ("sh", "bash", "shell", "console")
 # Tools a shell line runs tarefa through (`docker compose exec worker tarefa info`).
 WRAPPERS = ("docker", "kubectl", "sudo", "env", "exec")
@@ -61,39 +56,31 @@ STOP_MARGIN = 5.0  # a worker exits within --grace plus about this (README: Work
 @dataclass
 class Segment:
     """A fenced block (``lang`` its info string), or the prose between blocks
-    (``lang`` None); ``feature``: the marked region it is in, if any."""
+    (``lang`` None)."""
 
     text: str
     lang: str | None
     line: int
-    feature: str | None
 
 
 def segments(md: str) -> list[Segment]:
     found: list[Segment] = []
-    feature: str | None = None
     lang: str | None = None
     lines: list[str] = []
     start = 1
     for number, line in enumerate(md.splitlines(), 1):
         fence = re.match(r"\s*```(\S*)\s*$", line)
         if fence and lang is None:  # a block opens: the prose so far ends
-            found.append(Segment("\n".join(lines), None, start, feature))
+            found.append(Segment("\n".join(lines), None, start))
             lang, lines, start = fence.group(1), [], number + 1
             continue
         if lang is not None and re.match(r"\s*```\s*$", line):
-            found.append(Segment("\n".join(lines), lang, start, feature))
+            found.append(Segment("\n".join(lines), lang, start))
             lang, lines, start = None, [], number + 1
             continue
-        if lang is None and (marker := re.fullmatch(r"\s*<!-- (/?)(\w+) -->\s*", line)):
-            if marker.group(2) in FEATURES:
-                found.append(Segment("\n".join(lines), None, start, feature))
-                feature = None if marker.group(1) else marker.group(2)
-                lines, start = [], number + 1
-                continue
         lines.append(line)
     assert lang is None, f"a code block opened at line {start - 1} never closes"
-    found.append(Segment("\n".join(lines), None, start, feature))
+    found.append(Segment("\n".join(lines), None, start))
     return found
 
 
@@ -119,7 +106,6 @@ def headings(md: str) -> set[str]:
 class Command:
     argv: list[str]  # after "tarefa"
     where: str
-    feature: str | None
     # What gives the worker time to stop (TimeoutStopSec, stop_grace_period,
     # terminationGracePeriodSeconds) and its seconds; None where not said here.
     stop: tuple[str, float] | None = None
@@ -173,7 +159,7 @@ def tarefa_in(line: str) -> Iterator[list[str]]:
 def shell_commands(seg: Segment) -> Iterator[Command]:
     for number, line in logical_lines(seg):
         for argv in tarefa_in(line):
-            yield Command(argv, f"{GUIDE.name}:{number}", seg.feature)
+            yield Command(argv, f"{GUIDE.name}:{number}")
 
 
 def mentioned_commands(seg: Segment) -> Iterator[Command]:
@@ -185,7 +171,7 @@ def mentioned_commands(seg: Segment) -> Iterator[Command]:
         except ValueError:
             continue  # not shell words (an unclosed quote): no command
         for argv in found:
-            yield Command(argv, f"{GUIDE.name}:{line} (in the text)", seg.feature, mention=True)
+            yield Command(argv, f"{GUIDE.name}:{line} (in the text)", mention=True)
 
 
 def seconds(value: object) -> float:
@@ -218,7 +204,7 @@ def systemd_commands(seg: Segment) -> Iterator[Command]:
         argv = shlex.split(value.replace("\0", "%"))
         if argv and is_tarefa(argv[0]):
             where = f"{GUIDE.name}:{number} (ExecStart)"
-            yield Command(argv[1:], where, seg.feature, stop, signal)
+            yield Command(argv[1:], where, stop, signal)
 
 
 def words(value: object) -> list[str]:
@@ -248,7 +234,7 @@ def yaml_commands(seg: Segment) -> Iterator[Command]:
                 own = ("stop_grace_period", seconds(node.get("stop_grace_period", "10s")))
             where = f"{GUIDE.name}:{seg.line} (YAML)"
             signal = node.get("stop_signal", "SIGTERM")
-            yield Command(argv[1:], where, seg.feature, own, signal)
+            yield Command(argv[1:], where, own, signal)
         for value in node.values():
             yield from visit(value, stop)
 
@@ -272,14 +258,6 @@ def commands(md: str) -> list[Command]:
         elif seg.lang is None:
             found += mentioned_commands(seg)
     return found
-
-
-def has_feature(feature: str | None) -> bool:
-    """Whether tarefa has a marked region's feature yet."""
-    if feature == "processes":
-        options = {opt for param in worker.params for opt in param.opts}
-        return any(option in options for option in PROCESS_OPTIONS)
-    return True
 
 
 def parse(argv: list[str], mention: bool = False) -> click.Context | None:
@@ -315,8 +293,6 @@ def parse(argv: list[str], mention: bool = False) -> click.Context | None:
 def command_problems(md: str) -> list[str]:
     problems = []
     for cmd in commands(md):
-        if not has_feature(cmd.feature):
-            continue
         shown = shlex.join(["tarefa", *cmd.argv])
         try:
             context = parse(cmd.argv, cmd.mention)
@@ -389,8 +365,6 @@ def url_problems(md: str) -> list[str]:
             line = seg.line + seg.text.count("\n", 0, match.start())
             if "..." in url:
                 continue  # a URL's form, not a URL
-            if seg.feature and not has_feature(seg.feature):
-                continue  # checked once tarefa accepts it
             try:
                 check_url(url)
                 if url.startswith(("redis://", "rediss://", "unix://")):
@@ -510,19 +484,6 @@ def test_the_guide_has_commands_of_every_kind(guide):
 
 def test_every_command_parses_and_outlasts_its_grace(guide):
     assert command_problems(guide) == []
-
-
-def test_marked_commands_wait_for_their_feature(guide):
-    marked = [c for c in commands(guide) if c.feature == "processes"]
-    assert marked, "the guide shows tarefa worker -p in a region marked processes"
-    for cmd in marked:
-        if has_feature("processes"):
-            parse(cmd.argv, cmd.mention)  # a usage error here says what to fix in the guide
-        else:
-            with pytest.raises(click.UsageError):
-                parse(cmd.argv, cmd.mention)  # the marker is needed: no such option yet
-    unmarked = " ".join(" ".join(c.argv) for c in commands(guide) if c.feature is None)
-    assert "--processes" not in unmarked and "--max-jobs-per-process" not in unmarked
 
 
 def test_every_metric_is_exported(guide, exported):
@@ -663,11 +624,5 @@ def test_anchors_follow_githubs_rules():
     assert "redis-in-production" in headings((ROOT / "README.md").read_text())
 
 
-def test_a_marked_region_waits_for_its_feature():
-    md = "<!-- processes -->\n```sh\ntarefa worker app -p 4\n```\n<!-- /processes -->\n"
-    [cmd] = commands(md)
-    assert cmd.feature == "processes"
-    if not has_feature("processes"):
-        assert command_problems(md) == []  # -p does not exist yet: not checked
-    unmarked = "```sh\ntarefa worker app --no-such-option\n```\n"
-    assert command_problems(unmarked)
+def test_a_command_with_an_option_tarefa_lacks_is_a_problem():
+    assert command_problems("```sh\ntarefa worker app --no-such-option\n```\n")
