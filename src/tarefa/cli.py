@@ -74,7 +74,8 @@ def _parse_processes(text: str) -> int:
 def main() -> None:
     """tarefa: background jobs for Python on Redis.
 
-    Redis is the one TAREFA_URL names (redis://, rediss://, unix://); unset,
+    Redis is the one TAREFA_URL names (redis://, rediss://, unix://,
+    redis+sentinel://, redis+cluster://); unset,
     a private redis-server is started under ./.tarefa/ (or the nearest
     .tarefa/ in a parent directory) and shared by every tarefa process run
     from this directory or below.
