@@ -113,6 +113,29 @@ class Cluster:
         self.replicas = [n for n in self.replicas if n is not new]
         return new
 
+    def hand_over(self, master: RedisServer) -> RedisServer:
+        """A graceful failover (CLUSTER FAILOVER on a replica of ``master``):
+        the replica, caught up, becomes the master, and ``master`` its replica,
+        which answers MOVED for the slots it held. Returns the new master."""
+        master_id = _myself(master)[0]
+        replica = next(n for n in self.replicas if _myself(n)[3] == master_id)
+        client = replica.client()
+        try:
+            client.execute_command("CLUSTER", "FAILOVER")
+            wait_until(
+                lambda: (
+                    client.info("replication")["role"] == "master"
+                    and _myself(master)[3] == _myself(replica)[0]
+                ),
+                "the replica to take over",
+                not_yet=(redis.RedisError,),
+            )
+        finally:
+            client.close()
+        self.masters = [replica if n is master else n for n in self.masters]
+        self.replicas = [master if n is replica else n for n in self.replicas]
+        return replica
+
     def client(self) -> redis.RedisCluster:
         return redis.RedisCluster(host="127.0.0.1", port=self.masters[0].port)
 

@@ -136,6 +136,34 @@ def test_an_idle_worker_follows_a_master_failover(app_on, tmp_path):
         cluster.close()
 
 
+def test_a_graceful_failover_is_followed_without_an_error(app_on, tmp_path):
+    """CLUSTER FAILOVER: the old master, now a replica, answers MOVED for the
+    queue's slot. Producers (sync and asyncio) and a running worker read the
+    slot map again and go on at the new master; no call fails."""
+    cluster = Cluster(tmp_path)
+    try:
+        app = app_on(cluster)
+        task = add.with_options(queue="invoices")
+        before = [task.enqueue(i, 0) for i in range(3)]
+        asyncio.run(task.aenqueue(3, 0))  # (each has its connections to the old master now)
+        running = Running(app, ["invoices"], concurrency=2)
+        try:
+            assert [job.result(timeout=PATIENCE) for job in before] == [0, 1, 2]
+            cluster.hand_over(cluster.master_of("tarefa:{invoices}:ready"))
+            after = [task.enqueue(i, 10) for i in range(3)]
+
+            async def produce():
+                return [await task.aenqueue(i, 20) for i in range(3)]
+
+            after += asyncio.run(produce())
+            results = [job.result(timeout=PATIENCE) for job in after]
+        finally:
+            running.stop()
+        assert results == [10, 11, 12, 20, 21, 22]
+    finally:
+        cluster.close()
+
+
 @pytest.mark.skipif(waitaof_binary() is None, reason="needs a Redis with WAITAOF (7.2+)")
 def test_a_durable_enqueue_returns_once_a_replica_has_the_job(app_on, tmp_path):
     cluster = Cluster(tmp_path, path=waitaof_binary(), aof=True)

@@ -10,7 +10,7 @@ generator that yields each call and is sent its reply, which ``_drive`` and
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -41,6 +41,10 @@ FINAL_STATES = (b"completed", b"failed", b"cancelled")
 # redis-py's errors once its retries ran out (RedisUnavailable is one of them).
 # REFUSED (wrong credentials, an ACL) are ConnectionErrors too: catch them first.
 UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+# A cluster's answer that a slot is elsewhere now (ASK, a slot mid-migration,
+# is not followed: the call raises, and is safe to send again).
+MOVED = (redis_errors.MovedError, redis_errors.TryAgainError)
+MOVES = 3  # tries of a call that is told MOVED
 
 
 def is_full(exc: BaseException) -> bool:
@@ -90,12 +94,49 @@ class StoreBase:
 
     def _run(self, call: Call) -> Any:
         script, queue, args = call
-        if self.clients.is_cluster:  # routed by the queue's slot
-            return script(self.clients.sync, queue, args)
+        if self.clients.is_cluster:
+            return self._at_node(queue.ready, lambda node: script.run(node.direct, queue, args))
         return script.run(self.clients.direct, queue, args)
+
+    # On a Redis Cluster, a queue's calls go to the node that holds its slot,
+    # on that node's own connections, as fast as to a single Redis. Told MOVED
+    # or TRYAGAIN (a failover, a resharding), the store reads the slot map again
+    # and sends the call where the slot is now; when the node does not answer,
+    # it reads the map again before it raises, so that the caller's next try
+    # (an id makes a retried enqueue safe) reaches the replica promoted.
+
+    def _at_node(self, key: str, send: Callable[[Clients], T]) -> T:
+        for attempt in range(MOVES):
+            try:
+                return send(self.clients.node(key))
+            except MOVED:
+                if attempt == MOVES - 1:
+                    raise
+                self.clients.reread_slots()
+            except UNREACHABLE:
+                self.clients.reread_slots()
+                raise
+        raise AssertionError("unreachable")  # (the loop returns or raises)
+
+    async def _aat_node(self, key: str, send: Callable[[Clients], Awaitable[T]]) -> T:
+        for attempt in range(MOVES):
+            try:
+                return await send(await self.clients.anode(key))
+            except MOVED:
+                if attempt == MOVES - 1:
+                    raise
+                await self.clients.areread_slots()
+            except UNREACHABLE:
+                await self.clients.areread_slots()
+                raise
+        raise AssertionError("unreachable")
 
     async def _arun(self, call: Call) -> Any:
         script, queue, args = call
+        if self.clients.is_cluster:
+            return await self._aat_node(
+                queue.ready, lambda node: script.acall(node.aio, queue, args)
+            )
         return await script.acall(self.clients.aio, queue, args)
 
     def _drive(self, steps: Steps[T]) -> T:
@@ -141,7 +182,9 @@ class StoreBase:
         batches (autopipeline.py): for calls that are safe to send again."""
         script, queue, args = call
         if self.clients.is_cluster:
-            return await script.acall(self.clients.aio, queue, args)
+            return await self._aat_node(
+                queue.ready, lambda node: script.arun(node.autopipeline, queue, args)
+            )
         return await script.arun(self.clients.autopipeline, queue, args)
 
     def _register_queue(self, queue: str) -> None:

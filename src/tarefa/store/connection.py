@@ -19,6 +19,7 @@ cannot add a job twice), then the error is raised: at most about
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import threading
@@ -246,6 +247,9 @@ class ThreadConnections:
             raise
 
 
+# What reading a cluster's slot map raises when no node answers with one.
+_NO_SLOT_MAP = (redis.exceptions.RedisClusterException, redis.RedisError, OSError)
+
 T = TypeVar("T")
 # One per event loop, dropped with its loop.
 _PerLoop = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T]
@@ -325,12 +329,15 @@ class Clients:
         return [self._node(node.host, node.port) for node in client.get_primaries()]
 
     def reread_slots(self) -> None:
-        """Read the cluster's slot map again (a node failed, a slot moved)."""
-        self.sync.nodes_manager.initialize()  # type: ignore[attr-defined]
+        """Read the cluster's slot map again (a node failed, a slot moved); a
+        map no node gives now stays as it was, for the next call to try again."""
+        with contextlib.suppress(*_NO_SLOT_MAP):
+            self.sync.nodes_manager.initialize()  # type: ignore[attr-defined]
 
     async def areread_slots(self) -> None:
         client: Any = self.aio
-        await client.nodes_manager.initialize()
+        with contextlib.suppress(*_NO_SLOT_MAP):
+            await client.nodes_manager.initialize()
 
     @property
     def sync(self) -> redis.Redis:

@@ -24,19 +24,12 @@ from typing import Any
 from redis import exceptions as redis_errors
 
 from ..errors import DurableUnsupported, NotDurable
-from .base import UNREACHABLE, Call, StoreBase
+from .base import MOVED, Call, StoreBase
 from .connection import Clients, redacted
-from .keys import QueueKeys
-from .scripts import Script
 
 WAIT = 2.0  # seconds a durable enqueue waits for the fsync (below the reply timeout)
 # Asks nothing (0 local, 0 replicas): answers at once where WAITAOF exists.
 PROBE = ("WAITAOF", 0, 0, 1)
-# A cluster's answer that the queue's slot is elsewhere now (a failover, a
-# resharding): read the slot map again, and send the call there. (ASK, a slot
-# mid-migration, is not followed: the call raises, and is safe to send again.)
-_MOVED = (redis_errors.MovedError, redis_errors.TryAgainError)
-_MOVES = 3
 
 
 def wait_ms(reply_timeout: float) -> int:
@@ -121,66 +114,51 @@ class DurableCalls(StoreBase):
     def _run_durable(self, call: Call, job_ids: list[str]) -> Any:
         """Run a script, then WAITAOF (and WAIT) on the same connection, in one
         round trip (on a cluster, a connection to the node of the queue's slot)."""
-        script, queue, args = call
-        for _ in range(_MOVES):
-            clients = self.clients.node(queue.ready) if self.clients.is_cluster else self.clients
-            self._check_waitaof(clients)
-            replies = self._run_on_node(clients, script, queue, args)
-            if not isinstance(replies[0], _MOVED):
-                break
-            self.clients.reread_slots()
+        queue = call[1]
+        if self.clients.is_cluster:
+            replies = self._at_node(queue.ready, lambda node: self._durably(node, call))
+        else:
+            replies = self._durably(self.clients, call)
         if isinstance(replies[0], Exception):
             raise replies[0]
         return self._durable_reply(replies, job_ids)
 
-    def _run_on_node(
-        self, clients: Clients, script: Script, queue: QueueKeys, args: list[Any]
-    ) -> list[Any]:
+    def _durably(self, clients: Clients, call: Call) -> list[Any]:
+        self._check_waitaof(clients)
+        script, queue, args = call
         direct = clients.direct
-        try:
+        replies = direct.pipeline(script.packed(queue, args), *self._durability())
+        if isinstance(replies[0], redis_errors.NoScriptError):  # the server restarted
+            direct.execute_command("SCRIPT", "LOAD", script.source)
             replies = direct.pipeline(script.packed(queue, args), *self._durability())
-            if isinstance(replies[0], redis_errors.NoScriptError):  # the server restarted
-                direct.execute_command("SCRIPT", "LOAD", script.source)
-                replies = direct.pipeline(script.packed(queue, args), *self._durability())
-        except UNREACHABLE:
-            if self.clients.is_cluster:
-                self.clients.reread_slots()  # the node may be gone: ask where the slot is
-            raise
+        if isinstance(replies[0], MOVED):
+            raise replies[0]  # (for _at_node)
         return replies
 
     async def _arun_durable(self, call: Call, job_ids: list[str]) -> Any:
-        script, queue, args = call
-        for _ in range(_MOVES):
-            if self.clients.is_cluster:
-                clients = await self.clients.anode(queue.ready)
-            else:
-                clients = self.clients
-            await self._acheck_waitaof(clients)
-            replies = await self._arun_on_node(clients, script, queue, args)
-            if not isinstance(replies[0], _MOVED):
-                break
-            await self.clients.areread_slots()
+        queue = call[1]
+        if self.clients.is_cluster:
+            replies = await self._aat_node(queue.ready, lambda node: self._adurably(node, call))
+        else:
+            replies = await self._adurably(self.clients, call)
         if isinstance(replies[0], Exception):
             raise replies[0]
         return self._durable_reply(replies, job_ids)
 
-    async def _arun_on_node(
-        self, clients: Clients, script: Script, queue: QueueKeys, args: list[Any]
-    ) -> list[Any]:
-        try:
-            for _ in range(2):
-                pipe = clients.aio.pipeline(transaction=False)
-                pipe.execute_command(*script.command(queue, args))
-                for command in self._durability():
-                    pipe.execute_command(*command)
-                replies: list[Any] = await pipe.execute(raise_on_error=False)
-                if not isinstance(replies[0], redis_errors.NoScriptError):
-                    break
-                await clients.aio.script_load(script.source)
-        except UNREACHABLE:
-            if self.clients.is_cluster:
-                await self.clients.areread_slots()
-            raise
+    async def _adurably(self, clients: Clients, call: Call) -> list[Any]:
+        await self._acheck_waitaof(clients)
+        script, queue, args = call
+        for _ in range(2):
+            pipe = clients.aio.pipeline(transaction=False)
+            pipe.execute_command(*script.command(queue, args))
+            for command in self._durability():
+                pipe.execute_command(*command)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+            if not isinstance(replies[0], redis_errors.NoScriptError):
+                break
+            await clients.aio.script_load(script.source)
+        if isinstance(replies[0], MOVED):
+            raise replies[0]  # (for _aat_node)
         return replies
 
     def _durable_reply(self, replies: list[Any], job_ids: list[str]) -> Any:
