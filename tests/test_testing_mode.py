@@ -574,14 +574,25 @@ def test_a_paused_queue_holds_its_jobs_until_resumed():
     assert queue.resume() is False and not queue.paused
 
 
-def test_keys_limits_and_windows_do_not_hold_a_job_back():
+def test_keys_limits_and_debounce_do_not_hold_a_job_back():
     app.configure_queue("default", rate_limit="1/h", key_concurrency=1)
     try:
-        keyed = add.with_options(key="acct-1", throttle=60)
+        keyed = add.with_options(key="acct-1")
         assert [keyed.enqueue(1, i).result(0) for i in range(2)] == [1, 2]
         assert add.with_options(debounce=60).enqueue(2, 2).result(0) == 4
     finally:
         app.queue_settings.clear()
+
+
+def test_a_throttle_window_drops_repeats_as_in_production():
+    """What a producer sees of a throttle is no timing: the repeats within the
+    window get the first job's handle, not a job of their own."""
+    throttled = add.with_options(key="acct-1", throttle=60)
+    first, repeat = throttled.enqueue(1, 0), throttled.enqueue(1, 1)
+    assert first.created and not repeat.created and repeat.id == first.id
+    assert repeat.result(0) == 1
+    other_key = add.with_options(key="acct-2", throttle=60).enqueue(1, 2)
+    assert other_key.created and other_key.result(0) == 3
 
 
 def test_chains_and_groups_run_inline():

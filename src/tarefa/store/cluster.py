@@ -6,12 +6,13 @@ arguments of a ``rediss://`` URL. A cluster has one database, 0.
 
 Each queue's keys carry its hash tag (keys.py), so a queue lives in one slot
 and its scripts run on the master that holds it; queues spread over the
-masters. redis-py's cluster client routes each command by its keys, follows
-MOVED and ASK replies (a failover, a resharding) and reads the slot map again
-when a node fails. What it cannot route, tarefa sends on a client of the one
-node that holds a key (``Clients.node``): WAITAOF and WAIT behind a durable
-enqueue, which count the writes of their own connection, and a worker's
-blocking wait for work (blocking.py).
+masters. A queue's script calls go to that node on the node's own clients
+(``Clients.node``), with the fast paths of a single Redis, and so do what
+must share one connection or one node: WAITAOF and WAIT behind a durable
+enqueue, and a worker's blocking wait for work (blocking.py). The store
+follows MOVED there itself (base.py). Every other command goes through
+redis-py's cluster client, which routes it by its keys, follows MOVED and
+ASK, and reads the slot map again when a node fails.
 """
 
 from __future__ import annotations

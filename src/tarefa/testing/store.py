@@ -71,6 +71,8 @@ class InlineStore:
         self._expires: dict[tuple[str, str], int] = {}  # (queue, id) -> ms: kept until
         self._failed: dict[str, dict[str, int]] = {}  # queue -> id -> order of failure
         self._paused: set[str] = set()
+        # (queue, task and key) -> the job a throttle window keeps, and until when (ms)
+        self._throttled: dict[tuple[str, str], tuple[str, int]] = {}
         self._running: dict[tuple[str, str], threading.Event] = {}  # -> its cancel event
         self._order = itertools.count()
         self._lock = threading.RLock()  # jobs may be enqueued from several threads
@@ -88,7 +90,7 @@ class InlineStore:
         window: Window = NO_WINDOW, waits: int = 0, durable: bool = False,
     ) -> Enqueued:  # fmt: skip
         self._check_can_block(_task_of(fields), instead="`await task.aenqueue(...)`")
-        done = self._add(queue, job_id, when, fields, waits)
+        done = self._add(queue, job_id, when, fields, waits, window)
         if done.added is Added.CREATED:
             self._run_blocking(queue, [job_id])
         return done
@@ -97,7 +99,7 @@ class InlineStore:
         self, queue: str, job_id: str, when: When, fields: Sequence[Any],
         window: Window = NO_WINDOW, waits: int = 0, durable: bool = False,
     ) -> Enqueued:  # fmt: skip
-        done = self._add(queue, job_id, when, fields, waits)
+        done = self._add(queue, job_id, when, fields, waits, window)
         if done.added is Added.CREATED:
             await self._work(queue, [job_id])
         return done
@@ -119,14 +121,25 @@ class InlineStore:
         return done
 
     def _add(
-        self, queue: str, job_id: str, when: When, fields: Sequence[Any], waits: int = 0
-    ) -> Enqueued:
-        """enqueue.lua: the job added, or the state of the job holding the id."""
+        self, queue: str, job_id: str, when: When, fields: Sequence[Any], waits: int = 0,
+        window: Window = NO_WINDOW,
+    ) -> Enqueued:  # fmt: skip
+        """enqueue.lua: the job added, or the state of the job holding the id,
+        or of the job a throttle window keeps. (A debounced job runs at once
+        here, as a delayed one does: a repeat finds it started, and is added,
+        as enqueue.lua adds it then.)"""
         with self._lock:
             jobs = self._jobs.setdefault(queue, {})
             existing = self._get(queue, job_id)
             if existing is not None:
                 return Enqueued(Added.EXISTING, job_id, existing["state"].decode())
+            how, window_ms, per = window
+            if how == "throttle":
+                kept, until = self._throttled.get((queue, per), ("", 0))
+                if _now_ms() < until:
+                    held = self._get(queue, kept)
+                    return Enqueued(Added.KEPT, kept, held["state"].decode() if held else "")
+                self._throttled[queue, per] = (job_id, _now_ms() + window_ms)
             state = b"waiting" if waits else b"queued"  # waiting: see wait_for
             job = {"state": state, "enqueued_at": _as_bytes(_now_ms())}
             job.update(zip(fields[::2], map(_as_bytes, fields[1::2]), strict=True))
