@@ -13,7 +13,7 @@ import threading
 import pytest
 from starlette.testclient import TestClient
 
-from tarefa import App, BackendUnavailable, NotDurable, manage
+from tarefa import App, BackendUnavailable, NotDurable, RedisFull, manage
 from tarefa.store import check_url
 from tarefa.store.acl import acl_rule
 from tarefa.web.server import create_app
@@ -162,6 +162,25 @@ def test_a_graceful_failover_is_followed_without_an_error(app_on, tmp_path):
         assert results == [10, 11, 12, 20, 21, 22]
     finally:
         cluster.close()
+
+
+def test_a_full_master_refuses_its_queues_jobs_and_the_others_go_on(on_cluster, shared_cluster):
+    """maxmemory reached on one master: an enqueue to a queue of its slots
+    raises RedisFull naming the queue and the job, sync and asyncio alike,
+    and queues on the other masters take jobs as before."""
+    client = shared_cluster.master_of("tarefa:{invoices}:ready").client()
+    client.config_set("maxmemory", 1)
+    try:
+        with pytest.raises(RedisFull) as caught:
+            add.with_options(queue="invoices").enqueue(1, 1)
+        assert caught.value.queue == "invoices" and len(caught.value.job_ids) == 1
+        with pytest.raises(RedisFull):
+            asyncio.run(add.with_options(queue="invoices").aenqueue(1, 1))
+        assert add.with_options(queue="pdfs").enqueue(1, 1).created  # another master
+    finally:
+        client.config_set("maxmemory", 0)
+        client.close()
+    assert add.with_options(queue="invoices").enqueue(1, 1).created
 
 
 @pytest.mark.skipif(waitaof_binary() is None, reason="needs a Redis with WAITAOF (7.2+)")
