@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import socket
 from pathlib import Path
+from urllib.parse import urlencode
 
 import redis
 
@@ -26,6 +27,8 @@ class Cluster:
         """``server``: the RedisServer settings of every node (``aof=``, ``path=``...)."""
         options = ("--cluster-enabled", "yes", "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
                    "--cluster-config-file", "nodes.conf")  # fmt: skip
+        if server.get("tls") is not None:  # the nodes speak TLS to each other too
+            options += ("--tls-cluster", "yes", "--tls-replication", "yes")
         count = masters * (1 + replicas)
         self.nodes = [
             RedisServer(
@@ -79,7 +82,10 @@ class Cluster:
     @property
     def url(self) -> str:
         hosts = ",".join(f"127.0.0.1:{node.port}" for node in self.masters)
-        return f"redis+cluster://{hosts}"
+        tls = self.masters[0].tls
+        if tls is None:
+            return f"redis+cluster://{hosts}"
+        return f"rediss+cluster://{hosts}?{urlencode({'ssl_ca_certs': str(tls.ca)})}"
 
     def master_of(self, key: str) -> RedisServer:
         """The master that holds ``key``'s slot now."""

@@ -20,7 +20,7 @@ from tarefa.web.server import create_app
 from tarefa.worker import Worker
 
 from ..cluster import Cluster
-from ..redis_server import waitaof_binary
+from ..redis_server import make_tls_files, waitaof_binary
 from ..tasks import add
 from ..waits import PATIENCE, drain, wait_until
 
@@ -227,6 +227,20 @@ def test_an_acl_user_with_tarefas_cluster_rule_produces_and_works(app_on, shared
     jobs = [add.with_options(queue=q).enqueue(1, 1) for q in QUEUES]
     drain(Worker(app, QUEUES, burst=True))
     assert [job.result(timeout=0) for job in jobs] == [2] * len(QUEUES)
+
+
+def test_a_cluster_over_tls_runs_jobs(app_on, tmp_path):
+    """rediss+cluster://: the client and the nodes (bus and replication) speak
+    TLS; the certificate is checked against the URL's ssl_ca_certs."""
+    cluster = Cluster(tmp_path, tls=make_tls_files(tmp_path / "tls"))
+    try:
+        app = app_on(cluster)
+        assert app.store.url.startswith("rediss+cluster://")
+        jobs = [add.with_options(queue=q).enqueue(1, 2) for q in QUEUES]
+        drain(Worker(app, QUEUES, burst=True))
+        assert [job.result(timeout=0) for job in jobs] == [3] * len(QUEUES)
+    finally:
+        cluster.close()
 
 
 @pytest.mark.parametrize(
