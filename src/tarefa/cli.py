@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
@@ -11,8 +10,6 @@ import sys
 import threading
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -23,12 +20,13 @@ from . import logs
 from .app import App
 from .cli_ops import COMMANDS, UnreachableExit, UsageExit, converted
 from .cli_tables import add_row, plain, titled
+from .cli_worker import Metrics, parse_processes, serve_metrics, supervise, worker_process
 from .errors import AppImportError
 from .loading import load_app
 from .store import REFUSED, Embedded, EmbeddedError, describe_error, redacted
 
 if TYPE_CHECKING:
-    from .worker import Worker
+    pass
 
 log = logging.getLogger("tarefa.worker")
 
@@ -52,21 +50,6 @@ def _parse_size(text: str) -> int:
     from .worker.memory import parse_size  # (the worker loads only for `tarefa worker`)
 
     return parse_size(text)
-
-
-def _parse_processes(text: str) -> int:
-    """-p: an int >= 1, or auto (the CPUs this process may use)."""
-    from .supervisor import cpu_count
-
-    if text == "auto":
-        return cpu_count()
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise ValueError(f"{text!r} is not a number of processes: give an int >= 1, or auto")
-    return count
 
 
 @click.group()
@@ -141,7 +124,7 @@ def main() -> None:
     default="1",
     show_default=True,
     metavar="N|auto",
-    callback=converted(_parse_processes),
+    callback=converted(parse_processes),
     help="Worker processes, forked from one supervisor that imported APP once; auto: one "
     "per CPU. The supervisor replaces a process that dies and stops them all on SIGTERM.",
 )
@@ -220,7 +203,7 @@ def worker(
             f"-v logs each job at INFO, which --log-level {log_level} would hide: "
             "give one or the other"
         )
-    metrics = _Metrics(metrics_host, metrics_port, metrics_allowed_hosts) if metrics_port else None
+    metrics = Metrics(metrics_host, metrics_port, metrics_allowed_hosts) if metrics_port else None
     supervised = processes > 1 or max_jobs_per_process is not None
     # Until the worker's own handlers are in place (it runs), SIGTERM or
     # SIGINT ends the start: nothing was leased yet, so it exits 0.
@@ -244,10 +227,10 @@ def worker(
             raise click.UsageError(str(exc)) from None
         log.info("Redis: %s", redacted(url))
         if supervised:
-            child = functools.partial(_worker_process, make_worker, metrics, url, burst)
-            code = _supervise(app, child, processes, grace, metrics)
+            child = functools.partial(worker_process, make_worker, metrics, url, burst)
+            code = supervise(app, child, processes, grace, metrics)
         else:
-            _serve_metrics(w, metrics)
+            serve_metrics(w, metrics)
             run(w.run())
     except _StoppedBeforeStart as stopped:
         log.info("%s before the worker started: exiting", stopped)
@@ -261,90 +244,6 @@ def worker(
         # job was handed back, so leave without waiting for it.
         sys.stdout.flush()
         os._exit(0)
-
-
-@dataclass(frozen=True)
-class _Metrics:
-    """Where a worker serves its metrics (--metrics-host, --metrics-port)."""
-
-    host: str
-    port: int  # with -p N: worker process i's is port + i - 1
-    allowed_hosts: tuple[str, ...]
-
-
-def _serve_metrics(w: Worker, metrics: _Metrics | None, number: int = 1) -> None:
-    """Serve the worker's metrics, if asked: worker process ``number`` of -p N
-    on the port plus ``number - 1``."""
-    if metrics is None:
-        return
-    from .metrics import serve_worker_metrics
-
-    port = metrics.port + number - 1
-    with _metrics_usage_errors(metrics.host, port):
-        serve_worker_metrics(w, metrics.host, port, metrics.allowed_hosts)
-    log.info("metrics: http://%s:%d/metrics", metrics.host, port)
-
-
-def _supervise(
-    app: App, child: Callable[[int], int], processes: int, grace: float, metrics: _Metrics | None
-) -> int:
-    """-p N, or --max-jobs-per-process: N worker processes forked from this
-    one (supervisor.py); its exit status. What no child could get past is
-    refused now, as the single path would: its settings (checked already),
-    the app's include modules (imported here, once, for all), its metrics
-    ports."""
-    from .supervisor import Supervisor
-
-    app.import_includes()
-    if metrics is not None:
-        _check_metrics_ports(metrics, processes)
-    return Supervisor(processes, child, grace=grace).run()
-
-
-def _check_metrics_ports(metrics: _Metrics, processes: int) -> None:
-    from .metrics import check_metrics_port
-
-    last = metrics.port + processes - 1
-    if last > 65535:
-        raise click.UsageError(
-            f"--metrics-port {metrics.port} for {processes} worker processes takes the ports up "
-            f"to {last}: past 65535"
-        )
-    for port in range(metrics.port, last + 1):
-        with _metrics_usage_errors(metrics.host, port):
-            check_metrics_port(metrics.host, port, metrics.allowed_hosts)
-
-
-@contextlib.contextmanager
-def _metrics_usage_errors(host: str, port: int) -> Iterator[None]:
-    try:
-        yield
-    except ValueError as exc:  # an allowed host that is no host name
-        raise click.UsageError(str(exc)) from None
-    except OSError as exc:
-        raise click.UsageError(f"cannot serve metrics on {host}:{port}: {exc}") from None
-
-
-def _worker_process(
-    make_worker: Callable[[], Worker], metrics: _Metrics | None, url: str, burst: bool, number: int
-) -> int:
-    """Worker process ``number`` of -p N, in the child the supervisor forked:
-    a worker built and run as the single path's; its exit status, which tells
-    the supervisor whether to replace it (supervisor.py)."""
-    from .supervisor import FINISHED
-    from .worker.waits import run
-
-    w = make_worker()
-    try:
-        _serve_metrics(w, metrics, number)
-        run(w.run())
-    except click.UsageError as exc:  # its port was taken since the supervisor checked it
-        log.error("worker process %d: %s", number, exc.message)
-        return 1
-    except REFUSED as exc:  # wrong credentials, or an ACL: it may be mended, so it is retried
-        log.error("worker process %d: %s", number, describe_error(url, exc))
-        return 1
-    return FINISHED if burst and not w.retired else 0
 
 
 def _setup_logging(level: str | None, fmt: str) -> None:
