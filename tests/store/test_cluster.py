@@ -20,7 +20,7 @@ from tarefa.web.server import create_app
 from tarefa.worker import Worker
 
 from ..cluster import Cluster
-from ..redis_server import make_tls_files, waitaof_binary
+from ..redis_server import make_tls_files, tls_supported, waitaof_binary
 from ..tasks import add
 from ..waits import PATIENCE, drain, wait_until
 
@@ -229,6 +229,7 @@ def test_an_acl_user_with_tarefas_cluster_rule_produces_and_works(app_on, shared
     assert [job.result(timeout=0) for job in jobs] == [2] * len(QUEUES)
 
 
+@pytest.mark.skipif(not tls_supported(), reason="this redis-server was built without TLS")
 def test_a_cluster_over_tls_runs_jobs(app_on, tmp_path):
     """rediss+cluster://: the client and the nodes (bus and replication) speak
     TLS; the certificate is checked against the URL's ssl_ca_certs."""
