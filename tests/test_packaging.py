@@ -1,16 +1,23 @@
 """What the wheel and the sdist carry: every file of src/tarefa that is not
 Python (the Lua scripts, the dashboard's files, py.typed) is named by a glob
 of pyproject.toml's package-data, so a new kind of data file cannot be left
-out of them. Fast: pyproject.toml and the tree, no build (``.ci/package``
-builds and installs both)."""
+out of them. And what the core install lacks: ``tarefa dashboard`` without
+the ``dashboard`` extra says which extra to install. Fast: pyproject.toml and
+the tree, no build (``.ci/package`` builds and installs both)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import pytest
+
+from .conftest import PYTHONPATH, ROOT
+
 SRC = ROOT / "src"
 PACKAGE = SRC / "tarefa"
 
@@ -77,3 +84,78 @@ def test_removing_any_glob_leaves_files_out():
         for pattern in globs:
             fewer = {**package_data(), name: [g for g in globs if g != pattern]}
             assert uncovered(fewer), f"without {pattern!r}, no file would be missing"
+
+
+# Runs tarefa's command line with the modules named in argv[1] (comma-separated)
+# unimportable, as in an install without the extra that brings them.
+WITHOUT = """
+import sys
+
+blocked = sys.argv[1].split(",")
+
+
+def is_blocked(name):
+    return any(name == b or name.startswith(b + ".") for b in blocked)
+
+
+class Blocker:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if is_blocked(name):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Blocker)
+for name in [m for m in sys.modules if is_blocked(m)]:
+    del sys.modules[name]
+from tarefa.cli import main
+
+sys.argv = ["tarefa", *sys.argv[2:]]
+main()
+"""
+
+
+def tarefa_without(modules: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    # A Redis that refuses: nothing here may start an embedded server or reach one.
+    env = dict(os.environ, PYTHONPATH=PYTHONPATH, TAREFA_URL="redis://127.0.0.1:1/0")
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT, modules, *args],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_the_dashboard_extra_is_named_in_pyproject():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    names = {spec.partition(">")[0] for spec in extras["dashboard"]}
+    assert names == {"fastapi", "uvicorn"}
+
+
+@pytest.mark.parametrize(
+    ("missing", "named"),
+    [("fastapi", "fastapi"), ("starlette", "starlette"), ("uvicorn", "uvicorn"),
+     ("fastapi,starlette,uvicorn", "uvicorn")],
+)  # fmt: skip
+def test_dashboard_without_its_extra_says_which_to_install(missing, named, tmp_path):
+    done = tarefa_without(missing, "dashboard", "tarefa.demo:app", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip() == (
+        f"Error: tarefa dashboard needs {named}, which is not installed: "
+        "pip install 'tarefa[dashboard]'"
+    )
+
+
+def test_the_core_commands_run_without_the_dashboard_extra(tmp_path):
+    done = tarefa_without("fastapi,starlette,uvicorn", "tasks", "tarefa.demo:app", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "send_email" in done.stdout
+
+
+def test_another_missing_module_is_not_blamed_on_the_extra(tmp_path):
+    """A module missing for another reason is the error it is, not advice."""
+    done = tarefa_without("tarefa.web.api", "dashboard", "tarefa.demo:app", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "ModuleNotFoundError: No module named 'tarefa.web.api'" in done.stderr
+    assert "tarefa[dashboard]" not in done.stderr
