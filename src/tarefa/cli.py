@@ -33,6 +33,9 @@ log = logging.getLogger("tarefa.worker")
 # Piped into a script or a log: no 80-column wrapping or truncation.
 console = Console(width=None if sys.stdout.isatty() else 200)
 
+# What tarefa dashboard needs beyond the core install: the "dashboard" extra.
+DASHBOARD_MODULES = frozenset({"fastapi", "starlette", "uvicorn"})
+
 
 def _load(path: str) -> App:
     try:
@@ -331,7 +334,18 @@ def dashboard(
 ) -> None:
     """Serve the dashboard (/), the REST API (/api/v1, OpenAPI at /docs) and
     Prometheus metrics (/metrics) for APP's Redis."""
-    from .web.server import serve
+    try:
+        # web.server imports uvicorn only as it serves: here, to fail before.
+        import uvicorn  # noqa: F401
+
+        from .web.server import serve
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in DASHBOARD_MODULES:
+            raise
+        raise click.ClickException(
+            f"tarefa dashboard needs {exc.name}, which is not installed: "
+            "pip install 'tarefa[dashboard]'"
+        ) from None
 
     app = _load(app_path)
     try:
