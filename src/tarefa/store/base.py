@@ -10,6 +10,8 @@ generator that yields each call and is sent its reply, which ``_drive`` and
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -44,7 +46,8 @@ UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError)
 # A cluster's answer that a slot is elsewhere now (ASK, a slot mid-migration,
 # is not followed: the call raises, and is safe to send again).
 MOVED = (redis_errors.MovedError, redis_errors.TryAgainError)
-MOVES = 3  # tries of a call that is told MOVED
+MOVES = 4  # tries of a call that is told MOVED or TRYAGAIN
+TRYAGAIN_PAUSE = 0.05  # seconds, times the try's number
 
 
 def is_full(exc: BaseException) -> bool:
@@ -100,32 +103,43 @@ class StoreBase:
 
     # On a Redis Cluster, a queue's calls go to the node that holds its slot,
     # on that node's own connections, as fast as to a single Redis. Told MOVED
-    # or TRYAGAIN (a failover, a resharding), the store reads the slot map again
-    # and sends the call where the slot is now; when the node does not answer,
-    # it reads the map again before it raises, so that the caller's next try
-    # (an id makes a retried enqueue safe) reaches the replica promoted.
+    # (a failover, a resharding), the store sends the call again to the node
+    # the reply names, and reads the slot map again for the calls after it
+    # (the map a node gives can lag the failover by a moment: MOVED is the
+    # news that counts). Told TRYAGAIN (keys mid-migration), it waits a moment
+    # and tries again. When the node does not answer, it reads the map again
+    # before it raises, so that the caller's next try (an id makes a retried
+    # enqueue safe) reaches the replica promoted.
 
     def _at_node(self, key: str, send: Callable[[Clients], T]) -> T:
+        node = self.clients.node(key)
         for attempt in range(MOVES):
             try:
-                return send(self.clients.node(key))
-            except MOVED:
+                return send(node)
+            except MOVED as told:
                 if attempt == MOVES - 1:
                     raise
                 self.clients.reread_slots()
+                if isinstance(told, redis_errors.TryAgainError):
+                    time.sleep(TRYAGAIN_PAUSE * (attempt + 1))
+                node = self.clients.redirected(told) or self.clients.node(key)
             except UNREACHABLE:
                 self.clients.reread_slots()
                 raise
         raise AssertionError("unreachable")  # (the loop returns or raises)
 
     async def _aat_node(self, key: str, send: Callable[[Clients], Awaitable[T]]) -> T:
+        node = await self.clients.anode(key)
         for attempt in range(MOVES):
             try:
-                return await send(await self.clients.anode(key))
-            except MOVED:
+                return await send(node)
+            except MOVED as told:
                 if attempt == MOVES - 1:
                     raise
                 await self.clients.areread_slots()
+                if isinstance(told, redis_errors.TryAgainError):
+                    await asyncio.sleep(TRYAGAIN_PAUSE * (attempt + 1))
+                node = self.clients.redirected(told) or await self.clients.anode(key)
             except UNREACHABLE:
                 await self.clients.areread_slots()
                 raise
@@ -138,6 +152,22 @@ class StoreBase:
                 queue.ready, lambda node: script.acall(node.aio, queue, args)
             )
         return await script.acall(self.clients.aio, queue, args)
+
+    # A blocking wait for a signal (a job's end), on a cluster on the node that
+    # holds its key, as a queue's calls are: the cluster client's own slot
+    # map can still name a master that died.
+
+    def _pop_signal(self, key: str, timeout: float | None) -> None:
+        if self.clients.is_cluster:
+            self._at_node(key, lambda node: node.sync_blocking.blpop([key], timeout))
+        else:
+            self.clients.sync_blocking.blpop([key], timeout)
+
+    async def _apop_signal(self, key: str, timeout: float | None) -> None:
+        if self.clients.is_cluster:
+            await self._aat_node(key, lambda node: node.aio_blocking.blpop([key], timeout))
+        else:
+            await self.clients.aio_blocking.blpop([key], timeout)
 
     def _drive(self, steps: Steps[T]) -> T:
         """Run an operation of several calls from sync code."""

@@ -208,6 +208,12 @@ class Clients:
         found = client.get_node_from_key(key)
         return self._node(found.host, found.port)
 
+    def redirected(self, told: Exception) -> Clients | None:
+        """The node a MOVED reply names (None for other replies)."""
+        if isinstance(told, redis.exceptions.MovedError):
+            return self._node(told.host, int(told.port))
+        return None
+
     def _node(self, host: str, port: int) -> Clients:
         node = self._nodes.get((host, port))
         if node is None:

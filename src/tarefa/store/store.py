@@ -312,7 +312,7 @@ class Store(Browsing, WorkerCalls, MemorySettings, DurableCalls):
             left = time_left(deadline)
             if state in FINAL_STATES or state == b"" or left == 0:
                 return state
-            self.clients.sync_blocking.blpop([signal], timeout=left)
+            self._pop_signal(signal, left)
 
     async def await_end(self, queue: str, job_id: str, timeout: float | None) -> bytes:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -322,7 +322,7 @@ class Store(Browsing, WorkerCalls, MemorySettings, DurableCalls):
             left = time_left(deadline)
             if state in FINAL_STATES or state == b"" or left == 0:
                 return state
-            await self.clients.aio_blocking.blpop([signal], timeout=left)
+            await self._apop_signal(signal, left)
 
 
 def _task_of(fields: Sequence[Any]) -> str:
