@@ -25,6 +25,7 @@ MODULES = {module_name(path): path for path in SRC.rglob("*.py")}
 # layer or those below. Each entry names modules, or packages ending in ".*".
 LAYERS: list[list[str]] = [
     ["tarefa.__main__", "tarefa.cli", "tarefa.cli_ops", "tarefa.cli_worker"],
+    ["tarefa.contrib.*"],
     ["tarefa.demo", "tarefa.web.*", "tarefa.cli_tables", "tarefa.supervisor"],
     ["tarefa"],  # the package: the names users import
     ["tarefa.manage", "tarefa.schema", "tarefa.metrics"],

@@ -181,6 +181,12 @@ class App:
         if isinstance(self._store, Store):
             self._store.clients.close()
 
+    async def aclose(self) -> None:
+        """``close()`` from asyncio code, with this event loop's connections."""
+        if isinstance(self._store, Store):
+            await self._store.aclose()
+        self.close()
+
     @contextmanager
     def testing(self) -> Iterator[App]:
         """Testing mode for the block: every job runs inline when it is

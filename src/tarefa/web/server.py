@@ -93,6 +93,12 @@ def _cross_site(request: Request) -> bool:
     return origin == "null" or netloc != request.headers.get("host")
 
 
+def _route_path(request: Request) -> str:
+    """The request's path within this app, mounted under a path or not."""
+    path: str = request.scope["path"]
+    return path.removeprefix(request.scope.get("root_path", ""))
+
+
 def create_app(
     app: App, credentials: Credentials | None = None, *, allowed_hosts: Iterable[str] = ()
 ) -> FastAPI:
@@ -131,7 +137,7 @@ def create_app(
             return JSONResponse({"detail": hosts.refusal(host)}, status_code=400)
         if request.method not in SAFE_METHODS and _cross_site(request):
             return JSONResponse({"detail": "cross-site request refused"}, status_code=403)
-        if credentials and request.url.path not in OPEN_PATHS:
+        if credentials and _route_path(request) not in OPEN_PATHS:
             if not credentials.accept(request.headers.get("authorization", "")):
                 return JSONResponse(
                     {"detail": "credentials required"},
