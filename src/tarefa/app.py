@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from .errors import AmbiguousJob, JobNotFound
 from .job import Job
+from .job_scopes import JobScope
 from .limits import DEFAULT_SETTINGS, FAILED_TTL, KEEP_FAILED, QueueSettings
 from .options import (
     MAX_PAYLOAD_BYTES,
@@ -151,6 +152,10 @@ class App:
         self.include = tuple(include)
         # Hooks for every task, after the task's own (see worker/hooks.py).
         self.on_success, self.on_failure, self.on_retry = on_success, on_failure, on_retry
+        self.job_scopes: tuple[JobScope, ...] = ()  # around_each_job
+        # What Task.enqueue_on_commit hands its enqueue to: a framework's
+        # "run this once the transaction commits" (tarefa.contrib.django).
+        self.on_commit: Callable[[Callable[[], object]], object] | None = None
         self.tasks: dict[str, Task[..., Any]] = {}
         self.queue_settings: dict[str, QueueSettings] = {}
         self._store: Store | None = None
@@ -186,6 +191,16 @@ class App:
         if isinstance(self._store, Store):
             await self._store.aclose()
         self.close()
+
+    def around_each_job(self, scope: JobScope) -> None:
+        """Run every job of this App inside ``scope()``, a context manager
+        entered where the job runs (its thread, its process; the event loop
+        for an async task) and left once it ends: what a framework needs
+        around a job, such as fresh database connections or an app context.
+        Scopes nest in the order they were added, the first outermost."""
+        if not callable(scope):
+            raise TypeError(f"scope must be a callable returning a context manager, not {scope!r}")
+        self.job_scopes += (scope,)
 
     @contextmanager
     def testing(self) -> Iterator[App]:

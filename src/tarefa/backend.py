@@ -13,7 +13,7 @@ the serializer's protocol.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from .records import Enqueued, StoredJob
@@ -112,3 +112,4 @@ class Owner(Protocol):
     serializer: Serializer
     max_payload_bytes: int | None
     durable: bool
+    on_commit: Callable[[Callable[[], object]], object] | None

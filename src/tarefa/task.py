@@ -158,6 +158,28 @@ class Task(Generic[P, R]):
         """Put one job on the queue; returns its handle at once (with
         ``durable``, once Redis has fsynced it)."""
         job_id, fields = self._one(args, kwargs)
+        return self._put(job_id, fields)
+
+    def enqueue_on_commit(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
+        """Enqueue once the database transaction around this call commits,
+        and never if it rolls back: the job cannot start before the rows it
+        reads exist. Needs a framework's hook (``tarefa.contrib.django`` in
+        INSTALLED_APPS sets it); outside a transaction, it enqueues at once.
+
+        The arguments are checked now and the handle returned now, with its id
+        (the job exists only once the transaction commits). The enqueue at the
+        commit can still fail, Redis being away: a job that must survive that
+        goes through ``tarefa.outbox``, in the transaction itself."""
+        if self.app.on_commit is None:
+            raise RuntimeError(
+                f"{self.name}.enqueue_on_commit needs a transaction to wait for: add "
+                "'tarefa.contrib.django' to INSTALLED_APPS (or set app.on_commit)"
+            )
+        job_id, fields = self._one(args, kwargs)
+        self.app.on_commit(lambda: self._put(job_id, fields))
+        return Job(self.app, self.options.queue, job_id)
+
+    def _put(self, job_id: str, fields: Fields) -> Job[R]:
         if self.call.parents:
             return self._enqueue_waiting(job_id, fields)
         queue, when, window = self.options.queue, self.call.when(), self._window

@@ -24,6 +24,7 @@ import orjson
 
 from ..context import JobContext, _current
 from ..errors import ResultTooLarge, Retry
+from ..job_scopes import within
 from ..options import TaskOptions
 from ..records import FOREVER, Leased, Outcome, OutcomeKind
 from ..serializer import decode_call, dump_error
@@ -79,6 +80,7 @@ async def execute(
                 job = replace(job, payload=app.serializer.dumps((args, kwargs)))
             result = await processes.run(queue, job, task, options.timeout)
         else:
+            fn = within(app.job_scopes, fn, task.is_async)
             result = await _call(task, fn, args, kwargs, options.timeout, executor, thread_outlived)
     except Retry as exc:
         outcome, value = _retry_or_fail(job, options, exc, exc.delay), exc

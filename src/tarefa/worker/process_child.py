@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from .. import logs
 from ..context import JobContext, _current
 from ..errors import ResultTooLarge, Retry
+from ..job_scopes import within
 from ..loading import load_app
 from ..serializer import Serializer, decode_call
 
@@ -264,7 +265,7 @@ def _run(app: App, app_path: str, channel: _Channel, job: RunJob) -> Answer:
     context = _ChildContext(job.job_id, job.queue, name, job.attempt, _report=channel.send)
     token = _current.set(context)
     try:
-        result = task.fn(*args, **kwargs)
+        result = within(app.job_scopes, task.fn, False)(*args, **kwargs)
     except Retry as exc:
         return Retried(exc.delay, _text(exc), "".join(traceback.format_exception(exc)))
     except BaseException as exc:  # whatever a job raises becomes its outcome

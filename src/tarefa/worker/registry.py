@@ -6,10 +6,11 @@ where a job's progress goes, and the App's hooks. ``App`` declares it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..backend import Producing
+from ..job_scopes import JobScope
 from ..serializer import Serializer
 from ..task import Task
 
@@ -26,6 +27,9 @@ class TaskRegistry(Protocol):
 
     @property
     def backend(self) -> Producing: ...
+
+    @property
+    def job_scopes(self) -> Sequence[JobScope]: ...
 
     # Hooks for every task, after the task's own (hooks.py).
     @property
