@@ -24,8 +24,8 @@ MODULES = {module_name(path): path for path in SRC.rglob("*.py")}
 # docs/architecture.md's layers, top first: a module imports only from its own
 # layer or those below. Each entry names modules, or packages ending in ".*".
 LAYERS: list[list[str]] = [
+    ["tarefa.contrib.*"],  # in frameworks: their commands run tarefa's
     ["tarefa.__main__", "tarefa.cli", "tarefa.cli_ops", "tarefa.cli_worker"],
-    ["tarefa.contrib.*"],
     ["tarefa.demo", "tarefa.web.*", "tarefa.cli_tables", "tarefa.supervisor"],
     ["tarefa"],  # the package: the names users import
     ["tarefa.manage", "tarefa.schema", "tarefa.metrics"],
