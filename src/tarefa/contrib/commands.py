@@ -18,7 +18,7 @@ def run_tarefa(args: Sequence[str], app_path: str, prog_name: str) -> None:
 def with_app(args: list[str], app_path: str) -> list[str]:
     """``args`` with ``app_path`` after the command's name, if that command
     takes an APP (``worker``, ``cron``, ``tasks``, ``dashboard``); the
-    operator's commands (``queues``, ``jobs``...) need only Redis."""
+    operator's commands (``info``, ``jobs``...) need only Redis."""
     command = main.commands.get(args[0]) if args else None
     if command is not None and any(param.name == "app_path" for param in command.params):
         return [args[0], app_path, *args[1:]]

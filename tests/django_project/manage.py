@@ -1,0 +1,11 @@
+#!/usr/bin/env python
+"""The contact-form site's manage.py (seed 000's sprint, in Django)."""
+
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
