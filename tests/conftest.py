@@ -64,6 +64,18 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server of the session's own (tests/postgres_server.py)."""
+    from .postgres_server import PostgresServer, bin_dir
+
+    if bin_dir() is None:
+        pytest.fail("PostgreSQL is not installed: apt-get install postgresql (.ci/run does)")
+    server = PostgresServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
 def shared_cluster(tmp_path_factory):
     """A Redis Cluster of 3 masters with a replica each, for the session's
     tests that do not break it (started on first use)."""

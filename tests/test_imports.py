@@ -25,10 +25,10 @@ MODULES = {module_name(path): path for path in SRC.rglob("*.py")}
 # layer or those below. Each entry names modules, or packages ending in ".*".
 LAYERS: list[list[str]] = [
     ["tarefa.contrib.*"],  # in frameworks: their commands run tarefa's
-    ["tarefa.__main__", "tarefa.cli", "tarefa.cli_ops", "tarefa.cli_worker"],
+    ["tarefa.__main__", "tarefa.cli", "tarefa.cli_ops", "tarefa.cli_worker", "tarefa.cli_relay"],
     ["tarefa.demo", "tarefa.web.*", "tarefa.cli_tables", "tarefa.supervisor"],
     ["tarefa"],  # the package: the names users import
-    ["tarefa.manage", "tarefa.schema", "tarefa.metrics"],
+    ["tarefa.manage", "tarefa.schema", "tarefa.metrics", "tarefa.outbox"],
     ["tarefa.testing.*"],
     ["tarefa.worker", "tarefa.worker.worker"],  # the package, and the Worker that wires...
     ["tarefa.worker.*"],  # ...its collaborators, which never import it

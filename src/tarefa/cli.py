@@ -8,25 +8,18 @@ import os
 import signal
 import sys
 import threading
-import traceback
 from collections import Counter
 from types import FrameType
-from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from . import logs
-from .app import App
-from .cli_ops import COMMANDS, UnreachableExit, UsageExit, converted
+from .cli_ops import COMMANDS, UnreachableExit, converted, load_app_or_exit
+from .cli_relay import relay
 from .cli_tables import add_row, plain, titled
 from .cli_worker import Metrics, parse_processes, serve_metrics, supervise, worker_process
-from .errors import AppImportError
-from .loading import load_app
 from .store import REFUSED, Embedded, EmbeddedError, describe_error, redacted
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("tarefa.worker")
 
@@ -35,18 +28,6 @@ console = Console(width=None if sys.stdout.isatty() else 200)
 
 # What tarefa dashboard needs beyond the core install: the "dashboard" extra.
 DASHBOARD_MODULES = frozenset({"fastapi", "starlette", "uvicorn"})
-
-
-def _load(path: str) -> App:
-    try:
-        return load_app(path)
-    except AppImportError as exc:
-        if exc.missing is None:  # the app's code raised: its traceback says where
-            if exc.__cause__ is not None:
-                traceback.print_exception(exc.__cause__)
-        raise UsageExit(str(exc)) from None
-    except (ImportError, ValueError, TypeError) as exc:
-        raise click.BadParameter(str(exc), param_hint="APP") from None
 
 
 def _parse_size(text: str) -> int:
@@ -215,7 +196,7 @@ def worker(
     code = 0
     try:
         try:
-            app = _load(app_path)
+            app = load_app_or_exit(app_path)
         finally:  # after the app's import: a configuration of its own stands
             _setup_logging(log_level, log_format)
         try:
@@ -274,7 +255,7 @@ def cron(app_path: str) -> None:
 
     from .worker.scheduler import next_tick
 
-    app = _load(app_path)
+    app = load_app_or_exit(app_path)
     table = titled("cron schedules")
     for column in ("task", "schedule", "time zone", "queue", "next run (UTC)"):
         table.add_column(column)
@@ -295,7 +276,7 @@ def tasks(app_path: str, schema: bool) -> None:
 
     from .schema import task_schema
 
-    app = _load(app_path)
+    app = load_app_or_exit(app_path)
     registered = sorted((t for t in app.tasks.values() if t.fn is not None), key=lambda t: t.name)
     if schema:
         click.echo(json.dumps({t.name: task_schema(t) for t in registered}, indent=2))
@@ -347,7 +328,7 @@ def dashboard(
             "pip install 'tarefa[dashboard]'"
         ) from None
 
-    app = _load(app_path)
+    app = load_app_or_exit(app_path)
     try:
         serve(app, host, port, insecure=insecure, allowed_hosts=allowed_hosts)
     except ValueError as exc:
@@ -410,3 +391,4 @@ if __name__ == "__main__":  # pragma: no cover
 # The operator's commands (info, jobs, job, retry, cancel, ...): cli_ops.py.
 for command in COMMANDS:
     main.add_command(command)
+main.add_command(relay)  # cli_relay.py

@@ -17,6 +17,7 @@ import functools
 import json
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,7 +28,8 @@ from . import manage
 from .app import App
 from .cli_tables import job_table, jobs_table, memory_line, plain, queues_table, workers_table
 from .durations import parse_duration
-from .errors import AmbiguousJob, JobNotFound, TarefaError
+from .errors import AmbiguousJob, AppImportError, JobNotFound, TarefaError
+from .loading import load_app
 from .store import (
     CLEANABLE_STATES,
     LISTED_STATES,
@@ -68,6 +70,19 @@ class NotFoundExit(click.ClickException):
     """No such queue, job or task."""
 
     exit_code = 3
+
+
+def load_app_or_exit(path: str) -> App:
+    """The App at ``path`` (APP), or the exit that says why it cannot load."""
+    try:
+        return load_app(path)
+    except AppImportError as exc:
+        if exc.missing is None:  # the app's code raised: its traceback says where
+            if exc.__cause__ is not None:
+                traceback.print_exception(exc.__cause__)
+        raise UsageExit(str(exc)) from None
+    except (ImportError, ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc), param_hint="APP") from None
 
 
 class UnreachableExit(click.ClickException):

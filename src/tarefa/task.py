@@ -12,7 +12,7 @@ import inspect
 import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, ParamSpec, TypeVar
 
 import orjson
 
@@ -24,7 +24,7 @@ from .records import Added, Enqueued
 from .store import job_ref
 
 if TYPE_CHECKING:
-    from .backend import Owner
+    from .backend import Owner, When
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,6 +34,16 @@ T = TypeVar("T")
 Fields = list[str | bytes]
 # The jobs of an enqueue_many: each one's id and fields.
 Batch = list[tuple[str, Fields]]
+
+
+class Prepared(NamedTuple):
+    """A job ready to be sent (``Task.prepare``)."""
+
+    queue: str
+    job_id: str
+    when: When  # (delay in ms, priority, key)
+    fields: Fields
+
 
 BATCH = 1000  # jobs per enqueue_many script call: one call never blocks Redis long
 
@@ -178,6 +188,18 @@ class Task(Generic[P, R]):
         job_id, fields = self._one(args, kwargs)
         self.app.on_commit(lambda: self._put(job_id, fields))
         return Job(self.app, self.options.queue, job_id)
+
+    def prepare(self, *args: P.args, **kwargs: P.kwargs) -> Prepared:
+        """What ``enqueue`` would send, checked and serialized, without sending
+        it: for ``tarefa.outbox``, which keeps it in the application's database
+        until its relay sends it. A throttle, a debounce or ``depends_on``
+        needs Redis at the call, so they raise ValueError here."""
+        if self._window[0]:
+            raise ValueError(f"{self.name}: the outbox cannot {self._window[0]}: enqueue it")
+        if self.call.parents:
+            raise ValueError(f"{self.name}: the outbox does not take depends_on: enqueue it")
+        job_id, fields = self._one(args, kwargs)
+        return Prepared(self.options.queue, job_id, self.call.when(), fields)
 
     def _put(self, job_id: str, fields: Fields) -> Job[R]:
         if self.call.parents:
