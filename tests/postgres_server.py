@@ -48,9 +48,7 @@ class PostgresServer:
 
     def _run(self, *command: str) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if self.user is not None else []
-        subprocess.run(
-            [*prefix, *command], check=True, capture_output=True, timeout=PATIENCE * 2
-        )
+        subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=PATIENCE * 2)
 
     def start(self) -> PostgresServer:
         self._run(
