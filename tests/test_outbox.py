@@ -209,3 +209,21 @@ def test_postgres_and_redis_away_are_waited_out(db, app, postgres, relay_thread,
             Relay(elsewhere, postgres.url).relay_once(connection)
         assert rows(postgres) == 1  # kept for when Redis is back
         assert Relay(app, postgres.url).relay_once(connection) == 1
+
+
+def test_a_worker_relays_the_outbox_itself(db, app, postgres, spawn_worker, monkeypatch):
+    """tarefa worker --relay-outbox: the outbox's jobs move and run, with no
+    relay of their own; without TAREFA_OUTBOX_URL it is a usage error."""
+    monkeypatch.delenv("TAREFA_OUTBOX_URL", raising=False)
+    refused = spawn_worker("--relay-outbox", "--burst")
+    assert refused.wait(PATIENCE) == 2
+    assert "TAREFA_OUTBOX_URL" in refused.log_path.read_text()
+
+    monkeypatch.setenv("TAREFA_OUTBOX_URL", postgres.url)
+    worker = spawn_worker("--relay-outbox", "-p", "2")
+    with db.transaction():
+        job = outbox.enqueue(db, add, 20, 22)
+    wait_until(lambda: app.backend.job("default", job.id) is not None, "the job relayed")
+    assert job.result(timeout=PATIENCE) == 42 and rows(postgres) == 0
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(PATIENCE) == 0

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from . import logs
 from .cli_ops import COMMANDS, UnreachableExit, converted, load_app_or_exit
-from .cli_relay import relay
+from .cli_relay import outbox_url_or_exit, relay, relaying
 from .cli_tables import add_row, plain, titled
 from .cli_worker import Metrics, parse_processes, serve_metrics, supervise, worker_process
 from .store import REFUSED, Embedded, EmbeddedError, describe_error, redacted
@@ -120,6 +120,12 @@ def main() -> None:
     "finish, then exits); with -p 1 too.",
 )
 @click.option(
+    "--relay-outbox",
+    is_flag=True,
+    help="Also move the PostgreSQL outbox's jobs (TAREFA_OUTBOX_URL) to Redis, in a thread "
+    "(with -p N, one per process; any number of relays may run).",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(1, 65535),
     help="Serve this worker's Prometheus metrics at http://HOST:PORT/metrics (with -p N, "
@@ -171,6 +177,7 @@ def worker(
     max_memory: int | None,
     processes: int,
     max_jobs_per_process: int | None,
+    relay_outbox: bool,
     metrics_port: int | None,
     metrics_host: str,
     metrics_allowed_hosts: tuple[str, ...],
@@ -188,6 +195,7 @@ def worker(
             "give one or the other"
         )
     metrics = Metrics(metrics_host, metrics_port, metrics_allowed_hosts) if metrics_port else None
+    outbox_url = outbox_url_or_exit() if relay_outbox else None
     supervised = processes > 1 or max_jobs_per_process is not None
     # Until the worker's own handlers are in place (it runs), SIGTERM or
     # SIGINT ends the start: nothing was leased yet, so it exits 0.
@@ -211,11 +219,12 @@ def worker(
             raise click.UsageError(str(exc)) from None
         log.info("Redis: %s", redacted(url))
         if supervised:
-            child = functools.partial(worker_process, make_worker, metrics, url, burst)
+            child = functools.partial(worker_process, make_worker, metrics, url, burst, outbox_url)
             code = supervise(app, child, processes, grace, metrics)
         else:
             serve_metrics(w, metrics)
-            run(w.run())
+            with relaying(app, outbox_url):
+                run(w.run())
     except _StoppedBeforeStart as stopped:
         log.info("%s before the worker started: exiting", stopped)
     except REFUSED as exc:  # wrong credentials, or an ACL without a command tarefa needs

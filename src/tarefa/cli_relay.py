@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
+import threading
+from collections.abc import Iterator
 from types import FrameType
 
 import click
 
 from . import logs
+from .app import App
 from .cli_ops import UsageExit, load_app_or_exit
 from .outbox import Relay, install
 
@@ -58,3 +63,33 @@ def relay(app_path: str, database_url: str, install_table: bool, batch: int, pol
     log.info("outbox relay: moving %s's outbox to Redis", app_path)
     relaying.run()
     log.info("outbox relay: stopped after %d jobs", relaying.relayed)
+
+
+def outbox_url_or_exit() -> str:
+    """TAREFA_OUTBOX_URL, for ``tarefa worker --relay-outbox``, with psycopg there."""
+    url = os.environ.get("TAREFA_OUTBOX_URL")
+    if not url:
+        raise click.UsageError("--relay-outbox relays the database TAREFA_OUTBOX_URL names: set it")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise UsageExit("--relay-outbox needs psycopg: pip install 'tarefa[postgres]'") from None
+    return url
+
+
+@contextlib.contextmanager
+def relaying(app: App, database_url: str | None) -> Iterator[None]:
+    """Relay the outbox in a thread while the block runs (a worker), if a
+    database is given."""
+    if database_url is None:
+        yield
+        return
+    relay = Relay(app, database_url)
+    thread = threading.Thread(target=relay.run, name="tarefa-outbox-relay", daemon=True)
+    thread.start()
+    log.info("outbox relay: moving the outbox's jobs to Redis")
+    try:
+        yield
+    finally:
+        relay.stop()
+        thread.join()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .app import App
+from .cli_relay import relaying
 from .store import REFUSED, describe_error
 
 if TYPE_CHECKING:
@@ -99,7 +100,12 @@ def _metrics_usage_errors(host: str, port: int) -> Iterator[None]:
 
 
 def worker_process(
-    make_worker: Callable[[], Worker], metrics: Metrics | None, url: str, burst: bool, number: int
+    make_worker: Callable[[], Worker],
+    metrics: Metrics | None,
+    url: str,
+    burst: bool,
+    outbox_url: str | None,
+    number: int,
 ) -> int:
     """Worker process ``number`` of -p N, in the child the supervisor forked:
     a worker built and run as the single path's; its exit status, which tells
@@ -110,7 +116,8 @@ def worker_process(
     w = make_worker()
     try:
         serve_metrics(w, metrics, number)
-        run(w.run())
+        with relaying(w.app, outbox_url):
+            run(w.run())
     except click.UsageError as exc:  # its port was taken since the supervisor checked it
         log.error("worker process %d: %s", number, exc.message)
         return 1
