@@ -183,7 +183,8 @@ class Task(Generic[P, R]):
         if self.app.on_commit is None:
             raise RuntimeError(
                 f"{self.name}.enqueue_on_commit needs a transaction to wait for: add "
-                "'tarefa.contrib.django' to INSTALLED_APPS (or set app.on_commit)"
+                "'tarefa.contrib.django' to INSTALLED_APPS (or set app.on_commit); with a "
+                "SQLAlchemy Session: tarefa.contrib.sqlalchemy's enqueue_on_commit(session, task)"
             )
         return self.enqueue_later(self.app.on_commit, *args, **kwargs)
 
