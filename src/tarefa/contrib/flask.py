@@ -45,7 +45,7 @@ ENV = "TAREFA_FLASK_APP"  # the Flask app's import path, for processes that load
 APP = "tarefa.contrib.flask_app:app"  # the APP path `flask tarefa` gives tarefa's commands
 SETTING = "TAREFA_APP"  # the Flask config naming the App, "package.module:app"
 
-_running: list[Flask] = []  # the Flask app `flask tarefa` runs, in its process and forks
+_running: Flask | None = None  # the Flask app `flask tarefa` runs, in its process and forks
 
 
 class Tarefa:
@@ -132,7 +132,8 @@ def _command(flask_app: Flask) -> click.Command:
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     def tarefa(args: Sequence[str]) -> None:
         """tarefa's commands (worker, info, jobs, dashboard...) for this app's tarefa App."""
-        _running[:] = [flask_app]
+        global _running
+        _running = flask_app
         info = click.get_current_context().find_object(ScriptInfo)
         if info is not None and info.create_app is None:
             os.environ[ENV] = info.app_import_path or ""
@@ -145,9 +146,8 @@ def cli_app() -> App:
     """The App of the Flask app ``flask tarefa`` runs (``tarefa.contrib.flask_app:app``):
     in its process and forks, the Flask app it loaded; elsewhere, the Flask
     app ``TAREFA_FLASK_APP`` names, loaded as ``flask`` does."""
-    if _running:
-        flask_app = _running[0]
-    else:
+    flask_app = _running
+    if flask_app is None:
         path = os.environ.get(ENV)
         if path is None:
             raise RuntimeError(
