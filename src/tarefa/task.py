@@ -183,10 +183,25 @@ class Task(Generic[P, R]):
         if self.app.on_commit is None:
             raise RuntimeError(
                 f"{self.name}.enqueue_on_commit needs a transaction to wait for: add "
-                "'tarefa.contrib.django' to INSTALLED_APPS (or set app.on_commit)"
+                "'tarefa.contrib.django' to INSTALLED_APPS (or set app.on_commit); with a "
+                "SQLAlchemy Session: tarefa.contrib.sqlalchemy's enqueue_on_commit(session, task)"
             )
+        return self.enqueue_later(self.app.on_commit, *args, **kwargs)
+
+    def enqueue_later(
+        self,
+        register: Callable[[Callable[[], Job[R]]], object],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> Job[R]:
+        """Check the arguments and choose the job's id now, and hand
+        ``register`` the enqueue, for it to call once, later: a transaction's
+        commit hook (``enqueue_on_commit``, ``tarefa.contrib.sqlalchemy``).
+        Returns the job's handle at once, with its id; the job exists once
+        ``register`` has made that call."""
         job_id, fields = self._one(args, kwargs)
-        self.app.on_commit(lambda: self._put(job_id, fields))
+        register(lambda: self._put(job_id, fields))
         return Job(self.app, self.options.queue, job_id)
 
     def prepare(self, *args: P.args, **kwargs: P.kwargs) -> Prepared:
