@@ -147,7 +147,7 @@ class Relay:
                     while not self._stop.is_set():
                         if self.relay_once(db) < self.batch:
                             self._wait(listener)
-            except Exception as exc:  # noqa: BLE001 (an outage: said, then tried again)
+            except Exception as exc:  # an outage: said, then tried again
                 log.warning("outbox relay: %s: %s; trying again in 1 s", type(exc).__name__, exc)
                 self._stop.wait(1.0)
 
@@ -156,8 +156,7 @@ class Relay:
         psycopg connection); how many were moved. Rows Redis did not take stay."""
         with db.transaction():
             rows = db.execute(_TAKE, (self.batch,)).fetchall()
-            by_destination = lambda row: (row[1], row[4], row[5], row[6])  # noqa: E731
-            for (queue, delay_ms, priority, lane), group in groupby(rows, key=by_destination):
+            for (queue, delay_ms, priority, lane), group in groupby(rows, key=_destination):
                 jobs = [(job_id, _fields(names, values)) for job_id, _, names, values, *_ in group]
                 when = (int(delay_ms), int(priority), str(lane))
                 self.app.backend.enqueue_many(queue, when, jobs, self.app.durable)
@@ -172,6 +171,11 @@ class Relay:
         while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
             for _ in listener.notifies(timeout=min(left, 1.0), stop_after=1):
                 return
+
+
+def _destination(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A taken row's queue, delay, priority and lane: its jobs go in one call."""
+    return row[1], row[4], row[5], row[6]
 
 
 def _fields(names: list[str], values: list[bytes]) -> list[str | bytes]:
