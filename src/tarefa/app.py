@@ -26,6 +26,7 @@ from .task import Task
 
 if TYPE_CHECKING:
     from .backend import Backend, Owner
+    from .tracing import Tracing
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -156,6 +157,8 @@ class App:
         # What Task.enqueue_on_commit hands its enqueue to: a framework's
         # "run this once the transaction commits" (tarefa.contrib.django).
         self.on_commit: Callable[[Callable[[], object]], object] | None = None
+        # Spans around enqueues and attempts (tarefa.contrib.otel.instrument).
+        self.tracing: Tracing | None = None
         self.tasks: dict[str, Task[..., Any]] = {}
         self.queue_settings: dict[str, QueueSettings] = {}
         self._store: Store | None = None

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from .records import Enqueued, StoredJob
 from .serializer import Serializer
+from .tracing import Tracing
 
 # (delay in ms, priority, key) of an enqueue: (0, 0, "") is "now, plain".
 When = tuple[int, int, str]
@@ -113,3 +114,4 @@ class Owner(Protocol):
     max_payload_bytes: int | None
     durable: bool
     on_commit: Callable[[Callable[[], object]], object] | None
+    tracing: Tracing | None

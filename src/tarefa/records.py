@@ -198,6 +198,7 @@ class Leased:
     options: bytes  # JSON of per-call overrides of the task's options, or b''
     stalls: int = 0  # times a worker died while running it (not failures)
     parent_results: list[bytes | None] | None = None  # a group callback's inputs
+    trace: bytes | None = None  # the context of the span that enqueued it (tracing.py)
 
 
 @dataclass(slots=True)

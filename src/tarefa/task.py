@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import inspect
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, ParamSpec, TypeVar
 
@@ -25,6 +26,7 @@ from .store import job_ref
 
 if TYPE_CHECKING:
     from .backend import Owner, When
+    from .tracing import Tracing
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,6 +46,8 @@ class Prepared(NamedTuple):
     when: When  # (delay in ms, priority, key)
     fields: Fields
 
+
+UNTRACED = nullcontext()  # what an App without a tracer sends within
 
 BATCH = 1000  # jobs per enqueue_many script call: one call never blocks Redis long
 
@@ -164,11 +168,20 @@ class Task(Generic[P, R]):
         durable = self.options.durable
         return self.app.durable if durable is None else durable
 
+    def _sending(self, batch: Batch, operation: str = "send") -> AbstractContextManager[object]:
+        """Around sending ``batch``: the App's tracer's span, whose context
+        each job then carries; nothing without a tracer."""
+        tracing = self.app.tracing
+        if tracing is None:
+            return UNTRACED
+        return _traced(tracing, self.options.queue, self.name, batch, operation)
+
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """Put one job on the queue; returns its handle at once (with
         ``durable``, once Redis has fsynced it)."""
         job_id, fields = self._one(args, kwargs)
-        return self._put(job_id, fields)
+        with self._sending([(job_id, fields)]):
+            return self._put(job_id, fields)
 
     def enqueue_on_commit(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """Enqueue once the database transaction around this call commits,
@@ -201,7 +214,12 @@ class Task(Generic[P, R]):
         Returns the job's handle at once, with its id; the job exists once
         ``register`` has made that call."""
         job_id, fields = self._one(args, kwargs)
-        register(lambda: self._put(job_id, fields))
+
+        def send() -> Job[R]:
+            with self._sending([(job_id, fields)]):
+                return self._put(job_id, fields)
+
+        register(send)
         return Job(self.app, self.options.queue, job_id)
 
     def prepare(self, *args: P.args, **kwargs: P.kwargs) -> Prepared:
@@ -214,7 +232,8 @@ class Task(Generic[P, R]):
         if self.call.parents:
             raise ValueError(f"{self.name}: the outbox does not take depends_on: enqueue it")
         job_id, fields = self._one(args, kwargs)
-        return Prepared(self.options.queue, job_id, self.call.when(), fields)
+        with self._sending([(job_id, fields)], "create"):
+            return Prepared(self.options.queue, job_id, self.call.when(), fields)
 
     def _put(self, job_id: str, fields: Fields) -> Job[R]:
         if self.call.parents:
@@ -230,6 +249,10 @@ class Task(Generic[P, R]):
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """``enqueue`` for asyncio code."""
         job_id, fields = self._one(args, kwargs)
+        with self._sending([(job_id, fields)]):
+            return await self._aput(job_id, fields)
+
+    async def _aput(self, job_id: str, fields: Fields) -> Job[R]:
         if self.call.parents:
             return await self._aenqueue_waiting(job_id, fields)
         queue, when, window = self.options.queue, self.call.when(), self._window
@@ -320,6 +343,10 @@ class Task(Generic[P, R]):
         All arguments are checked before anything is sent: one bad call, and
         none of the batch is enqueued."""
         batch = self._many(calls)
+        with self._sending(batch):
+            return self._put_many(batch)
+
+    def _put_many(self, batch: Batch) -> list[Job[R]]:
         store, queue, durable = self.app.backend, self.options.queue, self._durable()
         replies, doubts = [], []
         for n, chunk in enumerate(_chunks(batch)):  # one script call never blocks Redis long
@@ -337,6 +364,10 @@ class Task(Generic[P, R]):
     async def aenqueue_many(self, calls: Iterable[Any]) -> list[Job[R]]:
         """``enqueue_many`` for asyncio code."""
         batch = self._many(calls)
+        with self._sending(batch):
+            return await self._aput_many(batch)
+
+    async def _aput_many(self, batch: Batch) -> list[Job[R]]:
         store, queue, durable = self.app.backend, self.options.queue, self._durable()
         replies, doubts = [], []
         for n, chunk in enumerate(_chunks(batch)):
@@ -413,6 +444,17 @@ def _batch_full(exc: RedisFull, batch: Batch, refused: int) -> RedisFull:
         exc.queue,
         ids,
     )
+
+
+@contextmanager
+def _traced(
+    tracing: Tracing, queue: str, task: str, batch: Batch, operation: str
+) -> Iterator[None]:
+    with tracing.sending(queue, task, [job_id for job_id, _ in batch], operation) as trace:
+        if trace is not None:
+            for _, fields in batch:
+                fields += ("trace", trace)
+        yield
 
 
 def _chunks(batch: list[T]) -> Iterable[list[T]]:

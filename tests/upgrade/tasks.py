@@ -17,6 +17,15 @@ from ..faults.tasks import ENDS, STARTS, _log, ledger
 
 app = App()  # TAREFA_URL: the Redis both releases share
 
+try:  # this release traces: the jobs it stores carry a trace field the previous one never read
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from tarefa.contrib.otel import instrument
+except ImportError:  # tarefa 0.1.0
+    pass
+else:
+    instrument(app, tracer_provider=TracerProvider())
+
 BROKEN = "upgrade:broken"  # set in the ledger: flaky() fails
 HELD, STOPPED = "upgrade:held", "upgrade:stopped"  # hold() started; hold() saw it was cancelled
 

@@ -26,6 +26,8 @@ def test_jobs_one_release_enqueued_run_under_the_other(deploy, first, then):
     jobs = deploy.produce(deploy.releases[first], "mix", "x-")
     delayed = deploy.app.job(jobs["delayed"][0], queue="default")
     assert delayed.status is JobState.SCHEDULED
+    traced = deploy.app.store.clients.sync.hexists(f"tarefa:{{default}}:job:{delayed.id}", "trace")
+    assert traced is (first == "current")  # this release's jobs carry their trace context
     worker = deploy.start_worker(deploy.releases[then])
     for label, (job_id, expected) in jobs.items():
         job = deploy.app.job(job_id, queue="default")

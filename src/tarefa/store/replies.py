@@ -47,8 +47,9 @@ def parse_fetched(reply: list[Any]) -> Fetched:
             options=flat[i + 5],
             stalls=flat[i + 6],
             parent_results=flat[i + 7] or None,
+            trace=flat[i + 8],
         )
-        for i in range(0, len(flat), 8)
+        for i in range(0, len(flat), 9)
     ]
     discarded = [
         (stale[i].decode(), LeaseLoss(stale[i + 1].decode())) for i in range(0, len(stale), 2)

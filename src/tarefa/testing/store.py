@@ -236,7 +236,7 @@ class InlineStore:
             self._running[queue, job_id] = threading.Event()
             return Leased(job_id, job["task"].decode(), job["payload"], attempts, token,
                           job.get("options", b""), int(job.get("stalls", 0)),
-                          _parent_results(job))  # fmt: skip
+                          _parent_results(job), job.get("trace"))  # fmt: skip
 
     def _holds(self, queue: str, leased: Leased) -> dict[str, bytes] | None:
         """The job, if this attempt still holds it (the lease token fences it)."""

@@ -63,7 +63,27 @@ async def execute(
     a lost lease) propagates; ``cancel`` is the event ``current_job().cancelled``
     reads; ``thread_outlived(future)`` is told of a sync job whose thread runs on
     after its timeout; ``processes`` runs the sync jobs it says it runs; sync
-    hooks run in ``hook_executor`` (else in ``executor``)."""
+    hooks run in ``hook_executor`` (else in ``executor``). With the App's
+    tracer, all of it is the attempt's span."""
+    run = _attempt(app, queue, job, executor, cancel, thread_outlived, processes, hook_executor)
+    if app.tracing is None:
+        return await run
+    with app.tracing.processing(queue, job.task, job.id, job.attempts, job.trace) as attempt:
+        outcome = await run
+        attempt.ended(outcome)
+        return outcome
+
+
+async def _attempt(
+    app: TaskRegistry,
+    queue: str,
+    job: Leased,
+    executor: Executor,
+    cancel: threading.Event | None,
+    thread_outlived: Callable[[asyncio.Future[Any]], None] | None,
+    processes: ProcessPool | None,
+    hook_executor: Executor | None,
+) -> Outcome:
     prepared = _prepare(app, job)
     if isinstance(prepared, Outcome):
         return prepared  # it cannot run: it fails at once, and runs no hooks
@@ -78,6 +98,8 @@ async def execute(
         if processes is not None and processes.runs(task):
             if job.parent_results is not None:  # the child decodes the payload itself
                 job = replace(job, payload=app.serializer.dumps((args, kwargs)))
+            if app.tracing is not None:  # the job's process goes on with this span
+                job = replace(job, trace=app.tracing.current())
             result = await processes.run(queue, job, task, options.timeout)
         else:
             fn = within(app.job_scopes, fn, task.is_async)

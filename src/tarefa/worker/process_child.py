@@ -48,6 +48,7 @@ from ..errors import ResultTooLarge, Retry
 from ..job_scopes import within
 from ..loading import load_app
 from ..serializer import Serializer, decode_call
+from ..tracing import attached
 
 if TYPE_CHECKING:
     from ..app import App
@@ -72,6 +73,7 @@ class RunJob:
     task: str
     attempt: int
     payload: bytes
+    trace: bytes | None = None  # the attempt's span, continued here (tracing.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +267,8 @@ def _run(app: App, app_path: str, channel: _Channel, job: RunJob) -> Answer:
     context = _ChildContext(job.job_id, job.queue, name, job.attempt, _report=channel.send)
     token = _current.set(context)
     try:
-        result = within(app.job_scopes, task.fn, False)(*args, **kwargs)
+        with attached(app.tracing, job.trace):
+            result = within(app.job_scopes, task.fn, False)(*args, **kwargs)
     except Retry as exc:
         return Retried(exc.delay, _text(exc), "".join(traceback.format_exception(exc)))
     except BaseException as exc:  # whatever a job raises becomes its outcome

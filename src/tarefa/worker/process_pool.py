@@ -124,7 +124,7 @@ class ProcessPool:
         child = await self._acquire()
         context = _current.get()
         child.on_progress = context.progress if context is not None else None
-        reply = child.send(RunJob(job.id, queue, task.name, job.attempts, job.payload))
+        reply = child.send(RunJob(job.id, queue, task.name, job.attempts, job.payload, job.trace))
         watch = None
         if self.memory is not None:
             watch = asyncio.create_task(self.memory.watch(child, job.id))

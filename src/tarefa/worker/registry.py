@@ -1,6 +1,6 @@
 """What running a job asks of the App it belongs to (execution.py,
 hooks.py): its tasks by name, how values become bytes, the result limit,
-where a job's progress goes, and the App's hooks. ``App`` declares it
+where a job's progress goes, the App's hooks, scopes and tracer. ``App`` declares it
 (checked below); testing mode runs jobs with the same code.
 """
 
@@ -13,6 +13,7 @@ from ..backend import Producing
 from ..job_scopes import JobScope
 from ..serializer import Serializer
 from ..task import Task
+from ..tracing import Tracing
 
 
 class TaskRegistry(Protocol):
@@ -30,6 +31,9 @@ class TaskRegistry(Protocol):
 
     @property
     def job_scopes(self) -> Sequence[JobScope]: ...
+
+    @property
+    def tracing(self) -> Tracing | None: ...
 
     # Hooks for every task, after the task's own (hooks.py).
     @property

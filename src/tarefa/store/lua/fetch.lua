@@ -25,10 +25,11 @@ Returns {ms until this queue may have work again: the next scheduled job, a
          key's or the queue's rate limit (-1: nothing pending), how many jobs
          are active in the queue (leased by any worker), {outcomes discarded:
          job id, why (includes/lease_lost.lua), 2 items each},
-         {leased jobs, 8 items each: id, task, payload, attempts, lease token,
+         {leased jobs, 9 items each: id, task, payload, attempts, lease token,
           options (JSON of per-call task options, or ''), stalls, {results of
           the jobs it waited for} when it takes them (a group's callback),
-          else nil},
+          else nil, the trace context it carries (src/tarefa/tracing.py), or
+          nil},
          {jobs that ended (an outcome, or too many stalls) with jobs waiting
           for them: {id, outcome, {"queue|id" of those}} each, for the caller
           to resolve},
@@ -130,7 +131,7 @@ local function lease(id)
   local job_key = keys.job_prefix .. id
   local f = redis.call('HMGET', job_key,
     'state', 'task', 'payload', 'options', 'attempts', 'lease', 'stalls', 'key', 'parents',
-    'progress')
+    'progress', 'trace')
   if f[1] ~= 'queued' or not f[2] then
     if not f[1] then
       job_lost(id, lost)
@@ -170,6 +171,7 @@ local function lease(id)
   -- false (nil in the reply) when it takes no results: an empty table for
   -- every job would cost the server about as much as a command.
   leased[n + 8] = f[9] and parent_results(job_key, f[9])
+  leased[n + 9] = f[11]
   count = count + 1
   return true
 end

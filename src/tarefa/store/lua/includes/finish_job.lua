@@ -19,12 +19,12 @@ local FOREVER = 1e15
 -- A completed job's record is kept as long as its result: it keeps its
 -- state, times, attempts, worker, progress and result (and any field not
 -- named here), and drops what only running it needed: its arguments
--- (payload, options), the jobs it waited for (their results, the count of
+-- (payload, options), the trace context it carried, the jobs it waited for (their results, the count of
 -- those pending), the error of an earlier attempt, the mark that jobs wait
 -- for it (their list is taken as it ends), the callers waiting (they are
 -- woken as it ends). A failed job keeps everything: it may be retried.
 local DROPPED = { payload = true, options = true, parents = true, pending = true, error = true,
-  dependents = true, waiters = true,
+  dependents = true, waiters = true, trace = true,
   state = true, finished_at = true, result = true } -- (these three: written anew)
 local LONG = 64 -- bytes: Redis's hash-max-listpack-value (6.2: -ziplist-), by default
 
@@ -32,7 +32,7 @@ local LONG = 64 -- bytes: Redis's hash-max-listpack-value (6.2: -ziplist-), by d
 local function keep_completed(job_key, payload, parents, now_text, result)
   if #payload <= LONG and not parents then -- the common case: two commands
     redis.call('HSET', job_key, 'state', 'completed', 'finished_at', now_text, 'result', result)
-    redis.call('HDEL', job_key, 'payload', 'options', 'error', 'pending', 'dependents')
+    redis.call('HDEL', job_key, 'payload', 'options', 'error', 'pending', 'dependents', 'trace')
     return
   end
   -- A hash that held a long value keeps Redis's roomy encoding once the value
