@@ -39,7 +39,7 @@ LAYERS: list[list[str]] = [
     [
         "tarefa.logs", "tarefa.backend", "tarefa.serializer", "tarefa.stats", "tarefa.limits",
         "tarefa.durations", "tarefa.hosts", "tarefa.errors", "tarefa.records",
-        "tarefa.call_check", "tarefa.job_scopes", "tarefa.tracing",
+        "tarefa.call_check", "tarefa.job_scopes", "tarefa.tracing", "tarefa.batch",
     ],
 ]  # fmt: skip
 

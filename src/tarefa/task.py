@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, ParamSpec, TypeVar
 
 import orjson
 
+from .batch import Batch, BatchSend, Fields
 from .call_check import CallCheck
-from .errors import NotDurable, PayloadTooLarge, RedisFull, RedisUnavailable
+from .errors import NotDurable, PayloadTooLarge
 from .job import Job
 from .options import PRODUCER_ONLY, CallOptions, TaskOptions, dedupe_window, parse_call_options
 from .records import Added, Enqueued
@@ -30,12 +31,6 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
-T = TypeVar("T")
-
-# A job's fields as sent to the backend: names, and values as str or bytes.
-Fields = list[str | bytes]
-# The jobs of an enqueue_many: each one's id and fields.
-Batch = list[tuple[str, Fields]]
 
 
 class Prepared(NamedTuple):
@@ -48,8 +43,6 @@ class Prepared(NamedTuple):
 
 
 UNTRACED = nullcontext()  # what an App without a tracer sends within
-
-BATCH = 1000  # jobs per enqueue_many script call: one call never blocks Redis long
 
 
 def new_job_id() -> str:
@@ -331,7 +324,7 @@ class Task(Generic[P, R]):
             batch.append((new_job_id(), [*self._fields(), "payload", payload]))
         return batch
 
-    def _handles(self, batch: Batch, replies: list[Enqueued]) -> list[Job[R]]:
+    def _handles(self, replies: list[Enqueued]) -> list[Job[R]]:
         queue = self.options.queue
         return [
             Job(self.app, queue, done.job_id, created=self.call.created(done)) for done in replies
@@ -347,19 +340,12 @@ class Task(Generic[P, R]):
             return self._put_many(batch)
 
     def _put_many(self, batch: Batch) -> list[Job[R]]:
-        store, queue, durable = self.app.backend, self.options.queue, self._durable()
-        replies, doubts = [], []
-        for n, chunk in enumerate(_chunks(batch)):  # one script call never blocks Redis long
-            try:
-                replies += store.enqueue_many(queue, self.call.when(), chunk, durable)
-            except NotDurable as exc:  # enqueued: go on with the batch, then say so
-                replies += exc.reply
-                doubts.append(exc)
-            except RedisUnavailable as exc:
-                raise _batch_unavailable(exc, batch, n) from exc.__cause__
-            except RedisFull as exc:
-                raise _batch_full(exc, batch, n) from exc.__cause__
-        return self._durable_handles(batch, replies, doubts)
+        backend, queue, durable = self.app.backend, self.options.queue, self._durable()
+        sent = BatchSend(batch)
+        for n, chunk in sent.chunks():
+            with sent.chunk(n):
+                sent.replies += backend.enqueue_many(queue, self.call.when(), chunk, durable)
+        return sent.handles(self._handles)
 
     async def aenqueue_many(self, calls: Iterable[Any]) -> list[Job[R]]:
         """``enqueue_many`` for asyncio code."""
@@ -368,37 +354,12 @@ class Task(Generic[P, R]):
             return await self._aput_many(batch)
 
     async def _aput_many(self, batch: Batch) -> list[Job[R]]:
-        store, queue, durable = self.app.backend, self.options.queue, self._durable()
-        replies, doubts = [], []
-        for n, chunk in enumerate(_chunks(batch)):
-            try:
-                replies += await store.aenqueue_many(queue, self.call.when(), chunk, durable)
-            except NotDurable as exc:
-                replies += exc.reply
-                doubts.append(exc)
-            except RedisUnavailable as exc:
-                raise _batch_unavailable(exc, batch, n) from exc.__cause__
-            except RedisFull as exc:
-                raise _batch_full(exc, batch, n) from exc.__cause__
-        return self._durable_handles(batch, replies, doubts)
-
-    def _durable_handles(
-        self, batch: Batch, replies: list[Enqueued], doubts: list[NotDurable]
-    ) -> list[Job[R]]:
-        """The batch's handles; or, when Redis could not confirm that some of
-        it reached its disk, ``NotDurable`` for those, carrying every handle."""
-        jobs = self._handles(batch, replies)
-        if not doubts:
-            return jobs
-        ids = [i for exc in doubts for i in exc.job_ids]
-        error = NotDurable(
-            f"all {len(batch)} jobs of the batch were enqueued, but {len(ids)} of them may not "
-            f"be durable: {doubts[0].reason}",
-            ids,
-            doubts[0].reason,
-        )
-        error.jobs = jobs
-        raise error
+        backend, queue, durable = self.app.backend, self.options.queue, self._durable()
+        sent = BatchSend(batch)
+        for n, chunk in sent.chunks():
+            with sent.chunk(n):
+                sent.replies += await backend.aenqueue_many(queue, self.call.when(), chunk, durable)
+        return sent.handles(self._handles)
 
 
 def _parent_refs(depends_on: Any, queue: str) -> tuple[str, ...]:
@@ -417,35 +378,6 @@ def _parent_refs(depends_on: Any, queue: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(refs))
 
 
-def _batch_unavailable(exc: RedisUnavailable, batch: Batch, failed: int) -> RedisUnavailable:
-    """A batch's chunks before ``failed`` were enqueued; that one's fate is
-    unknown, and the later ones were not sent."""
-    done = failed * BATCH
-    if done == 0:
-        return exc
-    ids = [job_id for job_id, _ in batch[done:]]
-    return type(exc)(
-        f"the first {done} jobs of the batch were enqueued; the other {len(ids)} "
-        f"(.job_ids) were not, or not all: {exc}",
-        ids,
-    )
-
-
-def _batch_full(exc: RedisFull, batch: Batch, refused: int) -> RedisFull:
-    """A batch's chunks before ``refused`` were enqueued; that one was refused,
-    whole, and the later ones were not sent."""
-    done = refused * BATCH
-    if done == 0:
-        return exc
-    ids = [job_id for job_id, _ in batch[done:]]
-    return RedisFull(
-        f"the first {done} jobs of the batch were enqueued; the other {len(ids)} (.job_ids) "
-        f"were not, the first {len(exc.job_ids)} of them refused: {exc}",
-        exc.queue,
-        ids,
-    )
-
-
 @contextmanager
 def _traced(
     tracing: Tracing, queue: str, task: str, batch: Batch, operation: str
@@ -455,7 +387,3 @@ def _traced(
             for _, fields in batch:
                 fields += ("trace", trace)
         yield
-
-
-def _chunks(batch: list[T]) -> Iterable[list[T]]:
-    return (batch[i : i + BATCH] for i in range(0, len(batch), BATCH))
