@@ -6,6 +6,7 @@ as ``manage.py tarefa worker``, a real subprocess."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from tarefa import JobNotFound, JobState
 from tarefa.worker import Worker
 
 from ..conftest import PYTHONPATH
-from ..waits import PATIENCE
+from ..waits import PATIENCE, wait_until
 from ..web.conftest import needs_chromium
 
 PROJECT = Path(__file__).parent.parent / "django_project"
@@ -51,16 +52,20 @@ def tasks(site, r):
     tasks.app.close()
 
 
-def manage(site, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PROJECT), PYTHONPATH]))
+def manage(site, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``manage.py ARGS`` in a subprocess; ``env``: variables of its own."""
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=PROJECT,
-        env=env,
+        env=project_env(env),
         capture_output=True,
         text=True,
         timeout=PATIENCE * 2,
     )
+
+
+def project_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(PROJECT), PYTHONPATH]), **extra or {})
 
 
 def queued(app, queue="emails") -> int:
@@ -228,3 +233,64 @@ def test_staff_log_in_and_use_the_dashboard_in_a_browser(tasks, staff, serve, pa
     page.fill("#id_password", "s3cret-pass")
     page.click("input[type=submit]")
     expect(page.locator('tr[data-queue="emails"] td').nth(1)).to_have_text("2")
+
+
+WRITE_THROUGH_THE_OUTBOX = """
+import json
+from django.db import connection, transaction
+from tarefa import outbox
+from contact.models import Message
+from contact.tasks import send_confirmation
+
+with transaction.atomic():
+    message = Message.objects.create(name="Cleo", email="cleo@example.com", body="hi")
+    kept = outbox.enqueue(connection, send_confirmation, message.pk)
+try:
+    with transaction.atomic():
+        message = Message.objects.create(name="Dan", email="dan@example.com", body="hi")
+        dropped = outbox.enqueue(connection, send_confirmation, message.pk)
+        raise RuntimeError("the upload failed: rolled back")
+except RuntimeError:
+    pass
+print(json.dumps({"kept": kept.id, "dropped": dropped.id}))
+"""
+
+
+def test_the_outbox_on_djangos_postgresql_connection_sends_only_committed_jobs(
+    site, tasks, postgres, tmp_path
+):
+    """Django's ORM connection to PostgreSQL: the message and its job are
+    written in one transaction; ``manage.py tarefa relay --install`` creates
+    the outbox table and sends what was committed; the worker sends the mail."""
+    import psycopg
+
+    with psycopg.connect(postgres.url, autocommit=True) as db:
+        db.execute("DROP DATABASE IF EXISTS contact")
+        db.execute("CREATE DATABASE contact")
+    url = postgres.url.rsplit("/", 1)[0] + "/contact"
+    env = {"CONTACT_POSTGRES": url, "CONTACT_MAIL_DIR": str(tmp_path / "sent")}
+    migrated = manage(site, "migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    log = open(tmp_path / "relay.log", "w")
+    relay = subprocess.Popen(
+        [sys.executable, "manage.py", "tarefa", "relay", "--install", "--database-url", url],
+        cwd=PROJECT, env=project_env(env), stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        with psycopg.connect(url, autocommit=True) as db:  # --install made the table
+            wait_until(lambda: db.execute("SELECT to_regclass('tarefa_outbox')").fetchone()[0])
+        wrote = manage(site, "shell", "-c", WRITE_THROUGH_THE_OUTBOX, env=env)
+        assert wrote.returncode == 0, wrote.stderr
+        ids = json.loads(wrote.stdout.splitlines()[-1])
+        wait_until(lambda: tasks.app.backend.job("emails", ids["kept"]) is not None)
+        worker = manage(site, "tarefa", "worker", "--burst", "-q", "emails", env=env)
+        assert worker.returncode == 0, worker.stderr
+    finally:
+        relay.terminate()
+        relay.wait(PATIENCE)
+    assert tasks.app.job(ids["kept"]).result(timeout=0) == "cleo@example.com"
+    assert tasks.app.backend.job("emails", ids["dropped"]) is None
+    (mail,) = (tmp_path / "sent").iterdir()
+    assert "Hello Cleo" in mail.read_text()
+    with psycopg.connect(url) as db:
+        assert db.execute("SELECT count(*) FROM tarefa_outbox").fetchone()[0] == 0

@@ -1,9 +1,11 @@
 """A small real Django project: a contact form whose confirmation e-mail is
 sent by a tarefa job once the message is saved (seed 000's sprint). The
-database and the e-mail directory come from the environment the tests set."""
+database (SQLite, or PostgreSQL for the outbox) and the e-mail directory
+come from the environment the tests set."""
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY = "tests-only"
@@ -47,6 +49,16 @@ DATABASES = {
         "CONN_MAX_AGE": 0,  # as a request does: a connection per job
     }
 }
+if "CONTACT_POSTGRES" in os.environ:  # postgresql://user@host:port/name: the outbox's tests
+    where = urlsplit(os.environ["CONTACT_POSTGRES"])
+    DATABASES["default"] = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": where.path.lstrip("/"),
+        "USER": where.username,
+        "HOST": where.hostname,
+        "PORT": where.port,
+        "CONN_MAX_AGE": 0,
+    }
 USE_TZ = True
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
