@@ -47,7 +47,7 @@ GUIDE = ROOT / "docs" / "deployment.md"
 SHELLS = ("sh", "bash", "shell", "console")
 # Tools a shell line runs tarefa through (`docker compose exec worker tarefa info`).
 WRAPPERS = ("docker", "kubectl", "sudo", "env", "exec")
-STOP_MARGIN = 5.0  # a worker exits within --grace plus about this (README: Workers)
+STOP_MARGIN = 5.0  # a worker exits within --grace plus about this (docs/workers.md)
 
 
 # -- reading the guide -------------------------------------------------------------
@@ -492,7 +492,7 @@ def test_every_metric_is_exported(guide, exported):
 
 
 def test_every_link_leads_somewhere(guide):
-    assert "../README.md#redis-in-production" in guide
+    assert "no-job-lost.md#redis-in-production" in guide
     assert link_problems(guide, GUIDE.parent) == []
 
 
@@ -621,7 +621,7 @@ def test_anchors_follow_githubs_rules():
     assert headings(md) == {
         "what-no-job-lost-means-exactly", "redis-in-production", "notes", "notes-1"
     }  # fmt: skip
-    assert "redis-in-production" in headings((ROOT / "README.md").read_text())
+    assert "redis-in-production" in headings((ROOT / "docs" / "no-job-lost.md").read_text())
 
 
 def test_a_command_with_an_option_tarefa_lacks_is_a_problem():
