@@ -43,8 +43,8 @@ def operation(method: str, path: str, op: dict[str, Any], schemas: dict[str, Any
             default = p["schema"].get("default")
             meaning = p.get("description", "") + (f" (default `{default}`)" if default else "")
             required = "yes" if p.get("required") else "no"
-            kind = schema_type(p["schema"])
-            out.append(f"| `{p['name']}` | {p['in']} | {cell(kind)} | {required} | {cell(meaning)} |")
+            kind = cell(schema_type(p["schema"]))
+            out.append(f"| `{p['name']}` | {p['in']} | {kind} | {required} | {cell(meaning)} |")
         out.append("")
     if body := op.get("requestBody"):
         schema = body["content"]["application/json"]["schema"]
@@ -70,9 +70,7 @@ def render(document: dict[str, Any]) -> str:
         for method, op in operations.items():
             tag = (op.get("tags") or ["other"])[0]
             by_tag.setdefault(tag, []).append(operation(method, path, op, schemas))
-    return "\n".join(
-        f"## {tag.capitalize()}\n\n" + "\n".join(ops) for tag, ops in by_tag.items()
-    )
+    return "\n".join(f"## {tag.capitalize()}\n\n" + "\n".join(ops) for tag, ops in by_tag.items())
 
 
 def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
