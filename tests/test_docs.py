@@ -12,6 +12,10 @@ its links lead to files and headings that exist, its YAML parses, and
 promtool (when installed) parses its PromQL.
 
 
+The README and the site's other pages (docs/*.md) are held to the checks
+that fit any page: their links, imports, YAML, REST paths, metrics, alerts,
+and the tarefa commands of their code blocks.
+
 Each check is a function from a guide's text to the problems it finds; the
 last tests feed them broken text, so a check that finds nothing is caught.
 """
@@ -47,7 +51,7 @@ GUIDE = ROOT / "docs" / "deployment.md"
 SHELLS = ("sh", "bash", "shell", "console")
 # Tools a shell line runs tarefa through (`docker compose exec worker tarefa info`).
 WRAPPERS = ("docker", "kubectl", "sudo", "env", "exec")
-STOP_MARGIN = 5.0  # a worker exits within --grace plus about this (README: Workers)
+STOP_MARGIN = 5.0  # a worker exits within --grace plus about this (docs/workers.md)
 
 
 # -- reading the guide -------------------------------------------------------------
@@ -492,7 +496,7 @@ def test_every_metric_is_exported(guide, exported):
 
 
 def test_every_link_leads_somewhere(guide):
-    assert "../README.md#redis-in-production" in guide
+    assert "no-job-lost.md#redis-in-production" in guide
     assert link_problems(guide, GUIDE.parent) == []
 
 
@@ -621,8 +625,58 @@ def test_anchors_follow_githubs_rules():
     assert headings(md) == {
         "what-no-job-lost-means-exactly", "redis-in-production", "notes", "notes-1"
     }  # fmt: skip
-    assert "redis-in-production" in headings((ROOT / "README.md").read_text())
+    assert "redis-in-production" in headings((ROOT / "docs" / "no-job-lost.md").read_text())
 
 
 def test_a_command_with_an_option_tarefa_lacks_is_a_problem():
     assert command_problems("```sh\ntarefa worker app --no-such-option\n```\n")
+    assert command_problems(code_blocks("`tarefa`\n```sh\ntarefa worker app --no-such-option\n```"))
+    assert command_problems(code_blocks("`tarefa` is a command, `redis://[:password@]host`")) == []
+
+
+# -- the site's other pages and the README -------------------------------------------
+
+# The README and every page of the site (mkdocs.yml: docs_dir), kept true with
+# the checks above that hold for any page.
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def code_blocks(md: str) -> str:
+    """The page's code blocks alone: prose names `tarefa` and URL forms
+    (`redis://[:password@]host`) that are no commands, which the checks of
+    the deployment guide's own prose hold to."""
+    return "\n".join(f"```{s.lang}\n{s.text}\n```" for s in segments(md) if s.lang is not None)
+
+
+@pytest.fixture(params=PAGES, ids=lambda path: path.relative_to(ROOT).as_posix())
+def page(request) -> Path:
+    return request.param
+
+
+def test_the_site_has_its_pages():
+    names = {path.name for path in PAGES}
+    assert {"README.md", "index.md", "getting-started.md", "deployment.md"} <= names
+    nav = (ROOT / "mkdocs.yml").read_text()
+    missing = [path.name for path in PAGES[1:] if f": {path.name}" not in nav]
+    assert missing == [], "pages not in mkdocs.yml's nav"
+
+
+def test_every_page_links_and_imports_right(page):
+    md = page.read_text()
+    assert link_problems(md, page.parent) == []
+    assert import_problems(md) == []
+    assert yaml_problems(md) == []
+
+
+def test_every_page_names_real_commands_routes_metrics_and_alerts(page, exported):
+    md = page.read_text()
+    assert command_problems(code_blocks(md)) == []
+    assert path_problems(md) == []
+    # tarefa_outbox is the outbox's table, not a metric.
+    assert metric_problems(md.replace("tarefa_outbox", ""), exported) == []
+    assert alert_problems(md) == []
+
+
+def test_the_pages_import_from_tarefa_in_their_code():
+    # So that an empty import check is caught: the pages do import.
+    assert sum(bool(re.search(r"\bfrom tarefa[\w.]* import", p.read_text())) for p in PAGES) >= 8

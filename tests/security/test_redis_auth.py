@@ -197,11 +197,11 @@ def test_the_acl_has_every_command_the_lua_scripts_call():
     assert called and called <= set(COMMANDS), sorted(called - set(COMMANDS))
 
 
-def test_the_readme_gives_the_acl_tarefa_needs():
-    readme = (ROOT / "README.md").read_text()
+def test_the_docs_give_the_acl_tarefa_needs():
+    security = (ROOT / "docs" / "security.md").read_text()
     [command] = [
-        line for line in re.findall(r"^ACL SETUSER .*$", readme, re.MULTILINE)
-    ]  # the one ACL SETUSER line of the README
+        line for line in re.findall(r"^ACL SETUSER .*$", security, re.MULTILINE)
+    ]  # the one ACL SETUSER line of docs/security.md
     words = shlex.split(command)[2:]
     assert words == acl_rule("tarefa", "PASSWORD").split()
     assert KEY_PATTERN in words

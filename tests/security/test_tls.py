@@ -100,9 +100,8 @@ def test_the_wrong_ca_or_a_plain_client_fails_at_once_and_clearly(
     assert PASSWORD not in log
 
 
-def test_the_readme_shows_the_url_forms_tested_here():
-    configuration = (ROOT / "README.md").read_text().split("## Configuration", 1)[1]
-    configuration = configuration.split("\n## ", 1)[0]
+def test_the_docs_show_the_url_forms_tested_here():
+    configuration = (ROOT / "docs" / "configuration.md").read_text()
     for form in (
         r"rediss://tarefa:PASSWORD@[\w.]+:\d+/0\?ssl_ca_certs=/\S+\.pem",
         r"ssl_cert_reqs=none",

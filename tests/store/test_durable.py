@@ -229,7 +229,7 @@ def test_an_acl_user_enqueues_durably_with_waitaof_and_is_told_without_it(privat
         plain.with_options(durable=True).enqueue(3, 4)
     assert plain.enqueue(3, 4).created  # the base rule is enough without durable
     denied = {entry["object"] for entry in server.client().acl_log()}
-    # the plain user's durable enqueue; redis-py's CLIENT SETINFO (see the README)
+    # the plain user's durable enqueue; redis-py's CLIENT SETINFO (see docs/security.md)
     assert denied - {"client|setinfo"} == {"waitaof"}
 
 

@@ -1,5 +1,5 @@
 """The Grafana dashboard and the alerting rules against a real Prometheus
-that scrapes a real dashboard and a real worker's metrics port, as the README
+that scrapes a real dashboard and a real worker's metrics port, as docs/metrics.md
 says to: every query of contrib/grafana/tarefa.json shows the jobs that ran,
 each counted once, and each rule of contrib/prometheus/alerts.yml fires
 where it should and only there.
