@@ -1,0 +1,1 @@
+"""Small applications built on tarefa, each with a README and tests (tests/examples)."""

@@ -1,0 +1,1 @@
+"""A document pipeline: processing with progress, a cleanup cron, per-queue workers."""

@@ -1,0 +1,1 @@
+"""A webhook receiver: FastAPI answers, a tarefa worker does the work."""
