@@ -1,13 +1,14 @@
-"""Queue controls: pause, resume and purge."""
+"""Queue controls: pause, resume and purge; the registry of queues."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 
+from tarefa.store import base
 from tarefa.worker import Worker
 
-from .tasks import hold, record
+from .tasks import add, hold, record
 from .waits import PATIENCE, wait_for_list
 
 
@@ -73,3 +74,20 @@ def test_purge_deletes_every_job_of_the_queue_and_keeps_its_settings(app, run_wo
     assert other.status == "queued"  # other queues are untouched
     queue.resume()
     assert record.enqueue("after").status == "queued"
+
+
+def test_a_queue_whose_redis_lost_its_data_is_listed_again_by_later_enqueues(app, r, monkeypatch):
+    """A Redis that lost its data (no persistence, an empty replica promoted)
+    forgot the registry of queues too: a producer that goes on enqueuing
+    names its queue again, every REGISTER_AGAIN seconds, sync or async."""
+    add.enqueue(1, 2)
+    r.flushall()
+    kept = add.enqueue(1, 2)
+    assert kept.status.value == "queued" and app.queues() == []  # until the interval is up
+    monkeypatch.setattr(base, "REGISTER_AGAIN", 0.0)
+    job = add.enqueue(3, 4)
+    assert app.queues() == ["default"]
+    assert app.job(job.id).id == job.id  # found without naming its queue
+    r.flushall()
+    asyncio.run(add.aenqueue(5, 6))
+    assert app.queues() == ["default"]

@@ -47,6 +47,7 @@ UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError)
 # is not followed: the call raises, and is safe to send again).
 MOVED = (redis_errors.MovedError, redis_errors.TryAgainError)
 MOVES = 4  # tries of a call that is told MOVED or TRYAGAIN
+REGISTER_AGAIN = 10.0  # seconds: how often enqueues name their queue again (_registers)
 TRYAGAIN_PAUSE = 0.05  # seconds, times the try's number
 
 
@@ -70,7 +71,7 @@ class StoreBase:
         self.clients = Clients(url, retries=retries, timeout=timeout)
         self._durable_replicas = durable_replicas
         self.scripts = scripts()
-        self._known_queues: set[str] = set()
+        self._registered: dict[str, float] = {}  # queue -> when it was last named (monotonic)
         self._waitaof: bool | None = None  # whether the server has WAITAOF (durable)
         # Workers of this process, for registering them again (workers.py):
         # what they registered, and those a full Redis left unlisted.
@@ -217,17 +218,23 @@ class StoreBase:
             )
         return await script.arun(self.clients.autopipeline, queue, args)
 
+    # The registry of queues is a global key, outside the queue's slot: a
+    # separate command, sent with a process's first enqueue to a queue, and
+    # again every REGISTER_AGAIN seconds of enqueues: a Redis that lost its
+    # data (no persistence, an empty replica promoted) lists the queue again.
+    def _registers(self, queue: str) -> bool:
+        last = self._registered.get(queue)
+        return last is None or time.monotonic() - last > REGISTER_AGAIN
+
     def _register_queue(self, queue: str) -> None:
-        # The registry is a global key, outside the queue's slot: a separate
-        # command, sent once per process and queue.
-        if queue not in self._known_queues:
+        if self._registers(queue):
             self.clients.sync.sadd(QUEUES, queue)
-            self._known_queues.add(queue)
+            self._registered[queue] = time.monotonic()
 
     async def _aregister_queue(self, queue: str) -> None:
-        if queue not in self._known_queues:
+        if self._registers(queue):
             await self._aread(Read(("SADD", QUEUES, queue)))
-            self._known_queues.add(queue)
+            self._registered[queue] = time.monotonic()
 
     def unavailable(
         self, exc: Exception, job_ids: Sequence[str], task: str, what: str = ""

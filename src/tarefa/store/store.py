@@ -116,7 +116,7 @@ class Store(Browsing, WorkerCalls, MemorySettings, DurableCalls):
         # A durable call keeps a pooled connection of its own: on the shared
         # one, its WAITAOF would hold up every call behind it.
         try:
-            if adding.queue not in self._known_queues:
+            if self._registers(adding.queue):  # (no coroutine made on the hot path)
                 await self._aregister_queue(adding.queue)
             call, ids = adding.call, adding.job_ids
             reply = await (self._arun_durable(call, ids) if durable else self._arun_shared(call))
