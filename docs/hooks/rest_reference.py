@@ -1,7 +1,8 @@
 """MkDocs hooks: the REST reference (docs/rest.md), rendered at build time
 from the dashboard's own OpenAPI document, so it cannot drift from the routes;
-and contrib/ published beside the pages, so that the pages' links to it
-(../contrib/..., right on GitHub) lead somewhere on the site too."""
+and contrib/ and examples/ published beside the pages, so that the pages'
+links to them (../contrib/..., right on GitHub) lead somewhere on the site
+too."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from mkdocs.structure.files import File, Files
 
 MARKER = "<!-- rest-reference -->"
+PUBLISHED = ("contrib", "examples")  # folders of the repository the pages link to
 
 
 def schema_type(schema: dict[str, Any]) -> str:
@@ -76,7 +78,8 @@ def render(document: dict[str, Any]) -> str:
 def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
     # The pages sit at the top of docs/: ../contrib/ in the repository is
     # contrib/ on the site (on_files).
-    markdown = markdown.replace("](../contrib/", "](contrib/")
+    for folder in PUBLISHED:
+        markdown = markdown.replace(f"](../{folder}/", f"]({folder}/")
     if MARKER not in markdown:
         return markdown
     # Imported here: the other pages build without the dashboard's extra.
@@ -89,9 +92,10 @@ def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
 
 
 def on_files(files: Files, config: Any) -> Files:
-    contrib = Path(config["config_file_path"]).parent / "contrib"
-    for path in sorted(contrib.rglob("*")):
-        if path.is_file():
-            uri = path.relative_to(contrib.parent).as_posix()
-            files.append(File.generated(config, uri, abs_src_path=str(path)))
+    root = Path(config["config_file_path"]).parent
+    for folder in PUBLISHED:
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                uri = path.relative_to(root).as_posix()
+                files.append(File.generated(config, uri, abs_src_path=str(path)))
     return files
