@@ -210,9 +210,13 @@ def test_queue_metrics_read_the_figures_from_redis(r):
     assert _total(points, "tarefa.jobs", enqueued) == 3
 
 
-def test_instrument_refuses_what_is_not_a_flag():
+def test_instrument_refuses_what_it_cannot_use():
     with pytest.raises(TypeError, match="True or False"):
         instrument(App(), link="yes")
+    with pytest.raises(TypeError, match="takes a tarefa App, not str"):
+        instrument("tests.tasks:app")
+    with pytest.raises(TypeError, match="tracer_provider has no get_tracer"):
+        instrument(App(), tracer_provider=MeterProvider())
 
 
 def test_without_opentelemetry_installed_jobs_run_as_ever(redis_url):

@@ -33,7 +33,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 import orjson
 from opentelemetry import context as otel_context
@@ -42,12 +41,10 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, TracerProvider
 
+from ..app import App
 from ..records import Outcome, OutcomeKind
 from ..serializer import load_error
 from ..stats import EVENTS, split_field
-
-if TYPE_CHECKING:
-    from ..app import App
 
 SYSTEM = "tarefa"
 Carrier = dict[str, str]
@@ -62,8 +59,16 @@ def instrument(
     queue_metrics: bool = False,
 ) -> None:
     """Trace and measure every enqueue and attempt of ``app``'s jobs."""
+    if not isinstance(app, App):
+        raise TypeError(f"instrument takes a tarefa App, not {type(app).__name__}")
     if not isinstance(link, bool) or not isinstance(queue_metrics, bool):
         raise TypeError("link and queue_metrics are True or False")
+    for name, provider, method in [
+        ("tracer_provider", tracer_provider, "get_tracer"),
+        ("meter_provider", meter_provider, "get_meter"),
+    ]:
+        if provider is not None and not callable(getattr(provider, method, None)):
+            raise TypeError(f"{name} has no {method}(): {provider!r}")
     app.tracing = OpenTelemetry(link, tracer_provider, meter_provider)
     if queue_metrics:
         observe_queues(app, meter_provider)
