@@ -75,6 +75,7 @@ def test_worker_without_queues_serves_every_queue_its_tasks_name(app):
     out = tarefa("worker", "tests.many_queues:app", "--burst")
     assert out.returncode == 0, out.stderr
     assert "queues emails,reports,default, concurrency" in out.stderr
+    assert f"; Redis: {os.environ['TAREFA_URL']}" in out.stderr  # where it works, said at start
     assert [j.queue for j in jobs] == ["emails", "reports", "emails", "default"]
     assert all(app.queue(q).counts()["completed"] for q in ("emails", "reports", "default"))
     assert [app.job(j.id, queue=j.queue).result(1) for j in jobs] == [

@@ -328,3 +328,14 @@ def test_demo_says_the_embedded_server_keeps_running(project):
     assert "The embedded Redis server keeps running" in demo.stdout
     assert "tarefa embedded stop" in " ".join(demo.stdout.split())
     assert Embedded.here().is_running()
+
+
+def test_a_worker_says_at_start_that_it_uses_the_embedded_server(project):
+    """A TAREFA_URL missing in production would leave producers and workers
+    on private servers of their own: the worker's first line says so."""
+    env = env_without_url(PYTHONPATH=PYTHONPATH)
+    out = tarefa_cli("worker", "tests.tasks:app", "--burst", cwd=project, env=env)
+    assert out.returncode == 0, out.stderr
+    assert f"Redis: the embedded server at {Embedded.here().url} (TAREFA_URL is not set)" in (
+        out.stderr
+    )

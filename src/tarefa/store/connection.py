@@ -64,9 +64,15 @@ def resolve_url(url: str | None) -> str:
     """The URL to use: the one given, else TAREFA_URL, else the embedded server."""
     if url:
         return check_url(url)
-    if os.environ.get("TAREFA_URL"):
-        return check_url(os.environ["TAREFA_URL"], "TAREFA_URL")
-    return Embedded.here().ensure_running()
+    if is_embedded(url):
+        return Embedded.here().ensure_running()
+    return check_url(os.environ["TAREFA_URL"], "TAREFA_URL")
+
+
+def is_embedded(url: str | None) -> bool:
+    """Whether an App given ``url`` uses the embedded server: no URL, and
+    TAREFA_URL unset."""
+    return not url and not os.environ.get("TAREFA_URL")
 
 
 # A query argument that carries a secret: ?password=... (redis-py takes it, as it
@@ -192,6 +198,15 @@ class Clients:
         if self._resolved is None:
             self._resolved = resolve_url(self._url)
         return self._resolved
+
+    @property
+    def where(self) -> str:
+        """Where Redis is, for a log line: its URL, secrets hidden, and so
+        when it is the embedded server (a TAREFA_URL missing in production
+        shows in the worker's first lines)."""
+        if is_embedded(self._url):
+            return f"the embedded server at {self.url} (TAREFA_URL is not set)"
+        return redacted(self.url)
 
     @cached_property
     def is_cluster(self) -> bool:

@@ -70,11 +70,12 @@ def log_start(shared: Shared) -> None:
     max_memory = processes.max_memory
     on_processes = processes.default == "process"
     log.info(
-        "worker %s: queues %s, concurrency %d%s%s%s%s%s",
+        "worker %s: queues %s, concurrency %d%s%s%s%s%s; Redis: %s",
         config.id, ",".join(config.queues), config.concurrency,
         ", process pool" if on_processes else "",
         f", max memory {format_size(max_memory)} per job process" if max_memory else "",
         " (pool='process' tasks only)" if max_memory and not on_processes else "",
         ", burst" if config.burst else "",
         f", stops after {config.max_jobs} jobs" if config.max_jobs else "",
+        shared.store.clients.where,
     )  # fmt: skip
