@@ -4,7 +4,6 @@ a real Redis, and `tarefa worker examples.webhooks.tasks:app` as a process."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -52,15 +51,12 @@ def done(event_id: str) -> bool:
     return tasks.app.job(event_id).status is JobState.COMPLETED
 
 
-def test_a_signed_webhook_is_answered_at_once_and_processed_by_the_worker(client, worker):
-    assert post(client, event("evt_warm", "customer.created")).status_code == 200  # connections
-    started = time.perf_counter()
+def test_a_signed_webhook_is_answered_before_its_work_then_processed_by_the_worker(client, worker):
     answer = post(client, event("evt_1"))
-    elapsed = time.perf_counter() - started
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"received": True, "job": "evt_1", "duplicate": False}
-    assert elapsed < 0.5, f"answered in {elapsed:.3f} s"
-    assert tasks.app.job("evt_1").status is JobState.QUEUED  # the work waits for a worker
+    # Answered with the work still to do: no worker runs yet.
+    assert tasks.app.job("evt_1").status is JobState.QUEUED
 
     worker()
     wait_until(lambda: done("evt_1"), "evt_1 processed")
