@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import TYPE_CHECKING
 
+import orjson
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -272,7 +273,7 @@ def serve_worker_metrics(
     server, _ = start_http_server(port, host, registry)
     # Its thread serves already: only a request sent within microseconds of
     # the port opening could come before the check is in place.
-    server.set_app(_only_for(hosts, make_wsgi_app(registry)))
+    server.set_app(_only_for(hosts, _with_health(worker, make_wsgi_app(registry))))
     return server
 
 
@@ -286,6 +287,21 @@ def check_metrics_port(host: str, port: int, allowed_hosts: Iterable[str] = ()) 
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
         probe.bind(address)
+
+
+def _with_health(worker: Worker, metrics: WSGIApplication) -> WSGIApplication:
+    """``metrics``, and ``/health``: the worker's health as JSON, 200 or 503
+    (a liveness probe's path: Worker.health)."""
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/health":
+            return metrics(environ, start_response)
+        healthy, seen = worker.health()
+        status = "200 OK" if healthy else "503 Service Unavailable"
+        start_response(status, [("Content-Type", "application/json")])
+        return [orjson.dumps(seen)]
+
+    return app
 
 
 def _only_for(hosts: AllowedHosts, wsgi_app: WSGIApplication) -> WSGIApplication:

@@ -23,8 +23,8 @@ from tarefa.worker import Worker
 from tarefa.worker.housekeeping import send_stats
 
 from ..conftest import PYTHONPATH, ROOT
-from ..tasks import add, always_fails, flaky
-from ..waits import PATIENCE, wait_until
+from ..tasks import add, always_fails, blocks_loop, flaky
+from ..waits import PATIENCE, wait_for_list, wait_until
 
 API = "/api/v1"
 ADD, FLAKY, FAILS = "tests.tasks:add", "tests.tasks:flaky", "tests.tasks:always_fails"
@@ -276,3 +276,30 @@ def test_worker_metrics_port_in_use_is_a_usage_error(r):
         )  # fmt: skip
     assert proc.returncode == 2
     assert f"cannot serve metrics on 127.0.0.1:{port}" in proc.stderr
+
+
+def test_worker_health_says_when_a_job_holds_its_event_loop(spawn_worker, app, r):
+    """``/health`` on the worker's port, a liveness probe's path: 200 while
+    its loop answers; 503 once a job's blocking code has held it for over a
+    lease (nothing else of the worker runs meanwhile: a restart is the cure)."""
+    port = free_port()
+    worker = spawn_worker("--metrics-port", str(port), "--lease", "2")
+
+    def health() -> tuple[int, dict]:
+        answer = httpx.get(f"http://127.0.0.1:{port}/health", timeout=PATIENCE)
+        return answer.status_code, answer.json()
+
+    def beaten() -> dict | None:
+        status, seen = health()
+        return seen if status == 200 and seen["redis_beat_seconds_ago"] is not None else None
+
+    seen = wait_until(beaten, "a healthy worker's first beat", not_yet=(httpx.TransportError,))
+    assert (seen["status"], seen["running"]) == ("ok", 0)
+    assert seen["worker"].startswith(socket.gethostname())
+
+    blocks_loop.with_options(timeout=None).enqueue("held", 120)  # time.sleep in an async task
+    wait_for_list(r, "test:started", 1)
+    status, held = wait_until(lambda: (found := health())[0] == 503 and found, "a 503")
+    assert held["status"] == "loop held" and held["loop_held_seconds"] > 2
+    assert held["running"] == 1
+    worker.kill()

@@ -55,7 +55,6 @@ class LeaseKeeper(threading.Thread):
         self._own_loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._started = threading.Event()
-        self._asked_at: float | None = None  # when the loop was asked to answer, unanswered
         self._blocked_by: Running | None = None  # the job holding the loop, once reported
 
     def start(self) -> None:
@@ -102,20 +101,21 @@ class LeaseKeeper(threading.Thread):
                 why = {(loss.job_id, loss.token): loss.reason for loss in lost}
                 self.loop.call_soon_threadsafe(self.stop_lost, queue, why)
         await shared.store.beat_worker(config.id, config.lease_ms, len(running))
+        shared.health.beat_at = time.monotonic()
 
     # -- the event loop's health --------------------------------------------------
 
     async def watch_loop(self) -> None:
-        now = time.monotonic()
-        if self._asked_at is None:
-            self._asked_at = now
+        now, health = time.monotonic(), self.shared.health
+        if health.asked_at is None:
+            health.asked_at = now
             try:
                 self.loop.call_soon_threadsafe(self._answered)
             except RuntimeError:  # the worker's loop is closed: it has ended
                 if self._stopping is not None:
                     self._stopping.set()
             return
-        blocked = now - self._asked_at
+        blocked = now - health.asked_at
         if blocked < BLOCKED_AFTER:
             return
         running = self._holding_the_loop()
@@ -135,7 +135,8 @@ class LeaseKeeper(threading.Thread):
 
     def _answered(self) -> None:
         """Runs on the worker's loop: it is free again."""
-        asked_at, self._asked_at = self._asked_at, None
+        health = self.shared.health
+        asked_at, health.asked_at = health.asked_at, None
         if self._blocked_by is not None and asked_at is not None:
             held = time.monotonic() - asked_at
             job = self._blocked_by.job

@@ -20,6 +20,7 @@ from ..limits import QueueSettings
 from ..records import AttemptOutcome
 from ..stats import WorkerStats
 from ..store import Store
+from .health import Health
 from .job_log import JobLog
 from .process_pool import ProcessPool
 from .running import Lease, Running
@@ -97,6 +98,7 @@ class Shared:
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # there may be work to do
     ending: asyncio.Event = field(default_factory=asyncio.Event)  # background loops must end
     memory_policy: str | None = None  # Redis's maxmemory-policy, once it says
+    health: Health = field(default_factory=Health)  # kept by the lease keeper's thread
 
     def wake(self) -> None:
         """Have the exchange loop look again at once (something changed)."""

@@ -36,6 +36,7 @@ import signal
 import socket
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from ..app import App
 from ..stats import WorkerStats
@@ -134,6 +135,19 @@ class Worker:
     def retired(self) -> bool:
         """Whether it stopped by itself, its ``max_jobs`` run."""
         return self._stop.retired
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the worker is healthy (its event loop answers: see
+        worker/health.py), and what its metrics port's ``/health`` says.
+        Read from any thread."""
+        shared = self._shared
+        if shared is None:
+            return True, {"status": "starting", "worker": self.id}
+        healthy, seen = shared.health.report(self.lease_ms / 1000)
+        if healthy and self._stop.requested:
+            seen["status"] = "stopping"
+        seen |= {"running": len(self.running), "concurrency": self.concurrency}
+        return healthy, {"worker": self.id, **seen}
 
     def pending(self) -> bool:
         """Whether outcomes wait to be reported."""
