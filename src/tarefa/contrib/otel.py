@@ -41,6 +41,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, TracerProvider
 
+from .. import __version__
 from ..app import App
 from ..records import Outcome, OutcomeKind
 from ..serializer import load_error
@@ -105,8 +106,6 @@ class OpenTelemetry:
         tracer_provider: TracerProvider | None,
         meter_provider: MeterProvider | None,
     ):
-        from .. import __version__
-
         self.link = link
         self.tracer = otel_trace.get_tracer("tarefa", __version__, tracer_provider)
         meter = metrics.get_meter("tarefa", __version__, meter_provider)
@@ -235,8 +234,6 @@ def _attributes(
 def observe_queues(app: App, meter_provider: MeterProvider | None = None) -> None:
     """The figures the dashboard's ``/metrics`` gives, as observable
     instruments: each collection reads them from Redis."""
-    from .. import __version__
-
     meter = metrics.get_meter("tarefa", __version__, meter_provider)
 
     def job_events(options: CallbackOptions) -> Iterable[Observation]:
