@@ -1,9 +1,9 @@
 """The REST management API (``/api/v1``): queues, jobs, workers, health and
-tasks, and enqueueing a task by name with arguments checked against its JSON
-Schema. Every answer is JSON; errors are ``{"detail": message}`` with a 4xx
-status (404 for unknown queues, jobs and tasks), and 503 when Redis cannot
-be reached. Each route declares in the OpenAPI document the error answers it
-can give, with their bodies (errors.py), and only those.
+cron (the tasks, and enqueueing one over HTTP: api_tasks.py). Every answer
+is JSON; errors are ``{"detail": message}`` with a 4xx status (404 for
+unknown queues, jobs and tasks), and 503 when Redis cannot be reached. Each
+route declares in the OpenAPI document the error answers it can give, with
+their bodies (errors.py), and only those.
 """
 
 from __future__ import annotations
@@ -19,15 +19,11 @@ from .. import manage
 from ..app import App, Queue
 from ..durations import parse_duration
 from ..errors import TarefaError
-from ..schema import check_arguments, task_schema
 from ..store import LISTED_STATES
-from ..task import Task
 from .errors import (
     CHANGE,
-    ERRORS,
     READ,
     AmbiguousJobBody,
-    ArgumentsErrorBody,
     ErrorBody,
     ParametersErrorBody,
     errors,
@@ -38,7 +34,7 @@ router = APIRouter(prefix="/api/v1")
 STATE_PATTERN = "^(" + "|".join(LISTED_STATES) + ")$"
 
 
-def _app(request: Request) -> App:
+def app_of(request: Request) -> App:
     app: App = request.app.state.tarefa
     return app
 
@@ -53,12 +49,12 @@ def _app(request: Request) -> App:
     responses=errors(*READ),
 )
 def list_queues(request: Request) -> list[dict[str, Any]]:
-    app = _app(request)
+    app = app_of(request)
     return [manage.queue_info(app, q) for q in app.queues()]
 
 
 def _queue(request: Request, name: str) -> Queue:
-    app = _app(request)
+    app = app_of(request)
     return app.queue(manage.check_queue(app, name))
 
 
@@ -69,7 +65,7 @@ def _queue(request: Request, name: str) -> Queue:
     responses=errors(*READ, 404),
 )
 def get_queue(request: Request, queue: str) -> dict[str, Any]:
-    app = _app(request)
+    app = app_of(request)
     return manage.queue_info(app, manage.check_queue(app, queue))
 
 
@@ -89,7 +85,7 @@ def queue_jobs(
         str, Query(max_length=200, description="in the id, task name or arguments")
     ] = "",
 ) -> dict[str, Any]:
-    app = _app(request)
+    app = app_of(request)
     manage.check_queue(app, queue)
     return manage.list_jobs(app, queue, state, offset=offset, limit=limit, search=search)
 
@@ -104,7 +100,7 @@ MinutesParam = Annotated[int, Query(ge=1, le=manage.HISTORY_MINUTES, description
     responses=errors(*READ, 422),
 )
 def history(request: Request, minutes: MinutesParam = 60) -> list[dict[str, Any]]:
-    return manage.history(_app(request), minutes=minutes)
+    return manage.history(app_of(request), minutes=minutes)
 
 
 @router.get(
@@ -114,7 +110,7 @@ def history(request: Request, minutes: MinutesParam = 60) -> list[dict[str, Any]
     responses=errors(*READ, 404, 422),
 )
 def queue_history(request: Request, queue: str, minutes: MinutesParam = 60) -> list[dict[str, Any]]:
-    return manage.history(_app(request), queue, minutes)
+    return manage.history(app_of(request), queue, minutes)
 
 
 @router.post(
@@ -156,7 +152,7 @@ def purge_queue(request: Request, queue: str) -> dict[str, Any]:
     responses=errors(*CHANGE, 404),
 )
 def retry_failed(request: Request, queue: str) -> dict[str, Any]:
-    app = _app(request)
+    app = app_of(request)
     return {"queue": queue, "retried": manage.retry_failed(app, manage.check_queue(app, queue))}
 
 
@@ -167,7 +163,7 @@ def retry_failed(request: Request, queue: str) -> dict[str, Any]:
     responses=errors(*CHANGE, 404),
 )
 def delete_failed(request: Request, queue: str) -> dict[str, Any]:
-    app = _app(request)
+    app = app_of(request)
     return {"queue": queue, "deleted": manage.delete_failed(app, manage.check_queue(app, queue))}
 
 
@@ -208,7 +204,7 @@ def clean_queue(
     """Delete the queue's completed, failed or cancelled jobs that ended at
     least ``older_than`` ago, with their index entries; ``deleted`` says how
     many. A job in another state is never deleted."""
-    app = _app(request)
+    app = app_of(request)
     deleted = manage.clean(app, queue, body.state, body.older_than)
     return {"queue": queue, "state": body.state, "deleted": deleted}
 
@@ -248,7 +244,7 @@ QueueParam = Annotated[
     responses=errors(*READ, 404) | AMBIGUOUS,
 )
 def get_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
-    return manage.job_detail(_app(request), job_id, queue)
+    return manage.job_detail(app_of(request), job_id, queue)
 
 
 @router.post(
@@ -258,7 +254,7 @@ def get_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str
     responses=errors(*CHANGE, 404) | ENDED,
 )
 def cancel_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
-    job = manage.job(_app(request), job_id, queue)
+    job = manage.job(app_of(request), job_id, queue)
     if not job.cancel():
         raise TarefaError(f"job {job_id} has ended already ({job.status}); nothing to cancel")
     return {"id": job_id, "queue": job.queue, "state": "cancelled"}
@@ -271,7 +267,7 @@ def cancel_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[
     responses=errors(*CHANGE, 404) | NOT_FAILED,
 )
 def retry_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
-    job = manage.job(_app(request), job_id, queue)
+    job = manage.job(app_of(request), job_id, queue)
     job.retry()
     return {"id": job_id, "queue": job.queue, "state": "queued"}
 
@@ -283,7 +279,7 @@ def retry_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[s
     responses=errors(*CHANGE, 404) | NOT_SCHEDULED,
 )
 def run_job_now(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
-    job = manage.job(_app(request), job_id, queue)
+    job = manage.job(app_of(request), job_id, queue)
     job.run_now()
     return {"id": job_id, "queue": job.queue, "state": "queued"}
 
@@ -295,7 +291,7 @@ def run_job_now(request: Request, job_id: str, queue: QueueParam = None) -> dict
     responses=errors(*CHANGE, 404) | AMBIGUOUS,
 )
 def delete_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[str, Any]:
-    job = manage.job(_app(request), job_id, queue)
+    job = manage.job(app_of(request), job_id, queue)
     job.delete()
     return {"id": job_id, "queue": job.queue, "deleted": True}
 
@@ -310,7 +306,7 @@ def delete_job(request: Request, job_id: str, queue: QueueParam = None) -> dict[
     responses=errors(*READ),
 )
 def list_workers(request: Request) -> list[dict[str, Any]]:
-    return manage.workers(_app(request))
+    return manage.workers(app_of(request))
 
 
 class HealthReport(BaseModel):
@@ -348,7 +344,7 @@ def health(
         float | None, Query(gt=0, description="seconds a ready job may wait before unhealthy")
     ] = None,
 ) -> JSONResponse:
-    ok, report = manage.health(_app(request), max_ready_age)
+    ok, report = manage.health(app_of(request), max_ready_age)
     return JSONResponse({"ok": ok, **report}, status_code=200 if ok else 503)
 
 
@@ -370,101 +366,6 @@ def list_cron(request: Request) -> list[dict[str, Any]]:
             "queue": task.options.queue,
             "next_run": datetime.fromtimestamp(next_tick(task, now), UTC).isoformat(),
         }
-        for _, task in sorted(_app(request).tasks.items())
+        for _, task in sorted(app_of(request).tasks.items())
         if task.options.cron
     ]
-
-
-# -- tasks --------------------------------------------------------------------------
-
-
-def _task_json(task: Task[..., Any]) -> dict[str, Any]:
-    schema = task_schema(task)
-    return {
-        "name": task.name,
-        "queue": task.options.queue,
-        "doc": (task.__doc__ or "").strip(),
-        "cron": task.options.cron,
-        "enqueue_over_http": schema is not None,
-        "schema": schema,
-    }
-
-
-def _task(request: Request, name: str) -> Task[..., Any]:
-    task = _app(request).tasks.get(name)
-    if task is None or task.fn is None:
-        raise manage.NotFound(f"no task {name!r} in this app")
-    return task
-
-
-@router.get(
-    "/tasks",
-    tags=["tasks"],
-    summary="The app's tasks with their argument schemas",
-    responses=errors(400, 401),
-)
-def list_tasks(request: Request) -> list[dict[str, Any]]:
-    return [_task_json(t) for _, t in sorted(_app(request).tasks.items()) if t.fn is not None]
-
-
-@router.get(
-    "/tasks/{name}",
-    tags=["tasks"],
-    summary="One task with its argument schema",
-    responses=errors(400, 401, 404),
-)
-def get_task(request: Request, name: str) -> dict[str, Any]:
-    return _task_json(_task(request, name))
-
-
-ENQUEUE_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {
-        "model": ErrorBody,
-        "description": ERRORS[400]["description"] + ", arguments too large, or options that "
-        "do not go together",
-    },
-    409: {
-        "model": ErrorBody,
-        "description": "Enqueued, but Redis could not confirm it durable (NotDurable), or "
-        "durable enqueues need a newer Redis (DurableUnsupported)",
-    },
-    422: {
-        "model": ParametersErrorBody | ArgumentsErrorBody,
-        "description": "A body that is not JSON or not of this shape (a list of issues), or "
-        "arguments that do not fit the task's schema (``errors`` says where)",
-    },
-}
-
-
-class EnqueueOptions(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    job_id: str | None = Field(None, min_length=1, max_length=200, description="de-duplicates")
-    delay: float | None = Field(None, ge=0, description="seconds")
-    priority: int | None = Field(None, ge=1, description="smaller runs sooner")
-    key: str | None = Field(None, min_length=1, max_length=200, description="its lane")
-
-
-class EnqueueRequest(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    args: dict[str, Any] = Field(default_factory=dict, description="named arguments (schema)")
-    options: EnqueueOptions = Field(default_factory=EnqueueOptions)
-
-
-@router.post(
-    "/tasks/{name}/jobs",
-    tags=["tasks"],
-    status_code=201,
-    summary="Enqueue a job",
-    responses=errors(*CHANGE, 404) | ENQUEUE_ERRORS,
-)
-def enqueue(request: Request, name: str, body: Annotated[EnqueueRequest, Body()]) -> dict[str, Any]:
-    """Enqueue one job of the task; ``args`` must match the task's schema
-    (``GET /tasks/{name}``). With ``options.job_id`` a retried request is
-    idempotent: the job is made once (``created`` says whether this call did)."""
-    task = _task(request, name)
-    arguments = check_arguments(task, body.args)
-    options = body.options.model_dump(exclude_none=True)
-    job = (task.with_options(**options) if options else task).enqueue(**arguments)
-    return {"id": job.id, "queue": job.queue, "task": name, "created": job.created}

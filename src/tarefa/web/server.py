@@ -33,7 +33,8 @@ from fastapi.staticfiles import StaticFiles
 from ..app import App
 from ..hosts import AllowedHosts
 from ..metrics import metrics_registry, render
-from .api import router
+from . import api as queues_api
+from . import api_tasks
 from .errors import declare_only_given_errors, install_error_handlers
 
 STATIC = Path(__file__).parent / "static"  # the dashboard: plain HTML, CSS and JS
@@ -115,7 +116,8 @@ def create_app(
     )
     api.state.tarefa = app
     install_error_handlers(api)
-    api.include_router(router)
+    api.include_router(queues_api.router)
+    api.include_router(api_tasks.router)
     declare_only_given_errors(api)
     registry = metrics_registry(app)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
