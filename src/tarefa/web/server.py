@@ -33,8 +33,8 @@ from fastapi.staticfiles import StaticFiles
 from ..app import App
 from ..hosts import AllowedHosts
 from ..metrics import metrics_registry, render
-from . import api as queues_api
-from . import api_tasks
+from .api import router as queues_router
+from .api_tasks import router as tasks_router
 from .errors import declare_only_given_errors, install_error_handlers
 
 STATIC = Path(__file__).parent / "static"  # the dashboard: plain HTML, CSS and JS
@@ -116,8 +116,8 @@ def create_app(
     )
     api.state.tarefa = app
     install_error_handlers(api)
-    api.include_router(queues_api.router)
-    api.include_router(api_tasks.router)
+    api.include_router(queues_router)
+    api.include_router(tasks_router)
     declare_only_given_errors(api)
     registry = metrics_registry(app)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
