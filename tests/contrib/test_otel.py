@@ -12,6 +12,8 @@ import subprocess
 import sys
 
 import pytest
+from opentelemetry import propagate
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.trace import SpanKind, StatusCode
@@ -162,6 +164,35 @@ def test_a_job_whose_trace_is_missing_or_mangled_runs_in_a_trace_of_its_own(trac
     assert all(job.status.value == "completed" for job in jobs)
     processes = finished("process default")
     assert len(processes) == 3 and all(p.parent is None for p in processes)
+
+
+def test_a_failing_propagator_never_fails_an_enqueue_or_a_job(traced, r, caplog):
+    """A propagator that raises (a bug, a misconfiguration) costs the trace,
+    never the job: the enqueue stores none, the attempt starts a trace of its own."""
+
+    class Broken(TextMapPropagator):
+        def extract(self, carrier, context=None, getter=None):
+            raise RuntimeError("broken extract")
+
+        def inject(self, carrier, context=None, setter=None):
+            raise RuntimeError("broken inject")
+
+        @property
+        def fields(self):
+            return set()
+
+    carried = sync_job.enqueue()  # stored with its trace, before the break
+    previous = propagate.get_global_textmap()
+    propagate.set_global_textmap(Broken())
+    try:
+        plain = sync_job.enqueue()
+        assert not r.hexists(f"tarefa:{{default}}:job:{plain.id}", "trace")
+        run_burst(traced)
+    finally:
+        propagate.set_global_textmap(previous)
+    assert carried.status.value == plain.status.value == "completed"
+    assert "the trace context could not be written into the job" in caplog.text
+    assert "the job's trace context could not be read" in caplog.text
 
 
 def test_testing_mode_traces_the_inline_attempt(traced):

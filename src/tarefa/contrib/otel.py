@@ -30,6 +30,7 @@ configures no SDK and no exporter: that is the application's choice.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -46,6 +47,8 @@ from ..app import App
 from ..records import Outcome, OutcomeKind
 from ..serializer import load_error
 from ..stats import EVENTS, split_field
+
+log = logging.getLogger("tarefa.otel")
 
 SYSTEM = "tarefa"
 Carrier = dict[str, str]
@@ -83,6 +86,17 @@ def as_field(carrier: Carrier) -> bytes | None:
     if carrier.keys() == {"traceparent"}:
         return carrier["traceparent"].encode()
     return orjson.dumps(carrier)
+
+
+def extract(trace: bytes | None) -> otel_context.Context:
+    """The context a job's ``trace`` field carries; an empty one (the job's
+    spans start a trace of their own) if the propagator fails on it: a
+    tracer's trouble never fails a job."""
+    try:
+        return propagate.extract(from_field(trace))
+    except Exception:
+        log.exception("the job's trace context could not be read: it starts a trace of its own")
+        return otel_context.Context()
 
 
 def from_field(trace: bytes | None) -> Carrier:
@@ -151,7 +165,7 @@ class OpenTelemetry:
     def processing(
         self, queue: str, task: str, job_id: str, attempt: int, trace: bytes | None
     ) -> Iterator[Attempt]:
-        sent_from = propagate.extract(from_field(trace))
+        sent_from = extract(trace)
         links: list[Link] = []
         if self.link:
             context = otel_trace.get_current_span(sent_from).get_span_context()
@@ -174,12 +188,16 @@ class OpenTelemetry:
 
     def current(self) -> bytes | None:
         carrier: Carrier = {}
-        propagate.inject(carrier)
+        try:
+            propagate.inject(carrier)
+        except Exception:  # a propagator's bug must not fail the enqueue: no trace, then
+            log.exception("the trace context could not be written into the job")
+            return None
         return as_field(carrier)
 
     @contextmanager
     def attached(self, trace: bytes | None) -> Iterator[object]:
-        token = otel_context.attach(propagate.extract(from_field(trace)))
+        token = otel_context.attach(extract(trace))
         try:
             yield None
         finally:
