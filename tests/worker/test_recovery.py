@@ -292,10 +292,12 @@ def test_a_frozen_worker_cannot_overwrite_the_attempt_that_took_over(app, r, spa
         assert b.wait(timeout=PATIENCE) == 0, log_of(b)
         finished = job.info()
         assert finished.state == "completed"
-        # A froze while blocked waiting for work, with a fetch queued behind its
-        # wait: Redis hands A the wake-up of B's recovery and leases the job to
-        # A's queued fetch (attempt 2). That lease runs out too, and B runs it.
-        assert (finished.attempts, finished.stalls) == (3, 2)
+        # B's recovery took the job from A (a stall). If A froze with a fetch
+        # queued behind its wait for work, Redis may lease the job to that fetch
+        # (attempt 2); that lease runs out too and B runs attempt 3. Which fetch
+        # comes first is up to the machine's timing; every lease but B's stalled.
+        assert finished.attempts in (2, 3)
+        assert finished.stalls == finished.attempts - 1
         assert f":{b.pid}:" in finished.worker
     finally:
         a.send_signal(signal.SIGCONT)
