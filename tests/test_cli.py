@@ -185,6 +185,35 @@ def test_a_bad_tarefa_url_is_a_usage_error(r):
         assert "Traceback" not in out.stderr
 
 
+def test_the_url_can_come_from_a_file_as_a_mounted_secret(app, tmp_path):
+    job = add.enqueue(2, 3)
+    secret = tmp_path / "tarefa-url"
+    secret.write_text(os.environ["TAREFA_URL"] + "\n")  # as `echo URL > file` writes it
+    env = {"TAREFA_URL": "", "TAREFA_URL_FILE": str(secret)}
+    out = tarefa("worker", "tests.tasks:app", "--burst", env=env)
+    assert out.returncode == 0, out.stderr
+    assert f"; Redis: {os.environ['TAREFA_URL']}" in out.stderr
+    assert job.result(timeout=PATIENCE) == 5
+
+
+def test_a_bad_tarefa_url_file_is_a_usage_error(r, tmp_path):
+    empty, wrong = tmp_path / "empty", tmp_path / "wrong"
+    empty.write_text("\n")
+    wrong.write_text("tarefa:secret@host:6379\n")  # the scheme forgotten
+    cases = [
+        ({"TAREFA_URL_FILE": str(tmp_path / "missing")}, "No such file or directory"),
+        ({"TAREFA_URL_FILE": str(empty)}, f"{empty} holds no URL"),
+        ({"TAREFA_URL_FILE": str(wrong)}, f"the URL in TAREFA_URL_FILE ({wrong}) must start"),
+        ({"TAREFA_URL_FILE": str(empty), "TAREFA_URL": "redis://h"}, "not both"),
+    ]
+    for env, said in cases:
+        out = tarefa("worker", "tests.tasks:app", "--burst", env={"TAREFA_URL": "", **env})
+        assert out.returncode == 2, out.stderr
+        assert said in out.stderr
+        assert "Traceback" not in out.stderr
+        assert "secret" not in out.stderr
+
+
 def test_cron_lists_schedules_with_their_next_run(r):
     out = tarefa("cron", "tests.tasks:app")
     assert out.returncode == 0, out.stderr

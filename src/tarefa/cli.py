@@ -42,7 +42,7 @@ def main() -> None:
     """tarefa: background jobs for Python on Redis.
 
     Redis is the one TAREFA_URL names (redis://, rediss://, unix://,
-    redis+sentinel://, redis+cluster://); unset,
+    redis+sentinel://, redis+cluster://), or the file TAREFA_URL_FILE; unset,
     a private redis-server is started under ./.tarefa/ (or the nearest
     .tarefa/ in a parent directory) and shared by every tarefa process run
     from this directory or below.

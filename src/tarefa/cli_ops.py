@@ -41,7 +41,9 @@ from .store import (
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 
-url_option = click.option("--url", help="Redis URL (default: TAREFA_URL, else the embedded one).")
+url_option = click.option(
+    "--url", help="Redis URL (default: TAREFA_URL or TAREFA_URL_FILE, else the embedded one)."
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 queue_option = click.option(
     "--queue",

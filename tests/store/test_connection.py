@@ -79,6 +79,8 @@ def test_enqueue_fails_clearly_while_redis_is_down(private_redis):
         ("redis://:secret@host:6379", "redis://***@host:6379"),
         ("rediss://user:secret@host:6380/1", "rediss://user:***@host:6380/1"),
         ("unix:///tmp/r.sock", "unix:///tmp/r.sock"),
+        ("tarefa:secret@host:6379", "tarefa:***@host:6379"),  # the scheme forgotten
+        (":secret@host:6379/0", "***@host:6379/0"),
     ],
 )
 def test_redacted_hides_passwords(url, shown):

@@ -1,9 +1,10 @@
 """Where Redis is, and the clients that talk to it.
 
-``TAREFA_URL`` (or ``App(url=...)``) names a Redis: ``redis://``, ``rediss://``
-(TLS) or ``unix://``, with password and db as redis-py reads them, the
-master a set of sentinels follows, ``redis+sentinel://`` (``sentinel.py``),
-or a Redis Cluster, ``redis+cluster://`` (``cluster.py``).
+``TAREFA_URL`` (or the file ``TAREFA_URL_FILE`` names, or ``App(url=...)``)
+names a Redis: ``redis://``, ``rediss://`` (TLS) or ``unix://``, with password
+and db as redis-py reads them, the master a set of sentinels follows,
+``redis+sentinel://`` (``sentinel.py``), or a Redis Cluster,
+``redis+cluster://`` (``cluster.py``).
 With neither, the embedded default starts (see ``embedded.py``).
 
 Every call waits at most ``timeout`` seconds (``App(redis_timeout=...)``, 3 s
@@ -61,18 +62,39 @@ def check_url(url: str, source: str = "url") -> str:
 
 
 def resolve_url(url: str | None) -> str:
-    """The URL to use: the one given, else TAREFA_URL, else the embedded server."""
+    """The URL to use: the one given, else TAREFA_URL (or the file
+    TAREFA_URL_FILE names), else the embedded server."""
     if url:
         return check_url(url)
     if is_embedded(url):
         return Embedded.here().ensure_running()
-    return check_url(os.environ["TAREFA_URL"], "TAREFA_URL")
+    path = os.environ.get("TAREFA_URL_FILE")
+    if not path:
+        return check_url(os.environ["TAREFA_URL"], "TAREFA_URL")
+    if os.environ.get("TAREFA_URL"):
+        raise ValueError("set TAREFA_URL or TAREFA_URL_FILE, not both")
+    return check_url(_read_url_file(path), f"the URL in TAREFA_URL_FILE ({path})")
+
+
+def _read_url_file(path: str) -> str:
+    """A URL kept in a file, as a container's secret is mounted (a password
+    then stays out of the environment, which `docker inspect` and
+    /proc/PID/environ show): its first line, spaces trimmed."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            url = file.readline().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ValueError(f"TAREFA_URL_FILE: cannot read {path}: {reason}") from None
+    if not url:
+        raise ValueError(f"TAREFA_URL_FILE: {path} holds no URL")
+    return url
 
 
 def is_embedded(url: str | None) -> bool:
     """Whether an App given ``url`` uses the embedded server: no URL, and
-    TAREFA_URL unset."""
-    return not url and not os.environ.get("TAREFA_URL")
+    neither TAREFA_URL nor TAREFA_URL_FILE set."""
+    return not url and not os.environ.get("TAREFA_URL") and not os.environ.get("TAREFA_URL_FILE")
 
 
 # A query argument that carries a secret: ?password=... (redis-py takes it, as it
@@ -88,6 +110,8 @@ def redacted(url: str) -> str:
     leaves no clear end."""
     url = _SECRET_ARGUMENT.sub(r"\1***", url)
     scheme, sep, rest = url.partition("://")
+    if not sep:  # no scheme (a mistake check_url reports, naming the value)
+        scheme, rest = "", url
     if "@" not in rest:
         return url
     credentials, _, host = rest.rpartition("@")
