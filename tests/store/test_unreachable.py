@@ -209,11 +209,13 @@ def test_an_idle_worker_cut_off_from_redis_waits_for_work_again(private_redis, s
     """An idle worker blocks in Redis waiting for work. Cut off, that wait ends
     by itself (its time plus the reply timeout), and the next one, on a new
     connection, wakes the worker as soon as a job comes: it does not fall back
-    to looking every 5 s."""
+    to its idle check."""
     server = private_redis()
     proxy = Proxy(server.port)
     try:
-        spawn_worker("-c", "2", url=proxy.url)
+        # An idle check of 20 s: the cut-off wait lasts that long (plus the
+        # reply timeout), and a job found by the check alone comes that late.
+        spawn_worker("-c", "2", url=proxy.url, idle_check=20)
         app = App(server.url)
         record = app.by_name("tests.tasks:record")
         client = redis.Redis(port=server.port, socket_timeout=None)
@@ -225,7 +227,7 @@ def test_an_idle_worker_cut_off_from_redis_waits_for_work_again(private_redis, s
         # The worker's new connection, blocked in its wait for work.
         wait_until(lambda: blocked_waits(client) - cut, "a new connection's wait for work")
         record.enqueue("after")
-        assert wait_for_list(client, "test:runs", 1, timeout=2) == ["after"]
+        assert wait_for_list(client, "test:runs", 1, timeout=10) == ["after"]
     finally:
         proxy.close()
 
