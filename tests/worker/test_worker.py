@@ -145,8 +145,11 @@ def test_a_timed_out_sync_job_fails_with_timeout_error(app, run_worker):
 def test_a_timed_out_sync_job_keeps_its_slot_until_its_thread_returns(app, run_worker, r):
     """Its thread cannot be stopped: a later job must not queue behind it with
     its own timeout already running (it would fail without having run)."""
-    slow = tasks.too_slow_sync.enqueue()  # times out after 0.2 s, returns after 1 s
-    after = tasks.record.with_options(timeout=0.5).enqueue("after")
+    # It times out after 0.2 s and returns after 5 s. Were its slot freed at its
+    # timeout, the next job's 3 s would run out as it waits for the pool's one
+    # thread; so would they if counted from its enqueue.
+    slow = tasks.too_slow_sync.enqueue(5)
+    after = tasks.record.with_options(timeout=3).enqueue("after")
     run_worker(concurrency=1)
     assert slow.error["type"] == "TimeoutError"
     assert after.result(1) == "after" and after.attempts == 1
