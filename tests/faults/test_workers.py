@@ -58,10 +58,13 @@ def test_a_worker_frozen_past_its_lease(harness):
     its jobs, and its own outcomes for them are discarded."""
     h = harness
     h.enqueue(2500, ms=50)
-    frozen, *_ = h.spawn("-c", "8"), h.spawn("-c", "8"), h.spawn("-c", "8")
+    frozen, *_ = (h.spawn_ready("-c", "8") for _ in range(3))
     for _ in range(3):
         h.keep_stocked(800, ms=50)
         h.wait_for_runs(100)
+        # Frozen holding leases (one that has only just started may have none
+        # yet): they are what the others must recover, and it must lose.
+        h.wait_until(lambda: h.leases_of(frozen), what="the worker to hold leases")
         frozen.send_signal(signal.SIGSTOP)
         at = h.now()
         fault = Fault(at, at, h.leases_of(frozen))
@@ -69,6 +72,7 @@ def test_a_worker_frozen_past_its_lease(harness):
         h.wait_until(lambda f=fault: h.restarted(f), what="the others to recover its jobs")
         frozen.send_signal(signal.SIGCONT)
     h.account("5. SIGSTOP a worker past its lease, then SIGCONT")
+    assert all(f.in_flight for f in h.faults), "a freeze that held no lease tests nothing"
     log = frozen.log_path.read_text()
     assert "lease lost" in log or "outcome discarded" in log
 
