@@ -216,9 +216,9 @@ def test_an_idle_worker_cut_off_from_redis_waits_for_work_again(private_redis, s
     server = private_redis()
     proxy = Proxy(server.port)
     try:
-        # An idle check of 20 s: the cut-off wait lasts that long (plus the
+        # An idle check of 10 s: the cut-off wait lasts that long (plus the
         # reply timeout), and a job found by the check alone comes that late.
-        spawn_worker("-c", "2", url=proxy.url, idle_check=20)
+        spawn_worker("-c", "2", url=proxy.url, idle_check=10)
         app = App(server.url)
         record = app.by_name("tests.tasks:record")
         client = redis.Redis(port=server.port, socket_timeout=None)
@@ -230,7 +230,7 @@ def test_an_idle_worker_cut_off_from_redis_waits_for_work_again(private_redis, s
         # The worker's new connection, blocked in its wait for work.
         wait_until(lambda: blocked_waits(client) - cut, "a new connection's wait for work")
         record.enqueue("after")
-        assert wait_for_list(client, "test:runs", 1, timeout=10) == ["after"]
+        assert wait_for_list(client, "test:runs", 1, timeout=5) == ["after"]
     finally:
         proxy.close()
 
