@@ -171,15 +171,23 @@ def spawn_worker(r, tmp_path):
     """Start ``tarefa worker tests.tasks:app ...`` as a real subprocess."""
     procs = []
 
-    def spawn(*args: str, url: str | None = None, app: str = "tests.tasks:app") -> subprocess.Popen:
+    def spawn(
+        *args: str,
+        url: str | None = None,
+        app: str = "tests.tasks:app",
+        idle_check: float | None = None,
+    ) -> subprocess.Popen:
+        """``idle_check``: seconds between the idle worker's safety-net checks
+        (tests/idle_check.py), instead of 5."""
         env = dict(os.environ, PYTHONPATH=PYTHONPATH)
         if url:
             env["TAREFA_URL"] = url
         if not {"-q", "--queue"} & set(args):  # these tests serve default unless told
             args = ("-q", "default", *args)  # (with no -q, a worker serves every task's queue)
         log = open(tmp_path / f"worker{len(procs)}.log", "w")
+        tarefa = ["tests.idle_check", str(idle_check)] if idle_check else ["tarefa"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tarefa", "worker", app, *args],
+            [sys.executable, "-m", *tarefa, "worker", app, *args],
             cwd=ROOT,
             env=env,
             stdout=log,

@@ -122,8 +122,8 @@ async def too_slow() -> None:
 
 
 @app.task(retries=0, timeout=0.2)
-def too_slow_sync() -> None:
-    time.sleep(1)
+def too_slow_sync(seconds: float = 1) -> None:
+    time.sleep(seconds)
 
 
 @app.task

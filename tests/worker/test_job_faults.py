@@ -168,13 +168,13 @@ def test_a_job_without_a_timeout_that_never_returns_keeps_its_lease(app, r, spaw
     """It holds its slot, but it is alive: its lease is renewed, and no other
     worker takes it over (it is not lost, nor run twice)."""
     job = tasks.hold.enqueue("n")  # no timeout
-    # A lease of 1 s: A's heartbeat, every 0.25 s, keeps it even when a loaded
-    # machine holds A back for a while; B would recover it within 0.25 s of its end.
-    a = spawn_worker("--lease", "1")
+    # A lease of 3 s: A's heartbeat, every 0.75 s, keeps it even when a loaded
+    # machine holds A back for seconds; B would recover it within 0.75 s of its end.
+    a = spawn_worker("--lease", "3")
     assert wait_for_list(r, "test:started", 1) == ["n"]
-    b = spawn_worker("--lease", "1")
+    b = spawn_worker("--lease", "3")
     wait_until(lambda: len(manage.workers(app)) == 2, what="worker B to start")
-    time.sleep(4)  # four leases pass
+    time.sleep(3 * 3)  # three leases pass: the scenario itself (nothing must happen)
     info = job.info()
     assert (info.state, info.attempts, info.stalls) == ("active", 1, 0)
     assert f":{a.pid}:" in info.worker

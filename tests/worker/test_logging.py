@@ -11,6 +11,7 @@ import json
 import re
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +39,11 @@ def ended(proc: subprocess.Popen, *signals: int) -> str:
 def records(log: str) -> list[dict]:
     """Every line of a --log-format json log, parsed: one object per line."""
     return [json.loads(line) for line in log.splitlines()]
+
+
+def stopped(pid: int) -> bool:
+    """Stopped by a signal: its state in /proc is T (a sent SIGSTOP may be pending)."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "T"
 
 
 def levels(lines: list[str]) -> list[str]:
@@ -161,9 +167,16 @@ def run_until_its_lease_is_lost(app, r, spawn_worker, change: str, tag: str):
     elif change == "deleted":
         job.delete()
     else:  # its lease runs out and another worker recovers it
-        r.zadd("tarefa:{default}:active", {job.id: 0})
-        other = Store(app.store.url)  # another worker's recovery
-        assert asyncio.run(other.recover("default", max_stalls=3)).count == 1
+        # Stopped meanwhile: its heartbeat would renew the lease, or its own
+        # housekeeping recover the job, between these two calls.
+        w.send_signal(signal.SIGSTOP)
+        try:
+            wait_until(lambda: stopped(w.pid), "the worker to stop")
+            r.zadd("tarefa:{default}:active", {job.id: 0})
+            other = Store(app.store.url)  # another worker's recovery
+            assert asyncio.run(other.recover("default", max_stalls=3)).count == 1
+        finally:
+            w.send_signal(signal.SIGCONT)
     wait_until(lambda: "lease lost" in log_of(w), "the heartbeat to find the lease lost")
     r.rpush(f"test:release:{tag}", "go", "go")  # ends; a recovered one runs again, and ends
     wait_until(lambda: "outcome discarded" in log_of(w), "the outcome to be discarded")
