@@ -3,6 +3,7 @@ and a Redis restart; URLs redacted for messages."""
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 
@@ -13,6 +14,7 @@ from tarefa import App
 from tarefa.store.connection import redacted
 
 from ..tasks import add
+from ..waits import wait_until
 
 
 def test_threads_enqueue_concurrently_each_on_its_own_connection(app):
@@ -47,6 +49,31 @@ def test_a_forked_child_uses_a_connection_of_its_own(app):
     assert os.waitstatus_to_exitcode(status) == 0
     add.enqueue(3, 3)  # the parent's connection was not disturbed
     assert app.queue("default").counts()["queued"] == 3
+
+
+def test_closing_an_app_closes_every_threads_connection_at_once(private_redis):
+    """A web app closing tarefa as it stops (a lifespan, an atexit) leaves no
+    connection open behind it, without waiting for the garbage collector."""
+    server = private_redis()
+    client = redis.Redis(port=server.port)
+    app = App(server.url)
+    task = app.task(add.fn, name="t:add")
+    producers = [threading.Thread(target=task.enqueue, args=(i, i)) for i in range(3)]
+    gc.disable()  # the collector would close what close() left open
+    try:
+        task.enqueue(0, 0)
+        for thread in producers:
+            thread.start()
+        for thread in producers:
+            thread.join()
+        assert len(client.client_list()) > 1
+        app.close()
+        ours = [str(client.client_id())]
+        # (Redis lists a closed connection until it has read the close.)
+        wait_until(lambda: [c["id"] for c in client.client_list()] == ours, "connections closed")
+    finally:
+        gc.enable()
+    assert app.queue("default").counts()["queued"] == 4  # and it connects again when used
 
 
 def test_enqueue_reconnects_after_a_redis_restart(private_redis):

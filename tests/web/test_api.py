@@ -442,8 +442,27 @@ def test_cross_site_changes_are_refused(client, app):
     )
     assert app.job("j").status is JobState.SCHEDULED
     assert client.get(f"{API}/jobs/j", headers=evil).status_code == 200  # reads are fine
+    # A page of another site that makes its Origin look like ours (an older
+    # browser's case aside, the browser's own Sec-Fetch-Site says where it is)
+    spoofed = {"origin": "http://localhost", "sec-fetch-site": "same-site"}
+    assert client.post(f"{API}/jobs/j/cancel", headers=spoofed).status_code == 403
+    assert app.job("j").status is JobState.SCHEDULED
     same = {"origin": "http://localhost"}
     assert client.post(f"{API}/jobs/j/cancel", headers=same).status_code == 200
+
+
+def test_a_proxy_that_rewrites_host_does_not_make_the_pages_own_changes_cross_site(client, app):
+    """nginx's default sends its upstream's address as Host (127.0.0.1:8000):
+    the browser's Origin (https://ops.example.com) no longer matches it, but
+    its Sec-Fetch-Site still says the request came from the dashboard's page."""
+    add.with_options(delay=60, job_id="k").enqueue(1, 2)
+    proxied = {"host": "127.0.0.1:8000", "origin": "https://ops.example.com"}
+    from_page = {**proxied, "sec-fetch-site": "same-origin"}
+    assert client.post(f"{API}/jobs/k/cancel", headers=from_page).status_code == 200
+    assert app.job("k").status is JobState.CANCELLED
+    from_elsewhere = {**proxied, "sec-fetch-site": "cross-site"}
+    add.with_options(delay=60, job_id="m").enqueue(1, 2)
+    assert client.post(f"{API}/jobs/m/cancel", headers=from_elsewhere).status_code == 403
 
 
 def test_credentials_are_required_when_set(app):

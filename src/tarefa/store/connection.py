@@ -363,6 +363,8 @@ class Clients:
         for client in (self._sync, self._sync_blocking):
             if client is not None:
                 client.close()
+        if self._direct is not None:
+            self._direct.close()
         self._sync = self._sync_blocking = None
         self._direct = None
         for node in self._nodes.values():

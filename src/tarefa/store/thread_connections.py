@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -50,14 +51,25 @@ class ThreadConnections:
     def __init__(self, client: redis.Redis):
         self._pool = client.connection_pool
         self._local = threading.local()
+        # Every thread's connection, for close(); weakly, so that the threads a
+        # web server starts and ends do not pile theirs up here.
+        self._made: weakref.WeakSet[_Connection] = weakref.WeakSet()
 
     def _connection(self) -> _Connection:
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
             local.conn = self._pool.make_connection()
             local.pid = os.getpid()
+            self._made.add(local.conn)
         conn: _Connection = local.conn
         return conn
+
+    def close(self) -> None:
+        """Disconnect every thread's connection (the pool does not know them:
+        a connection left alone would stay open until the garbage collector
+        found it)."""
+        for conn in list(self._made):
+            conn.disconnect()
 
     def execute_command(self, *args: EncodableT) -> Any:
         return self.execute_packed(b"".join(self._connection().pack_command(*args)))

@@ -80,10 +80,15 @@ class Credentials:
 
 
 def _cross_site(request: Request) -> bool:
-    """Whether a browser sent this request from a page of another site."""
+    """Whether a browser sent this request from a page of another site.
+
+    The browser says so itself in ``Sec-Fetch-Site`` (every current one sends
+    it, and no page can set it): that answer holds even behind a proxy that
+    rewrites ``Host``. Older browsers send only ``Origin``, checked against
+    ``Host``."""
     site = request.headers.get("sec-fetch-site")
-    if site in ("cross-site", "same-site"):
-        return True
+    if site is not None:
+        return site not in ("same-origin", "none")  # "none": typed, or a bookmark
     origin = request.headers.get("origin")
     if origin is None:
         return False  # not a browser's cross-origin request (curl, a service)
