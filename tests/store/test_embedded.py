@@ -25,6 +25,7 @@ from tarefa import App
 from tarefa.store import Embedded
 
 from ..conftest import PYTHONPATH
+from ..processes import alive
 from ..waits import PATIENCE, wait_until
 
 # A process that says "ready", waits for a line on stdin (the starting gun), then
@@ -55,15 +56,6 @@ def tarefa_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Complet
         text=True,
         timeout=PATIENCE,
     )
-
-
-def alive(pid: int) -> bool:
-    """Running (an exited daemon may linger as a zombie until init reaps it)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
 
 
 def redis_servers_in(home: Path) -> list[int]:

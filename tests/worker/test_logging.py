@@ -11,7 +11,6 @@ import json
 import re
 import signal
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -19,6 +18,7 @@ from tarefa import JobState
 from tarefa.store import Store
 
 from .. import tasks
+from ..processes import stopped
 from ..test_cli import tarefa
 from ..waits import PATIENCE, wait_for_list, wait_until
 from .test_recovery import log_of
@@ -39,11 +39,6 @@ def ended(proc: subprocess.Popen, *signals: int) -> str:
 def records(log: str) -> list[dict]:
     """Every line of a --log-format json log, parsed: one object per line."""
     return [json.loads(line) for line in log.splitlines()]
-
-
-def stopped(pid: int) -> bool:
-    """Stopped by a signal: its state in /proc is T (a sent SIGSTOP may be pending)."""
-    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "T"
 
 
 def levels(lines: list[str]) -> list[str]:

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -22,22 +21,10 @@ from tarefa import App, JobFailed, JobState
 from tarefa.worker import Worker
 
 from .. import tasks
+from ..processes import alive
 from ..tasks import add, pid
 from ..waits import PATIENCE, wait_for_list, wait_until
 from .test_recovery import log_of
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting to be reaped counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def pids(r, tag: str, count: int) -> list[int]:

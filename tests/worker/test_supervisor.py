@@ -14,7 +14,6 @@ import subprocess
 import time
 from collections import Counter
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +21,7 @@ import pytest
 from tarefa import JobState, manage
 
 from .. import tasks
+from ..processes import alive
 from ..test_cli import tarefa
 from ..waits import PATIENCE, wait_for_list, wait_until
 from .test_recovery import log_of
@@ -40,15 +40,6 @@ def started(proc) -> list[tuple[datetime, int, int]]:
 
 def child_pids(proc) -> set[int]:
     return {pid for _, _, pid in started(proc)}
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie is not: it has exited, unreaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def registered(app) -> set[int]:
